@@ -1,0 +1,136 @@
+//! `kateskit cluster`: init, check, render, token.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use kateskit::{fsutil, nodecfg, pki, spec};
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCmd {
+    /// Create DIR/cluster.toml (a commented template, unless one exists) and DIR/secrets/
+    /// (the k3s CA set, server and agent tokens). Never overwrites existing secrets.
+    Init(InitArgs),
+    /// Validate DIR/cluster.toml. Exit 0 when valid, 1 when not; warnings go to stderr.
+    Check(DirArg),
+    /// Print one node's NodeConfig JSON (apiVersion kateskit.dev/v1) on stdout.
+    Render(RenderArgs),
+    /// Print the cluster's join token (the server token unless --agent).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DirArg {
+    /// Cluster directory holding cluster.toml (and secrets/).
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Cluster directory to create or complete.
+    pub dir: PathBuf,
+    /// Cluster name written into the template (a DNS label).
+    #[arg(long, default_value = "kateskit")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Cluster directory holding cluster.toml and secrets/.
+    pub dir: PathBuf,
+    /// Node to render, as named in cluster.toml.
+    #[arg(long)]
+    pub node: String,
+    /// Leave out secrets (tokens, CA material): the part Nix can compute too.
+    #[arg(long)]
+    pub public: bool,
+    /// Write to FILE (mode 0600, atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Cluster directory holding secrets/.
+    pub dir: PathBuf,
+    /// Print the agent token (joins agents only) instead of the server token.
+    #[arg(long)]
+    pub agent: bool,
+}
+
+/// Loads and validates DIR/cluster.toml, printing warnings to stderr.
+pub fn load_spec(dir: &Path) -> anyhow::Result<spec::ClusterSpec> {
+    let loaded = spec::load(&dir.join("cluster.toml"))?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    Ok(loaded.spec)
+}
+
+impl ClusterCmd {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            ClusterCmd::Init(a) => init(a),
+            ClusterCmd::Check(a) => Ok(check(&a.dir)),
+            ClusterCmd::Render(a) => render(a),
+            ClusterCmd::Token(a) => {
+                let s = pki::load(&a.dir).context("loading cluster secrets")?;
+                println!("{}", if a.agent { &s.agent_token } else { &s.server_token });
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
+    if !spec::is_dns_label(&a.name) {
+        anyhow::bail!("--name `{}` is not a DNS label: use lower-case letters, digits and `-`", a.name);
+    }
+    fsutil::create_dir_mode(&a.dir, 0o755).with_context(|| format!("creating {}", a.dir.display()))?;
+    let toml_path = a.dir.join("cluster.toml");
+    if toml_path.exists() {
+        eprintln!("keeping existing {}", toml_path.display());
+    } else {
+        let text = spec::TEMPLATE.replace("@NAME@", &a.name);
+        fsutil::write_new(&toml_path, text.as_bytes(), 0o644)?;
+        eprintln!("wrote {}", toml_path.display());
+    }
+    let s = pki::init(&a.dir).context("creating cluster secrets")?;
+    eprintln!("wrote {} (CA hash {})", s.dir.display(), s.ca_hash());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(dir: &Path) -> ExitCode {
+    match spec::load(&dir.join("cluster.toml")) {
+        Ok(l) => {
+            for w in &l.warnings {
+                eprintln!("{w}");
+            }
+            eprintln!("{}: ok ({} nodes)", l.path.display(), l.spec.nodes.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn render(a: RenderArgs) -> anyhow::Result<ExitCode> {
+    let spec = load_spec(&a.dir)?;
+    let cfg = if a.public {
+        nodecfg::render_public(&spec, &a.node)?
+    } else {
+        let secrets = pki::load(&a.dir).context("loading cluster secrets")?;
+        nodecfg::render(&spec, &secrets, &a.node)?
+    };
+    let mut json = serde_json::to_string_pretty(&cfg)?;
+    json.push('\n');
+    match a.output {
+        Some(p) => fsutil::write_atomic(&p, json.as_bytes(), 0o600)?,
+        None => std::io::stdout().lock().write_all(json.as_bytes()).context("writing to stdout")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

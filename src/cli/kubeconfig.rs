@@ -1,0 +1,56 @@
+//! `kateskit kubeconfig`: an admin kubeconfig for the cluster's API endpoint.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use kateskit::{fsutil, nodecfg, pki};
+
+#[derive(Debug, Args)]
+pub struct KubeconfigCmd {
+    /// Cluster directory holding cluster.toml and secrets/.
+    pub dir: PathBuf,
+    /// Write a new kubeconfig to FILE (refuses to overwrite; use --merge for an existing one).
+    #[arg(short, long, value_name = "FILE", conflicts_with = "merge")]
+    pub output: Option<PathBuf>,
+    /// Merge into an existing kubeconfig (e.g. ~/.kube/config), replacing only this cluster's
+    /// entries and keeping every other context.
+    #[arg(long, value_name = "PATH")]
+    pub merge: Option<PathBuf>,
+    /// With --merge: also make this cluster the current context.
+    #[arg(long, requires = "merge")]
+    pub switch_context: bool,
+    /// Validity of the admin certificate, in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
+}
+
+impl KubeconfigCmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let spec = super::cluster::load_spec(&self.dir)?;
+        let secrets = pki::load(&self.dir).context("loading cluster secrets")?;
+        let admin = pki::kubeconfig::mint_admin(&secrets, self.days).context("minting admin certificate")?;
+        let url = format!("https://{}:6443", nodecfg::api_endpoint(&spec));
+        let new = pki::kubeconfig::render(&spec.cluster.name, &url, &secrets.tls["server-ca.crt"], &admin);
+        match (self.output, self.merge) {
+            (Some(out), _) => {
+                let text = serde_yaml::to_string(&new)?;
+                fsutil::write_new(&out, text.as_bytes(), 0o600).with_context(|| format!("writing {}", out.display()))?;
+                eprintln!("wrote {} (context {})", out.display(), spec.cluster.name);
+            }
+            (None, Some(path)) => {
+                let existing = match std::fs::read_to_string(&path) {
+                    Ok(t) => serde_yaml::from_str(&t).with_context(|| format!("parsing {}", path.display()))?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_yaml::Value::Null,
+                    Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+                };
+                let merged = pki::kubeconfig::merge(existing, &new, self.switch_context).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let text = serde_yaml::to_string(&merged)?;
+                fsutil::write_atomic(&path, text.as_bytes(), 0o600).with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("merged context {} into {}", spec.cluster.name, path.display());
+            }
+            (None, None) => print!("{}", serde_yaml::to_string(&new)?),
+        }
+        Ok(())
+    }
+}

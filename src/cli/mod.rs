@@ -1,0 +1,54 @@
+//! Command-line front end: one file per subcommand, each with its own `run()`.
+
+mod cluster;
+mod kubeconfig;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Turn bare metal into k3s nodes: describe the cluster once, stamp per-node config into
+/// generic images, and let the first-boot agent do the rest.
+#[derive(Debug, Parser)]
+#[command(name = "kateskit", version, propagate_version = true, help_expected = true)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). Also RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Cluster spec, secrets, tokens and per-node configs.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
+    /// Mint an admin kubeconfig from the cluster's client CA.
+    Kubeconfig(kubeconfig::KubeconfigCmd),
+}
+
+impl Command {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::Cluster(c) => c.run(),
+            Command::Kubeconfig(c) => c.run().map(|()| ExitCode::SUCCESS),
+        }
+    }
+}
+
+/// Logs go to stderr so stdout stays clean for JSON and tokens.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).without_time().try_init();
+}

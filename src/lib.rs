@@ -1,0 +1,9 @@
+//! KatesKit: turn bare metal into k3s nodes.
+//!
+//! The library holds the typed logic; the `kateskit` binary in `main.rs` wires it to the CLI.
+
+pub mod fsutil;
+pub mod nodecfg;
+pub mod pki;
+pub mod schema;
+pub mod spec;

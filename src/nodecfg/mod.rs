@@ -1,0 +1,122 @@
+//! NodeConfig: the agent's input contract, one JSON document per node.
+//!
+//! Everything outside `secrets` is a pure function of cluster.toml, and `nix/render.nix`
+//! computes the same thing with builtins only; a test holds the two to byte-equal JSON.
+
+mod render;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{BundleSpec, DiskSelector, FlannelBackend, OsdDisk, Role, StaticNetwork};
+pub use render::{api_endpoint, join_url, render, render_public, RenderError};
+
+pub const API_VERSION: &str = "kateskit.dev/v1";
+pub const KIND: &str = "NodeConfig";
+/// k3s packaged components that `disable:` can switch off.
+pub const PACKAGED: [&str; 5] = ["coredns", "servicelb", "traefik", "local-storage", "metrics-server"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    pub cluster: ClusterInfo,
+    pub node: NodeInfo,
+    pub host: HostInfo,
+    pub k3s: K3sInfo,
+    /// Present on server nodes only: the bundle to deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundleSpec>,
+    pub storage: StorageInfo,
+    /// Secret material; absent in the public rendering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<NodeSecrets>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterInfo {
+    pub name: String,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeInfo {
+    pub name: String,
+    pub role: Role,
+    pub macs: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_disk: Option<DiskSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<StaticNetwork>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostInfo {
+    pub hostname: String,
+    pub ssh_authorized_keys: Vec<String>,
+    pub timezone: String,
+    pub ntp_servers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K3sInfo {
+    /// Supervisor URL to join; absent on the server that starts the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_url: Option<String>,
+    /// Start embedded etcd (first server of a multi-server cluster).
+    pub cluster_init: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_ip: Option<String>,
+    pub flannel_backend: FlannelBackend,
+    pub cluster_cidr: String,
+    pub service_cidr: String,
+    pub cluster_domain: String,
+    pub tls_sans: Vec<String>,
+    /// Packaged components to switch off (k3s `disable`).
+    pub disable: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorageInfo {
+    pub driver: crate::spec::StorageDriver,
+    pub osd_disks: Vec<OsdDisk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSecrets {
+    /// The token this node joins with: the server token on servers, the agent token on agents.
+    pub token: String,
+    /// SHA-256 of the cluster CA as k3s's `hashCA` computes it (also inside the token).
+    pub ca_hash: String,
+    /// Servers only: the agent token, so every server accepts the same agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_token: Option<String>,
+    /// Servers only: PEM files to pre-seed under `server/tls/`, keyed by relative path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ca_files: BTreeMap<String, String>,
+    /// Ceph cluster fsid, to tell this cluster's OSDs from foreign ones.
+    pub ceph_fsid: String,
+}
+
+impl NodeConfig {
+    /// Parses and checks the header of a NodeConfig document.
+    pub fn from_json(s: &str) -> Result<NodeConfig, String> {
+        let v: NodeConfig = serde_json::from_str(s).map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
+        if v.api_version != API_VERSION || v.kind != KIND {
+            return Err(format!("expected apiVersion {API_VERSION} kind {KIND}, found {} {}", v.api_version, v.kind));
+        }
+        Ok(v)
+    }
+}

@@ -1,0 +1,113 @@
+//! cluster.toml + secrets → NodeConfig. Keep in step with `nix/render.nix`.
+
+use super::*;
+use crate::pki::Secrets;
+use crate::spec::{ClusterSpec, NodeSpec, StorageDriver};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RenderError {
+    #[error("no node named `{0}` in the cluster spec (known: {1})")]
+    UnknownNode(String, String),
+}
+
+/// The address clients use for the API: the VIP, else the first server's address, else its name.
+pub fn api_endpoint(spec: &ClusterSpec) -> String {
+    if let Some(vip) = &spec.network.api_vip {
+        return vip.clone();
+    }
+    let first = spec.servers().next().expect("validated spec has a server");
+    first.primary_ip().unwrap_or_else(|| first.name.clone())
+}
+
+/// Supervisor URL joining nodes use: the first server directly, since a VIP may only be
+/// served once the cluster runs.
+pub fn join_url(spec: &ClusterSpec) -> String {
+    let first = spec.servers().next().expect("validated spec has a server");
+    format!("https://{}:6443", first.primary_ip().unwrap_or_else(|| first.name.clone()))
+}
+
+fn disabled(spec: &ClusterSpec) -> Vec<String> {
+    let b = &spec.bundle;
+    let mut out = Vec::new();
+    for (name, on) in [
+        ("coredns", b.coredns.enable),
+        ("servicelb", b.servicelb.enable),
+        ("traefik", b.traefik.enable),
+        ("local-storage", b.storage == StorageDriver::LocalPath),
+        ("metrics-server", b.metrics_server.enable),
+    ] {
+        if !on {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
+/// The node's config without secrets: what Nix can compute too.
+pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, RenderError> {
+    let node: &NodeSpec = spec.node(name).ok_or_else(|| {
+        let known: Vec<&str> = spec.nodes.iter().map(|n| n.name.as_str()).collect();
+        RenderError::UnknownNode(name.into(), known.join(", "))
+    })?;
+    let first_server = spec.servers().next().map(|s| s.name.as_str());
+    let is_first = first_server == Some(node.name.as_str());
+    let multi = spec.servers().count() > 1;
+    let mut tls_sans = Vec::new();
+    if let Some(vip) = &spec.network.api_vip {
+        tls_sans.push(vip.clone());
+    }
+    for san in &spec.network.tls_sans {
+        if !tls_sans.contains(san) {
+            tls_sans.push(san.clone());
+        }
+    }
+    let server = node.role == Role::Server;
+    Ok(NodeConfig {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+        cluster: ClusterInfo { name: spec.cluster.name.clone(), domain: spec.cluster.domain.clone() },
+        node: NodeInfo {
+            name: node.name.clone(),
+            role: node.role,
+            macs: node.macs.iter().map(|m| m.to_ascii_lowercase()).collect(),
+            labels: node.labels.clone(),
+            taints: node.taints.clone(),
+            install_disk: node.install_disk.clone(),
+            network: node.network.clone(),
+        },
+        host: HostInfo {
+            hostname: node.name.clone(),
+            ssh_authorized_keys: spec.cluster.ssh_authorized_keys.clone(),
+            timezone: spec.cluster.timezone.clone(),
+            ntp_servers: spec.cluster.ntp_servers.clone(),
+        },
+        k3s: K3sInfo {
+            server_url: if is_first { None } else { Some(join_url(spec)) },
+            cluster_init: is_first && multi,
+            node_ip: node.primary_ip(),
+            flannel_backend: spec.network.flannel_backend,
+            cluster_cidr: spec.network.cluster_cidr.clone(),
+            service_cidr: spec.network.service_cidr.clone(),
+            cluster_domain: spec.cluster.domain.clone(),
+            tls_sans: if server { tls_sans } else { Vec::new() },
+            disable: if server { disabled(spec) } else { Vec::new() },
+        },
+        bundle: if server { Some(spec.bundle.clone()) } else { None },
+        storage: StorageInfo { driver: spec.bundle.storage, osd_disks: node.osd_disks.clone() },
+        secrets: None,
+    })
+}
+
+/// The full NodeConfig. Agents get the agent token and CA hash only, never CA material.
+pub fn render(spec: &ClusterSpec, secrets: &Secrets, name: &str) -> Result<NodeConfig, RenderError> {
+    let mut cfg = render_public(spec, name)?;
+    let server = cfg.node.role == Role::Server;
+    cfg.secrets = Some(NodeSecrets {
+        token: if server { secrets.server_token.to_string() } else { secrets.agent_token.to_string() },
+        ca_hash: secrets.ca_hash().to_string(),
+        agent_token: server.then(|| secrets.agent_token.to_string()),
+        ca_files: if server { secrets.server_ca_files() } else { Default::default() },
+        ceph_fsid: secrets.ceph_fsid.clone(),
+    });
+    Ok(cfg)
+}

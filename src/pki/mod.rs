@@ -1,0 +1,142 @@
+//! Cluster secrets: the CA set, join tokens and the admin kubeconfig.
+//!
+//! Layout of `<cluster-dir>/secrets/` (directory 0700, files 0600):
+//! `tls/` (k3s's `server/tls` file names), `token` (server token), `agent-token`, `ceph-fsid`.
+
+pub mod ca;
+pub mod kubeconfig;
+pub mod token;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+use crate::fsutil::{self, FsError};
+pub use token::{hash_ca, Token, TokenError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("generating certificate: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("{0} already exists; refusing to overwrite cluster secrets (move it away to start a new cluster)")]
+    Exists(PathBuf),
+    #[error("{path} is missing: run `kateskit cluster init` for this cluster directory first")]
+    Missing { path: PathBuf },
+    #[error("{path}: {reason}")]
+    Bad { path: PathBuf, reason: String },
+}
+
+/// The secrets of one cluster, loaded from disk.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub dir: PathBuf,
+    /// PEM files keyed by their path relative to `tls/`.
+    pub tls: BTreeMap<String, String>,
+    pub server_token: Token,
+    pub agent_token: Token,
+    pub ceph_fsid: String,
+}
+
+pub fn secrets_dir(cluster_dir: &Path) -> PathBuf {
+    cluster_dir.join("secrets")
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Generates a new secrets directory for `cluster_dir`. Built in a temp directory and renamed
+/// into place with RENAME_NOREPLACE, so a crash leaves either nothing or a complete set.
+pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
+    let dest = secrets_dir(cluster_dir);
+    if dest.exists() {
+        return Err(PkiError::Exists(dest));
+    }
+    let tmp = cluster_dir.join(format!(".secrets.tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let built = (|| {
+        fsutil::create_dir_mode(&tmp, 0o700)?;
+        let files = ca::generate()?;
+        for f in &files {
+            let path = tmp.join("tls").join(&f.rel);
+            fsutil::create_dir_mode(path.parent().expect("tls file has a parent"), 0o700)?;
+            fsutil::write_atomic(&path, f.pem.as_bytes(), 0o600)?;
+        }
+        let server_ca = files.iter().find(|f| f.rel == "server-ca.crt").expect("server CA generated");
+        let hash = hash_ca(server_ca.pem.as_bytes())?;
+        let server = Token::new(&hash, "server", &random_hex(16));
+        let agent = Token::new(&hash, "node", &random_hex(16));
+        fsutil::write_atomic(&tmp.join("token"), format!("{server}\n").as_bytes(), 0o600)?;
+        fsutil::write_atomic(&tmp.join("agent-token"), format!("{agent}\n").as_bytes(), 0o600)?;
+        let fsid = uuid::Uuid::new_v4().to_string();
+        fsutil::write_atomic(&tmp.join("ceph-fsid"), format!("{fsid}\n").as_bytes(), 0o600)?;
+        Ok::<(), PkiError>(())
+    })();
+    if let Err(e) = built {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    rustix::fs::renameat_with(rustix::fs::CWD, &tmp, rustix::fs::CWD, &dest, rustix::fs::RenameFlags::NOREPLACE).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
+            PkiError::Exists(dest.clone())
+        } else {
+            PkiError::Fs(FsError { action: "renaming into place", path: dest.clone(), source: e.into() })
+        }
+    })?;
+    fsutil::sync_dir(cluster_dir)?;
+    load(cluster_dir)
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    if !path.exists() {
+        return Err(PkiError::Missing { path: path.to_path_buf() });
+    }
+    Ok(fsutil::read_string(path)?)
+}
+
+/// Loads the secrets of `cluster_dir` and checks that the tokens match the server CA.
+pub fn load(cluster_dir: &Path) -> Result<Secrets, PkiError> {
+    let dir = secrets_dir(cluster_dir);
+    let mut tls = BTreeMap::new();
+    for (stem, _) in ca::CAS {
+        for ext in ["crt", "key"] {
+            let rel = format!("{stem}.{ext}");
+            tls.insert(rel.clone(), read(&dir.join("tls").join(&rel))?);
+        }
+    }
+    tls.insert(ca::SERVICE_KEY.into(), read(&dir.join("tls").join(ca::SERVICE_KEY))?);
+    let parse_tok = |name: &str| -> Result<Token, PkiError> {
+        let p = dir.join(name);
+        Token::parse(&read(&p)?).map_err(|e| PkiError::Bad { path: p, reason: e.to_string() })
+    };
+    let server_token = parse_tok("token")?;
+    let agent_token = parse_tok("agent-token")?;
+    let hash = hash_ca(tls["server-ca.crt"].as_bytes())?;
+    for (name, t) in [("token", &server_token), ("agent-token", &agent_token)] {
+        if t.ca_hash != hash {
+            return Err(PkiError::Bad { path: dir.join(name), reason: format!("token CA hash {} does not match tls/server-ca.crt ({hash}); the CA was replaced without new tokens", t.ca_hash) });
+        }
+    }
+    let ceph_fsid = read(&dir.join("ceph-fsid"))?.trim().to_string();
+    Ok(Secrets { dir, tls, server_token, agent_token, ceph_fsid })
+}
+
+impl Secrets {
+    /// The CA hash both tokens pin.
+    pub fn ca_hash(&self) -> &str {
+        &self.server_token.ca_hash
+    }
+
+    /// CA files a server pre-seeds: every `tls/` file (certificates and keys).
+    pub fn server_ca_files(&self) -> BTreeMap<String, String> {
+        self.tls.clone()
+    }
+}
