@@ -1,0 +1,348 @@
+//! `kateskit cluster` and `kateskit kubeconfig` end to end: init, check, render, token, merge,
+//! golden NodeConfigs and schema drift.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+use serde_json::Value;
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_writes_private_secrets_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("c");
+    kateskit()
+        .args(["cluster", "init"])
+        .arg(&c)
+        .args(["--name", "lab"])
+        .assert()
+        .success();
+    assert_eq!(mode(&c.join("secrets")), 0o700);
+    let mut files = 0;
+    for e in walk(&c.join("secrets")) {
+        if e.is_dir() {
+            assert_eq!(mode(&e), 0o700, "{}", e.display());
+        } else {
+            assert_eq!(mode(&e), 0o600, "{}", e.display());
+            files += 1;
+        }
+    }
+    assert_eq!(files, 14, "10 CA files, service.key, two tokens, ceph-fsid");
+    let template = std::fs::read_to_string(c.join("cluster.toml")).unwrap();
+    assert!(template.contains("name = \"lab\""));
+    kateskit()
+        .args(["cluster", "check"])
+        .arg(&c)
+        .assert()
+        .success();
+    let before = std::fs::read(c.join("secrets/token")).unwrap();
+    let out = kateskit()
+        .args(["cluster", "init"])
+        .arg(&c)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("refusing to overwrite cluster secrets"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(c.join("secrets/token")).unwrap(),
+        before,
+        "secrets untouched"
+    );
+    assert!(
+        std::fs::read_dir(&c).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".secrets")),
+        "no temp dir left"
+    );
+}
+
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
+#[test]
+fn check_exit_codes_and_warnings() {
+    let dir = example_cluster("homelab");
+    kateskit()
+        .args(["cluster", "check"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let toml = dir.path().join("cluster.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace(
+            "role = \"server\"",
+            "role = \"server\"\nosd_disks = [{ by_id = \"/dev/sdb\" }]",
+        ),
+    )
+    .unwrap();
+    let out = kateskit()
+        .args(["cluster", "check"])
+        .arg(dir.path())
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains(
+            "cluster.toml:17:24: error: OSD disk `/dev/sdb` is not a /dev/disk/by-id/ path"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("fix: kernel names like /dev/sdX can change"),
+        "{err}"
+    );
+    // A valid file with only warnings exits 0 and prints them on stderr.
+    std::fs::write(
+        &toml,
+        text.replace(
+            "role = \"server\"",
+            "role = \"server\"\nosd_disks = [{ by_id = \"/dev/disk/by-id/ata-X\" }]",
+        ),
+    )
+    .unwrap();
+    let out = kateskit()
+        .args(["cluster", "check"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("warning: node `box` declares OSD disks but storage is local-path"),
+        "{err}"
+    );
+}
+
+fn render(dir: &std::path::Path, node: &str) -> Value {
+    let out = kateskit()
+        .args(["cluster", "render"])
+        .arg(dir)
+        .args(["--node", node])
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+#[test]
+fn agents_never_receive_key_material() {
+    let dir = example_cluster("rack");
+    for node in ["a1", "a2", "a3", "a4"] {
+        let out = kateskit()
+            .args(["cluster", "render"])
+            .arg(dir.path())
+            .args(["--node", node])
+            .assert()
+            .success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(!text.contains("PRIVATE KEY"), "{node} got a private key");
+        assert!(!text.contains("-----BEGIN"), "{node} got PEM material");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            v["secrets"]["token"].as_str().unwrap().contains("::node:"),
+            "{node} joins with the agent token"
+        );
+        assert!(v["secrets"].get("agent_token").is_none());
+    }
+    let s1 = render(dir.path(), "s1");
+    assert!(
+        s1["secrets"]["ca_files"]["server-ca.key"]
+            .as_str()
+            .unwrap()
+            .contains("PRIVATE KEY"),
+        "servers pre-seed the CA"
+    );
+    assert!(s1["secrets"]["token"]
+        .as_str()
+        .unwrap()
+        .contains("::server:"));
+}
+
+/// Replaces per-run secrets with stable placeholders so the golden files can be compared.
+fn redact(mut v: Value) -> Value {
+    if let Some(s) = v.get_mut("secrets") {
+        let hash = s["ca_hash"].as_str().unwrap().to_string();
+        for k in ["token", "agent_token"] {
+            if let Some(t) = s.get_mut(k) {
+                let user = t
+                    .as_str()
+                    .unwrap()
+                    .split("::")
+                    .nth(1)
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                assert!(t.as_str().unwrap().starts_with(&format!("K10{hash}::")));
+                *t = Value::String(format!("K10<ca-hash>::{user}:<secret>"));
+            }
+        }
+        s["ca_hash"] = Value::String("<ca-hash>".into());
+        s["ceph_fsid"] = Value::String("<ceph-fsid>".into());
+        if let Some(Value::Object(files)) = s.get_mut("ca_files") {
+            for (name, pem) in files.iter_mut() {
+                let kind = if name.ends_with(".key") {
+                    "PRIVATE KEY"
+                } else {
+                    "CERTIFICATE"
+                };
+                assert!(
+                    pem.as_str()
+                        .unwrap()
+                        .starts_with(&format!("-----BEGIN {kind}-----")),
+                    "{name}"
+                );
+                *pem = Value::String(format!("<{kind}>"));
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn golden_nodeconfigs_for_both_examples() {
+    for example in ["homelab", "rack"] {
+        let dir = example_cluster(example);
+        let spec = kateskit::spec::load(&dir.path().join("cluster.toml"))
+            .unwrap()
+            .spec;
+        for node in &spec.nodes {
+            let v = redact(render(dir.path(), &node.name));
+            let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
+            golden(
+                &repo().join(format!(
+                    "tests/golden/nodeconfig/{example}/{}.json",
+                    node.name
+                )),
+                &text,
+            );
+            // The golden document is a valid NodeConfig.
+            kateskit::nodecfg::NodeConfig::from_json(&text).unwrap();
+        }
+    }
+}
+
+#[test]
+fn json_schemas_match_the_rust_types() {
+    for (name, text) in kateskit::schema::all() {
+        golden(&repo().join("docs/schema").join(name), &text);
+    }
+}
+
+#[test]
+fn token_command_prints_server_or_agent_token() {
+    let dir = example_cluster("homelab");
+    let s = kateskit::pki::load(dir.path()).unwrap();
+    let out = kateskit()
+        .args(["cluster", "token"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout).trim(),
+        s.server_token.to_string()
+    );
+    let out = kateskit()
+        .args(["cluster", "token", "--agent"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout).trim(),
+        s.agent_token.to_string()
+    );
+}
+
+#[test]
+fn render_unknown_node_names_the_known_ones() {
+    let dir = example_cluster("homelab");
+    let out = kateskit()
+        .args(["cluster", "render"])
+        .arg(dir.path())
+        .args(["--node", "nope"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("no node named `nope` in the cluster spec (known: box)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn kubeconfig_merge_keeps_other_contexts() {
+    let dir = example_cluster("homelab");
+    let kc = dir.path().join("config");
+    let existing = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://198.51.100.5:6443\nusers:\n- name: prod-admin\n  user:\n    token: abc\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: prod-admin\ncurrent-context: prod\n";
+    std::fs::write(&kc, existing).unwrap();
+    kateskit()
+        .arg("kubeconfig")
+        .arg(dir.path())
+        .arg("--merge")
+        .arg(&kc)
+        .assert()
+        .success();
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    let names = |k: &str| {
+        doc[k]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names("contexts"), ["prod", "homelab"]);
+    assert_eq!(names("clusters"), ["prod", "homelab"]);
+    assert_eq!(names("users"), ["prod-admin", "homelab-admin"]);
+    assert_eq!(
+        doc["current-context"].as_str(),
+        Some("prod"),
+        "current context kept without --switch-context"
+    );
+    assert_eq!(doc["users"][0]["user"]["token"].as_str(), Some("abc"));
+    // Merging again replaces our entries instead of duplicating them, and can switch.
+    kateskit()
+        .arg("kubeconfig")
+        .arg(dir.path())
+        .arg("--merge")
+        .arg(&kc)
+        .arg("--switch-context")
+        .assert()
+        .success();
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    assert_eq!(doc["contexts"].as_sequence().unwrap().len(), 2);
+    assert_eq!(doc["current-context"].as_str(), Some("homelab"));
+    assert_eq!(
+        doc["clusters"][1]["cluster"]["server"].as_str(),
+        Some("https://box:6443"),
+        "no static address: the server's name"
+    );
+}
+
+#[test]
+fn template_from_init_is_valid() {
+    let text = kateskit::spec::TEMPLATE.replace("@NAME@", "x");
+    kateskit::spec::parse_str(&text, "template").unwrap();
+}
