@@ -63,3 +63,14 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .without_time()
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks, including help text on every argument.
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
