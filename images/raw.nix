@@ -60,7 +60,7 @@ in
     };
   };
 
-  system.build.kateskitQcow2 = pkgs.runCommand "${config.image.baseName}-qcow2" { nativeBuildInputs = [ pkgs.qemu-utils ]; } ''
+  system.build.kateskitQcow2 = pkgs.runCommand "${config.image.baseName}-qcow2" { nativeBuildInputs = [ pkgs.qemu ]; } ''
     mkdir -p $out
     qemu-img convert -f raw -O qcow2 ${config.system.build.image}/${config.image.filePath} $out/${config.image.baseName}.qcow2
   '';

@@ -62,3 +62,4 @@ pub fn nix_str(p: &Path) -> String {
             .replace("${", "\\${")
     )
 }
+pub mod parse;
