@@ -77,3 +77,19 @@ fn flake_exposes_the_documented_outputs() {
         assert!(lib.contains(v), "nix/lib.nix lacks image variant `{v}`");
     }
 }
+
+#[test]
+fn nix_reads_the_chart_lock_as_rust_does() {
+    let state = tempfile::tempdir().unwrap();
+    let expr = "builtins.mapAttrs (n: c: c.digest or \"\") (builtins.fromTOML (builtins.readFile ./bundle/charts.toml))";
+    let Some(nix) = nixtool::eval_json(state.path(), expr) else {
+        return;
+    };
+    let lock = kateskit::bundle::charts::ChartLock::bundled().unwrap();
+    let rust: serde_json::Map<String, serde_json::Value> = lock
+        .charts
+        .iter()
+        .map(|(k, c)| (k.clone(), c.digest.clone().into()))
+        .collect();
+    assert_eq!(nix, serde_json::Value::Object(rust));
+}
