@@ -24,12 +24,24 @@ fn build_iso(dir: &Path) -> std::path::PathBuf {
     let embed = dir.join("embed.img");
     std::fs::write(&embed, vec![0u8; SIZE]).unwrap();
     std::fs::write(dir.join("other"), b"store path stand-in\n").unwrap();
-    let list = format!("kateskit/embed.img={}\nnix/store/0000-x/other={}\n", embed.display(), dir.join("other").display());
+    let list = format!(
+        "kateskit/embed.img={}\nnix/store/0000-x/other={}\n",
+        embed.display(),
+        dir.join("other").display()
+    );
     std::fs::write(dir.join("pathlist"), list).unwrap();
     let iso = dir.join("out.iso");
     let args = "-as mkisofs -iso-level 3 -volid KATESKIT -appid nixos -publisher nixos -graft-points -full-iso9660-filenames -joliet -r -path-list pathlist --sort-weight 0 / -output out.iso";
-    let out = Command::new("xorriso").args(args.split(' ')).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "xorriso failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("xorriso")
+        .args(args.split(' '))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "xorriso failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     iso
 }
 
@@ -41,8 +53,12 @@ fn listing(iso: &Path, rock_ridge: bool, dir_header: &str, name: &str) -> Option
         c.arg("-R");
     }
     let text = String::from_utf8(c.output().unwrap().stdout).unwrap();
-    let section = text.split("Directory listing of ").find(|s| s.starts_with(dir_header))?;
-    let line = section.lines().find(|l| l.trim_end().ends_with(&format!("]  {name}")))?;
+    let section = text
+        .split("Directory listing of ")
+        .find(|s| s.starts_with(dir_header))?;
+    let line = section
+        .lines()
+        .find(|l| l.trim_end().ends_with(&format!("]  {name}")))?;
     let (before, _) = line.split_once(']')?;
     let (head, ext) = before.rsplit_once('[')?;
     let size = head.split_whitespace().rev().nth(3)?.parse().ok()?;
@@ -57,13 +73,19 @@ fn iso_embed_file_has_the_contract_names_size_and_one_extent() {
     }
     let dir = tempfile::tempdir().unwrap();
     let iso = build_iso(dir.path());
-    let primary = listing(&iso, false, "/KATESKIT/", "EMBED.IMG;1").expect("primary name KATESKIT/EMBED.IMG;1 in the ISO9660 tree");
-    let rr = listing(&iso, true, "/kateskit/", "embed.img").expect("Rock Ridge name /kateskit/embed.img");
+    let primary = listing(&iso, false, "/KATESKIT/", "EMBED.IMG;1")
+        .expect("primary name KATESKIT/EMBED.IMG;1 in the ISO9660 tree");
+    let rr = listing(&iso, true, "/kateskit/", "embed.img")
+        .expect("Rock Ridge name /kateskit/embed.img");
     assert_eq!(primary, rr, "both names point at the same extent");
     assert_eq!(primary.0, SIZE);
 
     // Pristine: the extent holds zeros.
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&iso).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&iso)
+        .unwrap();
     let off = primary.1 * 2048;
     let mut buf = vec![1u8; SIZE];
     f.seek(SeekFrom::Start(off)).unwrap();
