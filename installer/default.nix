@@ -7,11 +7,12 @@ let
   cfg = config.kateskit;
   exe = lib.getExe cfg.package;
 
-  # Reads the device from the command line, so the unit needs no shell-quoting of its own.
+  # Reads the device from the kernel command line (KATESKIT_CMDLINE overrides its path, as for
+  # the agent), so the unit needs no shell-quoting of its own.
   autoInstall = pkgs.writeShellScript "kateskit-auto-install" ''
     set -eu
     dev=""
-    for arg in $(cat /proc/cmdline); do
+    for arg in $(cat "''${KATESKIT_CMDLINE:-/proc/cmdline}"); do
       case "$arg" in
         kateskit.install.device=*) dev="''${arg#kateskit.install.device=}" ;;
       esac
