@@ -62,4 +62,5 @@ pub fn nix_str(p: &Path) -> String {
             .replace("${", "\\${")
     )
 }
+pub mod lex;
 pub mod parse;
