@@ -1,0 +1,21 @@
+# The KatesKit NixOS module: small mixins, all under `kateskit.*` and all inert until
+# `kateskit.enable = true`. Called with the flake's `self` so the package defaults to the
+# flake's own build; without it (plain `imports`) it builds nix/package.nix.
+{ self ? null }:
+{ lib, pkgs, ... }:
+{
+  imports = [
+    ./options.nix
+    ./host.nix
+    ./agent.nix
+    ./k3s.nix
+    ./flannel.nix
+    ./ceph.nix
+    ./bundle.nix
+    ./embed.nix
+  ];
+
+  config = lib.optionalAttrs (self != null) {
+    kateskit.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.kateskit;
+  };
+}

@@ -1,0 +1,27 @@
+# Host basics every KatesKit node needs before the agent runs: serial + VGA console (so the
+# agent's journal+console output is visible on headless boxes), SSH for the keys the agent
+# installs, and a stateVersion default.
+{ config, lib, ... }:
+let
+  cfg = config.kateskit;
+in
+{
+  options.kateskit.serialConsole = lib.mkOption {
+    type = lib.types.nullOr lib.types.str;
+    default = "ttyS0,115200";
+    example = "ttyS1,115200n8";
+    description = ''
+      Serial console (kernel `console=` value) added after `console=tty0`; the last console is
+      the one /dev/console and the agent's status output go to. null for VGA only.
+    '';
+  };
+
+  config = lib.mkIf cfg.enable {
+    boot.kernelParams = [ "console=tty0" ] ++ lib.optional (cfg.serialConsole != null) "console=${cfg.serialConsole}";
+
+    # The agent writes /root/.ssh/authorized_keys from the NodeConfig; nothing else logs in.
+    services.openssh.enable = lib.mkDefault true;
+
+    system.stateVersion = lib.mkDefault "26.05";
+  };
+}

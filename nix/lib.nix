@@ -1,0 +1,70 @@
+# mkCluster: cluster.toml -> NixOS systems and images.
+#
+#   kit.mkCluster ./examples/rack
+#   kit.mkCluster { spec = ./examples/rack; system = "x86_64-linux"; modules = [ ./site.nix ]; }
+#
+# returns
+#   nodes.<name>        = { system; images = { iso; netboot; raw; qcow2; }; }  one per node
+#   generic             = { images = { ... }; }   role decided at boot (embed / cmdline / MAC)
+#   nixosConfigurations = { "<cluster>-<node>" = <installed system>; "<cluster>" = <generic>; }
+#
+# Per-node images only name their node in /etc/kateskit/image.json; secrets never enter the
+# Nix store: `kateskit image customize` stamps them into the embed area afterwards.
+{ nixpkgs, self }:
+let
+  inherit (nixpkgs) lib;
+
+  render = import ./render.nix;
+
+  variants = {
+    iso = { module = ../images/iso.nix; out = c: c.system.build.isoImage; };
+    netboot = { module = ../images/netboot.nix; out = c: c.system.build.kateskitNetboot; };
+    raw = { module = ../images/raw.nix; out = c: c.system.build.image; };
+    qcow2 = { module = ../images/raw.nix; out = c: c.system.build.kateskitQcow2; };
+  };
+
+  mkSystem = { system, spec, node, variant, modules }:
+    lib.nixosSystem {
+      inherit system;
+      modules = [
+        self.nixosModules.kateskit
+        variants.${variant}.module
+        {
+          kateskit.enable = true;
+          kateskit.cluster.specFile = spec;
+          kateskit.node = node;
+        }
+      ] ++ modules;
+    };
+
+  imagesFor = args:
+    let systems = lib.genAttrs [ "iso" "netboot" "raw" ] (variant: mkSystem (args // { inherit variant; }));
+    in lib.mapAttrs (variant: v: v.out systems.${if variant == "qcow2" then "raw" else variant}.config) variants;
+
+  mkCluster = arg:
+    let
+      a = if builtins.isAttrs arg && arg ? spec then arg else { spec = arg; };
+      system = a.system or "x86_64-linux";
+      modules = a.modules or [ ];
+      spec = a.spec;
+      cluster = (import ./spec.nix spec).cluster.name;
+      nodeNames = builtins.attrNames (render spec);
+      perNode = lib.genAttrs nodeNames (node: {
+        system = mkSystem { inherit system spec node modules; variant = "raw"; };
+        images = imagesFor { inherit system spec node modules; };
+      });
+      generic = {
+        system = mkSystem { inherit system spec modules; node = null; variant = "raw"; };
+        images = imagesFor { inherit system spec modules; node = null; };
+      };
+    in
+    {
+      nodes = perNode;
+      inherit generic;
+      nixosConfigurations = { ${cluster} = generic.system; }
+        // lib.mapAttrs' (n: v: lib.nameValuePair "${cluster}-${n}" v.system) perNode;
+    };
+in
+{
+  inherit mkCluster render;
+}

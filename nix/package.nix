@@ -1,0 +1,36 @@
+# The kateskit binary (library + CLI). Tests that need root, loop devices, QEMU or Nix stay
+# out of the sandbox: `doCheck` runs the unit tests only (`cargo test --lib`).
+{ lib, rustPlatform, pkg-config, util-linux }:
+
+rustPlatform.buildRustPackage {
+  pname = "kateskit";
+  version = (builtins.fromTOML (builtins.readFile ../Cargo.toml)).package.version;
+
+  # Only what cargo reads, so editing docs or Nix files does not rebuild the binary.
+  src = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [
+      ../Cargo.toml
+      ../Cargo.lock
+      ../src
+      ../bundle
+      ../examples
+    ];
+  };
+
+  cargoLock.lockFile = ../Cargo.lock;
+
+  # libblkid-rs links libblkid (util-linux) and generates its bindings with bindgen, which
+  # needs libclang; bindgenHook sets LIBCLANG_PATH and the C include flags.
+  nativeBuildInputs = [ pkg-config rustPlatform.bindgenHook ];
+  buildInputs = [ util-linux ];
+
+  cargoTestFlags = [ "--lib" ];
+
+  meta = {
+    description = "Turn bare metal into k3s nodes: cluster spec, PKI, image stamping and the first-boot agent";
+    license = lib.licenses.asl20;
+    mainProgram = "kateskit";
+    platforms = lib.platforms.linux;
+  };
+}

@@ -1,0 +1,82 @@
+# cluster.toml -> { <node name> = <public NodeConfig>; }
+#
+# The same function as Rust's `kateskit::nodecfg::render_public` (src/nodecfg/render.rs), with
+# builtins only. `tests/nix_render.rs` evaluates this file for every example and compares each
+# node with the Rust output, so the two cannot drift apart. Secrets are never part of it: they
+# live outside the Nix store and are stamped into images by `kateskit image customize`.
+#
+# Argument: a path to cluster.toml, a directory holding one, or a parsed attrset.
+src:
+let
+  inherit (builtins) filter length head elem listToAttrs map replaceStrings split foldl' hasAttr;
+
+  spec = import ./spec.nix src;
+  inherit (spec) cluster network bundle nodes;
+
+  upper = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
+  lower = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  toLower = replaceStrings upper lower;
+
+  servers = filter (n: n.role == "server") nodes;
+  firstServer =
+    if servers == [ ] then throw "cluster ${cluster.name}: no node has role = \"server\"; set it on at least one node"
+    else head servers;
+  multi = length servers > 1;
+
+  # First static address without its prefix length; null when the node uses DHCP.
+  primaryIp = n:
+    if n ? network && n.network.addresses != [ ] then head (split "/" (head n.network.addresses)) else null;
+
+  firstAddr = let ip = primaryIp firstServer; in if ip == null then firstServer.name else ip;
+  joinUrl = "https://${firstAddr}:6443";
+
+  # VIP first, then tls_sans without repeats.
+  tlsSans = foldl' (acc: s: if elem s acc then acc else acc ++ [ s ])
+    (if network ? api_vip then [ network.api_vip ] else [ ]) network.tls_sans;
+
+  # k3s packaged components that are off, in k3s's `--disable` order.
+  disabled = map (p: p.name) (filter (p: !p.on) [
+    { name = "coredns"; on = bundle.coredns.enable; }
+    { name = "servicelb"; on = bundle.servicelb.enable; }
+    { name = "traefik"; on = bundle.traefik.enable; }
+    { name = "local-storage"; on = bundle.storage == "local-path"; }
+    { name = "metrics-server"; on = bundle.metrics_server.enable; }
+  ]);
+
+  renderNode = n:
+    let
+      server = n.role == "server";
+      isFirst = n.name == firstServer.name;
+      ip = primaryIp n;
+    in {
+      apiVersion = "kateskit.dev/v1";
+      kind = "NodeConfig";
+      cluster = { inherit (cluster) name domain; };
+      node = {
+        inherit (n) name role labels taints;
+        macs = map toLower n.macs;
+      }
+      // (if n ? install_disk then { inherit (n) install_disk; } else { })
+      // (if n ? network then { inherit (n) network; } else { });
+      host = {
+        hostname = n.name;
+        inherit (cluster) ssh_authorized_keys timezone ntp_servers;
+      };
+      k3s = {
+        cluster_init = isFirst && multi;
+        inherit (network) flannel_backend cluster_cidr service_cidr;
+        cluster_domain = cluster.domain;
+        tls_sans = if server then tlsSans else [ ];
+        disable = if server then disabled else [ ];
+      }
+      // (if isFirst then { } else { server_url = joinUrl; })
+      // (if ip == null then { } else { node_ip = ip; });
+      storage = { driver = bundle.storage; inherit (n) osd_disks; };
+    }
+    // (if server then { inherit bundle; } else { });
+
+  dupes = foldl' (acc: n: if hasAttr n.name acc.seen then acc // { dup = n.name; } else acc // { seen = acc.seen // { ${n.name} = true; }; })
+    { seen = { }; dup = null; } nodes;
+in
+if dupes.dup != null then throw "cluster ${cluster.name}: node name `${dupes.dup}` is used twice; give every node a unique name"
+else listToAttrs (map (n: { name = n.name; value = renderNode n; }) nodes)

@@ -1,0 +1,14 @@
+# NixOS VM tests, run by `nix flake check` on x86_64-linux with KVM (TCG works, slowly).
+# Nothing here can run without Nix and the binary cache; tests/nix_*.rs covers what can.
+{ pkgs, self, kit }:
+let
+  kateskit = self.packages.${pkgs.stdenv.hostPlatform.system}.kateskit;
+  t = import ./lib.nix { inherit pkgs kateskit; };
+  args = { inherit pkgs self kit t; };
+in
+{
+  vm-iso-single-node = import ./iso-single-node.nix args;
+  vm-join-server-agent = import ./join.nix args;
+  vm-osd-disk = import ./osd-disk.nix args;
+  vm-raw-idempotent = import ./raw-idempotent.nix args;
+}

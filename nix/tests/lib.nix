@@ -1,0 +1,53 @@
+# Helpers shared by the VM tests: a cluster directory with secrets made at build time (test
+# only: these secrets end up in the Nix store), its stamped NodeConfigs, and the image CLI calls.
+# The `kateskit image ...` invocations live here only, so a change of those flags touches one
+# file.
+{ pkgs, kateskit }:
+let
+  inherit (pkgs) lib runCommand;
+  qemu-common = import "${pkgs.path}/nixos/lib/qemu-common.nix" { inherit (pkgs) lib stdenv; };
+in
+rec {
+  qemu = qemu-common.qemuBinary pkgs.qemu_test;
+
+  # cluster.toml + secrets/ (CA set, tokens) made by `kateskit cluster init`.
+  clusterDir = name: spec: runCommand "kateskit-test-${name}" { nativeBuildInputs = [ kateskit ]; } ''
+    mkdir -p $out
+    cp ${spec}/cluster.toml $out/cluster.toml
+    kateskit cluster init $out --name ${name}
+  '';
+
+  # The full NodeConfig (with secrets) of one node.
+  nodeConfig = dir: node: runCommand "nodeconfig-${node}.json" { nativeBuildInputs = [ kateskit ]; } ''
+    kateskit cluster render ${dir} --node ${node} --output $out
+  '';
+
+  # Netboot embed cpio for one node, unpacked to the bare embed.img the agent reads from
+  # /run/kateskit/embed.img.
+  embedImg = dir: node: runCommand "embed-${node}.img" { nativeBuildInputs = [ kateskit pkgs.cpio ]; } ''
+    kateskit image initrd --config ${nodeConfig dir node} --output embed.cpio
+    mkdir x && (cd x && cpio --quiet -id < ../embed.cpio)
+    cp x/kateskit/embed.img $out
+  '';
+
+  # A writable copy of an image with one node's config stamped into its embed area.
+  stamp = image: dir: node: runCommand "stamped-${node}" { nativeBuildInputs = [ kateskit ]; } ''
+    mkdir -p $out
+    cp ${image} $out/image
+    chmod u+w $out/image
+    kateskit image customize --config ${nodeConfig dir node} $out/image
+  '';
+
+  # Test-only module: puts an embed.img where the netboot initrd would have put it.
+  withEmbed = img: {
+    systemd.services.test-embed = {
+      wantedBy = [ "kateskit-agent.service" ];
+      before = [ "kateskit-agent.service" ];
+      serviceConfig.Type = "oneshot";
+      script = "install -D -m 0600 ${img} /run/kateskit/embed.img";
+    };
+  };
+
+  # Waits for the node to report Ready through the k3s API.
+  readyCheck = node: ''k3s kubectl get node ${node} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True'';
+}

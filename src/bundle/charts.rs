@@ -1,0 +1,232 @@
+//! HelmChart manifests (`helm.cattle.io/v1`) for the bundle components that come from Helm
+//! charts: dex, the auth proxy (oauth2-proxy), the dashboard (Headlamp), cert-manager, internal
+//! DNS (k8s_gateway) and Longhorn. Chart coordinates and digests come from the lock file
+//! `bundle/charts.toml`; k3s's packaged components are switched with `disable` instead, and
+//! rook-ceph is rendered by the disk side (`bundle::rook`).
+
+mod values;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::nodecfg::NodeConfig;
+use crate::spec::{BundleSpec, Component, StorageDriver};
+
+/// The lock file shipped with this build.
+pub const LOCK: &str = include_str!("../../bundle/charts.toml");
+
+/// Components rendered here, in manifest order (cert-manager early: others may want its CRDs).
+pub const COMPONENTS: [&str; 6] = [
+    "cert_manager",
+    "dex",
+    "auth_proxy",
+    "dashboard",
+    "internal_dns",
+    "longhorn",
+];
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ChartError {
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: component `{component}` is enabled but has no [{component}] table; add repo, chart, version, namespace, url and digest for it")]
+    Missing { origin: String, component: String },
+    #[error("{origin}: [{component}] digest `{digest}` is not sha256:<64 hex digits>; copy the `digest` field of the chart repository's index.yaml")]
+    BadDigest {
+        origin: String,
+        component: String,
+        digest: String,
+    },
+    #[error("{origin}: [{component}] says verified = true but has no digest; add the digest or set verified = false")]
+    VerifiedWithoutDigest { origin: String, component: String },
+    #[error("{origin}: unknown component [{component}]; the lock holds: {}", COMPONENTS.join(", "))]
+    Unknown { origin: String, component: String },
+}
+
+/// One locked chart.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedChart {
+    pub repo: String,
+    pub chart: String,
+    pub version: String,
+    pub namespace: String,
+    pub url: String,
+    #[serde(default)]
+    pub digest: String,
+    pub verified: bool,
+    pub source: String,
+}
+
+/// The parsed lock file, keyed by component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartLock {
+    pub origin: String,
+    pub charts: BTreeMap<String, LockedChart>,
+}
+
+fn is_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+impl ChartLock {
+    /// Parses and checks a lock file; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<ChartLock, ChartError> {
+        let charts: BTreeMap<String, LockedChart> =
+            toml::from_str(text).map_err(|e| ChartError::Parse {
+                origin: origin.into(),
+                message: e.to_string().trim().to_string(),
+            })?;
+        for (component, c) in &charts {
+            let err =
+                |f: fn(String, String) -> ChartError| Err(f(origin.into(), component.clone()));
+            if !COMPONENTS.contains(&component.as_str()) {
+                return err(|origin, component| ChartError::Unknown { origin, component });
+            }
+            if !c.digest.is_empty() && !is_digest(&c.digest) {
+                return Err(ChartError::BadDigest {
+                    origin: origin.into(),
+                    component: component.clone(),
+                    digest: c.digest.clone(),
+                });
+            }
+            if c.verified && c.digest.is_empty() {
+                return err(|origin, component| ChartError::VerifiedWithoutDigest {
+                    origin,
+                    component,
+                });
+            }
+        }
+        Ok(ChartLock {
+            origin: origin.into(),
+            charts,
+        })
+    }
+
+    /// The lock file compiled into this binary.
+    pub fn bundled() -> Result<ChartLock, ChartError> {
+        ChartLock::parse(LOCK, "bundle/charts.toml")
+    }
+}
+
+/// Where the Helm job fetches the chart from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartSource {
+    /// The chart repository (needs network at deploy time).
+    Repo,
+    /// k3s's static charts directory, filled by the image (`kateskit.bundle.chartArchives`).
+    Static,
+}
+
+/// One file for `server/manifests/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub file_name: String,
+    pub yaml: String,
+}
+
+/// Components of `bundle` that are installed from a chart, in [`COMPONENTS`] order.
+pub fn enabled(bundle: &BundleSpec) -> Vec<&'static str> {
+    let on = |c: &str| match c {
+        "dex" => bundle.dex.enable,
+        "auth_proxy" => bundle.auth_proxy.enable,
+        "dashboard" => bundle.dashboard.enable,
+        "cert_manager" => bundle.cert_manager.enable,
+        "internal_dns" => bundle.internal_dns.enable,
+        "longhorn" => bundle.storage == StorageDriver::Longhorn,
+        _ => false,
+    };
+    COMPONENTS.into_iter().filter(|c| on(c)).collect()
+}
+
+/// HelmChart manifests for a node; empty for agents, which carry no bundle.
+pub fn render(
+    cfg: &NodeConfig,
+    lock: &ChartLock,
+    source: ChartSource,
+) -> Result<Vec<Manifest>, ChartError> {
+    let Some(bundle) = &cfg.bundle else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for component in enabled(bundle) {
+        let locked = lock
+            .charts
+            .get(component)
+            .ok_or_else(|| ChartError::Missing {
+                origin: lock.origin.clone(),
+                component: component.into(),
+            })?;
+        let (values, extra) = values::values(component, bundle);
+        out.push(Manifest {
+            file_name: format!("kateskit-{}.yaml", locked.chart),
+            yaml: to_yaml(&helm_chart(component, locked, &values, source)),
+        });
+        if let Some((name, doc)) = extra {
+            out.push(Manifest {
+                file_name: format!("kateskit-{name}.yaml"),
+                yaml: to_yaml(&doc),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn helm_chart(component: &str, c: &LockedChart, values: &Value, source: ChartSource) -> Value {
+    let mut annotations = Map::new();
+    annotations.insert("kateskit.dev/component".into(), json!(component));
+    annotations.insert("kateskit.dev/chart-version".into(), json!(c.version));
+    if !c.digest.is_empty() {
+        annotations.insert("kateskit.dev/chart-digest".into(), json!(c.digest));
+    }
+    let mut spec = Map::new();
+    match source {
+        ChartSource::Repo => {
+            spec.insert("repo".into(), json!(c.repo));
+            spec.insert("chart".into(), json!(c.chart));
+            spec.insert("version".into(), json!(c.version));
+        }
+        ChartSource::Static => {
+            spec.insert(
+                "chart".into(),
+                json!(format!(
+                    "https://%{{KUBERNETES_API}}%/static/charts/{component}.tgz"
+                )),
+            );
+        }
+    }
+    spec.insert("targetNamespace".into(), json!(c.namespace));
+    spec.insert("createNamespace".into(), json!(true));
+    if values.as_object().is_some_and(|m| !m.is_empty()) {
+        spec.insert("valuesContent".into(), json!(to_yaml(values)));
+    }
+    json!({
+        "apiVersion": "helm.cattle.io/v1",
+        "kind": "HelmChart",
+        "metadata": { "name": c.chart, "namespace": "kube-system", "annotations": annotations },
+        "spec": spec,
+    })
+}
+
+fn to_yaml(v: &Value) -> String {
+    serde_yaml::to_string(v).expect("JSON values always serialize to YAML")
+}
+
+/// A component's user values as JSON (TOML values map one to one).
+pub(crate) fn user_values(c: &Component) -> Map<String, Value> {
+    c.values
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::to_value(v).expect("TOML values serialize to JSON"),
+            )
+        })
+        .collect()
+}

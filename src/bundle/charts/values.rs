@@ -1,0 +1,112 @@
+//! Chart values per component: KatesKit's defaults, the few cluster.toml keys KatesKit
+//! understands translated to the chart's own keys, then the user's remaining values merged on
+//! top (user wins, objects merge key by key).
+
+use serde_json::{json, Map, Value};
+
+use super::user_values;
+use crate::spec::BundleSpec;
+
+/// Values for `component`, and an optional extra manifest (name, document) it needs.
+pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String, Value)>) {
+    let dex_issuer = b
+        .dex
+        .values
+        .get("issuer")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let (mut user, defaults, extra) = match component {
+        "dex" => {
+            let mut u = user_values(&b.dex);
+            let mut d = json!({ "config": { "storage": { "type": "kubernetes", "config": { "inCluster": true } } } });
+            if let Some(issuer) = u.remove("issuer") {
+                d["config"]["issuer"] = issuer;
+            }
+            (u, d, None)
+        }
+        "auth_proxy" => {
+            // With dex in the bundle, point the proxy at it as an OIDC provider.
+            let d = match (&dex_issuer, b.dex.enable) {
+                (Some(issuer), true) => {
+                    json!({ "extraArgs": { "provider": "oidc", "oidc-issuer-url": issuer } })
+                }
+                _ => json!({}),
+            };
+            (user_values(&b.auth_proxy), d, None)
+        }
+        "dashboard" => (user_values(&b.dashboard), json!({}), None),
+        "cert_manager" => {
+            let mut u = user_values(&b.cert_manager);
+            // cert-manager chart v1.13 installs its CRDs with `installCRDs` (later: crds.enabled).
+            let d = json!({ "installCRDs": true });
+            let extra = u
+                .remove("acme_email")
+                .map(|email| ("cert-manager-issuer".to_string(), acme_issuer(email)));
+            (u, d, extra)
+        }
+        "internal_dns" => {
+            let mut u = user_values(&b.internal_dns);
+            let mut d = json!({});
+            if let Some(zone) = u.remove("zone") {
+                d["domain"] = zone;
+            }
+            (u, d, None)
+        }
+        "longhorn" => {
+            // Longhorn 1.3 creates PodSecurityPolicies by default; Kubernetes 1.25+ has none.
+            let d = json!({ "enablePSP": false, "defaultSettings": { "defaultDataPath": "/var/lib/longhorn" } });
+            (Map::new(), d, None)
+        }
+        _ => (Map::new(), json!({}), None),
+    };
+    let mut merged = defaults;
+    merge(&mut merged, Value::Object(std::mem::take(&mut user)));
+    (merged, extra)
+}
+
+/// A Let's Encrypt ClusterIssuer solving HTTP-01 through the bundled Traefik ingress.
+fn acme_issuer(email: Value) -> Value {
+    json!({
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": { "name": "letsencrypt" },
+        "spec": { "acme": {
+            "server": "https://acme-v02.api.letsencrypt.org/directory",
+            "email": email,
+            "privateKeySecretRef": { "name": "letsencrypt-account-key" },
+            "solvers": [{ "http01": { "ingress": { "ingressClassName": "traefik" } } }],
+        } },
+    })
+}
+
+/// Recursive merge: objects merge key by key, anything else in `top` replaces `base`.
+fn merge(base: &mut Value, top: Value) {
+    match (base, top) {
+        (Value::Object(b), Value::Object(t)) => {
+            for (k, v) in t {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, t) => *slot = t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_defaults_and_lets_user_win() {
+        let mut base = json!({ "a": { "x": 1, "y": 2 }, "b": [1] });
+        merge(&mut base, json!({ "a": { "y": 3, "z": 4 }, "b": [2, 3] }));
+        assert_eq!(
+            base,
+            json!({ "a": { "x": 1, "y": 3, "z": 4 }, "b": [2, 3] })
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! HelmChart rendering from the chart lock: a golden file for the rack example's first server,
+//! plus the cases around it (agents, homelab, static chart source, broken lock files).
+//! Regenerate the golden file with KATESKIT_UPDATE_GOLDEN=1 and review the diff.
+
+use std::path::Path;
+
+use kateskit::bundle::charts::{self, ChartError, ChartLock, ChartSource};
+use kateskit::{nodecfg, spec};
+
+fn node(example: &str, name: &str) -> nodecfg::NodeConfig {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let loaded = spec::load(&root.join("examples").join(example).join("cluster.toml")).unwrap();
+    nodecfg::render_public(&loaded.spec, name).unwrap()
+}
+
+fn joined(m: &[charts::Manifest]) -> String {
+    m.iter()
+        .map(|m| format!("# {}\n{}", m.file_name, m.yaml))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[test]
+fn rack_server_matches_golden() {
+    let lock = ChartLock::bundled().unwrap();
+    let got = joined(&charts::render(&node("rack", "s1"), &lock, ChartSource::Repo).unwrap());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/bundle-rack-s1.yaml");
+    if std::env::var_os("KATESKIT_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(got, want, "rendered bundle differs from {}", path.display());
+}
+
+#[test]
+fn every_manifest_is_a_helmchart_with_locked_coordinates() {
+    let lock = ChartLock::bundled().unwrap();
+    let out = charts::render(&node("rack", "s2"), &lock, ChartSource::Repo).unwrap();
+    // rack enables dex, auth proxy, dashboard, cert-manager (+ its issuer) and internal DNS.
+    assert_eq!(out.len(), 6);
+    for m in out
+        .iter()
+        .filter(|m| m.file_name != "kateskit-cert-manager-issuer.yaml")
+    {
+        let v: serde_yaml::Value = serde_yaml::from_str(&m.yaml).unwrap();
+        assert_eq!(v["apiVersion"], "helm.cattle.io/v1");
+        assert_eq!(v["kind"], "HelmChart");
+        assert_eq!(v["metadata"]["namespace"], "kube-system");
+        let component = v["metadata"]["annotations"]["kateskit.dev/component"]
+            .as_str()
+            .unwrap();
+        let locked = &lock.charts[component];
+        assert_eq!(v["spec"]["repo"].as_str(), Some(locked.repo.as_str()));
+        assert_eq!(v["spec"]["version"].as_str(), Some(locked.version.as_str()));
+        assert_eq!(
+            v["spec"]["targetNamespace"].as_str(),
+            Some(locked.namespace.as_str())
+        );
+        assert_eq!(m.file_name, format!("kateskit-{}.yaml", locked.chart));
+    }
+    let dex: serde_yaml::Value = serde_yaml::from_str(
+        &out.iter()
+            .find(|m| m.file_name == "kateskit-dex.yaml")
+            .unwrap()
+            .yaml,
+    )
+    .unwrap();
+    let values: serde_yaml::Value =
+        serde_yaml::from_str(dex["spec"]["valuesContent"].as_str().unwrap()).unwrap();
+    assert_eq!(values["config"]["issuer"], "https://dex.rack.example.com");
+}
+
+#[test]
+fn agents_and_the_homelab_get_no_charts() {
+    let lock = ChartLock::bundled().unwrap();
+    assert!(
+        charts::render(&node("rack", "a1"), &lock, ChartSource::Repo)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        charts::render(&node("homelab", "box"), &lock, ChartSource::Repo)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn static_source_points_at_the_k3s_static_charts_dir() {
+    let lock = ChartLock::bundled().unwrap();
+    let mut cfg = node("homelab", "box");
+    cfg.bundle.as_mut().unwrap().storage = spec::StorageDriver::Longhorn;
+    let out = charts::render(&cfg, &lock, ChartSource::Static).unwrap();
+    assert_eq!(out.len(), 1);
+    let v: serde_yaml::Value = serde_yaml::from_str(&out[0].yaml).unwrap();
+    assert_eq!(
+        v["spec"]["chart"],
+        "https://%{KUBERNETES_API}%/static/charts/longhorn.tgz"
+    );
+    assert!(v["spec"]["repo"].is_null() && v["spec"]["version"].is_null());
+}
+
+#[test]
+fn lock_file_entries_are_complete_and_honest() {
+    let lock = ChartLock::bundled().unwrap();
+    for c in charts::COMPONENTS {
+        let e = lock
+            .charts
+            .get(c)
+            .unwrap_or_else(|| panic!("bundle/charts.toml has no [{c}]"));
+        assert!(
+            e.url.ends_with(".tgz") && e.url.starts_with("https://"),
+            "[{c}] url {}",
+            e.url
+        );
+        assert!(!e.source.is_empty(), "[{c}] has no source");
+        if e.verified {
+            assert!(
+                e.digest.starts_with("sha256:"),
+                "[{c}] verified without digest"
+            );
+        }
+    }
+}
+
+#[test]
+fn broken_lock_files_name_the_file_and_the_fix() {
+    let bad_digest = charts::LOCK.replacen("sha256:8100ba92", "sha256:XYZ", 1);
+    let e = ChartLock::parse(&bad_digest, "my.toml").unwrap_err();
+    assert!(
+        matches!(e, ChartError::BadDigest { ref component, .. } if component == "dex"),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("my.toml: [dex] digest"));
+
+    let unknown = format!("{}\n[grafana]\nrepo = \"r\"\nchart = \"c\"\nversion = \"1\"\nnamespace = \"n\"\nurl = \"u\"\nverified = false\nsource = \"s\"\n", charts::LOCK);
+    assert!(matches!(
+        ChartLock::parse(&unknown, "x").unwrap_err(),
+        ChartError::Unknown { .. }
+    ));
+
+    let no_digest = charts::LOCK.replacen(
+        "digest = \"sha256:8100ba92ee85ee1b25298bcf9ea72f09a004ef502e43f38e45bf793cae5b88f3\"\n",
+        "",
+        1,
+    );
+    assert!(matches!(
+        ChartLock::parse(&no_digest, "x").unwrap_err(),
+        ChartError::VerifiedWithoutDigest { .. }
+    ));
+
+    let dex_start = charts::LOCK.find("[dex]").unwrap();
+    let dex_end = charts::LOCK.find("[auth_proxy]").unwrap();
+    let without_dex = format!("{}{}", &charts::LOCK[..dex_start], &charts::LOCK[dex_end..]);
+    let lock = ChartLock::parse(&without_dex, "short.toml").unwrap();
+    let e = charts::render(&node("rack", "s1"), &lock, ChartSource::Repo).unwrap_err();
+    assert_eq!(
+        e,
+        ChartError::Missing {
+            origin: "short.toml".into(),
+            component: "dex".into()
+        }
+    );
+}

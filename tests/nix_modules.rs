@@ -1,0 +1,185 @@
+//! Nix evaluation tier: module outputs, evaluated from the module files with minimal stand-ins
+//! for `lib` (mkIf/mkForce/mkDefault are identity, mkMerge returns its list), `pkgs` and
+//! `config`. Each case reads only the attributes it checks, so the rest of the module stays
+//! unevaluated; the full NixOS evaluation runs in `nix flake check` (docs/nix.md).
+
+mod nixtool;
+
+use serde_json::{json, Value};
+
+use kateskit::{nodecfg, spec};
+use nixtool::{eval_json, nix_str, repo};
+
+const LIB: &str = "lib = { mkIf = c: x: x; mkForce = x: x; mkDefault = x: x; mkMerge = xs: xs; getExe = p: \"${p}/bin/kateskit\"; };";
+
+fn eval(body: &str) -> Option<Value> {
+    let state = tempfile::tempdir().unwrap();
+    eval_json(
+        state.path(),
+        &format!("let {LIB} pkgs = {{ coreutils = \"/coreutils\"; }}; in {body}"),
+    )
+}
+
+fn flannel(backend: &str) -> Option<Value> {
+    eval(&format!(
+        "let m = (import ./modules/flannel.nix {{ inherit lib; config.kateskit = {{ flannel.backend = \"{backend}\"; k3s.openFirewall = true; cluster.normalized = {{ }}; }}; }}).config;
+         in {{ modules = m.boot.kernelModules; udp = m.networking.firewall.allowedUDPPorts; trusted = m.networking.firewall.trustedInterfaces; }}"
+    ))
+}
+
+#[test]
+fn flannel_backends_load_their_modules_and_open_their_ports() {
+    let Some(vxlan) = flannel("vxlan") else {
+        return;
+    };
+    assert_eq!(
+        vxlan,
+        json!({ "modules": ["vxlan"], "udp": [8472], "trusted": ["flannel.1"] })
+    );
+    assert_eq!(
+        flannel("host-gw").unwrap(),
+        json!({ "modules": [], "udp": [], "trusted": [] })
+    );
+    let wg = flannel("wireguard-native").unwrap();
+    assert_eq!(wg["modules"], json!(["wireguard"]));
+    assert_eq!(wg["udp"], json!([51820, 51821]));
+}
+
+#[test]
+fn k3s_unit_waits_for_the_agent_and_its_role_file() {
+    let Some(v) = eval(
+        "let m = (import ./modules/k3s.nix { inherit lib; pkgs = pkgs // { writeShellScript = n: t: \"/script\"; }; config = { kateskit.k3s = { package = \"/k3s\"; openFirewall = true; }; services.k3s.package = \"/k3s\"; }; }).config;
+         in { unit = m.systemd.services.k3s; tcp = m.networking.firewall.allowedTCPPorts; k3s = m.services.k3s; }",
+    ) else {
+        return;
+    };
+    let unit = &v["unit"];
+    assert_eq!(unit["requires"], json!(["kateskit-agent.service"]));
+    assert_eq!(unit["after"], json!(["kateskit-agent.service"]));
+    assert_eq!(
+        unit["unitConfig"]["ConditionPathExists"],
+        "/etc/kateskit/k3s.env"
+    );
+    assert_eq!(unit["serviceConfig"]["Type"], "exec");
+    assert_eq!(
+        unit["serviceConfig"]["EnvironmentFile"],
+        "/etc/kateskit/k3s.env"
+    );
+    assert_eq!(v["tcp"], json!([6443, 10250, 2379, 2380]));
+    // Only options that do not act through ExecStart are taken from services.k3s.
+    let mut keys: Vec<&str> = v["k3s"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["enable", "package"]);
+}
+
+#[test]
+fn agent_unit_and_image_json_follow_the_contract() {
+    let rack = repo().join("examples/rack");
+    let expr = format!(
+        "let nodes = import ./nix/render.nix {rack};
+             m = (import ./modules/agent.nix {{ inherit lib pkgs; config.kateskit = {{ package = \"/kk\"; imageVariant = \"raw\"; node = \"a1\"; nodeConfigs = nodes; cluster.normalized.cluster.name = \"rack\"; agent.extraPath = [ ]; }}; }}).config;
+             u = m.systemd.services.kateskit-agent;
+         in {{ image = builtins.fromJSON m.environment.etc.\"kateskit/image.json\".text; inherit (u) after before wants wantedBy; sc = u.serviceConfig; }}",
+        rack = nix_str(&rack)
+    );
+    let Some(v) = eval(&expr) else { return };
+    assert_eq!(
+        v["after"],
+        json!(["local-fs.target", "network-online.target"])
+    );
+    assert_eq!(v["before"], json!(["k3s.service"]));
+    assert_eq!(v["wants"], json!(["network-online.target"]));
+    assert_eq!(v["sc"]["Type"], "oneshot");
+    assert_eq!(v["sc"]["ExecStart"], "/kk/bin/kateskit agent run");
+    assert_eq!(v["sc"]["StandardOutput"], "journal+console");
+    let image = &v["image"];
+    assert_eq!(image["apiVersion"], "kateskit.dev/v1");
+    assert_eq!(image["kind"], "ImageDefaults");
+    assert_eq!(
+        (
+            image["variant"].as_str(),
+            image["node"].as_str(),
+            image["cluster"].as_str()
+        ),
+        (Some("raw"), Some("a1"), Some("rack"))
+    );
+    let loaded = spec::load(&rack.join("cluster.toml")).unwrap();
+    for n in &loaded.spec.nodes {
+        let rust =
+            serde_json::to_value(nodecfg::render_public(&loaded.spec, &n.name).unwrap()).unwrap();
+        assert_eq!(image["nodes"][&n.name], rust, "image.json node {}", n.name);
+    }
+}
+
+#[test]
+fn storage_drivers_prepare_the_host() {
+    let ceph = |driver: &str| {
+        eval(&format!(
+            "map (c: {{ inherit (c) boot systemd; }} // (if c ? services then {{ inherit (c.services) openiscsi; }} else {{ }}))
+               (import ./modules/ceph.nix {{ inherit lib pkgs; config = {{ kateskit = {{ storage = {{ driver = \"{driver}\"; longhorn.initiatorName = \"iqn.x:n\"; }}; node = null; cluster.normalized = {{ }}; }}; services.lvm.enable = true; }}; }}).config"
+        ))
+    };
+    let Some(rook) = ceph("rook-ceph") else {
+        return;
+    };
+    // mkMerge [ rook longhorn ]: the stand-in keeps both; each names its own driver condition.
+    assert_eq!(rook[0]["boot"]["kernelModules"], json!(["rbd"]));
+    assert_eq!(
+        rook[0]["systemd"]["tmpfiles"]["rules"],
+        json!(["L+ /lib/modules - - - - /run/current-system/kernel-modules/lib/modules"])
+    );
+    let lh = &rook[1];
+    assert_eq!(
+        lh["openiscsi"],
+        json!({ "enable": true, "name": "iqn.x:n" })
+    );
+    assert_eq!(lh["boot"]["supportedFilesystems"], json!(["nfs"]));
+    let rules: Vec<&str> = lh["systemd"]["tmpfiles"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for tool in ["iscsiadm", "mount", "blkid", "findmnt", "nsenter", "bash"] {
+        assert!(
+            rules.contains(
+                &format!("L+ /usr/local/bin/{tool} - - - - /run/current-system/sw/bin/{tool}")
+                    .as_str()
+            ),
+            "no link for {tool}"
+        );
+    }
+}
+
+#[test]
+fn embed_copy_runs_in_either_stage_one() {
+    let embed = |systemd: bool| {
+        eval(&format!("(import ./modules/embed.nix {{ inherit lib pkgs; config = {{ kateskit = {{ }}; boot.initrd.systemd.enable = {systemd}; }}; }}).config"))
+    };
+    let Some(v) = embed(true) else { return };
+    let unit = &v[0]["boot"]["initrd"]["systemd"]["services"]["kateskit-embed"];
+    assert_eq!(
+        unit["unitConfig"]["ConditionPathExists"],
+        "/kateskit/embed.img"
+    );
+    assert_eq!(
+        unit["serviceConfig"]["ExecStart"],
+        "/coreutils/bin/install -D -m 0600 /kateskit/embed.img /run/kateskit/embed.img"
+    );
+    assert_eq!(unit["before"], json!(["initrd-switch-root.target"]));
+    let scripted = v[1]["boot"]["initrd"]["postMountCommands"]
+        .as_str()
+        .unwrap();
+    for line in [
+        "if [ -f /kateskit/embed.img ]; then",
+        "cp /kateskit/embed.img /run/kateskit/embed.img",
+        "chmod 0600 /run/kateskit/embed.img",
+    ] {
+        assert!(scripted.contains(line), "{scripted}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Nix evaluation tier plus real shell: the shell scripts the modules generate are taken from
+//! the module files by evaluating them with minimal stand-ins for `lib`, `pkgs` and `config`
+//! (identity `mkIf`/`mkForce`, `writeShellScript` returning its text, `runCommand` returning its
+//! script), then run with bash against stand-in `k3s` and `kateskit` programs that print
+//! their arguments. What runs is the modules' own script text.
+
+mod nixtool;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+const STUBS: &str = r#"let
+  lib = { mkIf = c: x: x; mkForce = x: x; mkDefault = x: x; mkMerge = xs: xs; getExe = p: p; };
+  pkgs = { writeShellScript = n: t: t; runCommand = n: env: script: script; cpio = null; };
+  config = { services.k3s.package = "@K3S@"; kateskit.package = "@KATESKIT@"; };
+in"#;
+
+fn script(state: &Path, body: &str) -> Option<String> {
+    let v = nixtool::eval_json(state, &format!("{STUBS} {body}"))?;
+    Some(v.as_str().expect("a script string").to_string())
+}
+
+/// A program that prints its name and arguments.
+fn echo_prog(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, "#!/bin/sh\necho \"$(basename \"$0\") $*\"\n").unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn run(script: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn k3s_wrapper_runs_the_role_the_agent_chose_and_refuses_others() {
+    let state = tempfile::tempdir().unwrap();
+    let expr = "(import ./modules/k3s.nix { inherit lib pkgs config; }).config.systemd.services.k3s.serviceConfig.ExecStart";
+    let Some(text) = script(state.path(), expr) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    echo_prog(&dir.path().join("bin/k3s"));
+    let text = text.replace("@K3S@", dir.path().to_str().unwrap());
+    for role in ["server", "agent"] {
+        let (ok, out, _) = run(&text, &[("K3S_ROLE", role)]);
+        assert!(ok);
+        assert_eq!(out.trim(), format!("k3s {role}"));
+    }
+    for bad in [Some("controller"), Some(""), None] {
+        let env: Vec<(&str, &str)> = bad.map(|b| vec![("K3S_ROLE", b)]).unwrap_or_default();
+        let (ok, out, err) = run(&text, &env);
+        assert!(!ok && out.is_empty(), "role {bad:?} started k3s");
+        assert!(
+            err.contains("/etc/kateskit/k3s.env is not server or agent")
+                && err.contains("journalctl -u kateskit-agent"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn auto_install_takes_the_device_from_the_kernel_command_line() {
+    let state = tempfile::tempdir().unwrap();
+    let expr = "(import ./installer/default.nix { inherit lib pkgs config; }).config.systemd.services.kateskit-install.serviceConfig.ExecStart";
+    let Some(text) = script(state.path(), expr) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("kateskit");
+    echo_prog(&exe);
+    let text = text.replace("@KATESKIT@", exe.to_str().unwrap());
+    let cmdline = dir.path().join("cmdline");
+    std::fs::write(
+        &cmdline,
+        "console=ttyS0 kateskit.install.device=/dev/disk/by-id/ata-X quiet\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "kateskit install --device /dev/disk/by-id/ata-X"
+    );
+    std::fs::write(&cmdline, "console=ttyS0 kateskit.install.device=\n").unwrap();
+    let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
+    assert!(!ok && out.is_empty());
+    assert!(
+        err.contains("boot with kateskit.install.device=/dev/disk/by-id/<disk>"),
+        "{err}"
+    );
+}
+
+#[test]
+fn netboot_embed_slot_is_a_newc_cpio_with_a_zeroed_area() {
+    if Command::new("cpio").arg("--version").output().is_err() {
+        eprintln!("skipping: cpio not found (Debian package cpio)");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let expr = "(import ./images/embed-blank.nix { inherit (pkgs) runCommand cpio; }).cpio";
+    let Some(text) = script(state.path(), expr) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("embed.cpio");
+    let r = Command::new("bash")
+        .arg("-euc")
+        .arg(&text)
+        .current_dir(dir.path())
+        .env("out", &out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(bytes.starts_with(b"070701"), "not a newc archive");
+    let list = Command::new("cpio")
+        .args(["-it", "--quiet"])
+        .stdin(std::fs::File::open(&out).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        ["kateskit", "kateskit/embed.img"]
+    );
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let r = Command::new("cpio")
+        .args(["-id", "--quiet"])
+        .current_dir(&x)
+        .stdin(std::fs::File::open(&out).unwrap())
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    let area = std::fs::read(x.join("kateskit/embed.img")).unwrap();
+    assert_eq!(area.len(), 262144);
+    assert!(area.iter().all(|&b| b == 0));
+}
