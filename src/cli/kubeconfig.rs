@@ -31,7 +31,7 @@ impl KubeconfigCmd {
         let secrets = pki::load(&self.dir).context("loading cluster secrets")?;
         let admin = pki::kubeconfig::mint_admin(&secrets, self.days)
             .context("minting admin certificate")?;
-        let url = format!("https://{}:6443", nodecfg::api_endpoint(&spec));
+        let url = format!("https://{}:6443", nodecfg::api_endpoint(&spec)?);
         let new = pki::kubeconfig::render(
             &spec.cluster.name,
             &url,

@@ -8,25 +8,27 @@ use crate::spec::{ClusterSpec, NodeSpec, StorageDriver};
 pub enum RenderError {
     #[error("no node named `{0}` in the cluster spec (known: {1})")]
     UnknownNode(String, String),
+    #[error("the cluster spec has no server node; run `kateskit cluster check` first")]
+    NoServer,
 }
 
 /// The address clients use for the API: the VIP, else the first server's address, else its name.
-pub fn api_endpoint(spec: &ClusterSpec) -> String {
+pub fn api_endpoint(spec: &ClusterSpec) -> Result<String, RenderError> {
     if let Some(vip) = &spec.network.api_vip {
-        return vip.clone();
+        return Ok(vip.clone());
     }
-    let first = spec.servers().next().expect("validated spec has a server");
-    first.primary_ip().unwrap_or_else(|| first.name.clone())
+    let first = spec.servers().next().ok_or(RenderError::NoServer)?;
+    Ok(first.primary_ip().unwrap_or_else(|| first.name.clone()))
 }
 
 /// Supervisor URL joining nodes use: the first server directly, since a VIP may only be
 /// served once the cluster runs.
-pub fn join_url(spec: &ClusterSpec) -> String {
-    let first = spec.servers().next().expect("validated spec has a server");
-    format!(
+pub fn join_url(spec: &ClusterSpec) -> Result<String, RenderError> {
+    let first = spec.servers().next().ok_or(RenderError::NoServer)?;
+    Ok(format!(
         "https://{}:6443",
         first.primary_ip().unwrap_or_else(|| first.name.clone())
-    )
+    ))
 }
 
 fn disabled(spec: &ClusterSpec) -> Vec<String> {
@@ -88,7 +90,11 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
             ntp_servers: spec.cluster.ntp_servers.clone(),
         },
         k3s: K3sInfo {
-            server_url: if is_first { None } else { Some(join_url(spec)) },
+            server_url: if is_first {
+                None
+            } else {
+                Some(join_url(spec)?)
+            },
             cluster_init: is_first && multi,
             node_ip: node.primary_ip(),
             flannel_backend: spec.network.flannel_backend,
