@@ -3,6 +3,7 @@
 //! The library holds the typed logic; the `kateskit` binary in `main.rs` wires it to the CLI.
 
 pub mod fsutil;
+pub mod image;
 pub mod nodecfg;
 pub mod pki;
 pub mod schema;
