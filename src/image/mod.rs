@@ -9,6 +9,7 @@ pub mod flash;
 pub mod gpt;
 pub mod iso9660;
 pub mod pull;
+pub mod sums;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

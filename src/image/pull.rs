@@ -12,6 +12,8 @@ use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
+pub use super::sums::{parse_sha256, sha256_from_sums};
+
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     #[error("{url}: {msg}")]
@@ -70,7 +72,7 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-fn client() -> Result<Client, PullError> {
+pub(crate) fn client() -> Result<Client, PullError> {
     Client::builder()
         .connect_timeout(Duration::from_secs(20))
         .timeout(Duration::from_secs(60))
@@ -80,51 +82,6 @@ fn client() -> Result<Client, PullError> {
             url: String::new(),
             msg: format!("building HTTP client: {e}"),
         })
-}
-
-/// Normalizes and checks a hex digest.
-pub fn parse_sha256(hex_str: &str) -> Result<String, PullError> {
-    let h = hex_str.trim().to_ascii_lowercase();
-    if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(PullError::BadHex(hex_str.to_string()));
-    }
-    Ok(h)
-}
-
-/// Fetches a `SHA256SUMS` file and returns the digest for the last path segment of `url`.
-pub fn sha256_from_sums(sums_url: &str, url: &str) -> Result<String, PullError> {
-    let name = url
-        .split(['?', '#'])
-        .next()
-        .unwrap_or(url)
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    let http = |msg: String| PullError::Http {
-        url: sums_url.to_string(),
-        msg,
-    };
-    let resp = client()?
-        .get(sums_url)
-        .send()
-        .map_err(|e| http(e.to_string()))?;
-    if !resp.status().is_success() {
-        return Err(http(format!("HTTP {}", resp.status())));
-    }
-    let text = resp.text().map_err(|e| http(e.to_string()))?;
-    for line in text.lines() {
-        let mut it = line.split_whitespace();
-        if let (Some(sum), Some(file)) = (it.next(), it.next()) {
-            if file.trim_start_matches('*') == name {
-                return parse_sha256(sum);
-            }
-        }
-    }
-    Err(PullError::NoSum {
-        sums_url: sums_url.to_string(),
-        name,
-    })
 }
 
 /// The temp name a download grows under.

@@ -6,8 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use kateskit::image::customize::{self, AreaState, Stamp};
-use kateskit::image::{copy, cpio, embed, pull};
+mod inspect;
+mod pull;
+
+use kateskit::image::customize::{self, Stamp};
+use kateskit::image::{copy, cpio, embed};
 use kateskit::{fsutil, nodecfg, pki};
 
 #[derive(Debug, Subcommand)]
@@ -21,7 +24,7 @@ pub enum ImageCmd {
     /// Write the netboot carrier: a newc cpio holding kateskit/embed.img, loaded after the initrd.
     Initrd(InitrdArgs),
     /// Download an image, resuming partial downloads, verified by SHA-256 before it gets its name.
-    Pull(PullArgs),
+    Pull(pull::PullArgs),
 }
 
 #[derive(Debug, Args)]
@@ -85,37 +88,11 @@ pub struct InitrdArgs {
     pub force: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct PullArgs {
-    /// http(s) URL of the image.
-    pub url: String,
-    /// Destination file; the download grows in FILE.part.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: PathBuf,
-    /// Expected SHA-256 of the image (64 hex digits).
-    #[arg(
-        long,
-        value_name = "HEX",
-        required_unless_present = "sha256sums",
-        conflicts_with = "sha256sums"
-    )]
-    pub sha256: Option<String>,
-    /// URL of a SHA256SUMS file listing the image's file name.
-    #[arg(long, value_name = "URL")]
-    pub sha256sums: Option<String>,
-    /// Replace FILE if it exists.
-    #[arg(short, long)]
-    pub force: bool,
-    /// Attempts before giving up (with exponential backoff between them).
-    #[arg(long, default_value_t = 5)]
-    pub retries: u32,
-}
-
 impl ImageCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             ImageCmd::Customize(a) => customize_cmd(a),
-            ImageCmd::Inspect(a) => inspect_cmd(a),
+            ImageCmd::Inspect(a) => inspect::run(a),
             ImageCmd::Reset(a) => {
                 let c = customize::reset(&a.image)?;
                 eprintln!(
@@ -128,7 +105,7 @@ impl ImageCmd {
                 Ok(ExitCode::SUCCESS)
             }
             ImageCmd::Initrd(a) => initrd_cmd(a),
-            ImageCmd::Pull(a) => pull_cmd(a),
+            ImageCmd::Pull(a) => pull::run(a),
         }
     }
 }
@@ -191,120 +168,6 @@ fn strip_path(e: &customize::ImageError) -> String {
     }
 }
 
-/// Summary printed by `inspect`: never the secrets, only what identifies the stamp.
-#[derive(serde::Serialize)]
-struct Summary {
-    image: PathBuf,
-    carrier: kateskit::image::Carrier,
-    #[serde(flatten)]
-    state: SummaryState,
-}
-
-#[derive(serde::Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-enum SummaryState {
-    Empty,
-    Stamped {
-        cluster: Option<String>,
-        node: Option<String>,
-        role: Option<String>,
-        config_sha256: Option<String>,
-        stored_bytes: usize,
-        compressed: bool,
-        kargs: Vec<String>,
-    },
-    Corrupt {
-        error: String,
-    },
-}
-
-fn inspect_cmd(a: InspectArgs) -> anyhow::Result<ExitCode> {
-    use sha2::Digest;
-    let (carrier, state) = customize::inspect(&a.image)?;
-    let state = match state {
-        AreaState::Empty => SummaryState::Empty,
-        AreaState::Corrupt { error } => SummaryState::Corrupt { error },
-        AreaState::Stamped(e) => {
-            let cfg = e
-                .node_config_json
-                .as_deref()
-                .map(nodecfg::NodeConfig::from_json);
-            let cfg = cfg.and_then(Result::ok);
-            SummaryState::Stamped {
-                cluster: cfg.as_ref().map(|c| c.cluster.name.clone()),
-                node: cfg.as_ref().map(|c| c.node.name.clone()),
-                role: cfg.as_ref().map(|c| c.node.role.as_str().to_string()),
-                config_sha256: e
-                    .node_config_json
-                    .as_ref()
-                    .map(|j| hex::encode(sha2::Sha256::digest(j.as_bytes()))),
-                stored_bytes: e.stored_len,
-                compressed: e.compressed,
-                kargs: e.kargs,
-            }
-        }
-    };
-    let corrupt = matches!(state, SummaryState::Corrupt { .. });
-    let s = Summary {
-        image: a.image,
-        carrier,
-        state,
-    };
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-    } else {
-        println!(
-            "{}: {} at byte {} ({} bytes)",
-            s.image.display(),
-            s.carrier.kind,
-            s.carrier.extent.offset,
-            s.carrier.extent.len
-        );
-        match &s.state {
-            SummaryState::Empty => println!("empty (pristine zeros)"),
-            SummaryState::Corrupt { error } => println!("corrupt: {error}"),
-            SummaryState::Stamped {
-                cluster,
-                node,
-                role,
-                config_sha256,
-                stored_bytes,
-                compressed,
-                kargs,
-            } => {
-                match (cluster, node, role) {
-                    (Some(c), Some(n), Some(r)) => {
-                        println!("stamped: node {n} ({r}) of cluster {c}")
-                    }
-                    _ if config_sha256.is_some() => {
-                        println!("stamped: config does not parse as a NodeConfig of this version")
-                    }
-                    _ => println!("stamped: kernel arguments only"),
-                }
-                if let Some(h) = config_sha256 {
-                    println!(
-                        "config: {stored_bytes} bytes stored{}, sha256 {h}",
-                        if *compressed { " (zstd)" } else { "" }
-                    );
-                }
-                println!(
-                    "kargs: {}",
-                    if kargs.is_empty() {
-                        "(none)".to_string()
-                    } else {
-                        kargs.join(" ")
-                    }
-                );
-            }
-        }
-    }
-    Ok(if corrupt {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
 fn initrd_cmd(a: InitrdArgs) -> anyhow::Result<ExitCode> {
     let stamp = load_stamp(&a.source)?;
     let area = embed::build_area(
@@ -329,30 +192,5 @@ fn initrd_cmd(a: InitrdArgs) -> anyhow::Result<ExitCode> {
         a.output.display(),
         data.len()
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn pull_cmd(a: PullArgs) -> anyhow::Result<ExitCode> {
-    let sha = match (&a.sha256, &a.sha256sums) {
-        (Some(h), _) => pull::parse_sha256(h)?,
-        (None, Some(sums)) => pull::sha256_from_sums(sums, &a.url)?,
-        (None, None) => bail!("give --sha256 HEX or --sha256sums URL"),
-    };
-    let pb = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
-    );
-    pb.set_message("download");
-    let opts = pull::PullOptions {
-        retries: a.retries,
-        force: a.force,
-        progress: Some(pb),
-        ..Default::default()
-    };
-    let n = pull::pull(&a.url, &a.output, &sha, &opts)?;
-    eprintln!("{}: {n} bytes, sha256 {sha} verified", a.output.display());
     Ok(ExitCode::SUCCESS)
 }
