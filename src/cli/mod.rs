@@ -10,7 +10,12 @@ use clap::{Parser, Subcommand};
 /// Turn bare metal into k3s nodes: describe the cluster once, stamp per-node config into
 /// generic images, and let the first-boot agent do the rest.
 #[derive(Debug, Parser)]
-#[command(name = "kateskit", version, propagate_version = true, help_expected = true)]
+#[command(
+    name = "kateskit",
+    version,
+    propagate_version = true,
+    help_expected = true
+)]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace). Also RUST_LOG.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -49,6 +54,12 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         (_, 2) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).without_time().try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
