@@ -1,6 +1,7 @@
 //! Command-line front end: one file per subcommand, each with its own `run()`.
 
 mod cluster;
+mod disk;
 mod kubeconfig;
 
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ pub enum Command {
     /// Cluster spec, secrets, tokens and per-node configs.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
+    /// Inspect disks: classification as the agent's disks phase sees it.
+    #[command(subcommand)]
+    Disk(disk::DiskCmd),
     /// Mint an admin kubeconfig from the cluster's client CA.
     Kubeconfig(kubeconfig::KubeconfigCmd),
 }
@@ -40,6 +44,7 @@ impl Command {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Cluster(c) => c.run(),
+            Command::Disk(c) => c.run(),
             Command::Kubeconfig(c) => c.run().map(|()| ExitCode::SUCCESS),
         }
     }

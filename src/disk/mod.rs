@@ -5,8 +5,11 @@
 //! running system booted from, or smaller than the caller's minimum. Only then is the device
 //! opened `O_EXCL`, which also closes the window between checking and writing.
 
+pub mod bluestore;
+mod classify;
 mod device;
 pub mod preflight;
+pub mod probe;
 pub mod sysfs;
 
 use std::fs::{self, OpenOptions};
@@ -14,6 +17,9 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+pub use classify::{
+    classify, classify_with, Blocker, Classification, ClassifyOptions, Content, OsdCluster,
+};
 pub use device::{device_size, Discard, WritableDisk};
 pub use preflight::DiskUse;
 
