@@ -1,12 +1,12 @@
 //! `kateskit image` against fixtures made by xorriso, sgdisk, mkfs.vfat and mtools
 //! (tests/fixtures/regen.sh), checked with the same tools.
 
-mod common;
+mod image_common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use image_common::*;
 use kateskit::image::{customize, embed};
 
 /// Area bytes as xorriso extracts them from the ISO tree.

@@ -1,11 +1,11 @@
 //! Corrupt and unsuitable inputs: each gives a precise error and leaves the file byte-identical.
 
-mod common;
+mod image_common;
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use common::*;
+use image_common::*;
 use kateskit::image::embed;
 
 /// Runs `customize --in-place` expecting failure with `needle` in stderr; the file must not change.
