@@ -35,7 +35,11 @@ impl FlashCmd {
         // Preflight first: refuse a mounted or busy device before asking anything.
         let target = disk::open_for_write(&self.device, image_len)
             .with_context(|| format!("checking {} before flashing", self.device.display()))?;
-        let what = match disk::classify(&self.device) {
+        let opts = disk::ClassifyOptions {
+            min_size: image_len,
+            ..Default::default()
+        };
+        let what = match disk::classify_with(&self.device, &opts) {
             Ok(c) => c.to_string(),
             Err(e) => format!("(could not classify: {e})"),
         };

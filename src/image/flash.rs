@@ -126,7 +126,9 @@ fn write_and_verify(
         hasher.update(chunk);
         // Split off the part below HEAD: it is kept in memory and written last.
         let split = (HEAD.saturating_sub(pos) as usize).min(n);
-        head[pos as usize..pos as usize + split].copy_from_slice(&chunk[..split]);
+        if split > 0 {
+            head[pos as usize..pos as usize + split].copy_from_slice(&chunk[..split]);
+        }
         let rest = &chunk[split..];
         if !rest.is_empty() {
             if let Some(limit) = opts.fail_after {
