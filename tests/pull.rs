@@ -13,6 +13,9 @@ use kateskit::image::pull::{self, PullError, PullOptions};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+/// (path, Range header) of every request, in order.
+type RequestLog = Mutex<Vec<(String, Option<String>)>>;
+
 #[derive(Clone, Default)]
 struct Behaviour {
     /// Close the first image response after this many body bytes.
@@ -25,7 +28,7 @@ struct Behaviour {
 struct StandIn {
     base: String,
     /// (path, Range header) of every request, in order.
-    requests: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    requests: Arc<RequestLog>,
 }
 
 fn serve(body: Vec<u8>, sums: String, how: Behaviour) -> StandIn {
@@ -63,7 +66,7 @@ fn handle(
     sums: &str,
     cut: Option<usize>,
     ignore_range: bool,
-    log: &Mutex<Vec<(String, Option<String>)>>,
+    log: &RequestLog,
 ) -> Option<String> {
     s.set_nonblocking(false).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
