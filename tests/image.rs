@@ -269,3 +269,51 @@ fn initrd_carrier_unpacks_with_cpio() {
         .failure()
         .stderr(predicates::str::contains("exists; pass --force"));
 }
+
+#[test]
+fn plain_iso9660_names_without_rock_ridge() {
+    // genisoimage without -R/-J: the tree has only primary names (KATESKIT/EMBED.IMG;1).
+    let dir = tempfile::tempdir().unwrap();
+    let (_, json) = node_config(dir.path());
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("kateskit")).unwrap();
+    std::fs::write(
+        tree.join("kateskit/embed.img"),
+        vec![0u8; embed::ISO_AREA_SIZE],
+    )
+    .unwrap();
+    std::fs::write(tree.join("other.txt"), b"x").unwrap();
+    let iso = dir.path().join("plain.iso");
+    run(Command::new("genisoimage")
+        .args(["-quiet", "-o"])
+        .arg(&iso)
+        .arg(&tree));
+    let listing = run(Command::new("isoinfo").args(["-l", "-i"]).arg(&iso));
+    assert!(listing.contains("EMBED.IMG;1"), "{listing}");
+    let pristine = sha256_file(&iso);
+    kateskit()
+        .args(["image", "customize"])
+        .arg(&iso)
+        .arg("--node-config")
+        .arg(&json)
+        .arg("--in-place")
+        .assert()
+        .success();
+    let (c, raw) = customize::read_raw(&iso).unwrap();
+    assert!(embed::read_area(&raw).unwrap().is_some());
+    assert_eq!(
+        sha256_with_zeroed(&iso, c.extent.offset, c.extent.len),
+        pristine
+    );
+    let out = Command::new("isoinfo")
+        .args(["-i"])
+        .arg(&iso)
+        .args(["-x", "/KATESKIT/EMBED.IMG;1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        out.stdout, raw,
+        "isoinfo extracts exactly the stamped bytes"
+    );
+}
