@@ -172,7 +172,7 @@ fn attempt_once(
     if have > 0 {
         req = req.header(RANGE, format!("bytes={have}-"));
     }
-    let mut resp = req.send().map_err(|e| Attempt::Retry(e.to_string()))?;
+    let mut resp = req.send().map_err(|e| Attempt::Retry(describe(&e)))?;
     let status = resp.status();
     let fatal = |msg: String| {
         Attempt::Fatal(PullError::Http {
@@ -261,6 +261,18 @@ fn attempt_once(
         }
     }
     Ok(())
+}
+
+/// reqwest's Display hides the cause ("error sending request"); append the source chain.
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
 }
 
 fn hash_file(path: &Path) -> Result<(String, u64), PullError> {

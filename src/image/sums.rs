@@ -1,7 +1,7 @@
 //! Expected digests for downloads: a hex string from the user, or a line of a `SHA256SUMS` file
 //! (the `sha256sum` format: `<hex>  <name>` or `<hex> *<name>`).
 
-use super::pull::{client, PullError};
+use super::pull::{client, describe, PullError};
 
 /// Normalizes and checks a hex digest.
 pub fn parse_sha256(hex_str: &str) -> Result<String, PullError> {
@@ -29,11 +29,11 @@ pub fn sha256_from_sums(sums_url: &str, url: &str) -> Result<String, PullError> 
     let resp = client()?
         .get(sums_url)
         .send()
-        .map_err(|e| http(e.to_string()))?;
+        .map_err(|e| http(describe(&e)))?;
     if !resp.status().is_success() {
         return Err(http(format!("HTTP {}", resp.status())));
     }
-    let text = resp.text().map_err(|e| http(e.to_string()))?;
+    let text = resp.text().map_err(|e| http(describe(&e)))?;
     for line in text.lines() {
         let mut it = line.split_whitespace();
         if let (Some(sum), Some(file)) = (it.next(), it.next()) {

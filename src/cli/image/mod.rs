@@ -114,7 +114,8 @@ impl ImageCmd {
 fn load_stamp(src: &ConfigSource) -> anyhow::Result<Stamp> {
     let cfg = match (&src.node_config, &src.cluster, &src.node) {
         (Some(file), _, _) => {
-            let text = fsutil::read_string(file)?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
             nodecfg::NodeConfig::from_json(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
         }
