@@ -170,7 +170,11 @@ fn inspect_names_the_failed_check_and_changes_nothing() {
         .arg("--in-place")
         .assert()
         .success();
-    let area = 147456u64;
+    let area = kateskit::image::customize::read_raw(&iso)
+        .unwrap()
+        .0
+        .extent
+        .offset;
     let cases: [(u64, &str); 4] = [
         (area + 200, "config header: payload SHA-256 mismatch"),
         (area + 40, "config header: header checksum mismatch"),
