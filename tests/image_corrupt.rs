@@ -230,3 +230,22 @@ fn inspect_names_the_failed_check_and_changes_nothing() {
         .stderr(predicates::str::contains("contains whitespace"));
     assert_eq!(sha256_file(&iso), before);
 }
+
+#[test]
+fn a_locked_image_is_not_stamped_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, json) = node_config(dir.path());
+    let iso = fixture_copy(dir.path(), "embed.iso");
+    let holder = std::fs::File::open(&iso).unwrap();
+    rustix::fs::flock(&holder, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    refuse(&iso, &json, "locking (is another kateskit modifying it?)");
+    drop(holder);
+    kateskit()
+        .args(["image", "customize"])
+        .arg(&iso)
+        .arg("--node-config")
+        .arg(&json)
+        .arg("--in-place")
+        .assert()
+        .success();
+}

@@ -57,6 +57,16 @@ fn open(path: &Path, write: bool) -> Result<(File, Carrier), ImageError> {
         .write(write)
         .open(path)
         .map_err(ImageError::io("opening", path))?;
+    if write {
+        // Two stamps racing on one image would interleave; the second one fails instead.
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |e| ImageError::Io {
+                action: "locking (is another kateskit modifying it?)",
+                path: path.to_path_buf(),
+                error: e.into(),
+            },
+        )?;
+    }
     let c = locate(&f).map_err(|error| ImageError::Locate {
         path: path.to_path_buf(),
         error,
