@@ -10,11 +10,13 @@ use std::path::Path;
 
 use common::{lock, loop_devices_available, run as tool, LoopDev, MountGuard};
 use image_common::{fixture_copy, kateskit};
+use kateskit::image::embed;
 use kateskit::image::flash::{self, FlashError, FlashOptions, HEAD};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 const MIB: u64 = 1 << 20;
+const STAMP: &str = r#"{"stamped":true}"#;
 
 /// The GPT fixture (4 MiB) followed by 2 MiB of random bytes, so every offset is distinctive.
 fn test_image(dir: &Path) -> std::path::PathBuf {
@@ -125,6 +127,13 @@ fn flash_to_loop_device_then_verify_and_fail_safely() {
     let _g = lock();
     let dir = tempfile::tempdir().unwrap();
     let img = test_image(dir.path());
+    let area = embed::build_area(embed::GPT_AREA_SIZE, Some(STAMP), &["ip=dhcp".into()]).unwrap();
+    File::options()
+        .write(true)
+        .open(&img)
+        .unwrap()
+        .write_all_at(&area, 4096 * 512)
+        .unwrap();
     let data = std::fs::read(&img).unwrap();
     let dev = LoopDev::new(16 * MIB);
     kateskit()
@@ -142,6 +151,29 @@ fn flash_to_loop_device_then_verify_and_fail_safely() {
     );
     let gpt = tool("sgdisk", &["-p", dev.path()]);
     assert!(gpt.contains("KATESKIT-EMBED"), "{gpt}");
+    // Read the stamp back from a block device covering exactly the partition, as the agent
+    // reads /dev/disk/by-partlabel/KATESKIT-EMBED. An offset loop device stands in for the
+    // partition node because kernels built without GPT support (CONFIG_EFI_PARTITION) never
+    // create one.
+    let part = tool(
+        "losetup",
+        &[
+            "-f",
+            "--show",
+            "-o",
+            &(4096 * 512).to_string(),
+            "--sizelimit",
+            &MIB.to_string(),
+            dev.path(),
+        ],
+    )
+    .trim()
+    .to_string();
+    let got = embed::read_path(Path::new(&part));
+    common::try_run("losetup", &["-d", &part]);
+    let got = got.unwrap().expect("stamped partition");
+    assert_eq!(got.node_config_json.as_deref(), Some(STAMP));
+    assert_eq!(got.kargs, ["ip=dhcp"]);
 
     // A second flash that dies mid-write leaves the device unbootable, not half-bootable.
     let img2 = test_image(dir.path());
