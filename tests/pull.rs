@@ -215,7 +215,7 @@ fn checksum_mismatch_leaves_nothing_behind() {
 #[test]
 fn cli_with_sha256sums_and_clear_errors() {
     let (body, sha) = random_body(600_000);
-    let sums = format!("{}  other.iso\n{sha} *img.iso\n", "1".repeat(64));
+    let sums = format!("{}  other.iso\n{sha} *./img.iso\n", "1".repeat(64));
     let srv = serve(
         body.clone(),
         sums,

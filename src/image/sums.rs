@@ -37,7 +37,7 @@ pub fn sha256_from_sums(sums_url: &str, url: &str) -> Result<String, PullError> 
     for line in text.lines() {
         let mut it = line.split_whitespace();
         if let (Some(sum), Some(file)) = (it.next(), it.next()) {
-            if file.trim_start_matches('*') == name {
+            if file.trim_start_matches('*').trim_start_matches("./") == name {
                 return parse_sha256(sum);
             }
         }

@@ -195,3 +195,22 @@ fn initrd_cmd(a: InitrdArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks (conflicts, requires, help on every argument).
+    #[test]
+    fn command_definitions_are_consistent() {
+        crate::cli::Cli::command().debug_assert();
+        let mut cmd = crate::cli::Cli::command();
+        let image = cmd.find_subcommand_mut("image").expect("image subcommand");
+        let names: Vec<_> = image
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert_eq!(names, ["customize", "inspect", "reset", "initrd", "pull"]);
+        assert!(cmd.find_subcommand("flash").is_some());
+    }
+}
