@@ -1,11 +1,11 @@
 //! `kateskit cluster` and `kateskit kubeconfig` end to end: init, check, render, token, merge,
 //! golden NodeConfigs and schema drift.
 
-mod common;
+mod cluster_common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::*;
+use cluster_common::*;
 use serde_json::Value;
 
 fn mode(p: &std::path::Path) -> u32 {

@@ -1,10 +1,10 @@
 //! The CA set, tokens and kubeconfig checked with the real openssl CLI.
 
-mod common;
+mod cluster_common;
 
 use std::process::Command;
 
-use common::*;
+use cluster_common::*;
 use kateskit::pki;
 
 fn openssl_sha256_der(cert: &std::path::Path) -> String {

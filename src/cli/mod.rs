@@ -1,6 +1,9 @@
 //! Command-line front end: one file per subcommand, each with its own `run()`.
 
 mod cluster;
+mod disk;
+mod flash;
+mod image;
 mod kubeconfig;
 
 use std::process::ExitCode;
@@ -32,15 +35,26 @@ pub enum Command {
     /// Cluster spec, secrets, tokens and per-node configs.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
+    /// Inspect disks: classification as the agent's disks phase sees it.
+    #[command(subcommand)]
+    Disk(disk::DiskCmd),
     /// Mint an admin kubeconfig from the cluster's client CA.
     Kubeconfig(kubeconfig::KubeconfigCmd),
+    /// Generic images: stamp per-node config, inspect, reset, netboot carrier, download.
+    #[command(subcommand)]
+    Image(image::ImageCmd),
+    /// Write an image to a USB stick or disk, verified by reading it back.
+    Flash(flash::FlashCmd),
 }
 
 impl Command {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Cluster(c) => c.run(),
+            Command::Disk(c) => c.run(),
             Command::Kubeconfig(c) => c.run().map(|()| ExitCode::SUCCESS),
+            Command::Image(c) => c.run(),
+            Command::Flash(c) => c.run(),
         }
     }
 }

@@ -1,57 +1,187 @@
-//! Shared test setup: clusters built from the examples, with secrets generated per test run.
+//! Loop-device fixtures for disk tests: sparse backing files, real tools, and guards that undo
+//! loop devices, mounts and LVM volume groups even when a test fails.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+use sha2::{Digest, Sha256};
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Serializes tests that create loop devices, LVM volume groups or mounts.
+pub fn lock() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A temp cluster dir holding `examples/<name>/cluster.toml` and freshly generated secrets.
-pub fn example_cluster(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        repo().join("examples").join(name).join("cluster.toml"),
-        dir.path().join("cluster.toml"),
-    )
-    .expect("copy example");
-    kateskit::pki::init(dir.path()).expect("generate secrets");
-    dir
+/// True when the tools and privileges for loop-device tests exist; prints why not otherwise.
+pub fn loop_devices_available() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: loop-device tests need root");
+        return false;
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        eprintln!("skipping: /dev/loop-control is missing (no loop driver)");
+        return false;
+    }
+    true
 }
 
-pub fn kateskit() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("kateskit").expect("kateskit binary")
+/// True when the kernel has device-mapper (needed for active LVM volumes and open LUKS).
+pub fn device_mapper_available() -> bool {
+    let _ = try_run("modprobe", &["dm_mod"]);
+    let misc = std::fs::read_to_string("/proc/misc").unwrap_or_default();
+    let ok = misc
+        .lines()
+        .any(|l| l.trim_end().ends_with(" device-mapper"));
+    if !ok {
+        eprintln!(
+            "skipping: this kernel has no device-mapper (not in /proc/misc; dm_mod not loadable)"
+        );
+    }
+    ok
 }
 
-/// Runs a command and returns stdout, panicking with stderr on failure.
-pub fn run(cmd: &mut std::process::Command) -> String {
-    let out = cmd
+/// Runs a tool; panics with its output if it fails. Returns stdout.
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .env("DM_DISABLE_UDEV", "1")
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
         .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
     assert!(
         out.status.success(),
-        "{cmd:?} failed: {}",
+        "{cmd} {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn bless() -> bool {
-    std::env::var_os("KATESKIT_BLESS").is_some()
-}
-
-/// Compares `got` with the golden file at `path`, or rewrites it under KATESKIT_BLESS=1.
-pub fn golden(path: &Path, got: &str) {
-    if bless() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, got).unwrap();
-        return;
+/// Runs a tool and returns (success, stdout+stderr) without panicking.
+pub fn try_run(cmd: &str, args: &[&str]) -> (bool, String) {
+    match Command::new(cmd)
+        .args(args)
+        .env("DM_DISABLE_UDEV", "1")
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .output()
+    {
+        Ok(out) => (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        ),
+        Err(e) => (false, e.to_string()),
     }
-    let want = std::fs::read_to_string(path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (regenerate with KATESKIT_BLESS=1 cargo test)",
-            path.display()
+}
+
+/// A loop device over a sparse file; detached on drop.
+pub struct LoopDev {
+    pub dev: PathBuf,
+    pub backing: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LoopDev {
+    /// Creates a sparse backing file of `bytes` and attaches it (with partition scanning).
+    pub fn new(bytes: u64) -> LoopDev {
+        let dir = tempfile::Builder::new()
+            .prefix("kateskit-disk-")
+            .tempdir_in("/var/tmp")
+            .expect("tempdir");
+        let backing = dir.path().join("disk.img");
+        let f = std::fs::File::create(&backing).expect("create backing file");
+        f.set_len(bytes).expect("size backing file");
+        drop(f);
+        let dev = run(
+            "losetup",
+            &["-f", "--show", "-P", backing.to_str().unwrap()],
         )
-    });
-    assert!(want == got, "{} differs from the rendered output; if the change is intended, regenerate with KATESKIT_BLESS=1 cargo test\n--- got ---\n{got}", path.display());
+        .trim()
+        .to_string();
+        LoopDev {
+            dev: PathBuf::from(dev),
+            backing,
+            _dir: dir,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        self.dev.to_str().unwrap()
+    }
+
+    /// Kernel name, e.g. `loop3`.
+    pub fn name(&self) -> String {
+        self.dev.file_name().unwrap().to_string_lossy().into_owned()
+    }
+
+    /// SHA-256 of every byte of the device (sparse holes read fast).
+    pub fn sha256(&self) -> String {
+        let mut f = std::fs::File::open(&self.dev).expect("open loop device");
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 4 << 20];
+        loop {
+            let n = f.read(&mut buf).expect("read loop device");
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+impl Drop for LoopDev {
+    fn drop(&mut self) {
+        let _ = try_run("losetup", &["-d", self.path()]);
+    }
+}
+
+/// A mount made by a test; unmounted on drop (the mount point directory is kept if that fails).
+pub struct MountGuard {
+    pub dir: PathBuf,
+}
+
+impl MountGuard {
+    pub fn new(dev: &str) -> MountGuard {
+        let dir = tempfile::Builder::new()
+            .prefix("kateskit-mnt-")
+            .tempdir_in("/var/tmp")
+            .expect("tempdir")
+            .keep();
+        run("mount", &[dev, dir.to_str().unwrap()]);
+        MountGuard { dir }
+    }
+}
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        if try_run("umount", &[self.dir.to_str().unwrap()]).0 {
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
+
+/// An LVM volume group made by a test; deactivated and removed (with its PVs) on drop.
+pub struct VgGuard {
+    pub vg: String,
+    pub pvs: Vec<String>,
+}
+
+impl Drop for VgGuard {
+    fn drop(&mut self) {
+        let _ = try_run("vgchange", &["-an", &self.vg]);
+        let _ = try_run("vgremove", &["-f", &self.vg]);
+        for pv in &self.pvs {
+            let _ = try_run("pvremove", &["-ff", "-y", pv]);
+        }
+    }
 }

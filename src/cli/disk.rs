@@ -1,0 +1,66 @@
+//! `kateskit disk`: look at disks the way the agent's disks phase will.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use kateskit::disk::{self, ClassifyOptions};
+
+#[derive(Debug, Subcommand)]
+pub enum DiskCmd {
+    /// Classify disks (read-only): blank, partition table, filesystem, LVM PV, LUKS, Ceph OSD of
+    /// this or another cluster, mdraid member, in use, boot disk, too small.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Whole-disk devices, e.g. /dev/disk/by-id/ata-... or /dev/sdb.
+    #[arg(required = true, value_name = "DEVICE")]
+    pub devices: Vec<PathBuf>,
+    /// Print a JSON array of classifications instead of one line per disk.
+    #[arg(long)]
+    pub json: bool,
+    /// This cluster's Ceph fsid (NodeConfig secrets.ceph_fsid); tells this cluster's OSDs from others.
+    #[arg(long, value_name = "UUID")]
+    pub ceph_fsid: Option<uuid::Uuid>,
+    /// Smallest acceptable disk size in bytes (Ceph's minimum by default).
+    #[arg(long, value_name = "BYTES", default_value_t = disk::OSD_MIN_SIZE)]
+    pub min_size: u64,
+}
+
+impl DiskCmd {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            DiskCmd::Inspect(a) => a.run(),
+        }
+    }
+}
+
+impl InspectArgs {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        let opts = ClassifyOptions {
+            ceph_fsid: self.ceph_fsid.map(|u| u.hyphenated().to_string()),
+            min_size: self.min_size,
+            ..ClassifyOptions::default()
+        };
+        let mut out = Vec::new();
+        for dev in &self.devices {
+            let c = disk::classify_with(dev, &opts)
+                .with_context(|| format!("inspecting {}", dev.display()))?;
+            out.push(c);
+        }
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).context("encoding classifications as JSON")?
+            );
+        } else {
+            for c in &out {
+                println!("{c}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,100 @@
+//! `kateskit flash IMAGE DEVICE`: preflight through the disk module, confirm, stream with the
+//! first MiB last, verify by reading back.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use kateskit::disk;
+use kateskit::image::flash::{self, FlashOptions};
+
+#[derive(Debug, Args)]
+pub struct FlashCmd {
+    /// Image to write (ISO or raw disk image, stamped or generic).
+    pub image: PathBuf,
+    /// Whole disk to overwrite, e.g. /dev/disk/by-id/usb-... (resolved and checked first).
+    pub device: PathBuf,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+impl FlashCmd {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let image = std::fs::File::open(&self.image)
+            .with_context(|| format!("opening {}", self.image.display()))?;
+        let image_len = image
+            .metadata()
+            .with_context(|| format!("reading size of {}", self.image.display()))?
+            .len();
+        if image_len == 0 {
+            bail!("{} is empty; nothing to flash", self.image.display());
+        }
+        // Preflight first: refuse a mounted or busy device before asking anything.
+        let target = disk::open_for_write(&self.device, image_len)
+            .with_context(|| format!("checking {} before flashing", self.device.display()))?;
+        let opts = disk::ClassifyOptions {
+            min_size: image_len,
+            ..Default::default()
+        };
+        let what = match disk::classify_with(&self.device, &opts) {
+            Ok(c) => c.to_string(),
+            Err(e) => format!("(could not classify: {e})"),
+        };
+        eprintln!("target: {}", target.canonical().display());
+        eprintln!("on it now: {what}");
+        if !self.yes {
+            confirm(&self, target.canonical(), image_len)?;
+        }
+        let pb = indicatif::ProgressBar::new(image_len * 2).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        let opts = FlashOptions::from_env(Some(pb));
+        match flash::flash(&image, target.file(), target.size(), &opts) {
+            Ok(report) => {
+                if let Err(e) = target.reread_partitions() {
+                    tracing::warn!("{e}; the kernel will see the new partitions after replug or reboot");
+                }
+                eprintln!("{}: wrote {} bytes from {}, sha256 {} verified", target.canonical().display(), report.bytes, self.image.display(), report.sha256);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(anyhow::Error::new(e).context(format!(
+                "flashing {} to {} failed; its first MiB was zeroed so it will not boot half-written",
+                self.image.display(),
+                target.canonical().display()
+            ))),
+        }
+    }
+}
+
+fn confirm(cmd: &FlashCmd, canonical: &std::path::Path, image_len: u64) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "refusing to overwrite {} without confirmation: stdin is not a terminal; pass --yes",
+            canonical.display()
+        );
+    }
+    eprint!(
+        "Overwrite {} ({}) with {} ({image_len} bytes)? Everything on it is lost. Type 'yes': ",
+        canonical.display(),
+        cmd.device.display(),
+        cmd.image.display()
+    );
+    std::io::stderr().flush().context("writing prompt")?;
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading confirmation")?;
+    if line.trim() != "yes" {
+        bail!("not confirmed; {} left untouched", canonical.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Stamping, reading and resetting the embed area of an image file in place. Every write is one
+//! `pwrite` of the whole area at its extent plus `fsync`: O(area), never O(image).
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::embed::{self, EmbedError, Embedded};
+use super::{locate, Carrier, LocateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{action} {}: {error}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {error}", path.display())]
+    Locate { path: PathBuf, error: LocateError },
+    #[error("{}: {error}", path.display())]
+    Embed { path: PathBuf, error: EmbedError },
+}
+
+impl ImageError {
+    fn io<'a>(
+        action: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(std::io::Error) -> ImageError + 'a {
+        move |error| ImageError::Io {
+            action,
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+}
+
+/// What `inspect` found in an area.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum AreaState {
+    Empty,
+    Stamped(Embedded),
+    Corrupt { error: String },
+}
+
+/// Content to write: a NodeConfig JSON (already validated by the caller) and kargs.
+#[derive(Debug, Clone, Default)]
+pub struct Stamp {
+    pub node_config_json: Option<String>,
+    pub kargs: Vec<String>,
+}
+
+fn open(path: &Path, write: bool) -> Result<(File, Carrier), ImageError> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(write)
+        .open(path)
+        .map_err(ImageError::io("opening", path))?;
+    if write {
+        // Two stamps racing on one image would interleave; the second one fails instead.
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |e| ImageError::Io {
+                action: "locking (is another kateskit modifying it?)",
+                path: path.to_path_buf(),
+                error: e.into(),
+            },
+        )?;
+    }
+    let c = locate(&f).map_err(|error| ImageError::Locate {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    Ok((f, c))
+}
+
+/// Reads the raw area bytes of an image.
+pub fn read_raw(path: &Path) -> Result<(Carrier, Vec<u8>), ImageError> {
+    let (f, c) = open(path, false)?;
+    let mut buf = vec![0u8; c.extent.len as usize];
+    f.read_exact_at(&mut buf, c.extent.offset)
+        .map_err(ImageError::io("reading embed area of", path))?;
+    Ok((c, buf))
+}
+
+/// Locates and decodes the area; a decoding failure is reported as state, not as an error.
+pub fn inspect(path: &Path) -> Result<(Carrier, AreaState), ImageError> {
+    let (c, buf) = read_raw(path)?;
+    let state = match embed::read_area(&buf) {
+        Ok(None) => AreaState::Empty,
+        Ok(Some(e)) => AreaState::Stamped(e),
+        Err(e) => AreaState::Corrupt {
+            error: e.to_string(),
+        },
+    };
+    Ok((c, state))
+}
+
+fn write_area(f: &File, c: &Carrier, area: &[u8], path: &Path) -> Result<(), ImageError> {
+    f.write_all_at(area, c.extent.offset)
+        .map_err(ImageError::io("writing embed area of", path))?;
+    f.sync_all().map_err(ImageError::io("syncing", path))
+}
+
+/// Stamps `stamp` into the image. The area is built (and size-checked) before the file is
+/// opened for writing, so a payload that does not fit leaves the image untouched.
+pub fn stamp(path: &Path, stamp: &Stamp) -> Result<Carrier, ImageError> {
+    let (_, c) = open(path, false)?;
+    let area = embed::build_area(
+        c.extent.len as usize,
+        stamp.node_config_json.as_deref(),
+        &stamp.kargs,
+    )
+    .map_err(|error| ImageError::Embed {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let (f, c2) = open(path, true)?;
+    debug_assert_eq!(c, c2);
+    write_area(&f, &c2, &area, path)?;
+    tracing::info!(path = %path.display(), offset = c2.extent.offset, "stamped embed area");
+    Ok(c2)
+}
+
+/// Returns the area to its pristine build-time bytes (all zeros).
+pub fn reset(path: &Path) -> Result<Carrier, ImageError> {
+    let (f, c) = open(path, true)?;
+    let zeros = vec![0u8; c.extent.len as usize];
+    write_area(&f, &c, &zeros, path)?;
+    Ok(c)
+}

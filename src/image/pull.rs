@@ -1,0 +1,283 @@
+//! Downloading images: resumable (HTTP Range from `FILE.part`), verified against a SHA-256
+//! before the file gets its final name; on a mismatch nothing is left behind.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use reqwest::blocking::Client;
+use reqwest::header::{CONTENT_RANGE, RANGE};
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+pub use super::sums::{parse_sha256, sha256_from_sums};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("{url}: {msg}")]
+    Http { url: String, msg: String },
+    #[error("{url}: giving up after {attempts} attempts: {last}")]
+    Exhausted {
+        url: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error("{url}: SHA-256 mismatch: expected {expected}, got {actual}; the partial download was deleted")]
+    Mismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{sums_url}: no entry for {name}")]
+    NoSum { sums_url: String, name: String },
+    #[error("{0:?} is not a SHA-256 (64 hex digits)")]
+    BadHex(String),
+    #[error("{} exists; pass --force to overwrite it", .0.display())]
+    Exists(PathBuf),
+    #[error("{action} {}: {error}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// Settings for one download.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    pub retries: u32,
+    pub backoff: Duration,
+    pub force: bool,
+    pub progress: Option<ProgressBar>,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            retries: 5,
+            backoff: Duration::from_millis(500),
+            force: false,
+            progress: None,
+        }
+    }
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> PullError + 'a {
+    move |error| PullError::Io {
+        action,
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+pub(crate) fn client() -> Result<Client, PullError> {
+    Client::builder()
+        .connect_timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("kateskit/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| PullError::Http {
+            url: String::new(),
+            msg: format!("building HTTP client: {e}"),
+        })
+}
+
+/// The temp name a download grows under.
+pub fn part_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+/// Downloads `url` to `out`, verifying `sha256` (lowercase hex) before the rename.
+pub fn pull(url: &str, out: &Path, sha256: &str, opts: &PullOptions) -> Result<u64, PullError> {
+    if !opts.force && out.symlink_metadata().is_ok() {
+        return Err(PullError::Exists(out.to_path_buf()));
+    }
+    let part = part_path(out);
+    let client = client()?;
+    let mut last = String::new();
+    let mut done = false;
+    for attempt in 1..=opts.retries.max(1) {
+        match attempt_once(&client, url, &part, opts.progress.as_ref()) {
+            Ok(()) => {
+                done = true;
+                break;
+            }
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Retry(msg)) => {
+                tracing::warn!(url, attempt, "download interrupted: {msg}");
+                last = msg;
+                if attempt < opts.retries {
+                    std::thread::sleep(opts.backoff * 2u32.saturating_pow(attempt - 1).min(16));
+                }
+            }
+        }
+    }
+    if !done {
+        return Err(PullError::Exhausted {
+            url: url.to_string(),
+            attempts: opts.retries.max(1),
+            last,
+        });
+    }
+    let (actual, len) = hash_file(&part)?;
+    if actual != sha256 {
+        let _ = fs::remove_file(&part);
+        return Err(PullError::Mismatch {
+            url: url.to_string(),
+            expected: sha256.to_string(),
+            actual,
+        });
+    }
+    File::open(&part)
+        .and_then(|f| f.sync_all())
+        .map_err(io("syncing", &part))?;
+    if !opts.force && out.symlink_metadata().is_ok() {
+        return Err(PullError::Exists(out.to_path_buf()));
+    }
+    fs::rename(&part, out).map_err(io("renaming into place", out))?;
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    crate::fsutil::sync_dir(dir).map_err(|e| PullError::Io {
+        action: "syncing directory",
+        path: dir.to_path_buf(),
+        error: e.source,
+    })?;
+    if let Some(pb) = &opts.progress {
+        pb.finish_with_message("verified");
+    }
+    Ok(len)
+}
+
+enum Attempt {
+    Retry(String),
+    Fatal(PullError),
+}
+
+/// One GET, resuming from the part file when it has bytes. A server that ignores Range (200)
+/// restarts the part file from zero.
+fn attempt_once(
+    client: &Client,
+    url: &str,
+    part: &Path,
+    pb: Option<&ProgressBar>,
+) -> Result<(), Attempt> {
+    let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    let mut req = client.get(url);
+    if have > 0 {
+        req = req.header(RANGE, format!("bytes={have}-"));
+    }
+    let mut resp = req.send().map_err(|e| Attempt::Retry(describe(&e)))?;
+    let status = resp.status();
+    let fatal = |msg: String| {
+        Attempt::Fatal(PullError::Http {
+            url: url.to_string(),
+            msg,
+        })
+    };
+    let (mut file, start) = match status {
+        StatusCode::PARTIAL_CONTENT => {
+            let cr = resp
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let start = cr
+                .strip_prefix("bytes ")
+                .and_then(|r| r.split('-').next())
+                .and_then(|s| s.parse::<u64>().ok());
+            if start != Some(have) {
+                let _ = fs::remove_file(part);
+                return Err(Attempt::Retry(format!(
+                    "server resumed at {cr:?}, wanted byte {have}; restarting"
+                )));
+            }
+            (
+                OpenOptions::new()
+                    .append(true)
+                    .open(part)
+                    .map_err(|e| Attempt::Fatal(io("opening", part)(e)))?,
+                have,
+            )
+        }
+        StatusCode::OK => (
+            File::create(part).map_err(|e| Attempt::Fatal(io("creating", part)(e)))?,
+            0,
+        ),
+        StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => {
+            // Either the part file is complete already or it is stale; the hash decides, and a
+            // stale file is restarted from scratch.
+            let total = resp
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit('/').next()?.parse::<u64>().ok());
+            if total == Some(have) {
+                return Ok(());
+            }
+            let _ = fs::remove_file(part);
+            return Err(Attempt::Retry("stale partial download; restarting".into()));
+        }
+        s if s.is_server_error()
+            || s == StatusCode::TOO_MANY_REQUESTS
+            || s == StatusCode::REQUEST_TIMEOUT =>
+        {
+            return Err(Attempt::Retry(format!("HTTP {s}")))
+        }
+        s => return Err(fatal(format!("HTTP {s}; check the URL"))),
+    };
+    let total = resp.content_length().map(|l| l + start);
+    if let Some(pb) = pb {
+        pb.set_length(total.unwrap_or(0));
+        pb.set_position(start);
+    }
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut got = start;
+    loop {
+        let n = resp
+            .read(&mut buf)
+            .map_err(|e| Attempt::Retry(format!("connection lost at byte {got}: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        file.write_all(&buf[..n])
+            .map_err(|e| Attempt::Fatal(io("writing", part)(e)))?;
+        got += n as u64;
+        if let Some(pb) = pb {
+            pb.set_position(got);
+        }
+    }
+    if let Some(t) = total {
+        if got < t {
+            return Err(Attempt::Retry(format!(
+                "connection closed at byte {got} of {t}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// reqwest's Display hides the cause ("error sending request"); append the source chain.
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+fn hash_file(path: &Path) -> Result<(String, u64), PullError> {
+    let mut f = File::open(path).map_err(io("opening", path))?;
+    let mut h = Sha256::new();
+    let n = std::io::copy(&mut f, &mut h).map_err(io("reading", path))?;
+    Ok((hex::encode(h.finalize()), n))
+}

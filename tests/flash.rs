@@ -1,0 +1,262 @@
+//! Flashing: the streaming logic on regular files, then `kateskit flash` on loop devices through
+//! the disk module's preflight.
+
+mod common;
+mod image_common;
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use common::{lock, loop_devices_available, run as tool, LoopDev, MountGuard};
+use image_common::{fixture_copy, kateskit};
+use kateskit::image::embed;
+use kateskit::image::flash::{self, FlashError, FlashOptions, HEAD};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+const MIB: u64 = 1 << 20;
+const STAMP: &str = r#"{"stamped":true}"#;
+
+/// The GPT fixture (4 MiB) followed by 2 MiB of random bytes, so every offset is distinctive.
+fn test_image(dir: &Path) -> std::path::PathBuf {
+    let img = fixture_copy(dir, "gpt.img.zst");
+    let mut data = std::fs::read(&img).unwrap();
+    let mut noise = vec![0u8; 2 * MIB as usize];
+    rand::thread_rng().fill_bytes(&mut noise);
+    data.extend_from_slice(&noise);
+    std::fs::write(&img, &data).unwrap();
+    img
+}
+
+fn read_range(path: &Path, offset: u64, len: u64) -> Vec<u8> {
+    let mut buf = vec![0u8; len as usize];
+    File::open(path)
+        .unwrap()
+        .read_exact_at(&mut buf, offset)
+        .unwrap();
+    buf
+}
+
+#[test]
+fn regular_file_target_equals_image_and_hash_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = test_image(dir.path());
+    let target_path = dir.path().join("target.bin");
+    let target = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&target_path)
+        .unwrap();
+    target.set_len(8 * MIB).unwrap();
+    let report = flash::flash(
+        &File::open(&img).unwrap(),
+        &target,
+        8 * MIB,
+        &FlashOptions::default(),
+    )
+    .unwrap();
+    let data = std::fs::read(&img).unwrap();
+    assert_eq!(report.bytes, data.len() as u64);
+    assert_eq!(report.sha256, hex::encode(Sha256::digest(&data)));
+    assert_eq!(read_range(&target_path, 0, data.len() as u64), data);
+
+    let small = flash::flash(
+        &File::open(&img).unwrap(),
+        &target,
+        MIB,
+        &FlashOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(small, FlashError::TooSmall { target, .. } if target == MIB),
+        "{small}"
+    );
+}
+
+#[test]
+fn injected_failure_leaves_first_mib_zeroed() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = test_image(dir.path());
+    let target_path = dir.path().join("target.bin");
+    // A previously bootable target: the old first MiB must not survive a failed flash.
+    std::fs::write(&target_path, vec![0xAAu8; 8 * MIB as usize]).unwrap();
+    let target = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&target_path)
+        .unwrap();
+    let opts = FlashOptions {
+        fail_after: Some(MIB + 4096),
+        progress: None,
+    };
+    let err = flash::flash(&File::open(&img).unwrap(), &target, 8 * MIB, &opts).unwrap_err();
+    assert!(
+        matches!(err, FlashError::Injected(n) if n == MIB + 4096),
+        "{err}"
+    );
+    assert!(
+        read_range(&target_path, 0, HEAD).iter().all(|&b| b == 0),
+        "first MiB not zeroed"
+    );
+    // The write really was in progress: the bytes after HEAD up to the cut are the image's.
+    assert_eq!(
+        read_range(&target_path, HEAD, MIB + 4096),
+        read_range(&img, HEAD, MIB + 4096)
+    );
+    assert!(read_range(&target_path, 2 * MIB + 4096, 4096)
+        .iter()
+        .all(|&b| b == 0xAA));
+}
+
+fn loop_ok() -> bool {
+    loop_devices_available()
+}
+
+fn device_prefix_sha(dev: &str, len: u64) -> String {
+    hex::encode(Sha256::digest(read_range(Path::new(dev), 0, len)))
+}
+
+#[test]
+fn flash_to_loop_device_then_verify_and_fail_safely() {
+    if !loop_ok() {
+        return;
+    }
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let img = test_image(dir.path());
+    let area = embed::build_area(embed::GPT_AREA_SIZE, Some(STAMP), &["ip=dhcp".into()]).unwrap();
+    File::options()
+        .write(true)
+        .open(&img)
+        .unwrap()
+        .write_all_at(&area, 4096 * 512)
+        .unwrap();
+    let data = std::fs::read(&img).unwrap();
+    let dev = LoopDev::new(16 * MIB);
+    kateskit()
+        .arg("flash")
+        .arg(&img)
+        .arg(dev.path())
+        .arg("--yes")
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("verified"));
+    assert_eq!(
+        device_prefix_sha(dev.path(), data.len() as u64),
+        hex::encode(Sha256::digest(&data)),
+        "device differs from image"
+    );
+    let gpt = tool("sgdisk", &["-p", dev.path()]);
+    assert!(gpt.contains("KATESKIT-EMBED"), "{gpt}");
+    // Read the stamp back from a block device covering exactly the partition, as the agent
+    // reads /dev/disk/by-partlabel/KATESKIT-EMBED. An offset loop device stands in for the
+    // partition node because kernels built without GPT support (CONFIG_EFI_PARTITION) never
+    // create one.
+    let part = tool(
+        "losetup",
+        &[
+            "-f",
+            "--show",
+            "-o",
+            &(4096 * 512).to_string(),
+            "--sizelimit",
+            &MIB.to_string(),
+            dev.path(),
+        ],
+    )
+    .trim()
+    .to_string();
+    let got = embed::read_path(Path::new(&part));
+    common::try_run("losetup", &["-d", &part]);
+    let got = got.unwrap().expect("stamped partition");
+    assert_eq!(got.node_config_json.as_deref(), Some(STAMP));
+    assert_eq!(got.kargs, ["ip=dhcp"]);
+
+    // A second flash that dies mid-write leaves the device unbootable, not half-bootable.
+    let img2 = test_image(dir.path());
+    kateskit()
+        .arg("flash")
+        .arg(&img2)
+        .arg(dev.path())
+        .arg("--yes")
+        .env(flash::FAIL_AFTER_ENV, (2 * MIB).to_string())
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("first MiB was zeroed"))
+        .stderr(predicates::str::contains("injected failure"));
+    assert!(
+        read_range(Path::new(dev.path()), 0, HEAD)
+            .iter()
+            .all(|&b| b == 0),
+        "first MiB not zeroed on the device"
+    );
+    assert_eq!(
+        read_range(Path::new(dev.path()), HEAD, 2 * MIB),
+        read_range(&img2, HEAD, 2 * MIB)
+    );
+}
+
+#[test]
+fn refuses_mounted_device_and_unconfirmed_runs() {
+    if !loop_ok() {
+        return;
+    }
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let img = test_image(dir.path());
+    let dev = LoopDev::new(16 * MIB);
+    tool(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-E",
+            "lazy_itable_init=0,lazy_journal_init=0",
+            dev.path(),
+        ],
+    );
+    {
+        let _m = MountGuard::new(dev.path());
+        // Mounting itself writes the superblock, so compare around the refused flash only.
+        let before = dev.sha256();
+        kateskit()
+            .arg("flash")
+            .arg(&img)
+            .arg(dev.path())
+            .arg("--yes")
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("in use"))
+            .stderr(predicates::str::contains(dev.path()));
+        assert_eq!(
+            dev.sha256(),
+            before,
+            "refused flash changed the mounted device"
+        );
+    }
+    let before = dev.sha256();
+    // No terminal and no --yes: refuse before writing anything, and say what is on the device.
+    kateskit()
+        .arg("flash")
+        .arg(&img)
+        .arg(dev.path())
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "stdin is not a terminal; pass --yes",
+        ))
+        .stderr(predicates::str::contains("on it now:"));
+    assert_eq!(dev.sha256(), before);
+    // Too small: the image does not fit.
+    let tiny = LoopDev::new(2 * MIB);
+    kateskit()
+        .arg("flash")
+        .arg(&img)
+        .arg(tiny.path())
+        .arg("--yes")
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("smaller than the required"));
+}

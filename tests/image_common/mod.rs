@@ -1,0 +1,86 @@
+//! Shared helpers for the image, flash and pull tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+pub fn kateskit() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("kateskit").expect("kateskit binary")
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Copies a fixture into `dir` (decompressing `.zst`) and returns the copy's path.
+pub fn fixture_copy(dir: &Path, name: &str) -> PathBuf {
+    let src = fixture(name);
+    match name.strip_suffix(".zst") {
+        Some(base) => {
+            let out = dir.join(base);
+            let data = zstd::decode_all(std::fs::File::open(&src).expect("open fixture"))
+                .expect("decompress fixture");
+            std::fs::write(&out, data).expect("write fixture copy");
+            out
+        }
+        None => {
+            let out = dir.join(name);
+            std::fs::copy(&src, &out).expect("copy fixture");
+            out
+        }
+    }
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).expect("read for hash")))
+}
+
+/// SHA-256 of a file with `len` bytes at `offset` replaced by zeros.
+pub fn sha256_with_zeroed(path: &Path, offset: u64, len: u64) -> String {
+    let mut data = std::fs::read(path).expect("read for hash");
+    data[offset as usize..(offset + len) as usize].fill(0);
+    hex::encode(Sha256::digest(&data))
+}
+
+/// Runs a tool and returns stdout; panics with stderr on failure.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A cluster dir (secrets from `cluster init`, spec from examples/homelab) and the rendered
+/// NodeConfig JSON of its node `box`. Secrets live only in the temp dir.
+pub fn node_config(dir: &Path) -> (PathBuf, PathBuf) {
+    let cluster = dir.join("cluster");
+    kateskit()
+        .arg("cluster")
+        .arg("init")
+        .arg(&cluster)
+        .assert()
+        .success();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/homelab/cluster.toml"),
+        cluster.join("cluster.toml"),
+    )
+    .expect("copy example");
+    let json = dir.join("box.json");
+    kateskit()
+        .args(["cluster", "render"])
+        .arg(&cluster)
+        .args(["--node", "box", "-o"])
+        .arg(&json)
+        .assert()
+        .success();
+    (cluster, json)
+}
