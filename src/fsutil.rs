@@ -6,7 +6,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-#[error("{action} {path}: {source}")]
+#[error("{action} {path}")]
 pub struct FsError {
     pub action: &'static str,
     pub path: PathBuf,
