@@ -2,6 +2,7 @@
 //!
 //! The library holds the typed logic; the `kateskit` binary in `main.rs` wires it to the CLI.
 
+pub mod bundle;
 pub mod disk;
 pub mod fsutil;
 pub mod nodecfg;

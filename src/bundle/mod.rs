@@ -1,0 +1,3 @@
+//! Manifests the agent writes into k3s's auto-deploy directory on servers.
+
+pub mod rook;
