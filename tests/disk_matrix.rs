@@ -45,6 +45,23 @@ fn gpt(with_fs: bool) -> Fixture {
     fixture(lo)
 }
 
+/// A GPT whose primary header was overwritten: only the backup at the end of the disk remains.
+fn gpt_backup_only() -> Fixture {
+    let fx = gpt(true);
+    run(
+        "dd",
+        &[
+            "if=/dev/zero",
+            &format!("of={}", fx.lo.path()),
+            "bs=1M",
+            "count=1",
+            "conv=fsync",
+            "status=none",
+        ],
+    );
+    fx
+}
+
 fn ext4_with_file() -> Fixture {
     let lo = LoopDev::new(SIZE);
     run("mkfs.ext4", &["-q", "-F", "-L", "data", lo.path()]);
@@ -181,6 +198,7 @@ fn env_for(lo: &LoopDev) -> Env {
         env: DiskEnv {
             dev_dir,
             udev_data_dir: udev,
+            discard: true,
         },
         by_id: format!("/dev/disk/by-id/ata-{serial}"),
         serial,
@@ -208,21 +226,35 @@ fn assert_tools_see_blank(lo: &LoopDev, what: &str) {
     );
 }
 
-/// Runs one matrix row: builds the state (again after each wipe) and checks each policy.
+/// Runs one matrix row twice: with discard (loop devices punch holes, so the discard alone
+/// zeroes everything, as on an SSD that zeroes trimmed blocks) and without (as on a disk
+/// without discard support, where the recipe's own writes must do it all).
 fn row(name: &str, state: &str, build: fn() -> Fixture, expect: [&str; 4]) {
     if !loop_devices_available() {
         return;
     }
     let _l = lock();
+    row_once(name, state, build, expect, true);
+    row_once(name, state, build, expect, false);
+}
+
+/// Builds the state (again after each wipe) and checks each policy column.
+fn row_once(name: &str, state: &str, build: fn() -> Fixture, expect: [&str; 4], discard: bool) {
     let mut current: Option<Fixture> = None;
     for (col, want) in expect.iter().enumerate() {
         let fx = current.get_or_insert_with(build);
-        let e = env_for(&fx.lo);
+        let mut e = env_for(&fx.lo);
+        e.env.discard = discard;
         let (policy, confirm) = policies(&e.serial)[col].clone();
         let what = format!(
-            "{name} × {}{}",
+            "{name} × {}{} ({})",
             policy.as_str(),
-            if col == 3 { " (wrong serial)" } else { "" }
+            if col == 3 { " (wrong serial)" } else { "" },
+            if discard {
+                "with discard"
+            } else {
+                "no discard"
+            }
         );
         let disk = OsdDisk {
             by_id: e.by_id.clone(),
@@ -260,10 +292,9 @@ fn row(name: &str, state: &str, build: fn() -> Fixture, expect: [&str; 4]) {
                     (state, Taken::Wiped, "blank"),
                     "{what}"
                 );
-                assert!(
-                    r.wipe.as_ref().is_some_and(|w| !w.zeroed.is_empty()),
-                    "{what}"
-                );
+                let log = r.wipe.as_ref().expect("a wipe report");
+                assert!(!log.zeroed.is_empty(), "{what}");
+                assert_eq!(log.discarded, discard, "{what}");
                 assert_tools_see_blank(&fx.lo, &what);
                 current = None; // the state is gone; rebuild it for the next column
             }
@@ -298,6 +329,16 @@ fn gpt_with_a_filesystem_in_a_partition() {
         "gpt+ext4",
         "partition-table",
         || gpt(true),
+        ["refuse", "refuse", "wipe", "refuse"],
+    );
+}
+
+#[test]
+fn gpt_with_only_its_backup_header() {
+    row(
+        "gpt-backup",
+        "other-signature",
+        gpt_backup_only,
         ["refuse", "refuse", "wipe", "refuse"],
     );
 }

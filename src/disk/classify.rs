@@ -103,7 +103,41 @@ pub(super) fn read_content(
     let table = probe::partition_table(file).map_err(probe_err)?;
     let signatures = probe::signatures(file, 0, 0).map_err(probe_err)?;
     let label = read_bluestore_label(file, size, device)?;
-    Ok((content_of(table, &signatures, label, ceph_fsid), signatures))
+    let content = content_of(table, &signatures, label, ceph_fsid);
+    if content == Content::Blank && has_backup_gpt(file, size, device)? {
+        // libblkid ignores a GPT whose primary header is gone; sgdisk would restore it, and
+        // the partitions behind it may hold data, so this is not blank.
+        let signature = "gpt-backup-header".to_string();
+        return Ok((
+            Content::Other {
+                signature,
+                usage: "partition table".into(),
+            },
+            signatures,
+        ));
+    }
+    Ok((content, signatures))
+}
+
+/// True when the last logical block (512-byte or 4 KiB sectors) holds a GPT header.
+fn has_backup_gpt(file: &File, size: u64, device: &Path) -> Result<bool, DiskError> {
+    for sector in [512u64, 4096] {
+        if size < sector * 2 {
+            continue;
+        }
+        let mut buf = [0u8; 8];
+        let offset = size - sector;
+        file.read_exact_at(&mut buf, offset)
+            .map_err(|source| DiskError::Read {
+                device: device.to_path_buf(),
+                offset,
+                source,
+            })?;
+        if &buf == b"EFI PART" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The BlueStore label at the first label position that carries the magic, if any. A label

@@ -21,6 +21,9 @@ pub struct DiskEnv {
     pub dev_dir: PathBuf,
     /// udev database used for serial numbers.
     pub udev_data_dir: PathBuf,
+    /// Issue BLKDISCARD while wiping (where the disk supports it). Off, wipes rely on their
+    /// own writes only, the path every disk without discard support takes.
+    pub discard: bool,
 }
 
 impl DiskEnv {
@@ -28,6 +31,7 @@ impl DiskEnv {
         DiskEnv {
             dev_dir: dev_dir.to_path_buf(),
             udev_data_dir: PathBuf::from(sysfs::UDEV_DATA_DIR),
+            discard: true,
         }
     }
 }
@@ -175,7 +179,7 @@ pub fn prepare_osd_disks_with(
                         now: now.to_string(),
                     });
                 }
-                let log = wipe(&disk).map_err(disk_err)?;
+                let log = wipe(&disk, env.discard).map_err(disk_err)?;
                 Some(log)
             }
         };

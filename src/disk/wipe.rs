@@ -49,8 +49,10 @@ fn zero(disk: &WritableDisk, offset: u64, len: u64, log: &mut WipeLog) -> Result
     Ok(())
 }
 
-/// Wipes a disk that the policy said to wipe and proves it blank afterwards.
-pub fn wipe(disk: &WritableDisk) -> Result<WipeLog, DiskError> {
+/// Wipes a disk that the policy said to wipe and proves it blank afterwards. With `discard`
+/// false the BLKDISCARD step is skipped and the wipe relies on its own writes alone, exactly
+/// as it does on disks without discard support.
+pub fn wipe(disk: &WritableDisk, discard: bool) -> Result<WipeLog, DiskError> {
     let device = disk.canonical().to_path_buf();
     let probe_err = |message: String| DiskError::Probe {
         device: device.clone(),
@@ -82,7 +84,7 @@ pub fn wipe(disk: &WritableDisk) -> Result<WipeLog, DiskError> {
     }
     log.erased
         .extend(probe::erase_signatures(disk.file(), 0, 0).map_err(probe_err)?);
-    log.discarded = disk.discard(0, size)? == Discard::Done;
+    log.discarded = discard && disk.discard(0, size)? == Discard::Done;
     zero(disk, 0, MIB, &mut log)?;
     zero(disk, size.saturating_sub(MIB), MIB, &mut log)?;
     for &pos in bluestore::LABEL_POSITIONS
