@@ -216,3 +216,118 @@ pub fn content_of(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::bluestore::{Label, LabelError};
+
+    fn sig(kind: &str, usage: &str) -> Signature {
+        Signature {
+            kind: kind.into(),
+            usage: usage.into(),
+            label: Some("L".into()),
+            uuid: None,
+            version: None,
+            offset: None,
+        }
+    }
+
+    fn label(fsid: &str) -> Option<Result<Label, LabelError>> {
+        Some(Ok(Label {
+            osd_uuid: "u".into(),
+            size: 1,
+            description: "main".into(),
+            ceph_fsid: Some(fsid.into()),
+            whoami: Some("7".into()),
+            meta: Default::default(),
+        }))
+    }
+
+    fn cluster_of(c: &Content) -> OsdCluster {
+        match c {
+            Content::CephOsd { cluster, .. } => *cluster,
+            other => panic!("not an OSD: {other}"),
+        }
+    }
+
+    #[test]
+    fn osd_cluster_comes_from_the_label_fsid() {
+        let this = Some("6A0C1E62-3C1B-4E7A-9A52-0C8F3F1E2D11");
+        let l = || label("6a0c1e62-3c1b-4e7a-9a52-0c8f3f1e2d11");
+        assert_eq!(
+            cluster_of(&content_of(None, &[], l(), this)),
+            OsdCluster::This
+        );
+        assert_eq!(
+            cluster_of(&content_of(
+                None,
+                &[],
+                l(),
+                Some("0d9f4b7e-8e2a-4b55-b0a4-5d2c7c9e6f00")
+            )),
+            OsdCluster::Other
+        );
+        assert_eq!(
+            cluster_of(&content_of(None, &[], l(), None)),
+            OsdCluster::Unknown
+        );
+        // Magic but a label that does not decode: an OSD, but nobody can say whose.
+        let broken = Some(Err(LabelError::Truncated(70)));
+        assert_eq!(
+            cluster_of(&content_of(None, &[], broken, this)),
+            OsdCluster::Unknown
+        );
+        // blkid saw ceph_bluestore where no label could be read.
+        assert_eq!(
+            cluster_of(&content_of(
+                None,
+                &[sig("ceph_bluestore", "other")],
+                None,
+                this
+            )),
+            OsdCluster::Unknown
+        );
+    }
+
+    #[test]
+    fn first_signature_decides_and_tables_win() {
+        assert_eq!(content_of(None, &[], None, None), Content::Blank);
+        let luks = content_of(
+            None,
+            &[sig("crypto_LUKS", "crypto"), sig("ext4", "filesystem")],
+            None,
+            None,
+        );
+        assert_eq!(luks.state(), "luks");
+        assert_eq!(
+            content_of(None, &[sig("LVM2_member", "raid")], None, None).state(),
+            "lvm-pv"
+        );
+        assert_eq!(
+            content_of(None, &[sig("linux_raid_member", "raid")], None, None).state(),
+            "mdraid-member"
+        );
+        let fs = content_of(None, &[sig("vfat", "filesystem")], None, None);
+        assert_eq!(
+            fs,
+            Content::Filesystem {
+                fstype: "vfat".into(),
+                label: Some("L".into()),
+                uuid: None
+            }
+        );
+        assert_eq!(
+            content_of(None, &[sig("swap", "other")], None, None).state(),
+            "other-signature"
+        );
+        let table = Table {
+            kind: "gpt".into(),
+            partitions: vec![],
+        };
+        assert_eq!(
+            content_of(Some(table), &[sig("ext4", "filesystem")], None, None).state(),
+            "partition-table"
+        );
+    }
+}

@@ -2,6 +2,8 @@
 //! loop devices, mounts and LVM volume groups even when a test fails.
 #![allow(dead_code)]
 
+pub mod states;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
