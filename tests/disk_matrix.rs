@@ -275,3 +275,29 @@ fn one_refusal_stops_every_wipe() {
         "a disk was written despite a refusal"
     );
 }
+
+/// An empty or garbled cluster fsid must not turn this cluster's OSD into a "foreign" one.
+#[test]
+fn a_missing_cluster_fsid_fails_closed() {
+    if !loop_devices_available() {
+        return;
+    }
+    let _l = lock();
+    let fx = osd(THIS_FSID);
+    let e = env_for(&fx.lo);
+    let disk = OsdDisk {
+        by_id: e.by_id.clone(),
+        wipe: WipePolicy::IfForeign,
+        confirm_serial: None,
+    };
+    let before = fx.lo.digest();
+    for bad in ["", "not-a-uuid"] {
+        let err = prepare_osd_disks_with(std::slice::from_ref(&disk), bad, &e.env).unwrap_err();
+        assert!(matches!(err, PrepareError::InvalidFsid(_)), "{err}");
+        assert!(err.to_string().contains("secrets.ceph_fsid"), "{err}");
+    }
+    assert_eq!(fx.lo.digest(), before);
+    // The same fsid in upper case is still this cluster.
+    let reports = prepare_osd_disks_with(&[disk], &THIS_FSID.to_uppercase(), &e.env).unwrap();
+    assert_eq!(reports[0].action, Taken::Kept);
+}

@@ -178,7 +178,7 @@ pub fn content_of(
     if label.is_some() || signatures.iter().any(|s| s.kind == "ceph_bluestore") {
         let label = label.and_then(Result::ok);
         let fsid = label.as_ref().and_then(|l| l.ceph_fsid.clone());
-        let cluster = match (&fsid, ceph_fsid) {
+        let cluster = match (&fsid, ceph_fsid.filter(|f| !f.trim().is_empty())) {
             (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => OsdCluster::This,
             (Some(_), Some(_)) => OsdCluster::Other,
             _ => OsdCluster::Unknown,

@@ -70,6 +70,8 @@ pub enum PrepareError {
         #[source]
         source: DiskError,
     },
+    #[error("the cluster's Ceph fsid {0:?} is not a UUID; without it no OSD can be recognised as this cluster's (check secrets.ceph_fsid)")]
+    InvalidFsid(String),
     #[error("{by_id} changed after it was classified (was {before}, now {now}); it was not wiped")]
     Changed {
         by_id: String,
@@ -109,6 +111,11 @@ pub fn prepare_osd_disks_with(
     ceph_fsid: &str,
     env: &DiskEnv,
 ) -> Result<Vec<DiskReport>, PrepareError> {
+    // An empty or garbled fsid would make every OSD, this cluster's included, look foreign.
+    let fsid = uuid::Uuid::parse_str(ceph_fsid)
+        .map_err(|_| PrepareError::InvalidFsid(ceph_fsid.to_string()))?;
+    let ceph_fsid = fsid.hyphenated().to_string();
+    let ceph_fsid = ceph_fsid.as_str();
     let opts = ClassifyOptions {
         ceph_fsid: Some(ceph_fsid.to_string()),
         min_size: OSD_MIN_SIZE,
