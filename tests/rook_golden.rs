@@ -94,6 +94,16 @@ fn cluster_lists_exactly_the_declared_disks() {
         .iter()
         .all(|(_, devs)| devs.iter().all(|d| d.starts_with("/dev/disk/by-id/"))));
 
+    let tol = &cluster["placement"]["osd"]["tolerations"][0];
+    assert_eq!(
+        (tol["key"].as_str(), tol["effect"].as_str()),
+        (Some("dedicated"), Some("PreferNoSchedule"))
+    );
+    assert_eq!(
+        cluster["placement"]["prepareosd"],
+        cluster["placement"]["osd"]
+    );
+
     let op = &docs(&m[0].yaml)[0];
     assert_eq!(op["apiVersion"].as_str(), Some("helm.cattle.io/v1"));
     assert_eq!(

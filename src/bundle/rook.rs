@@ -90,7 +90,20 @@ pub fn operator_chart() -> Value {
     })
 }
 
-/// The `CephCluster`: every node with OSD disks, each disk by its stable by-id path.
+/// A k3s taint (`key[=value]:Effect`, validated by the spec) as a Kubernetes toleration.
+fn toleration(taint: &str) -> Option<Value> {
+    let (kv, effect) = taint.rsplit_once(':')?;
+    Some(match kv.split_once('=') {
+        Some((key, value)) => {
+            json!({ "key": key, "operator": "Equal", "value": value, "effect": effect })
+        }
+        None => json!({ "key": kv, "operator": "Exists", "effect": effect }),
+    })
+}
+
+/// The `CephCluster`: every node with OSD disks, each disk by its stable by-id path. OSD pods
+/// (and the jobs that prepare their disks) tolerate the taints of those nodes, so a storage node
+/// tainted against ordinary workloads still runs its OSDs.
 pub fn ceph_cluster(spec: &ClusterSpec) -> Result<Value, RookError> {
     let servers = spec.servers().count();
     if servers == 0 {
@@ -112,6 +125,18 @@ pub fn ceph_cluster(spec: &ClusterSpec) -> Result<Value, RookError> {
     if nodes.is_empty() {
         return Err(RookError::NoOsdDisks);
     }
+    let mut tolerations: Vec<Value> = Vec::new();
+    for t in spec
+        .nodes
+        .iter()
+        .filter(|n| !n.osd_disks.is_empty())
+        .flat_map(|n| &n.taints)
+    {
+        if let Some(tol) = toleration(t).filter(|tol| !tolerations.contains(tol)) {
+            tolerations.push(tol);
+        }
+    }
+    let placement = json!({ "tolerations": tolerations });
     Ok(json!({
         "apiVersion": "ceph.rook.io/v1",
         "kind": "CephCluster",
@@ -122,6 +147,7 @@ pub fn ceph_cluster(spec: &ClusterSpec) -> Result<Value, RookError> {
             "mon": { "count": mon_count(servers), "allowMultiplePerNode": false },
             "mgr": { "count": if servers > 1 { 2 } else { 1 }, "allowMultiplePerNode": false },
             "dashboard": { "enabled": true, "ssl": true },
+            "placement": { "osd": placement, "prepareosd": placement },
             "storage": {
                 "useAllNodes": false,
                 "useAllDevices": false,
@@ -164,6 +190,21 @@ pub fn render(spec: &ClusterSpec) -> Result<Vec<Manifest>, RookError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn taints_become_tolerations() {
+        assert_eq!(
+            toleration("dedicated=storage:NoSchedule"),
+            Some(
+                json!({ "key": "dedicated", "operator": "Equal", "value": "storage", "effect": "NoSchedule" })
+            )
+        );
+        assert_eq!(
+            toleration("ceph:NoExecute"),
+            Some(json!({ "key": "ceph", "operator": "Exists", "effect": "NoExecute" }))
+        );
+        assert_eq!(toleration("no-effect"), None);
+    }
 
     #[test]
     fn mon_count_is_odd_and_at_most_three() {
