@@ -6,12 +6,34 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use kateskit::disk::{self, ClassifyOptions};
+use kateskit::nodecfg::NodeConfig;
 
 #[derive(Debug, Subcommand)]
 pub enum DiskCmd {
     /// Classify disks (read-only): blank, partition table, filesystem, LVM PV, LUKS, Ceph OSD of
     /// this or another cluster, mdraid member, in use, boot disk, too small.
     Inspect(InspectArgs),
+    /// Prepare a node's Ceph OSD disks exactly as the agent's disks phase does: classify every
+    /// declared disk, apply its wipe policy, and wipe only when no disk is refused.
+    Prepare(PrepareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// NodeConfig JSON of this node (with secrets: the cluster's ceph_fsid is needed).
+    #[arg(long, value_name = "FILE")]
+    pub node_config: PathBuf,
+    /// Directory that stands for /dev in the declared by-id paths.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KATESKIT_DEV_DIR",
+        default_value = "/dev"
+    )]
+    pub dev_dir: PathBuf,
+    /// Print the per-disk reports as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +56,7 @@ impl DiskCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             DiskCmd::Inspect(a) => a.run(),
+            DiskCmd::Prepare(a) => a.run(),
         }
     }
 }
@@ -59,6 +82,39 @@ impl InspectArgs {
         } else {
             for c in &out {
                 println!("{c}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl PrepareArgs {
+    fn run(self) -> anyhow::Result<ExitCode> {
+        let path = &self.node_config;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let cfg =
+            NodeConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let secrets = cfg.secrets.as_ref().with_context(|| {
+            format!(
+                "{} has no secrets; render it without --public to get secrets.ceph_fsid",
+                path.display()
+            )
+        })?;
+        let reports =
+            disk::prepare_osd_disks(&cfg.storage.osd_disks, &secrets.ceph_fsid, &self.dev_dir)
+                .with_context(|| format!("preparing the OSD disks of node {}", cfg.node.name))?;
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&reports).context("encoding reports as JSON")?
+            );
+        } else {
+            for r in &reports {
+                println!(
+                    "{} {:?}: {} -> {}",
+                    r.by_id, r.action, r.before.content, r.after.content
+                );
             }
         }
         Ok(ExitCode::SUCCESS)

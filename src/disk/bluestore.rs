@@ -6,7 +6,7 @@
 //! all), then Ceph's versioned encoding: `u8 struct_v, u8 compat_v, u32 len`, the 16-byte
 //! OSD UUID, `u64 size`, `utime_t btime` (2 × u32), `string description` and
 //! `map<string,string> meta` (strings are `u32 len` + bytes, all little-endian). `meta`
-//! carries `ceph_fsid` and `whoami`. Ceph 19+ also writes copies of the label at 1, 10, 100
+//! carries `ceph_fsid` and `whoami`. Newer Ceph releases also write copies at 1, 10, 100
 //! and 1000 GiB.
 
 use std::collections::BTreeMap;

@@ -1,14 +1,12 @@
 //! What is on a disk, and what stops it from being used: the input to the wipe policy.
 
-use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use super::probe::{self, Signature, Table};
-use super::{bluestore, device_size, preflight, sysfs, DiskError, DiskUse, OSD_MIN_SIZE};
+use super::{bluestore, device_size, preflight, sysfs, DiskError, OSD_MIN_SIZE};
+use super::{Blocker, Classification, Content, OsdCluster};
 
 /// What classification compares against.
 #[derive(Debug, Clone)]
@@ -28,213 +26,6 @@ impl Default for ClassifyOptions {
             min_size: OSD_MIN_SIZE,
             udev_data_dir: PathBuf::from(sysfs::UDEV_DATA_DIR),
         }
-    }
-}
-
-/// Which cluster a BlueStore OSD belongs to, judged by its label's `ceph_fsid`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OsdCluster {
-    This,
-    Other,
-    Unknown,
-}
-
-/// The data found on the disk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-pub enum Content {
-    Blank,
-    PartitionTable {
-        table: Table,
-    },
-    Filesystem {
-        fstype: String,
-        label: Option<String>,
-        uuid: Option<String>,
-    },
-    LvmPv {
-        uuid: Option<String>,
-    },
-    Luks {
-        version: Option<String>,
-        uuid: Option<String>,
-    },
-    CephOsd {
-        osd_uuid: Option<String>,
-        osd_id: Option<String>,
-        ceph_fsid: Option<String>,
-        cluster: OsdCluster,
-    },
-    MdraidMember {
-        uuid: Option<String>,
-        label: Option<String>,
-    },
-    Other {
-        signature: String,
-        usage: String,
-    },
-}
-
-/// Something that makes the disk unusable whatever is on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Blocker {
-    InUse { uses: Vec<DiskUse> },
-    BootDisk { mountpoint: String },
-    TooSmall { size: u64, min: u64 },
-}
-
-/// A disk's classification. `Display` gives one human line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Classification {
-    /// The path as given (often `/dev/disk/by-id/...`).
-    pub device: PathBuf,
-    pub canonical: PathBuf,
-    pub size: u64,
-    pub serial: Option<String>,
-    /// Short state name: a blocker (`in-use`, `boot-disk`, `too-small`) or the content state.
-    pub state: &'static str,
-    pub content: Content,
-    pub blockers: Vec<Blocker>,
-    /// Every whole-disk signature libblkid reported.
-    pub signatures: Vec<Signature>,
-}
-
-impl Content {
-    pub fn state(&self) -> &'static str {
-        match self {
-            Content::Blank => "blank",
-            Content::PartitionTable { .. } => "partition-table",
-            Content::Filesystem { .. } => "filesystem",
-            Content::LvmPv { .. } => "lvm-pv",
-            Content::Luks { .. } => "luks",
-            Content::CephOsd {
-                cluster: OsdCluster::This,
-                ..
-            } => "ceph-osd-this-cluster",
-            Content::CephOsd {
-                cluster: OsdCluster::Other,
-                ..
-            } => "ceph-osd-other-cluster",
-            Content::CephOsd {
-                cluster: OsdCluster::Unknown,
-                ..
-            } => "ceph-osd-unknown-cluster",
-            Content::MdraidMember { .. } => "mdraid-member",
-            Content::Other { .. } => "other-signature",
-        }
-    }
-}
-
-impl Blocker {
-    pub fn state(&self) -> &'static str {
-        match self {
-            Blocker::InUse { .. } => "in-use",
-            Blocker::BootDisk { .. } => "boot-disk",
-            Blocker::TooSmall { .. } => "too-small",
-        }
-    }
-}
-
-fn opt(o: &Option<String>) -> &str {
-    o.as_deref().unwrap_or("?")
-}
-
-impl fmt::Display for Content {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Content::Blank => write!(f, "blank"),
-            Content::PartitionTable { table } => {
-                write!(
-                    f,
-                    "{} partition table with {} partition(s)",
-                    table.kind,
-                    table.partitions.len()
-                )?;
-                for p in &table.partitions {
-                    let what: Vec<String> = p.signatures.iter().map(|s| s.kind.clone()).collect();
-                    let what = if what.is_empty() {
-                        "no signature".to_string()
-                    } else {
-                        what.join("+")
-                    };
-                    write!(f, "; #{} {} MiB {}", p.number, p.size >> 20, what)?;
-                }
-                Ok(())
-            }
-            Content::Filesystem { fstype, label, .. } => match label {
-                Some(l) => write!(f, "{fstype} filesystem labelled {l:?}"),
-                None => write!(f, "{fstype} filesystem"),
-            },
-            Content::LvmPv { uuid } => write!(f, "LVM physical volume {}", opt(uuid)),
-            Content::Luks { version, .. } => write!(
-                f,
-                "LUKS{} encrypted volume",
-                version.as_deref().unwrap_or("")
-            ),
-            Content::CephOsd {
-                osd_id,
-                ceph_fsid,
-                cluster,
-                ..
-            } => {
-                let whose = match cluster {
-                    OsdCluster::This => "this cluster",
-                    OsdCluster::Other => "another cluster",
-                    OsdCluster::Unknown => "an unknown cluster",
-                };
-                write!(
-                    f,
-                    "Ceph BlueStore OSD {} of {whose} (fsid {})",
-                    opt(osd_id),
-                    opt(ceph_fsid)
-                )
-            }
-            Content::MdraidMember { uuid, .. } => write!(f, "mdraid member of array {}", opt(uuid)),
-            Content::Other { signature, usage } => write!(f, "{signature} signature ({usage})"),
-        }
-    }
-}
-
-impl fmt::Display for Blocker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Blocker::InUse { uses } => {
-                write!(
-                    f,
-                    "in use: {}",
-                    uses.iter()
-                        .map(|u| u.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
-            Blocker::BootDisk { mountpoint } => {
-                write!(f, "boot disk of the running system ({mountpoint})")
-            }
-            Blocker::TooSmall { size, min } => write!(f, "too small ({size} bytes < {min})"),
-        }
-    }
-}
-
-impl fmt::Display for Classification {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.device.display())?;
-        if self.device != self.canonical {
-            write!(f, " -> {}", self.canonical.display())?;
-        }
-        write!(
-            f,
-            " ({:.1} GiB, serial {}): {}",
-            self.size as f64 / (1u64 << 30) as f64,
-            opt(&self.serial),
-            self.content
-        )?;
-        for b in &self.blockers {
-            write!(f, "; {b}")?;
-        }
-        Ok(())
     }
 }
 
@@ -264,13 +55,7 @@ pub fn classify_with(path: &Path, opts: &ClassifyOptions) -> Result<Classificati
         op: "BLKGETSIZE64",
         source,
     })?;
-    let probe_err = |message: String| DiskError::Probe {
-        device: device.clone(),
-        message,
-    };
-    let table = probe::partition_table(&file).map_err(probe_err)?;
-    let signatures = probe::signatures(&file, 0, 0).map_err(probe_err)?;
-    let label = read_bluestore_label(&file, size, &device)?;
+    let (content, signatures) = read_content(&file, size, &device, opts.ceph_fsid.as_deref())?;
 
     let mut blockers = Vec::new();
     if let Some((_, mountpoint)) = preflight::boot_disks()
@@ -289,7 +74,6 @@ pub fn classify_with(path: &Path, opts: &ClassifyOptions) -> Result<Classificati
             min: opts.min_size,
         });
     }
-    let content = content_of(table, &signatures, label, opts.ceph_fsid.as_deref());
     Ok(Classification {
         device: target.given,
         canonical: device,
@@ -303,6 +87,57 @@ pub fn classify_with(path: &Path, opts: &ClassifyOptions) -> Result<Classificati
         blockers,
         signatures,
     })
+}
+
+/// Probes an open device: the content state and every whole-disk signature.
+pub(super) fn read_content(
+    file: &File,
+    size: u64,
+    device: &Path,
+    ceph_fsid: Option<&str>,
+) -> Result<(Content, Vec<Signature>), DiskError> {
+    let probe_err = |message: String| DiskError::Probe {
+        device: device.to_path_buf(),
+        message,
+    };
+    let table = probe::partition_table(file).map_err(probe_err)?;
+    let signatures = probe::signatures(file, 0, 0).map_err(probe_err)?;
+    let label = read_bluestore_label(file, size, device)?;
+    let content = content_of(table, &signatures, label, ceph_fsid);
+    if content == Content::Blank && has_backup_gpt(file, size, device)? {
+        // libblkid ignores a GPT whose primary header is gone; sgdisk would restore it, and
+        // the partitions behind it may hold data, so this is not blank.
+        let signature = "gpt-backup-header".to_string();
+        return Ok((
+            Content::Other {
+                signature,
+                usage: "partition table".into(),
+            },
+            signatures,
+        ));
+    }
+    Ok((content, signatures))
+}
+
+/// True when the last logical block (512-byte or 4 KiB sectors) holds a GPT header.
+fn has_backup_gpt(file: &File, size: u64, device: &Path) -> Result<bool, DiskError> {
+    for sector in [512u64, 4096] {
+        if size < sector * 2 {
+            continue;
+        }
+        let mut buf = [0u8; 8];
+        let offset = size - sector;
+        file.read_exact_at(&mut buf, offset)
+            .map_err(|source| DiskError::Read {
+                device: device.to_path_buf(),
+                offset,
+                source,
+            })?;
+        if &buf == b"EFI PART" {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The BlueStore label at the first label position that carries the magic, if any. A label
@@ -343,7 +178,7 @@ pub fn content_of(
     if label.is_some() || signatures.iter().any(|s| s.kind == "ceph_bluestore") {
         let label = label.and_then(Result::ok);
         let fsid = label.as_ref().and_then(|l| l.ceph_fsid.clone());
-        let cluster = match (&fsid, ceph_fsid) {
+        let cluster = match (&fsid, ceph_fsid.filter(|f| !f.trim().is_empty())) {
             (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => OsdCluster::This,
             (Some(_), Some(_)) => OsdCluster::Other,
             _ => OsdCluster::Unknown,
@@ -379,5 +214,120 @@ pub fn content_of(
             signature: kind.to_string(),
             usage: usage.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::bluestore::{Label, LabelError};
+
+    fn sig(kind: &str, usage: &str) -> Signature {
+        Signature {
+            kind: kind.into(),
+            usage: usage.into(),
+            label: Some("L".into()),
+            uuid: None,
+            version: None,
+            offset: None,
+        }
+    }
+
+    fn label(fsid: &str) -> Option<Result<Label, LabelError>> {
+        Some(Ok(Label {
+            osd_uuid: "u".into(),
+            size: 1,
+            description: "main".into(),
+            ceph_fsid: Some(fsid.into()),
+            whoami: Some("7".into()),
+            meta: Default::default(),
+        }))
+    }
+
+    fn cluster_of(c: &Content) -> OsdCluster {
+        match c {
+            Content::CephOsd { cluster, .. } => *cluster,
+            other => panic!("not an OSD: {other}"),
+        }
+    }
+
+    #[test]
+    fn osd_cluster_comes_from_the_label_fsid() {
+        let this = Some("6A0C1E62-3C1B-4E7A-9A52-0C8F3F1E2D11");
+        let l = || label("6a0c1e62-3c1b-4e7a-9a52-0c8f3f1e2d11");
+        assert_eq!(
+            cluster_of(&content_of(None, &[], l(), this)),
+            OsdCluster::This
+        );
+        assert_eq!(
+            cluster_of(&content_of(
+                None,
+                &[],
+                l(),
+                Some("0d9f4b7e-8e2a-4b55-b0a4-5d2c7c9e6f00")
+            )),
+            OsdCluster::Other
+        );
+        assert_eq!(
+            cluster_of(&content_of(None, &[], l(), None)),
+            OsdCluster::Unknown
+        );
+        // Magic but a label that does not decode: an OSD, but nobody can say whose.
+        let broken = Some(Err(LabelError::Truncated(70)));
+        assert_eq!(
+            cluster_of(&content_of(None, &[], broken, this)),
+            OsdCluster::Unknown
+        );
+        // blkid saw ceph_bluestore where no label could be read.
+        assert_eq!(
+            cluster_of(&content_of(
+                None,
+                &[sig("ceph_bluestore", "other")],
+                None,
+                this
+            )),
+            OsdCluster::Unknown
+        );
+    }
+
+    #[test]
+    fn first_signature_decides_and_tables_win() {
+        assert_eq!(content_of(None, &[], None, None), Content::Blank);
+        let luks = content_of(
+            None,
+            &[sig("crypto_LUKS", "crypto"), sig("ext4", "filesystem")],
+            None,
+            None,
+        );
+        assert_eq!(luks.state(), "luks");
+        assert_eq!(
+            content_of(None, &[sig("LVM2_member", "raid")], None, None).state(),
+            "lvm-pv"
+        );
+        assert_eq!(
+            content_of(None, &[sig("linux_raid_member", "raid")], None, None).state(),
+            "mdraid-member"
+        );
+        let fs = content_of(None, &[sig("vfat", "filesystem")], None, None);
+        assert_eq!(
+            fs,
+            Content::Filesystem {
+                fstype: "vfat".into(),
+                label: Some("L".into()),
+                uuid: None
+            }
+        );
+        assert_eq!(
+            content_of(None, &[sig("swap", "other")], None, None).state(),
+            "other-signature"
+        );
+        let table = Table {
+            kind: "gpt".into(),
+            partitions: vec![],
+        };
+        assert_eq!(
+            content_of(Some(table), &[sig("ext4", "filesystem")], None, None).state(),
+            "partition-table"
+        );
     }
 }

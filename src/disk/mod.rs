@@ -8,20 +8,26 @@
 pub mod bluestore;
 mod classify;
 mod device;
+pub mod policy;
 pub mod preflight;
+mod prepare;
 pub mod probe;
+mod state;
 pub mod sysfs;
+pub mod wipe;
 
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-pub use classify::{
-    classify, classify_with, Blocker, Classification, ClassifyOptions, Content, OsdCluster,
-};
+pub use classify::{classify, classify_with, content_of, ClassifyOptions};
 pub use device::{device_size, Discard, WritableDisk};
 pub use preflight::DiskUse;
+pub use prepare::{
+    prepare_osd_disks, prepare_osd_disks_with, DiskEnv, DiskReport, PrepareError, Taken,
+};
+pub use state::{Blocker, Classification, Content, OsdCluster};
 
 /// Ceph (ceph-volume, and so Rook) rejects devices below 5 GiB: "Insufficient space (<5GB)".
 pub const OSD_MIN_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -76,6 +82,8 @@ pub enum DiskError {
         offset: u64,
         source: io::Error,
     },
+    #[error("wiped {device} but it still probes as {found}; the disk may ignore writes")]
+    NotBlank { device: PathBuf, found: String },
     #[error("reading {device} at byte {offset} failed: {source}")]
     Read {
         device: PathBuf,
