@@ -43,6 +43,13 @@ let
     { name = "metrics-server"; on = bundle.metrics_server.enable; }
   ]);
 
+  # Servers and every node's OSD disks: what Rook's CephCluster is rendered from.
+  cephLayout = {
+    servers = length servers;
+    nodes = map (n: { inherit (n) name taints; devices = map (d: d.by_id) n.osd_disks; })
+      (filter (n: n.osd_disks != [ ]) nodes);
+  };
+
   renderNode = n:
     let
       server = n.role == "server";
@@ -71,7 +78,8 @@ let
       }
       // (if isFirst then { } else { server_url = joinUrl; })
       // (if ip == null then { } else { node_ip = ip; });
-      storage = { driver = bundle.storage; inherit (n) osd_disks; };
+      storage = { driver = bundle.storage; inherit (n) osd_disks; }
+        // (if server && bundle.storage == "rook-ceph" then { ceph_cluster = cephLayout; } else { });
     }
     // (if server then { inherit bundle; } else { });
 

@@ -13,7 +13,7 @@ fn node(example: &str, name: &str) -> nodecfg::NodeConfig {
     nodecfg::render_public(&loaded.spec, name).unwrap()
 }
 
-fn joined(m: &[charts::Manifest]) -> String {
+fn joined(m: &[kateskit::bundle::Manifest]) -> String {
     m.iter()
         .map(|m| format!("# {}\n{}", m.file_name, m.yaml))
         .collect::<Vec<_>>()

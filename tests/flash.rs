@@ -220,7 +220,7 @@ fn refuses_mounted_device_and_unconfirmed_runs() {
     {
         let _m = MountGuard::new(dev.path());
         // Mounting itself writes the superblock, so compare around the refused flash only.
-        let before = dev.sha256();
+        let before = dev.digest();
         kateskit()
             .arg("flash")
             .arg(&img)
@@ -231,12 +231,12 @@ fn refuses_mounted_device_and_unconfirmed_runs() {
             .stderr(predicates::str::contains("in use"))
             .stderr(predicates::str::contains(dev.path()));
         assert_eq!(
-            dev.sha256(),
+            dev.digest(),
             before,
             "refused flash changed the mounted device"
         );
     }
-    let before = dev.sha256();
+    let before = dev.digest();
     // No terminal and no --yes: refuse before writing anything, and say what is on the device.
     kateskit()
         .arg("flash")
@@ -248,7 +248,7 @@ fn refuses_mounted_device_and_unconfirmed_runs() {
             "stdin is not a terminal; pass --yes",
         ))
         .stderr(predicates::str::contains("on it now:"));
-    assert_eq!(dev.sha256(), before);
+    assert_eq!(dev.digest(), before);
     // Too small: the image does not fit.
     let tiny = LoopDev::new(2 * MIB);
     kateskit()

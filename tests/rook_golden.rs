@@ -23,11 +23,11 @@ fn golden_dir() -> PathBuf {
 #[test]
 fn rack_manifests_match_golden_files() {
     let manifests = rook::render(&rack()).expect("rack renders");
-    let names: Vec<&str> = manifests.iter().map(|m| m.file_name).collect();
+    let names: Vec<&str> = manifests.iter().map(|m| m.file_name.as_str()).collect();
     assert_eq!(names, ["rook-ceph-operator.yaml", "rook-ceph-cluster.yaml"]);
     let bless = std::env::var_os("KATESKIT_BLESS").is_some();
     for m in &manifests {
-        let path = golden_dir().join(m.file_name);
+        let path = golden_dir().join(&m.file_name);
         if bless {
             std::fs::write(&path, &m.yaml)
                 .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::Manifest;
 use crate::nodecfg::NodeConfig;
 use crate::spec::{BundleSpec, Component, StorageDriver};
 
@@ -122,13 +123,6 @@ pub enum ChartSource {
     Repo,
     /// k3s's static charts directory, filled by the image (`kateskit.bundle.chartArchives`).
     Static,
-}
-
-/// One file for `server/manifests/`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Manifest {
-    pub file_name: String,
-    pub yaml: String,
 }
 
 /// Components of `bundle` that are installed from a chart, in [`COMPONENTS`] order.

@@ -4,6 +4,8 @@
 
 use serde_json::{json, Value};
 
+use super::Manifest;
+use crate::nodecfg::CephLayout;
 use crate::spec::{ClusterSpec, StorageDriver};
 
 /// Helm repository of the Rook operator chart.
@@ -20,13 +22,6 @@ pub const NAMESPACE: &str = "rook-ceph";
 pub const DATA_DIR_HOST_PATH: &str = "/var/lib/rook";
 /// Where NixOS keeps the running kernel's modules (Rook's "Distro Notes: NixOS").
 pub const NIXOS_MODULES: &str = "/run/booted-system/kernel-modules/lib/modules/";
-
-/// One file for `/var/lib/rancher/k3s/server/manifests/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Manifest {
-    pub file_name: &'static str,
-    pub yaml: String,
-}
 
 /// Why Rook manifests cannot be rendered for a spec.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,21 +99,17 @@ fn toleration(taint: &str) -> Option<Value> {
 /// The `CephCluster`: every node with OSD disks, each disk by its stable by-id path. OSD pods
 /// (and the jobs that prepare their disks) tolerate the taints of those nodes, so a storage node
 /// tainted against ordinary workloads still runs its OSDs.
-pub fn ceph_cluster(spec: &ClusterSpec) -> Result<Value, RookError> {
-    let servers = spec.servers().count();
+pub fn ceph_cluster(layout: &CephLayout) -> Result<Value, RookError> {
+    let servers = layout.servers;
     if servers == 0 {
         return Err(RookError::NoServers);
     }
-    let nodes: Vec<Value> = spec
+    let nodes: Vec<Value> = layout
         .nodes
         .iter()
-        .filter(|n| !n.osd_disks.is_empty())
+        .filter(|n| !n.devices.is_empty())
         .map(|n| {
-            let devices: Vec<Value> = n
-                .osd_disks
-                .iter()
-                .map(|d| json!({ "name": d.by_id }))
-                .collect();
+            let devices: Vec<Value> = n.devices.iter().map(|d| json!({ "name": d })).collect();
             json!({ "name": n.name, "devices": devices })
         })
         .collect();
@@ -126,12 +117,7 @@ pub fn ceph_cluster(spec: &ClusterSpec) -> Result<Value, RookError> {
         return Err(RookError::NoOsdDisks);
     }
     let mut tolerations: Vec<Value> = Vec::new();
-    for t in spec
-        .nodes
-        .iter()
-        .filter(|n| !n.osd_disks.is_empty())
-        .flat_map(|n| &n.taints)
-    {
+    for t in layout.nodes.iter().flat_map(|n| &n.taints) {
         if let Some(tol) = toleration(t).filter(|tol| !tolerations.contains(tol)) {
             tolerations.push(tol);
         }
@@ -172,16 +158,21 @@ pub fn render(spec: &ClusterSpec) -> Result<Vec<Manifest>, RookError> {
     if spec.bundle.storage != StorageDriver::RookCeph {
         return Err(RookError::NotRook(spec.bundle.storage.as_str()));
     }
-    let cluster = ceph_cluster(spec)?;
+    render_layout(&crate::nodecfg::ceph_layout(spec))
+}
+
+/// The same manifests from the layout a server's NodeConfig carries.
+pub fn render_layout(layout: &CephLayout) -> Result<Vec<Manifest>, RookError> {
+    let cluster = ceph_cluster(layout)?;
     let namespace =
         json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NAMESPACE } });
     Ok(vec![
         Manifest {
-            file_name: "rook-ceph-operator.yaml",
+            file_name: "rook-ceph-operator.yaml".into(),
             yaml: yaml("the Rook HelmChart", &[operator_chart()])?,
         },
         Manifest {
-            file_name: "rook-ceph-cluster.yaml",
+            file_name: "rook-ceph-cluster.yaml".into(),
             yaml: yaml("the CephCluster", &[namespace, cluster])?,
         },
     ])

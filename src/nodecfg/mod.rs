@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{BundleSpec, DiskSelector, FlannelBackend, OsdDisk, Role, StaticNetwork};
-pub use render::{api_endpoint, join_url, render, render_public, RenderError};
+pub use render::{api_endpoint, ceph_layout, join_url, render, render_public, RenderError};
 
 pub const API_VERSION: &str = "kateskit.dev/v1";
 pub const KIND: &str = "NodeConfig";
@@ -97,6 +97,29 @@ pub struct K3sInfo {
 pub struct StorageInfo {
     pub driver: crate::spec::StorageDriver,
     pub osd_disks: Vec<OsdDisk>,
+    /// Servers only, with rook-ceph: the cluster-wide OSD layout the CephCluster is made of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceph_cluster: Option<CephLayout>,
+}
+
+/// What Rook needs to know about the whole cluster, carried by every server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CephLayout {
+    /// Number of servers: decides the mon count.
+    pub servers: usize,
+    /// Nodes with OSD disks, in cluster.toml order.
+    pub nodes: Vec<CephNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CephNode {
+    pub name: String,
+    /// `/dev/disk/by-id/...` paths of its OSD disks.
+    pub devices: Vec<String>,
+    /// The node's taints, so OSD pods can tolerate them.
+    pub taints: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -48,6 +48,23 @@ fn disabled(spec: &ClusterSpec) -> Vec<String> {
     out
 }
 
+/// Servers and the OSD disks of every node: the input of Rook's CephCluster.
+pub fn ceph_layout(spec: &ClusterSpec) -> CephLayout {
+    CephLayout {
+        servers: spec.servers().count(),
+        nodes: spec
+            .nodes
+            .iter()
+            .filter(|n| !n.osd_disks.is_empty())
+            .map(|n| CephNode {
+                name: n.name.clone(),
+                devices: n.osd_disks.iter().map(|d| d.by_id.clone()).collect(),
+                taints: n.taints.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// The node's config without secrets: what Nix can compute too.
 pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, RenderError> {
     let node: &NodeSpec = spec.node(name).ok_or_else(|| {
@@ -112,6 +129,8 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
         storage: StorageInfo {
             driver: spec.bundle.storage,
             osd_disks: node.osd_disks.clone(),
+            ceph_cluster: (server && spec.bundle.storage == StorageDriver::RookCeph)
+                .then(|| ceph_layout(spec)),
         },
         secrets: None,
     })
