@@ -15,17 +15,34 @@ pub struct FsError {
 }
 
 fn ctx<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FsError + 'a {
-    move |source| FsError { action, path: path.to_path_buf(), source }
+    move |source| FsError {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes `data` to `path` atomically with the given mode; readers see the old or the new file.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), FsError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp).map_err(ctx("creating", &tmp))?;
-        f.set_permissions(fs::Permissions::from_mode(mode)).map_err(ctx("setting mode of", &tmp))?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(ctx("creating", &tmp))?;
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(ctx("setting mode of", &tmp))?;
         f.write_all(data).map_err(ctx("writing", &tmp))?;
         f.sync_all().map_err(ctx("syncing", &tmp))?;
         fs::rename(&tmp, path).map_err(ctx("renaming into place", path))?;
@@ -39,18 +56,32 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), FsError> 
 
 /// Like [`write_atomic`] but fails if `path` already exists (hard link, so no window for a race).
 pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), FsError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".kateskit").tempfile_in(dir).map_err(ctx("creating temp file in", dir))?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(ctx("setting mode of", tmp.path()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kateskit")
+        .tempfile_in(dir)
+        .map_err(ctx("creating temp file in", dir))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(ctx("setting mode of", tmp.path()))?;
     tmp.write_all(data).map_err(ctx("writing", path))?;
     tmp.as_file().sync_all().map_err(ctx("syncing", path))?;
-    tmp.persist_noclobber(path).map_err(|e| FsError { action: "creating", path: path.to_path_buf(), source: e.error })?;
+    tmp.persist_noclobber(path).map_err(|e| FsError {
+        action: "creating",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     sync_dir(dir)
 }
 
 /// fsyncs a directory so a rename inside it survives power loss.
 pub fn sync_dir(dir: &Path) -> Result<(), FsError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(ctx("syncing directory", dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(ctx("syncing directory", dir))
 }
 
 /// Creates `dir` (and parents) and sets its mode.

@@ -2,7 +2,9 @@
 //!
 //! The library holds the typed logic; the `kateskit` binary in `main.rs` wires it to the CLI.
 
+pub mod agent;
 pub mod fsutil;
+pub mod k3s;
 pub mod nodecfg;
 pub mod pki;
 pub mod schema;

@@ -12,7 +12,13 @@ pub fn all() -> Vec<(&'static str, String)> {
         t
     };
     vec![
-        ("cluster.schema.json", render(schemars::schema_for!(ClusterSpec))),
-        ("nodeconfig.schema.json", render(schemars::schema_for!(NodeConfig))),
+        (
+            "cluster.schema.json",
+            render(schemars::schema_for!(ClusterSpec)),
+        ),
+        (
+            "nodeconfig.schema.json",
+            render(schemars::schema_for!(NodeConfig)),
+        ),
     ]
 }

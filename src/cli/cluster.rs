@@ -77,7 +77,14 @@ impl ClusterCmd {
             ClusterCmd::Render(a) => render(a),
             ClusterCmd::Token(a) => {
                 let s = pki::load(&a.dir).context("loading cluster secrets")?;
-                println!("{}", if a.agent { &s.agent_token } else { &s.server_token });
+                println!(
+                    "{}",
+                    if a.agent {
+                        &s.agent_token
+                    } else {
+                        &s.server_token
+                    }
+                );
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -86,9 +93,13 @@ impl ClusterCmd {
 
 fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
     if !spec::is_dns_label(&a.name) {
-        anyhow::bail!("--name `{}` is not a DNS label: use lower-case letters, digits and `-`", a.name);
+        anyhow::bail!(
+            "--name `{}` is not a DNS label: use lower-case letters, digits and `-`",
+            a.name
+        );
     }
-    fsutil::create_dir_mode(&a.dir, 0o755).with_context(|| format!("creating {}", a.dir.display()))?;
+    fsutil::create_dir_mode(&a.dir, 0o755)
+        .with_context(|| format!("creating {}", a.dir.display()))?;
     let toml_path = a.dir.join("cluster.toml");
     if toml_path.exists() {
         eprintln!("keeping existing {}", toml_path.display());
@@ -130,7 +141,10 @@ fn render(a: RenderArgs) -> anyhow::Result<ExitCode> {
     json.push('\n');
     match a.output {
         Some(p) => fsutil::write_atomic(&p, json.as_bytes(), 0o600)?,
-        None => std::io::stdout().lock().write_all(json.as_bytes()).context("writing to stdout")?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(json.as_bytes())
+            .context("writing to stdout")?,
     }
     Ok(ExitCode::SUCCESS)
 }

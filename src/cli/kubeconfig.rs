@@ -29,25 +29,39 @@ impl KubeconfigCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let spec = super::cluster::load_spec(&self.dir)?;
         let secrets = pki::load(&self.dir).context("loading cluster secrets")?;
-        let admin = pki::kubeconfig::mint_admin(&secrets, self.days).context("minting admin certificate")?;
+        let admin = pki::kubeconfig::mint_admin(&secrets, self.days)
+            .context("minting admin certificate")?;
         let url = format!("https://{}:6443", nodecfg::api_endpoint(&spec));
-        let new = pki::kubeconfig::render(&spec.cluster.name, &url, &secrets.tls["server-ca.crt"], &admin);
+        let new = pki::kubeconfig::render(
+            &spec.cluster.name,
+            &url,
+            &secrets.tls["server-ca.crt"],
+            &admin,
+        );
         match (self.output, self.merge) {
             (Some(out), _) => {
                 let text = serde_yaml::to_string(&new)?;
-                fsutil::write_new(&out, text.as_bytes(), 0o600).with_context(|| format!("writing {}", out.display()))?;
+                fsutil::write_new(&out, text.as_bytes(), 0o600)
+                    .with_context(|| format!("writing {}", out.display()))?;
                 eprintln!("wrote {} (context {})", out.display(), spec.cluster.name);
             }
             (None, Some(path)) => {
                 let existing = match std::fs::read_to_string(&path) {
-                    Ok(t) => serde_yaml::from_str(&t).with_context(|| format!("parsing {}", path.display()))?,
+                    Ok(t) => serde_yaml::from_str(&t)
+                        .with_context(|| format!("parsing {}", path.display()))?,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_yaml::Value::Null,
                     Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
                 };
-                let merged = pki::kubeconfig::merge(existing, &new, self.switch_context).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let merged = pki::kubeconfig::merge(existing, &new, self.switch_context)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 let text = serde_yaml::to_string(&merged)?;
-                fsutil::write_atomic(&path, text.as_bytes(), 0o600).with_context(|| format!("writing {}", path.display()))?;
-                eprintln!("merged context {} into {}", spec.cluster.name, path.display());
+                fsutil::write_atomic(&path, text.as_bytes(), 0o600)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!(
+                    "merged context {} into {}",
+                    spec.cluster.name,
+                    path.display()
+                );
             }
             (None, None) => print!("{}", serde_yaml::to_string(&new)?),
         }

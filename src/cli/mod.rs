@@ -1,5 +1,6 @@
 //! Command-line front end: one file per subcommand, each with its own `run()`.
 
+mod agent;
 mod cluster;
 mod kubeconfig;
 
@@ -10,7 +11,12 @@ use clap::{Parser, Subcommand};
 /// Turn bare metal into k3s nodes: describe the cluster once, stamp per-node config into
 /// generic images, and let the first-boot agent do the rest.
 #[derive(Debug, Parser)]
-#[command(name = "kateskit", version, propagate_version = true, help_expected = true)]
+#[command(
+    name = "kateskit",
+    version,
+    propagate_version = true,
+    help_expected = true
+)]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace). Also RUST_LOG.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -29,6 +35,9 @@ pub enum Command {
     Cluster(cluster::ClusterCmd),
     /// Mint an admin kubeconfig from the cluster's client CA.
     Kubeconfig(kubeconfig::KubeconfigCmd),
+    /// The first-boot agent: turn this machine into the node its config describes.
+    #[command(subcommand)]
+    Agent(agent::AgentCmd),
 }
 
 impl Command {
@@ -36,6 +45,7 @@ impl Command {
         match self {
             Command::Cluster(c) => c.run(),
             Command::Kubeconfig(c) => c.run().map(|()| ExitCode::SUCCESS),
+            Command::Agent(c) => c.run(),
         }
     }
 }
@@ -49,6 +59,12 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         (_, 2) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).without_time().try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }

@@ -16,7 +16,13 @@ pub use render::{api_endpoint, join_url, render, render_public, RenderError};
 pub const API_VERSION: &str = "kateskit.dev/v1";
 pub const KIND: &str = "NodeConfig";
 /// k3s packaged components that `disable:` can switch off.
-pub const PACKAGED: [&str; 5] = ["coredns", "servicelb", "traefik", "local-storage", "metrics-server"];
+pub const PACKAGED: [&str; 5] = [
+    "coredns",
+    "servicelb",
+    "traefik",
+    "local-storage",
+    "metrics-server",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -113,9 +119,13 @@ pub struct NodeSecrets {
 impl NodeConfig {
     /// Parses and checks the header of a NodeConfig document.
     pub fn from_json(s: &str) -> Result<NodeConfig, String> {
-        let v: NodeConfig = serde_json::from_str(s).map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
+        let v: NodeConfig = serde_json::from_str(s)
+            .map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))?;
         if v.api_version != API_VERSION || v.kind != KIND {
-            return Err(format!("expected apiVersion {API_VERSION} kind {KIND}, found {} {}", v.api_version, v.kind));
+            return Err(format!(
+                "expected apiVersion {API_VERSION} kind {KIND}, found {} {}",
+                v.api_version, v.kind
+            ));
         }
         Ok(v)
     }

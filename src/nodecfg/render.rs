@@ -23,7 +23,10 @@ pub fn api_endpoint(spec: &ClusterSpec) -> String {
 /// served once the cluster runs.
 pub fn join_url(spec: &ClusterSpec) -> String {
     let first = spec.servers().next().expect("validated spec has a server");
-    format!("https://{}:6443", first.primary_ip().unwrap_or_else(|| first.name.clone()))
+    format!(
+        "https://{}:6443",
+        first.primary_ip().unwrap_or_else(|| first.name.clone())
+    )
 }
 
 fn disabled(spec: &ClusterSpec) -> Vec<String> {
@@ -65,7 +68,10 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
     Ok(NodeConfig {
         api_version: API_VERSION.into(),
         kind: KIND.into(),
-        cluster: ClusterInfo { name: spec.cluster.name.clone(), domain: spec.cluster.domain.clone() },
+        cluster: ClusterInfo {
+            name: spec.cluster.name.clone(),
+            domain: spec.cluster.domain.clone(),
+        },
         node: NodeInfo {
             name: node.name.clone(),
             role: node.role,
@@ -92,21 +98,40 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
             tls_sans: if server { tls_sans } else { Vec::new() },
             disable: if server { disabled(spec) } else { Vec::new() },
         },
-        bundle: if server { Some(spec.bundle.clone()) } else { None },
-        storage: StorageInfo { driver: spec.bundle.storage, osd_disks: node.osd_disks.clone() },
+        bundle: if server {
+            Some(spec.bundle.clone())
+        } else {
+            None
+        },
+        storage: StorageInfo {
+            driver: spec.bundle.storage,
+            osd_disks: node.osd_disks.clone(),
+        },
         secrets: None,
     })
 }
 
 /// The full NodeConfig. Agents get the agent token and CA hash only, never CA material.
-pub fn render(spec: &ClusterSpec, secrets: &Secrets, name: &str) -> Result<NodeConfig, RenderError> {
+pub fn render(
+    spec: &ClusterSpec,
+    secrets: &Secrets,
+    name: &str,
+) -> Result<NodeConfig, RenderError> {
     let mut cfg = render_public(spec, name)?;
     let server = cfg.node.role == Role::Server;
     cfg.secrets = Some(NodeSecrets {
-        token: if server { secrets.server_token.to_string() } else { secrets.agent_token.to_string() },
+        token: if server {
+            secrets.server_token.to_string()
+        } else {
+            secrets.agent_token.to_string()
+        },
         ca_hash: secrets.ca_hash().to_string(),
         agent_token: server.then(|| secrets.agent_token.to_string()),
-        ca_files: if server { secrets.server_ca_files() } else { Default::default() },
+        ca_files: if server {
+            secrets.server_ca_files()
+        } else {
+            Default::default()
+        },
         ceph_fsid: secrets.ceph_fsid.clone(),
     });
     Ok(cfg)

@@ -38,7 +38,11 @@ fn ca_params(cn: &str, now: OffsetDateTime) -> Result<CertificateParams, PkiErro
     dn.push(DnType::CommonName, format!("{cn}@{}", now.unix_timestamp()));
     p.distinguished_name = dn;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     p.not_before = now - Duration::minutes(5);
     p.not_after = now + Duration::days(CA_DAYS);
     Ok(p)
@@ -51,10 +55,22 @@ pub fn generate() -> Result<Vec<PemFile>, PkiError> {
     for (stem, cn) in CAS {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let cert = ca_params(cn, now)?.self_signed(&key)?;
-        out.push(PemFile { rel: format!("{stem}.crt"), pem: cert.pem(), private: false });
-        out.push(PemFile { rel: format!("{stem}.key"), pem: key.serialize_pem(), private: true });
+        out.push(PemFile {
+            rel: format!("{stem}.crt"),
+            pem: cert.pem(),
+            private: false,
+        });
+        out.push(PemFile {
+            rel: format!("{stem}.key"),
+            pem: key.serialize_pem(),
+            private: true,
+        });
     }
     let sa = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    out.push(PemFile { rel: SERVICE_KEY.into(), pem: sa.serialize_pem(), private: true });
+    out.push(PemFile {
+        rel: SERVICE_KEY.into(),
+        pem: sa.serialize_pem(),
+        private: true,
+    });
     Ok(out)
 }

@@ -2,7 +2,10 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256};
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+};
 use serde_yaml::{Mapping, Value};
 use time::{Duration, OffsetDateTime};
 
@@ -24,14 +27,20 @@ pub fn mint_admin(secrets: &Secrets, days: i64) -> Result<AdminCert, PkiError> {
     dn.push(DnType::OrganizationName, "system:masters");
     dn.push(DnType::CommonName, "kateskit-admin");
     p.distinguished_name = dn;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     p.not_before = now - Duration::minutes(5);
     p.not_after = now + Duration::days(days);
     p.use_authority_key_identifier_extension = true;
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let cert = p.signed_by(&key, &ca, &ca_key)?;
-    Ok(AdminCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    Ok(AdminCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 /// A kubeconfig with one cluster, user and context, all named `name`.
@@ -71,7 +80,10 @@ pub fn merge(existing: Value, new: &Value, switch: bool) -> Result<Value, String
     for k in ["apiVersion", "kind"] {
         out.entry(k.into()).or_insert_with(|| new[k].clone());
     }
-    let has_current = out.get("current-context").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let has_current = out
+        .get("current-context")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
     if switch || !has_current {
         out.insert("current-context".into(), new["current-context"].clone());
     }

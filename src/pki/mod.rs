@@ -69,26 +69,48 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
             fsutil::create_dir_mode(path.parent().expect("tls file has a parent"), 0o700)?;
             fsutil::write_atomic(&path, f.pem.as_bytes(), 0o600)?;
         }
-        let server_ca = files.iter().find(|f| f.rel == "server-ca.crt").expect("server CA generated");
+        let server_ca = files
+            .iter()
+            .find(|f| f.rel == "server-ca.crt")
+            .expect("server CA generated");
         let hash = hash_ca(server_ca.pem.as_bytes())?;
         let server = Token::new(&hash, "server", &random_hex(16));
         let agent = Token::new(&hash, "node", &random_hex(16));
         fsutil::write_atomic(&tmp.join("token"), format!("{server}\n").as_bytes(), 0o600)?;
-        fsutil::write_atomic(&tmp.join("agent-token"), format!("{agent}\n").as_bytes(), 0o600)?;
+        fsutil::write_atomic(
+            &tmp.join("agent-token"),
+            format!("{agent}\n").as_bytes(),
+            0o600,
+        )?;
         let fsid = uuid::Uuid::new_v4().to_string();
-        fsutil::write_atomic(&tmp.join("ceph-fsid"), format!("{fsid}\n").as_bytes(), 0o600)?;
+        fsutil::write_atomic(
+            &tmp.join("ceph-fsid"),
+            format!("{fsid}\n").as_bytes(),
+            0o600,
+        )?;
         Ok::<(), PkiError>(())
     })();
     if let Err(e) = built {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    rustix::fs::renameat_with(rustix::fs::CWD, &tmp, rustix::fs::CWD, &dest, rustix::fs::RenameFlags::NOREPLACE).map_err(|e| {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        &tmp,
+        rustix::fs::CWD,
+        &dest,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(|e| {
         let _ = std::fs::remove_dir_all(&tmp);
         if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
             PkiError::Exists(dest.clone())
         } else {
-            PkiError::Fs(FsError { action: "renaming into place", path: dest.clone(), source: e.into() })
+            PkiError::Fs(FsError {
+                action: "renaming into place",
+                path: dest.clone(),
+                source: e.into(),
+            })
         }
     })?;
     fsutil::sync_dir(cluster_dir)?;
@@ -97,7 +119,9 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
 
 fn read(path: &Path) -> Result<String, PkiError> {
     if !path.exists() {
-        return Err(PkiError::Missing { path: path.to_path_buf() });
+        return Err(PkiError::Missing {
+            path: path.to_path_buf(),
+        });
     }
     Ok(fsutil::read_string(path)?)
 }
@@ -112,10 +136,16 @@ pub fn load(cluster_dir: &Path) -> Result<Secrets, PkiError> {
             tls.insert(rel.clone(), read(&dir.join("tls").join(&rel))?);
         }
     }
-    tls.insert(ca::SERVICE_KEY.into(), read(&dir.join("tls").join(ca::SERVICE_KEY))?);
+    tls.insert(
+        ca::SERVICE_KEY.into(),
+        read(&dir.join("tls").join(ca::SERVICE_KEY))?,
+    );
     let parse_tok = |name: &str| -> Result<Token, PkiError> {
         let p = dir.join(name);
-        Token::parse(&read(&p)?).map_err(|e| PkiError::Bad { path: p, reason: e.to_string() })
+        Token::parse(&read(&p)?).map_err(|e| PkiError::Bad {
+            path: p,
+            reason: e.to_string(),
+        })
     };
     let server_token = parse_tok("token")?;
     let agent_token = parse_tok("agent-token")?;
@@ -126,7 +156,13 @@ pub fn load(cluster_dir: &Path) -> Result<Secrets, PkiError> {
         }
     }
     let ceph_fsid = read(&dir.join("ceph-fsid"))?.trim().to_string();
-    Ok(Secrets { dir, tls, server_token, agent_token, ceph_fsid })
+    Ok(Secrets {
+        dir,
+        tls,
+        server_token,
+        agent_token,
+        ceph_fsid,
+    })
 }
 
 impl Secrets {

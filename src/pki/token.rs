@@ -26,7 +26,11 @@ pub struct Token {
 
 impl Token {
     pub fn new(ca_hash: &str, username: &str, password: &str) -> Self {
-        Token { ca_hash: ca_hash.into(), username: username.into(), password: password.into() }
+        Token {
+            ca_hash: ca_hash.into(),
+            username: username.into(),
+            password: password.into(),
+        }
     }
 
     /// Parses a token the way k3s's `clientaccess.ParseToken` does for user:password tokens.
@@ -52,7 +56,11 @@ impl Token {
 
 impl std::fmt::Display for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "K10{}::{}:{}", self.ca_hash, self.username, self.password)
+        write!(
+            f,
+            "K10{}::{}:{}",
+            self.ca_hash, self.username, self.password
+        )
     }
 }
 
@@ -78,14 +86,22 @@ pub fn hash_ca(bundle: &[u8]) -> Result<String, TokenError> {
 }
 
 fn is_root(c: &X509Certificate<'_>) -> bool {
-    let aki = c.extensions().iter().find_map(|e| match e.parsed_extension() {
-        ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.as_ref().map(|k| k.0.to_vec()),
-        _ => None,
-    });
-    let ski = c.extensions().iter().find_map(|e| match e.parsed_extension() {
-        ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-        _ => None,
-    });
+    let aki = c
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            _ => None,
+        });
+    let ski = c
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+            _ => None,
+        });
     match aki {
         None => true,
         Some(a) => a.is_empty() || Some(a) == ski,
@@ -97,7 +113,11 @@ fn chain_root(blocks: &[::pem::Pem]) -> Option<&[u8]> {
     let certs: Vec<(usize, X509Certificate<'_>)> = blocks
         .iter()
         .enumerate()
-        .filter_map(|(i, b)| X509Certificate::from_der(b.contents()).ok().map(|(_, c)| (i, c)))
+        .filter_map(|(i, b)| {
+            X509Certificate::from_der(b.contents())
+                .ok()
+                .map(|(_, c)| (i, c))
+        })
         .collect();
     let (_, mut cur) = certs.iter().find(|(i, _)| *i == 0)?.clone();
     for _ in 0..8 {

@@ -101,7 +101,10 @@ impl<'a> Node<'a> {
 }
 
 /// Finds the byte span of the value at `path`, or of its nearest ancestor that has one.
-pub fn span_of(doc: &toml_edit::ImDocument<&str>, path: &KeyPath) -> Option<std::ops::Range<usize>> {
+pub fn span_of(
+    doc: &toml_edit::ImDocument<&str>,
+    path: &KeyPath,
+) -> Option<std::ops::Range<usize>> {
     let mut node = Node::Item(doc.as_item());
     let mut best = None;
     for seg in &path.0 {

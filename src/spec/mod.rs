@@ -29,7 +29,11 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}:{}:{}: {sev}: {}", self.file, self.line, self.col, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {sev}: {}",
+            self.file, self.line, self.col, self.message
+        )?;
         if !self.fix.is_empty() {
             write!(f, "\n  fix: {}", self.fix)?;
         }
@@ -40,7 +44,10 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", render_all(.0))]
     Invalid(Vec<Diagnostic>),
 }
@@ -72,16 +79,30 @@ pub struct Loaded {
 
 /// Reads and validates a cluster.toml file.
 pub fn load(path: &Path) -> Result<Loaded, SpecError> {
-    let src = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.to_path_buf(), source })?;
+    let src = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let (spec, warnings) = parse_str(&src, &path.display().to_string())?;
-    Ok(Loaded { spec, path: path.to_path_buf(), warnings })
+    Ok(Loaded {
+        spec,
+        path: path.to_path_buf(),
+        warnings,
+    })
 }
 
 /// Parses and validates `src`; `file` is the name used in diagnostics.
 pub fn parse_str(src: &str, file: &str) -> Result<(ClusterSpec, Vec<Diagnostic>), SpecError> {
     let at = |offset: usize, severity, message: String, fix: String| {
         let (line, col) = line_col(src, offset);
-        Diagnostic { file: file.to_string(), line, col, severity, message, fix }
+        Diagnostic {
+            file: file.to_string(),
+            line,
+            col,
+            severity,
+            message,
+            fix,
+        }
     };
     let spec: ClusterSpec = match toml::from_str(src) {
         Ok(s) => s,
@@ -94,7 +115,12 @@ pub fn parse_str(src: &str, file: &str) -> Result<(ClusterSpec, Vec<Diagnostic>)
     };
     let doc = toml_edit::ImDocument::parse(src).map_err(|e| {
         let off = e.span().map(|s| s.start).unwrap_or(0);
-        SpecError::Invalid(vec![at(off, Severity::Error, e.message().trim().to_string(), String::new())])
+        SpecError::Invalid(vec![at(
+            off,
+            Severity::Error,
+            e.message().trim().to_string(),
+            String::new(),
+        )])
     })?;
     let mut diags: Vec<Diagnostic> = validate::check(&spec)
         .into_iter()

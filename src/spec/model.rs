@@ -134,10 +134,16 @@ pub struct Component {
 
 impl Component {
     pub fn on() -> Self {
-        Component { enable: true, values: BTreeMap::new() }
+        Component {
+            enable: true,
+            values: BTreeMap::new(),
+        }
     }
     pub fn off() -> Self {
-        Component { enable: false, values: BTreeMap::new() }
+        Component {
+            enable: false,
+            values: BTreeMap::new(),
+        }
     }
 }
 

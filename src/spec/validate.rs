@@ -30,10 +30,20 @@ struct Checker {
 
 impl Checker {
     fn err(&mut self, path: KeyPath, message: impl Into<String>, fix: impl Into<String>) {
-        self.out.push(Finding { severity: Severity::Error, path, message: message.into(), fix: fix.into() });
+        self.out.push(Finding {
+            severity: Severity::Error,
+            path,
+            message: message.into(),
+            fix: fix.into(),
+        });
     }
     fn warn(&mut self, path: KeyPath, message: impl Into<String>, fix: impl Into<String>) {
-        self.out.push(Finding { severity: Severity::Warning, path, message: message.into(), fix: fix.into() });
+        self.out.push(Finding {
+            severity: Severity::Warning,
+            path,
+            message: message.into(),
+            fix: fix.into(),
+        });
     }
 }
 
@@ -41,7 +51,8 @@ impl Checker {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -49,7 +60,11 @@ pub fn is_dns_label(s: &str) -> bool {
 /// Parses a MAC address in `aa:bb:cc:dd:ee:ff` form (either case) to lower case.
 pub fn normalize_mac(s: &str) -> Option<String> {
     let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 || !parts.iter().all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit())) {
+    if parts.len() != 6
+        || !parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
         return None;
     }
     Some(s.to_ascii_lowercase())
@@ -59,11 +74,19 @@ fn parse_net(c: &mut Checker, path: KeyPath, what: &str, s: &str) -> Option<IpNe
     match s.parse::<IpNet>() {
         Ok(n) if n.trunc() == n => Some(n),
         Ok(n) => {
-            c.err(path, format!("{what} `{s}` has host bits set"), format!("write the network address: \"{}\"", n.trunc()));
+            c.err(
+                path,
+                format!("{what} `{s}` has host bits set"),
+                format!("write the network address: \"{}\"", n.trunc()),
+            );
             None
         }
         Err(_) => {
-            c.err(path, format!("{what} `{s}` is not a CIDR"), "write an address and prefix length, e.g. \"10.42.0.0/16\"");
+            c.err(
+                path,
+                format!("{what} `{s}` is not a CIDR"),
+                "write an address and prefix length, e.g. \"10.42.0.0/16\"",
+            );
             None
         }
     }
@@ -81,39 +104,72 @@ pub fn check(spec: &ClusterSpec) -> Vec<Finding> {
     let root = KeyPath::root();
 
     if !is_dns_label(&spec.cluster.name) {
-        c.err(root.key("cluster").key("name"), format!("cluster name `{}` is not a DNS label", spec.cluster.name), "use 1-63 lower-case letters, digits and `-`, not starting or ending with `-`");
+        c.err(
+            root.key("cluster").key("name"),
+            format!("cluster name `{}` is not a DNS label", spec.cluster.name),
+            "use 1-63 lower-case letters, digits and `-`, not starting or ending with `-`",
+        );
     }
     if spec.cluster.domain.is_empty() || !spec.cluster.domain.split('.').all(is_dns_label) {
-        c.err(root.key("cluster").key("domain"), format!("cluster domain `{}` is not a DNS name", spec.cluster.domain), "use dot-separated DNS labels, e.g. \"cluster.local\"");
+        c.err(
+            root.key("cluster").key("domain"),
+            format!("cluster domain `{}` is not a DNS name", spec.cluster.domain),
+            "use dot-separated DNS labels, e.g. \"cluster.local\"",
+        );
     }
 
     let net = root.key("network");
-    let cluster_cidr = parse_net(&mut c, net.key("cluster_cidr"), "cluster_cidr", &spec.network.cluster_cidr);
-    let service_cidr = parse_net(&mut c, net.key("service_cidr"), "service_cidr", &spec.network.service_cidr);
+    let cluster_cidr = parse_net(
+        &mut c,
+        net.key("cluster_cidr"),
+        "cluster_cidr",
+        &spec.network.cluster_cidr,
+    );
+    let service_cidr = parse_net(
+        &mut c,
+        net.key("service_cidr"),
+        "service_cidr",
+        &spec.network.service_cidr,
+    );
     if let (Some(a), Some(b)) = (&cluster_cidr, &service_cidr) {
         if overlaps(a, b) {
             c.err(net.key("service_cidr"), format!("service_cidr {b} overlaps cluster_cidr {a}"), "choose disjoint ranges, e.g. cluster_cidr = \"10.42.0.0/16\" and service_cidr = \"10.43.0.0/16\"");
         }
     }
-    let pod_nets: Vec<(&str, IpNet)> = [("cluster_cidr", cluster_cidr), ("service_cidr", service_cidr)]
-        .into_iter()
-        .filter_map(|(n, v)| v.map(|v| (n, v)))
-        .collect();
+    let pod_nets: Vec<(&str, IpNet)> = [
+        ("cluster_cidr", cluster_cidr),
+        ("service_cidr", service_cidr),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.map(|v| (n, v)))
+    .collect();
     if let Some(vip) = &spec.network.api_vip {
         match vip.parse::<IpAddr>() {
             Ok(ip) => {
                 for (name, n) in &pod_nets {
                     if n.contains(&ip) {
-                        c.err(net.key("api_vip"), format!("api_vip {ip} lies inside {name} {n}"), "pick an address on the nodes' own network");
+                        c.err(
+                            net.key("api_vip"),
+                            format!("api_vip {ip} lies inside {name} {n}"),
+                            "pick an address on the nodes' own network",
+                        );
                     }
                 }
             }
-            Err(_) => c.err(net.key("api_vip"), format!("api_vip `{vip}` is not an IP address"), "write a single address, e.g. \"192.0.2.10\""),
+            Err(_) => c.err(
+                net.key("api_vip"),
+                format!("api_vip `{vip}` is not an IP address"),
+                "write a single address, e.g. \"192.0.2.10\"",
+            ),
         }
     }
     for (i, san) in spec.network.tls_sans.iter().enumerate() {
         if san.trim().is_empty() || san.contains(char::is_whitespace) {
-            c.err(net.key("tls_sans").idx(i), format!("tls_sans entry `{san}` is not a name or address"), "remove it or write a DNS name or IP address");
+            c.err(
+                net.key("tls_sans").idx(i),
+                format!("tls_sans entry `{san}` is not a name or address"),
+                "remove it or write a DNS name or IP address",
+            );
         }
     }
 
@@ -126,10 +182,18 @@ fn check_bundle(c: &mut Checker, spec: &ClusterSpec) {
     let b = &spec.bundle;
     let p = KeyPath::root().key("bundle");
     if b.auth_proxy.enable && !b.dex.enable {
-        c.err(p.key("auth_proxy").key("enable"), "auth_proxy needs dex as its identity provider", "set bundle.dex.enable = true, or turn the auth proxy off");
+        c.err(
+            p.key("auth_proxy").key("enable"),
+            "auth_proxy needs dex as its identity provider",
+            "set bundle.dex.enable = true, or turn the auth proxy off",
+        );
     }
     if b.dashboard.enable && !b.auth_proxy.enable {
-        c.warn(p.key("dashboard").key("enable"), "the dashboard is enabled without the auth proxy in front of it", "set bundle.auth_proxy.enable = true (with dex) to put login in front of it");
+        c.warn(
+            p.key("dashboard").key("enable"),
+            "the dashboard is enabled without the auth proxy in front of it",
+            "set bundle.auth_proxy.enable = true (with dex) to put login in front of it",
+        );
     }
     if b.storage == StorageDriver::RookCeph && spec.nodes.iter().all(|n| n.osd_disks.is_empty()) {
         c.err(p.key("storage"), "storage is rook-ceph but no node declares an OSD disk", "add osd_disks = [{ by_id = \"/dev/disk/by-id/...\" }] to the storage nodes, or choose another storage driver");
@@ -144,9 +208,17 @@ fn check_nodes(c: &mut Checker, spec: &ClusterSpec, pod_nets: &[(&str, IpNet)]) 
     let servers = spec.nodes.iter().filter(|n| n.role == Role::Server).count();
 
     if spec.nodes.is_empty() {
-        c.err(root.key("cluster"), "the cluster has no nodes", "add at least one [[nodes]] table with role = \"server\"");
+        c.err(
+            root.key("cluster"),
+            "the cluster has no nodes",
+            "add at least one [[nodes]] table with role = \"server\"",
+        );
     } else if servers == 0 {
-        c.err(root.key("nodes").idx(0).key("role"), "the cluster has no server node", "set role = \"server\" on at least one node");
+        c.err(
+            root.key("nodes").idx(0).key("role"),
+            "the cluster has no server node",
+            "set role = \"server\" on at least one node",
+        );
     } else if servers % 2 == 0 {
         c.warn(root.key("nodes"), format!("{servers} servers: embedded etcd needs a majority, so an even count tolerates no more failures than {} would", servers - 1), "use an odd number of servers (1, 3 or 5)");
     }
@@ -154,16 +226,35 @@ fn check_nodes(c: &mut Checker, spec: &ClusterSpec, pod_nets: &[(&str, IpNet)]) 
     for (i, n) in spec.nodes.iter().enumerate() {
         let p = root.key("nodes").idx(i);
         if !is_dns_label(&n.name) {
-            c.err(p.key("name"), format!("node name `{}` is not a DNS label", n.name), "use 1-63 lower-case letters, digits and `-`, not starting or ending with `-`");
+            c.err(
+                p.key("name"),
+                format!("node name `{}` is not a DNS label", n.name),
+                "use 1-63 lower-case letters, digits and `-`, not starting or ending with `-`",
+            );
         } else if let Some(first) = names.insert(&n.name, i) {
-            c.err(p.key("name"), format!("node name `{}` is already used by nodes[{first}]", n.name), "give every node a unique name");
+            c.err(
+                p.key("name"),
+                format!("node name `{}` is already used by nodes[{first}]", n.name),
+                "give every node a unique name",
+            );
         }
         for (j, m) in n.macs.iter().enumerate() {
             match normalize_mac(m) {
-                None => c.err(p.key("macs").idx(j), format!("`{m}` is not a MAC address"), "write six hex pairs separated by `:`, e.g. \"52:54:00:12:34:56\""),
+                None => c.err(
+                    p.key("macs").idx(j),
+                    format!("`{m}` is not a MAC address"),
+                    "write six hex pairs separated by `:`, e.g. \"52:54:00:12:34:56\"",
+                ),
                 Some(norm) => {
                     if let Some(first) = macs.insert(norm.clone(), i) {
-                        c.err(p.key("macs").idx(j), format!("MAC {norm} is already used by nodes[{first}] (`{}`)", spec.nodes[first].name), "each MAC identifies one machine; remove the duplicate");
+                        c.err(
+                            p.key("macs").idx(j),
+                            format!(
+                                "MAC {norm} is already used by nodes[{first}] (`{}`)",
+                                spec.nodes[first].name
+                            ),
+                            "each MAC identifies one machine; remove the duplicate",
+                        );
                     }
                 }
             }
@@ -180,16 +271,35 @@ fn check_nodes(c: &mut Checker, spec: &ClusterSpec, pod_nets: &[(&str, IpNet)]) 
 }
 
 fn check_selector(c: &mut Checker, p: &KeyPath, sel: &DiskSelector) {
-    let matchers = sel.min_size_gib.is_some() || sel.max_size_gib.is_some() || sel.model.is_some() || sel.serial.is_some();
+    let matchers = sel.min_size_gib.is_some()
+        || sel.max_size_gib.is_some()
+        || sel.model.is_some()
+        || sel.serial.is_some();
     match &sel.by_id {
-        Some(id) if matchers => c.err(p.key("by_id"), format!("install_disk gives both by_id `{id}` and match rules"), "use either by_id or min_size_gib/max_size_gib/model/serial, not both"),
-        Some(id) if !id.starts_with("/dev/disk/by-id/") => c.err(p.key("by_id"), format!("install_disk by_id `{id}` is not under /dev/disk/by-id/"), "use the stable /dev/disk/by-id/... name; /dev/sdX names change between boots"),
-        None if !matchers => c.err(p.clone(), "install_disk selects nothing", "set by_id, or at least one of min_size_gib, max_size_gib, model, serial"),
+        Some(id) if matchers => c.err(
+            p.key("by_id"),
+            format!("install_disk gives both by_id `{id}` and match rules"),
+            "use either by_id or min_size_gib/max_size_gib/model/serial, not both",
+        ),
+        Some(id) if !id.starts_with("/dev/disk/by-id/") => c.err(
+            p.key("by_id"),
+            format!("install_disk by_id `{id}` is not under /dev/disk/by-id/"),
+            "use the stable /dev/disk/by-id/... name; /dev/sdX names change between boots",
+        ),
+        None if !matchers => c.err(
+            p.clone(),
+            "install_disk selects nothing",
+            "set by_id, or at least one of min_size_gib, max_size_gib, model, serial",
+        ),
         _ => {}
     }
     if let (Some(lo), Some(hi)) = (sel.min_size_gib, sel.max_size_gib) {
         if lo > hi {
-            c.err(p.key("min_size_gib"), format!("min_size_gib {lo} is larger than max_size_gib {hi}"), "swap the two bounds");
+            c.err(
+                p.key("min_size_gib"),
+                format!("min_size_gib {lo} is larger than max_size_gib {hi}"),
+                "swap the two bounds",
+            );
         }
     }
 }
@@ -199,17 +309,35 @@ fn check_osd(c: &mut Checker, p: &KeyPath, n: &NodeSpec, storage: StorageDriver)
     for (j, d) in n.osd_disks.iter().enumerate() {
         let dp = p.key("osd_disks").idx(j);
         if !d.by_id.starts_with("/dev/disk/by-id/") {
-            let fix = if d.by_id.starts_with("/dev/sd") || d.by_id.starts_with("/dev/nvme") || d.by_id.starts_with("/dev/vd") {
+            let fix = if d.by_id.starts_with("/dev/sd")
+                || d.by_id.starts_with("/dev/nvme")
+                || d.by_id.starts_with("/dev/vd")
+            {
                 "kernel names like /dev/sdX can change between boots and point at the wrong disk; use its /dev/disk/by-id/... link (ls -l /dev/disk/by-id)"
             } else {
                 "use the disk's /dev/disk/by-id/... link (ls -l /dev/disk/by-id)"
             };
-            c.err(dp.key("by_id"), format!("OSD disk `{}` is not a /dev/disk/by-id/ path", d.by_id), fix);
+            c.err(
+                dp.key("by_id"),
+                format!("OSD disk `{}` is not a /dev/disk/by-id/ path", d.by_id),
+                fix,
+            );
         } else if d.by_id.contains("-part") {
-            c.err(dp.key("by_id"), format!("OSD disk `{}` names a partition", d.by_id), "give Ceph the whole disk; Rook needs it raw with no partitions");
+            c.err(
+                dp.key("by_id"),
+                format!("OSD disk `{}` names a partition", d.by_id),
+                "give Ceph the whole disk; Rook needs it raw with no partitions",
+            );
         }
         if let Some(first) = seen.insert(&d.by_id, j) {
-            c.err(dp.key("by_id"), format!("OSD disk `{}` is already listed as osd_disks[{first}]", d.by_id), "list each disk once");
+            c.err(
+                dp.key("by_id"),
+                format!(
+                    "OSD disk `{}` is already listed as osd_disks[{first}]",
+                    d.by_id
+                ),
+                "list each disk once",
+            );
         }
         match (d.wipe, &d.confirm_serial) {
             (WipePolicy::Always, None) => c.err(dp.key("wipe"), format!("wipe = \"always\" on `{}` needs confirm_serial", d.by_id), "add confirm_serial = \"<the disk's serial>\" to confirm that its data may be destroyed"),
@@ -226,9 +354,17 @@ fn check_osd(c: &mut Checker, p: &KeyPath, n: &NodeSpec, storage: StorageDriver)
 fn check_labels_taints(c: &mut Checker, p: &KeyPath, n: &NodeSpec) {
     for k in n.labels.keys() {
         let name = k.rsplit('/').next().unwrap_or(k);
-        let ok_name = !name.is_empty() && name.len() <= 63 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        let ok_name = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         if !ok_name || k.matches('/').count() > 1 {
-            c.err(p.key("labels").key(k), format!("label key `{k}` is not a valid Kubernetes label key"), "use [prefix/]name with name of at most 63 letters, digits, `-`, `_` or `.`");
+            c.err(
+                p.key("labels").key(k),
+                format!("label key `{k}` is not a valid Kubernetes label key"),
+                "use [prefix/]name with name of at most 63 letters, digits, `-`, `_` or `.`",
+            );
         }
     }
     for (j, t) in n.taints.iter().enumerate() {
@@ -242,22 +378,45 @@ fn check_labels_taints(c: &mut Checker, p: &KeyPath, n: &NodeSpec) {
     }
 }
 
-fn check_static(c: &mut Checker, p: &KeyPath, sn: &StaticNetwork, pod_nets: &[(&str, IpNet)], addrs: &mut HashMap<IpAddr, usize>, node: usize) {
+fn check_static(
+    c: &mut Checker,
+    p: &KeyPath,
+    sn: &StaticNetwork,
+    pod_nets: &[(&str, IpNet)],
+    addrs: &mut HashMap<IpAddr, usize>,
+    node: usize,
+) {
     if sn.addresses.is_empty() {
-        c.err(p.key("addresses"), "static network has no addresses", "add addresses = [\"192.0.2.11/24\"], or remove [nodes.network] to use DHCP");
+        c.err(
+            p.key("addresses"),
+            "static network has no addresses",
+            "add addresses = [\"192.0.2.11/24\"], or remove [nodes.network] to use DHCP",
+        );
     }
     let mut subnets = Vec::new();
     for (j, a) in sn.addresses.iter().enumerate() {
         match a.parse::<IpNet>() {
-            Err(_) => c.err(p.key("addresses").idx(j), format!("address `{a}` is not in address/prefix form"), "write e.g. \"192.0.2.11/24\""),
+            Err(_) => c.err(
+                p.key("addresses").idx(j),
+                format!("address `{a}` is not in address/prefix form"),
+                "write e.g. \"192.0.2.11/24\"",
+            ),
             Ok(net) => {
                 for (name, pn) in pod_nets {
                     if overlaps(&net, pn) {
-                        c.err(p.key("addresses").idx(j), format!("address {a} overlaps {name} {pn}"), format!("move the node network or change network.{name}"));
+                        c.err(
+                            p.key("addresses").idx(j),
+                            format!("address {a} overlaps {name} {pn}"),
+                            format!("move the node network or change network.{name}"),
+                        );
                     }
                 }
                 if let Some(first) = addrs.insert(net.addr(), node) {
-                    c.err(p.key("addresses").idx(j), format!("address {} is already used by nodes[{first}]", net.addr()), "give every node its own address");
+                    c.err(
+                        p.key("addresses").idx(j),
+                        format!("address {} is already used by nodes[{first}]", net.addr()),
+                        "give every node its own address",
+                    );
                 }
                 subnets.push(net);
             }
@@ -265,16 +424,26 @@ fn check_static(c: &mut Checker, p: &KeyPath, sn: &StaticNetwork, pod_nets: &[(&
     }
     if let Some(gw) = &sn.gateway {
         match gw.parse::<IpAddr>() {
-            Err(_) => c.err(p.key("gateway"), format!("gateway `{gw}` is not an IP address"), "write a single address, e.g. \"192.0.2.1\""),
-            Ok(ip) if !subnets.is_empty() && !subnets.iter().any(|s| s.contains(&ip)) => {
-                c.err(p.key("gateway"), format!("gateway {ip} is not on any of the node's subnets"), "use a router address inside one of the addresses' prefixes")
-            }
+            Err(_) => c.err(
+                p.key("gateway"),
+                format!("gateway `{gw}` is not an IP address"),
+                "write a single address, e.g. \"192.0.2.1\"",
+            ),
+            Ok(ip) if !subnets.is_empty() && !subnets.iter().any(|s| s.contains(&ip)) => c.err(
+                p.key("gateway"),
+                format!("gateway {ip} is not on any of the node's subnets"),
+                "use a router address inside one of the addresses' prefixes",
+            ),
             _ => {}
         }
     }
     for (j, d) in sn.dns.iter().enumerate() {
         if d.parse::<IpAddr>().is_err() {
-            c.err(p.key("dns").idx(j), format!("dns server `{d}` is not an IP address"), "write resolver addresses, e.g. \"192.0.2.1\"");
+            c.err(
+                p.key("dns").idx(j),
+                format!("dns server `{d}` is not an IP address"),
+                "write resolver addresses, e.g. \"192.0.2.1\"",
+            );
         }
     }
 }
