@@ -94,9 +94,11 @@ pub fn render(
             }
             format!("MACAddress={}", mac.to_ascii_lowercase())
         }
-        (None, None) => return Err(format!(
+        (None, None) => {
+            return Err(format!(
             "{source}: static addresses need node.network.interface or node.macs to pick the link"
-        )),
+        ))
+        }
     };
     if net.addresses.is_empty() {
         return Err(format!("{source}: node.network.addresses is empty; give at least one CIDR address or drop node.network for DHCP"));
