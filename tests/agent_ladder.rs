@@ -1,0 +1,415 @@
+//! The config ladder end to end: which source wins for each value, the attribution the report
+//! records, and precise errors for malformed input in every source with nothing applied.
+
+mod agent_support;
+
+use std::time::{Duration, Instant};
+
+use agent_support::{http_server, Cluster, Node};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+const NO_JOIN: &str = "kateskit.agent.verify_join=false";
+
+fn node_with_defaults(c: &Cluster) -> (Node, serde_json::Value) {
+    let cfg = c.render("a1");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.attach_osd_disks(&cfg);
+    (n, cfg)
+}
+
+/// One row: which sources are present, and the expected hostname + timezone with their sources.
+struct Row {
+    embed: Option<serde_json::Value>,
+    drive: Option<serde_json::Value>,
+    cmdline: &'static str,
+    url_body: Option<serde_json::Value>,
+    hostname: (&'static str, &'static str),
+    timezone: (&'static str, &'static str),
+}
+
+#[test]
+fn ladder_table_values_and_attribution() {
+    let c = Cluster::new("rack");
+    let rows = [
+        Row {
+            embed: None,
+            drive: None,
+            cmdline: "",
+            url_body: None,
+            hostname: ("a1", "image defaults /etc/kateskit/image.json"),
+            timezone: ("UTC", "image defaults"),
+        },
+        Row {
+            embed: Some(json!({"host": {"hostname": "emb"}})),
+            drive: None,
+            cmdline: "",
+            url_body: None,
+            hostname: ("emb", "embed area"),
+            timezone: ("UTC", "image defaults"),
+        },
+        Row {
+            embed: Some(json!({"host": {"hostname": "emb", "timezone": "Asia/Tokyo"}})),
+            drive: Some(json!({"host": {"hostname": "drv"}})),
+            cmdline: "",
+            url_body: None,
+            hostname: ("drv", "config drive"),
+            timezone: ("Asia/Tokyo", "embed area"),
+        },
+        Row {
+            embed: None,
+            drive: Some(json!({"host": {"hostname": "drv", "timezone": "Europe/Berlin"}})),
+            cmdline: "kateskit.hostname=cmd",
+            url_body: None,
+            hostname: ("cmd", "kernel argument kateskit.hostname=cmd (from "),
+            timezone: ("Europe/Berlin", "config drive"),
+        },
+        Row {
+            embed: Some(json!({"host": {"hostname": "emb"}})),
+            drive: Some(json!({"host": {"timezone": "Europe/Berlin"}})),
+            cmdline: "kateskit.hostname=cmd",
+            url_body: Some(json!({"host": {"hostname": "url", "timezone": "America/New_York"}})),
+            hostname: ("url", "config_url http://127.0.0.1:"),
+            timezone: ("America/New_York", "config_url"),
+        },
+    ];
+    for (i, r) in rows.iter().enumerate() {
+        let (n, _) = node_with_defaults(&c);
+        let mut extra: Vec<(String, String)> = Vec::new();
+        let _emb = r.embed.as_ref().map(|e| {
+            let f = tempfile::NamedTempFile::new().unwrap();
+            let mut area = serde_json::to_vec(e).unwrap();
+            area.resize(262144, 0);
+            std::fs::write(f.path(), area).unwrap();
+            extra.push(("KATESKIT_EMBED".into(), f.path().display().to_string()));
+            f
+        });
+        let _drv = r.drive.as_ref().map(|d| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("kateskit.json"), d.to_string()).unwrap();
+            extra.push((
+                "KATESKIT_CONFIG_DRIVE".into(),
+                dir.path().display().to_string(),
+            ));
+            dir
+        });
+        let mut line = format!("console=ttyS0 {NO_JOIN} {}", r.cmdline);
+        if let Some(b) = &r.url_body {
+            let body = b.to_string().into_bytes();
+            let sha = hex::encode(Sha256::digest(&body));
+            let port = http_server(vec![("/cfg/cmd.json", 200, body)]);
+            line.push_str(&format!(" kateskit.config_url=http://127.0.0.1:{port}/cfg/${{hostname}}.json kateskit.config_sha256={sha}"));
+        }
+        n.set_cmdline(&line);
+        let env: Vec<(&str, &str)> = extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let out = n.run(&env);
+        assert!(
+            out.status.success(),
+            "row {i}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(n.value("host/hostname"), r.hostname.0, "row {i}");
+        assert!(
+            n.source("host.hostname").starts_with(r.hostname.1),
+            "row {i}: {}",
+            n.source("host.hostname")
+        );
+        assert_eq!(n.value("host/timezone"), r.timezone.0, "row {i}");
+        assert!(
+            n.source("host.timezone").starts_with(r.timezone.1),
+            "row {i}: {}",
+            n.source("host.timezone")
+        );
+        assert_eq!(
+            n.read("etc/hostname"),
+            format!("{}\n", r.hostname.0),
+            "row {i}"
+        );
+        assert_eq!(
+            std::fs::read_link(n.path("etc/localtime"))
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            format!("/etc/zoneinfo/{}", r.timezone.0)
+        );
+        // Untouched values keep the image default and say so.
+        assert_eq!(n.value("node/name"), "a1");
+        assert!(n.source("node.name").starts_with("image defaults"));
+        assert_eq!(n.source("agent.ready_timeout_s"), "default");
+        assert!(n
+            .source("agent.verify_join")
+            .starts_with("kernel argument kateskit.agent.verify_join=false"));
+    }
+}
+
+#[test]
+fn cidata_drive_and_ip_argument() {
+    let c = Cluster::new("rack");
+    let (n, _) = node_with_defaults(&c);
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("meta-data"),
+        "instance-id: iid-1\nlocal-hostname: meta\n",
+    )
+    .unwrap();
+    std::fs::write(d.path().join("user-data"), "#cloud-config\nhostname: cloud\nssh_authorized_keys:\n  - ssh-ed25519 AAAAcloud key@cloud\nwrite_files:\n  - path: /etc/motd\n    content: hello\n    permissions: '0600'\n").unwrap();
+    n.set_cmdline(&format!(
+        "{NO_JOIN} ip=198.51.100.7::198.51.100.1:255.255.255.0:iphost:ens3:none:198.51.100.53"
+    ));
+    let out = n.run(&[("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // ip= is a kernel argument, so its hostname beats the drive's.
+    assert_eq!(n.value("host/hostname"), "iphost");
+    assert_eq!(
+        n.value("host/ssh_authorized_keys"),
+        "ssh-ed25519 AAAAcloud key@cloud"
+    );
+    assert!(n
+        .source("host.ssh_authorized_keys")
+        .ends_with("user-data ssh_authorized_keys"));
+    assert_eq!(
+        n.read("root/.ssh/authorized_keys"),
+        "ssh-ed25519 AAAAcloud key@cloud\n"
+    );
+    assert_eq!(n.read("etc/motd"), "hello");
+    assert!(n
+        .source("node.network.addresses")
+        .starts_with("kernel argument ip=198.51.100.7"));
+    let net = n.read("etc/systemd/network/10-kateskit-static.network");
+    assert!(
+        net.contains("[Match]\nName=ens3\n")
+            && net.contains("Address=198.51.100.7/24\nGateway=198.51.100.1\nDNS=198.51.100.53\n"),
+        "{net}"
+    );
+    assert!(!n
+        .path("etc/systemd/network/99-kateskit-dhcp.network")
+        .exists());
+}
+
+/// Runs with one broken source and checks the error text and that nothing was applied.
+fn assert_rejected(n: &Node, extra: &[(&str, &str)], expect: &[&str]) {
+    assert_rejected_after_early_network(n, extra, expect, false)
+}
+
+/// With a config_url, the static network from the local sources is written before the fetch
+/// (so the fetch can work); that file is the only thing written.
+fn assert_rejected_after_early_network(
+    n: &Node,
+    extra: &[(&str, &str)],
+    expect: &[&str],
+    early_network: bool,
+) {
+    let out = n.run(extra);
+    assert!(!out.status.success());
+    let j = n.journal();
+    let phases = j["phases"].as_array().unwrap();
+    assert_eq!(phases[0]["outcome"], "failed");
+    let detail = phases[0]["detail"].as_str().unwrap();
+    for e in expect {
+        assert!(detail.contains(e), "expected {e:?} in: {detail}");
+    }
+    for p in &phases[1..phases.len() - 1] {
+        assert_eq!(p["outcome"], "not-run", "{p}");
+    }
+    assert!(j["config_sha256"].is_null());
+    for f in [
+        "etc/hostname",
+        "etc/rancher",
+        "var/lib/kateskit/token",
+        "root/.ssh",
+        "etc/sysctl.d",
+        "etc/systemd/timesyncd.conf.d",
+    ] {
+        assert!(!n.path(f).exists(), "{f} written despite a config error");
+    }
+    let net: Vec<String> = std::fs::read_dir(n.path("etc/systemd/network"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        net,
+        if early_network {
+            vec!["10-kateskit-static.network".to_string()]
+        } else {
+            vec![]
+        }
+    );
+    assert_eq!(n.status()["ok"], false);
+}
+
+#[test]
+fn malformed_sources_are_precise_and_apply_nothing() {
+    let c = Cluster::new("rack");
+    let (n, cfg) = node_with_defaults(&c);
+    n.write(
+        "etc/kateskit/image.json",
+        "{\n  \"node\": {\"name\": \"a1\",,}\n}",
+    );
+    assert_rejected(
+        &n,
+        &[],
+        &[
+            "image defaults /etc/kateskit/image.json: line 2 column 25:",
+            "fix the JSON there",
+        ],
+    );
+
+    n.image_defaults(&cfg);
+    let emb = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(emb.path(), b"{\"host\": tru}\0\0\0\0").unwrap();
+    assert_rejected(
+        &n,
+        &[("KATESKIT_EMBED", emb.path().to_str().unwrap())],
+        &[
+            "embed area",
+            "(KATESKIT_EMBED): line 1 column 13: expected ident",
+        ],
+    );
+
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("kateskit.json"),
+        r#"{"node": {"rol": "agent"}}"#,
+    )
+    .unwrap();
+    assert_rejected(
+        &n,
+        &[("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap())],
+        &["kateskit.json: node.rol: unknown field `rol`"],
+    );
+
+    n.set_cmdline(r#"console=ttyS0 kateskit.hostname="half quoted"#);
+    assert_rejected(
+        &n,
+        &[],
+        &[
+            "kernel command line",
+            "unterminated double quote starting at byte 32",
+        ],
+    );
+
+    n.set_cmdline("kateskit.role=maser");
+    assert_rejected(
+        &n,
+        &[],
+        &[
+            "kernel argument kateskit.role=maser (from ",
+            "node.role: unknown variant `maser`",
+        ],
+    );
+
+    n.set_cmdline("kateskit.agent.http_timeout_s=soon");
+    assert_rejected(
+        &n,
+        &[],
+        &[
+            "kernel argument kateskit.agent.http_timeout_s=soon",
+            "agent.http_timeout_s: invalid type",
+        ],
+    );
+}
+
+#[test]
+fn config_url_failures_are_precise_and_bounded() {
+    let c = Cluster::new("rack");
+    let (n, _) = node_with_defaults(&c);
+    let body = br#"{"host": {"hostname": "u"}}"#.to_vec();
+    let port = http_server(vec![
+        ("/ok.json", 200, body),
+        ("/broken.json", 200, b"{nope".to_vec()),
+        ("/oops", 503, b"later".to_vec()),
+    ]);
+    let base = format!("http://127.0.0.1:{port}");
+
+    n.set_cmdline(&format!("kateskit.config_url={base}/missing.json"));
+    assert_rejected_after_early_network(
+        &n,
+        &[],
+        &[
+            &format!("config_url {base}/missing.json (from kernel argument kateskit.config_url="),
+            "HTTP 404 Not Found",
+        ],
+        true,
+    );
+
+    n.set_cmdline(&format!(
+        "kateskit.config_url={base}/ok.json kateskit.config_sha256={}",
+        "0".repeat(64)
+    ));
+    assert_rejected_after_early_network(&n, &[], &["config_sha256 pins 0000", "tampered"], true);
+
+    n.set_cmdline(&format!("kateskit.config_url={base}/broken.json"));
+    assert_rejected_after_early_network(
+        &n,
+        &[],
+        &[&format!("config_url {base}/broken.json: line 1 column 2")],
+        true,
+    );
+
+    n.set_cmdline(&format!(
+        "kateskit.config_url={base}/oops kateskit.agent.fetch_retries=1"
+    ));
+    assert_rejected_after_early_network(
+        &n,
+        &[],
+        &["no usable answer after 2 attempts (last: HTTP 503"],
+        true,
+    );
+
+    let t0 = Instant::now();
+    n.set_cmdline(&format!("kateskit.config_url={base}/slow kateskit.agent.http_timeout_s=1 kateskit.agent.fetch_retries=1"));
+    assert_rejected_after_early_network(
+        &n,
+        &[],
+        &["no usable answer after 2 attempts (last: timed out after 1 s)"],
+        true,
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "bounded: {:?}",
+        t0.elapsed()
+    );
+
+    n.set_cmdline("kateskit.config_url=http://127.0.0.1:1/${serial}.json");
+    assert_rejected_after_early_network(
+        &n,
+        &[],
+        &["${serial} in http://127.0.0.1:1/${serial}.json is not available on this machine"],
+        true,
+    );
+}
+
+#[test]
+fn validation_errors_name_their_source() {
+    let c = Cluster::new("rack");
+    let (n, _) = node_with_defaults(&c);
+    n.set_cmdline("kateskit.server=http://10.0.0.1:6443 kateskit.name=Bad_Name");
+    let out = n.run(&[]);
+    assert!(!out.status.success());
+    let j = n.journal();
+    assert_eq!(j["phases"][0]["outcome"], "done");
+    assert_eq!(j["phases"][1]["outcome"], "failed");
+    let d = j["phases"][1]["detail"].as_str().unwrap();
+    assert!(
+        d.contains("kernel argument kateskit.name=Bad_Name (from")
+            && d.contains("is not a DNS label"),
+        "{d}"
+    );
+    assert!(
+        d.contains("kernel argument kateskit.server=http://10.0.0.1:6443 (from")
+            && d.contains("must start with https://"),
+        "{d}"
+    );
+    assert!(!n.path("etc/rancher").exists());
+}
