@@ -238,8 +238,8 @@ pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
     let mut st = RunState::default();
     for (i, name) in PHASES.iter().enumerate().take(PHASES.len() - 1) {
         let (outcome, detail) = match run_phase(env, name, &mut st) {
-            Ok(d) if d.as_deref().is_some_and(|d| d.starts_with("skipped:")) => {
-                (Outcome::Skipped, d)
+            Ok(Some(d)) if d.starts_with("skipped: ") => {
+                (Outcome::Skipped, Some(d["skipped: ".len()..].to_string()))
             }
             Ok(d) => (Outcome::Done, d),
             Err(e) => {

@@ -66,7 +66,7 @@ fn write_tree(env: &AgentEnv, st: &RunState) -> Result<(), FsError> {
         flat["agent"] = serde_json::to_value(&e.agent).expect("agent settings serialize");
         let mut err = None;
         tree::walk(&flat, "", &mut |path, v| {
-            if err.is_some() {
+            if err.is_some() || v.is_null() {
                 return;
             }
             let rel: PathBuf = key_path(path).iter().map(|s| file_seg(s)).collect();

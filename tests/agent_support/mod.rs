@@ -87,6 +87,19 @@ impl Node {
         }
     }
 
+    /// A second node reading the same kernel command line file (identical source names).
+    pub fn sharing_cmdline(other: &Node) -> Node {
+        let mut n = Node::new();
+        n.cmdline = other.cmdline.clone();
+        n.env = other.env.clone();
+        n
+    }
+
+    /// A scratch directory outside the root (scripts, logs).
+    pub fn aux(&self) -> &Path {
+        self.aux.path()
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.path().join(rel)
     }
@@ -127,6 +140,19 @@ impl Node {
 
     pub fn run(&self, extra: &[(&str, &str)]) -> Output {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("kateskit"));
+        use std::os::unix::process::CommandExt;
+        // No core dumps from the fault-injection aborts.
+        unsafe {
+            c.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &lim);
+                Ok(())
+            });
+        }
+        c.current_dir(self.aux.path());
         c.args(["agent", "run"])
             .env("KATESKIT_ROOT", self.root.path())
             .env("KATESKIT_CMDLINE", &self.cmdline)
@@ -169,6 +195,17 @@ impl Node {
         let mut out = BTreeMap::new();
         snap(self.root.path(), self.root.path(), &mut out);
         out
+    }
+
+    /// Modification times of every regular file under the root.
+    pub fn mtimes(&self) -> BTreeMap<PathBuf, std::time::SystemTime> {
+        self.snapshot()
+            .keys()
+            .filter_map(|rel| {
+                let m = std::fs::symlink_metadata(self.root.path().join(rel)).ok()?;
+                m.is_file().then(|| (rel.clone(), m.modified().unwrap()))
+            })
+            .collect()
     }
 }
 
