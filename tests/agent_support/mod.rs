@@ -2,6 +2,7 @@
 //! against as a plain process, a tiny HTTP server for config_url, and file-tree snapshots.
 #![allow(dead_code)]
 
+pub mod initramfs;
 pub mod standin;
 
 use std::collections::BTreeMap;
