@@ -32,7 +32,12 @@ impl Layer {
 
 /// Formats one path segment, bracketing keys that would be ambiguous.
 pub fn segment(key: &str) -> String {
-    if key.contains('.') || key.contains('/') || key.contains('[') {
+    if key.is_empty()
+        || key.contains('.')
+        || key.contains('/')
+        || key.contains('[')
+        || key.contains(']')
+    {
         format!("[{key}]")
     } else {
         key.to_string()
@@ -105,21 +110,20 @@ impl Merged {
     /// Applies one more layer on top.
     pub fn push(&mut self, layer: &Layer) {
         merge_into(&mut self.tree, &layer.tree);
-        // Drop attributions of leaves the new layer replaced (a scalar over an object too).
-        let new_paths = leaf_paths(&layer.tree);
-        self.origin.retain(|p, _| {
-            !new_paths
-                .iter()
-                .any(|n| p == n || is_under(p, n) || is_under(n, p))
-        });
-        for p in new_paths {
-            let src = layer
-                .origin
-                .get(&p)
-                .cloned()
-                .unwrap_or_else(|| "unknown source".into());
-            self.origin.insert(p, src);
+        // Each leaf of the result came from this layer if the layer has it as a leaf, else
+        // it kept its earlier source (an empty object in the layer adds nothing).
+        let mine: std::collections::BTreeSet<String> =
+            leaf_paths(&layer.tree).into_iter().collect();
+        let mut origin = BTreeMap::new();
+        for p in leaf_paths(&self.tree) {
+            let src = if mine.contains(&p) {
+                layer.origin.get(&p)
+            } else {
+                self.origin.get(&p)
+            };
+            origin.insert(p, src.cloned().unwrap_or_else(|| "unknown source".into()));
         }
+        self.origin = origin;
     }
 
     /// The source of the value at `path`, or of the first leaf under it.
@@ -179,6 +183,15 @@ mod tests {
         m.push(&Layer::uniform(json!({"a": 5}), "high"));
         assert_eq!(m.origin.len(), 1);
         assert_eq!(m.source_of("a"), Some("high"));
+    }
+
+    #[test]
+    fn empty_object_keeps_lower_attribution() {
+        let mut m = Merged::new();
+        m.push(&Layer::uniform(json!({"a": {"x": 1}}), "low"));
+        m.push(&Layer::uniform(json!({"a": {}}), "high"));
+        assert_eq!(m.source_of("a.x"), Some("low"));
+        assert_eq!(m.origin.len(), 1);
     }
 
     #[test]
