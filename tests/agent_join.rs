@@ -255,3 +255,25 @@ fn unreachable_supervisor_times_out_within_bound() {
     );
     let _ = &s.cluster;
 }
+
+#[test]
+fn additional_server_with_wrong_token_is_named_as_such() {
+    let s = setup("s2");
+    let stand_in = standin::start(Opts {
+        credentials: "server:the-clusters-real-password".into(),
+        ..s.opts()
+    });
+    let (out, j) = s.run_agent(&stand_in.url(), "");
+    assert!(!out.status.success());
+    let (outcome, detail) = join_phase(&j);
+    assert_eq!(outcome, "failed");
+    assert!(
+        detail.contains("HTTP 401 on /v1-k3s/encrypt/status")
+            && detail.contains("not the cluster's server token"),
+        "{detail}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&s.credentials),
+        "the token is not echoed"
+    );
+}

@@ -15,7 +15,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agent_support::initramfs::{copy_with_libs, kernel_dir, modules, sh, Qemu};
+use agent_support::initramfs::{copy_with_libs, kernel_dir, modules, sh, tools_present, Qemu};
 use agent_support::Cluster;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -41,27 +41,6 @@ fn section<'a>(log: &'a str, name: &str) -> &'a str {
         + b.len();
     let e = log[s..].find(&format!("=={name}-END==")).unwrap() + s;
     log[s..e].trim()
-}
-
-fn tools_present() -> bool {
-    for tool in [
-        "qemu-system-x86_64",
-        "busybox",
-        "cpio",
-        "mkfs.vfat",
-        "mcopy",
-    ] {
-        if Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .map(|o| !o.status.success())
-            .unwrap_or(true)
-        {
-            eprintln!("SKIP: {tool} not installed (tests/debian-packages.txt lists it)");
-            return false;
-        }
-    }
-    true
 }
 
 /// Builds the initramfs and disks, boots, returns the serial log. `with_osd`: attach the

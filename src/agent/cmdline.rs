@@ -129,15 +129,17 @@ pub fn layer(args: &[(String, Option<String>)], src: &str) -> Result<Layer, Cmdl
         let Some(rest) = k.strip_prefix("kateskit.") else {
             continue;
         };
-        let arg = match v {
-            Some(v) => format!("{k}={v}"),
-            None => k.clone(),
-        };
         let rest = ALIASES
             .iter()
             .find(|(a, _)| *a == rest)
             .map(|(_, full)| *full)
             .unwrap_or(rest);
+        // Secret values never appear in messages, the status or the console.
+        let arg = match v {
+            Some(_) if rest.starts_with("secrets.") => format!("{k}=(secret, not shown)"),
+            Some(v) => format!("{k}={v}"),
+            None => k.clone(),
+        };
         let (segs, list) = segments(rest).map_err(|reason| CmdlineError::Key {
             arg: arg.clone(),
             src: src.into(),
@@ -275,6 +277,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("kateskit.node") && e.contains("both"), "{e}");
+    }
+
+    #[test]
+    fn secret_values_are_not_echoed() {
+        let l = parse("kateskit.token=K10abc::node:hunter2").unwrap();
+        assert_eq!(l.tree["secrets"]["token"], "K10abc::node:hunter2");
+        assert_eq!(
+            l.origin["secrets.token"],
+            "kernel argument kateskit.token=(secret, not shown) (from test)"
+        );
     }
 
     #[test]

@@ -161,3 +161,25 @@ pub fn copy_with_libs(bin: &Path, dir: &Path, name: &str) {
         }
     }
 }
+
+/// True when every tool the QEMU tier needs is installed; otherwise says which is missing.
+pub fn tools_present() -> bool {
+    for tool in [
+        "qemu-system-x86_64",
+        "busybox",
+        "cpio",
+        "mkfs.vfat",
+        "mcopy",
+    ] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            eprintln!("SKIP: {tool} not installed (tests/debian-packages.txt lists it)");
+            return false;
+        }
+    }
+    true
+}
