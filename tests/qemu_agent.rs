@@ -247,11 +247,15 @@ fn agent_runs_its_ladder_on_a_real_kernel() {
     );
     assert!(
         log.contains(
-            "==SYSTEMCTL try-reload-or-restart systemd-networkd.service;restart k3s.service;=="
+            "==SYSTEMCTL try-reload-or-restart systemd-networkd.service;try-restart systemd-timesyncd.service;restart k3s.service;=="
         ),
         "{log}"
     );
     assert!(log.contains("==HOSTNAME qemu-a1=="), "{log}");
+    assert!(
+        log.contains("==IP_FORWARD 1=="),
+        "sysctl applied to the running kernel:\n{log}"
+    );
 }
 
 #[test]
@@ -284,7 +288,7 @@ fn missing_osd_disk_fails_closed_on_a_real_kernel() {
     assert_eq!(outcome("k3s-config"), "not-run");
     assert_eq!(outcome("start"), "not-run");
     assert!(
-        log.contains("==SYSTEMCTL try-reload-or-restart systemd-networkd.service;=="),
+        log.contains("==SYSTEMCTL try-reload-or-restart systemd-networkd.service;try-restart systemd-timesyncd.service;=="),
         "k3s never started:\n{log}"
     );
 }

@@ -73,8 +73,29 @@ fn remove_if_present(path: &Path) -> Result<bool, FsError> {
     }
 }
 
-/// Applies the host settings; returns the number of files changed.
-pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<usize, AgentError> {
+/// What the host phase did, for the runner.
+#[derive(Debug, Default)]
+pub struct HostOutcome {
+    pub changed: usize,
+    /// The NTP drop-in changed, so timesyncd needs a restart.
+    pub ntp_changed: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Sets sysctls on the running kernel (only when the root is `/`); failures are warnings,
+/// since the file in /etc/sysctl.d applies them on the next boot anyway.
+fn apply_sysctls(pairs: &[(String, String)], warnings: &mut Vec<String>) {
+    for (k, v) in pairs {
+        let p = std::path::PathBuf::from("/proc/sys").join(k.replace('.', "/"));
+        if let Err(e) = std::fs::write(&p, v) {
+            warnings.push(format!("sysctl {k}={v} not applied now ({e}); /etc/sysctl.d/90-kateskit.conf applies it on the next boot"));
+        }
+    }
+}
+
+/// Applies the host settings.
+pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<HostOutcome, AgentError> {
+    let mut out = HostOutcome::default();
     let h = &cfg.node.host;
     let src = |p: &str| cfg.merged.source_of(p).unwrap_or("defaults").to_string();
     let mut changed = 0usize;
@@ -103,11 +124,12 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<usize, AgentError> {
     )?);
 
     let mut sysctl = String::from("# Written by kateskit.\n");
-    for (k, v) in BASE_SYSCTLS
+    let pairs: Vec<(String, String)> = BASE_SYSCTLS
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .chain(cfg.agent.sysctls.clone())
-    {
+        .collect();
+    for (k, v) in &pairs {
         if k.is_empty()
             || !k
                 .chars()
@@ -125,6 +147,9 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<usize, AgentError> {
         sysctl.as_bytes(),
         0o644,
     )?);
+    if env.root == Path::new("/") {
+        apply_sysctls(&pairs, &mut out.warnings);
+    }
 
     let tz = &h.timezone;
     if tz.is_empty()
@@ -145,15 +170,16 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<usize, AgentError> {
     )?);
 
     let ntp = env.path("etc/systemd/timesyncd.conf.d/10-kateskit.conf");
-    if h.ntp_servers.is_empty() {
-        bump(remove_if_present(&ntp)?);
+    out.ntp_changed = if h.ntp_servers.is_empty() {
+        remove_if_present(&ntp)?
     } else {
         let body = format!(
             "# Written by kateskit.\n[Time]\nNTP={}\n",
             h.ntp_servers.join(" ")
         );
-        bump(write_if_changed(&ntp, body.as_bytes(), 0o644)?);
-    }
+        write_if_changed(&ntp, body.as_bytes(), 0o644)?
+    };
+    bump(out.ntp_changed);
 
     for (i, f) in cfg.agent.write_files.iter().enumerate() {
         let where_ = format!(
@@ -182,7 +208,8 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<usize, AgentError> {
         };
         bump(write_if_changed(&env.path(&f.path), &data, mode)?);
     }
-    Ok(changed)
+    out.changed = changed;
+    Ok(out)
 }
 
 #[cfg(test)]

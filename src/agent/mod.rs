@@ -104,6 +104,8 @@ pub enum AgentError {
     #[error("{0}")]
     Network(String),
     #[error("{0}")]
+    Host(String),
+    #[error("{0}")]
     Disk(String),
     #[error("{0}")]
     K3s(String),

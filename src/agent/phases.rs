@@ -162,7 +162,12 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
                 .join(", ")
         }
         "host" => {
-            host::apply(env, &cfg)?;
+            let h = host::apply(env, &cfg)?;
+            st.warnings.extend(h.warnings);
+            if h.ntp_changed {
+                systemctl(env, &["try-restart", "systemd-timesyncd.service"])
+                    .map_err(AgentError::Host)?;
+            }
             format!("hostname {}", n.host.hostname)
         }
         "disks" => check_osd_disks(env, &cfg).map_err(AgentError::Disk)?,

@@ -16,4 +16,5 @@ echo "==SOURCES-BEGIN=="; cat /run/kateskit/sources; echo "==SOURCES-END=="
 echo "==DROPIN-BEGIN=="; cat /etc/rancher/k3s/config.yaml.d/10-kateskit.yaml; echo "==DROPIN-END=="
 echo "==SYSTEMCTL $(cat /run/systemctl.log | tr '\n' ';')=="
 echo "==HOSTNAME $(hostname)=="
+echo "==IP_FORWARD $(cat /proc/sys/net/ipv4/ip_forward)=="
 reboot -f
