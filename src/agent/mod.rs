@@ -10,6 +10,7 @@ pub mod drive;
 pub mod effective;
 pub mod fetch;
 pub mod host;
+pub mod ifaddrs;
 pub mod join;
 pub mod kube;
 pub mod ladder;

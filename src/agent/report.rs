@@ -26,7 +26,11 @@ pub struct Status {
     pub hostname: Option<String>,
     pub node_name: Option<String>,
     pub role: Option<String>,
+    /// Declared static addresses (empty: DHCP).
     pub addresses: Vec<String>,
+    /// Addresses the running kernel has (`iface addr`); only when the root is `/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub live_addresses: Vec<String>,
     pub sources: Vec<String>,
     pub phases: Vec<PhaseRecord>,
     pub errors: Vec<String>,
@@ -158,6 +162,9 @@ pub fn banner(s: &Status) -> String {
             s.addresses.join(", ")
         }
     ));
+    if !s.live_addresses.is_empty() {
+        b.push_str(&format!("live:      {}\n", s.live_addresses.join(", ")));
+    }
     b.push_str(&format!(
         "state:     {} at phase {}\n",
         if s.ok { "OK" } else { "FAILED" },
@@ -206,6 +213,11 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
             .and_then(|e| e.node.node.network.as_ref())
             .map(|n| n.addresses.clone())
             .unwrap_or_default(),
+        live_addresses: if env.root == Path::new("/") {
+            super::ifaddrs::live()
+        } else {
+            Vec::new()
+        },
         sources: st
             .ladder
             .as_ref()
