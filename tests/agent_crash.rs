@@ -87,7 +87,7 @@ fn scenario(name: &str) {
     assert_eq!(after, before, "second run rewrote files");
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
-        "start k3s.service\n",
+        "--no-block start k3s.service\n",
         "unchanged config: plain start, no restart"
     );
 

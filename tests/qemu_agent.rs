@@ -247,7 +247,7 @@ fn agent_runs_its_ladder_on_a_real_kernel() {
     );
     assert!(
         log.contains(
-            "==SYSTEMCTL try-reload-or-restart systemd-networkd.service;try-restart systemd-timesyncd.service;restart k3s.service;=="
+            "==SYSTEMCTL try-reload-or-restart systemd-networkd.service;try-restart systemd-timesyncd.service;--no-block restart k3s.service;=="
         ),
         "{log}"
     );

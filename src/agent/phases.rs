@@ -188,8 +188,8 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             } else {
                 "start"
             };
-            systemctl(env, &[verb, "k3s.service"]).map_err(AgentError::K3s)?;
-            "k3s.service started".into()
+            systemctl(env, &["--no-block", verb, "k3s.service"]).map_err(AgentError::K3s)?;
+            format!("k3s.service {verb} requested")
         }
         "join" if !cfg.agent.verify_join => {
             let src = cfg
