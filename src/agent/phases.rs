@@ -189,7 +189,7 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
                 "start"
             };
             systemctl(env, &["--no-block", verb, "k3s.service"]).map_err(AgentError::K3s)?;
-            format!("k3s.service {verb} requested")
+            "k3s.service start requested".into()
         }
         "join" if !cfg.agent.verify_join => {
             let src = cfg
