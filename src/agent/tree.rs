@@ -195,6 +195,14 @@ mod tests {
     }
 
     #[test]
+    fn empty_keys_are_attributed_too() {
+        let mut m = Merged::new();
+        m.push(&Layer::uniform(json!({"": 1, "a": {"": 2}}), "src"));
+        assert_eq!(leaf_paths(&m.tree), vec!["[]", "a[]"]);
+        assert_eq!(m.origin.len(), 2);
+    }
+
+    #[test]
     fn dotted_keys_are_bracketed() {
         let paths = leaf_paths(&json!({"node": {"labels": {"topology.kubernetes.io/zone": "a"}}}));
         assert_eq!(paths, vec!["node.labels[topology.kubernetes.io/zone]"]);
