@@ -1,8 +1,8 @@
 //! The agent on a real kernel: Debian's cloud kernel boots under QEMU (TCG) with a test
 //! initramfs (busybox-static, the kateskit binary and its libraries, virtio/vfat modules), a
 //! KATESKIT-labelled vfat config drive and a blank data disk declared as an OSD. The agent reads
-//! the real /proc/cmdline, finds and mounts the drive by label, and prints its status on the
-//! serial console, which the test reads back.
+//! the real /proc/cmdline, finds the drive by label (through libblkid in one boot, a by-label
+//! link in the other), mounts it, and prints its status on the serial console for the test.
 //!
 //! Proves: discover (image defaults + config drive + kernel command line), validate, network
 //! (against the real /sys/class/net), host, disks (by-id link of a real virtio disk), k3s-config,
@@ -44,8 +44,9 @@ fn section<'a>(log: &'a str, name: &str) -> &'a str {
 }
 
 /// Builds the initramfs and disks, boots, returns the serial log. `with_osd`: attach the
-/// data disk the config drive declares.
-fn boot(with_osd: bool) -> String {
+/// data disk the config drive declares; `by_label_link`: the init creates
+/// /dev/disk/by-label/KATESKIT (else the agent finds the drive through libblkid).
+fn boot(with_osd: bool, by_label_link: bool) -> String {
     let kdir = kernel_dir();
     let vmlinuz = std::fs::read_dir(kdir.join("boot"))
         .unwrap()
@@ -111,7 +112,10 @@ fn boot(with_osd: bool) -> String {
         .unwrap();
     let serial = work.path().join("serial.log");
 
-    let append = r#"console=ttyS0 panic=-1 quiet loglevel=1 kateskit.hostname=qemu-a1 kateskit.ssh_key="ssh-ed25519 AAAAqemu test@qemu" kateskit.agent.verify_join=false kateskit.node.labels[kateskit.dev/boot]=qemu"#;
+    let mut append = r#"console=ttyS0 panic=-1 quiet loglevel=1 kateskit.hostname=qemu-a1 kateskit.ssh_key="ssh-ed25519 AAAAqemu test@qemu" kateskit.agent.verify_join=false kateskit.node.labels[kateskit.dev/boot]=qemu"#.to_string();
+    if by_label_link {
+        append.push_str(" test.bylabel");
+    }
     let mut cmd = Command::new("qemu-system-x86_64");
     if with_osd {
         cmd.arg("-drive")
@@ -134,7 +138,7 @@ fn boot(with_osd: bool) -> String {
         .arg(&vmlinuz)
         .arg("-initrd")
         .arg(&initrd)
-        .args(["-append", append])
+        .args(["-append", &append])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .arg("-drive")
@@ -180,7 +184,7 @@ fn agent_runs_its_ladder_on_a_real_kernel() {
     if !tools_present() {
         return;
     }
-    let log = boot(true);
+    let log = boot(true, false);
     assert!(
         log.contains("==RC 0=="),
         "agent failed in the guest:\n{log}"
@@ -263,7 +267,7 @@ fn missing_osd_disk_fails_closed_on_a_real_kernel() {
     if !tools_present() {
         return;
     }
-    let log = boot(false);
+    let log = boot(false, true);
     assert!(log.contains("==RC 1=="), "agent must fail:\n{log}");
     let status: serde_json::Value = serde_json::from_str(section(&log, "STATUS")).unwrap();
     assert_eq!(status["ok"], false);

@@ -28,7 +28,23 @@ pub fn read(env: &AgentEnv) -> Result<(Option<Layer>, Vec<String>), String> {
             return read_device(env, &dev, label);
         }
     }
+    // No udev links (early boot, minimal initrd): ask libblkid, which probes the real /dev,
+    // so only when the device directory is the real one.
+    if env.dev_dir == Path::new("/dev") {
+        for label in LABELS {
+            if let Some(dev) = blkid_find(label) {
+                return read_device(env, &dev, label);
+            }
+        }
+    }
     Ok((None, Vec::new()))
+}
+
+/// The device carrying filesystem label `label`, found by libblkid probing every block device.
+fn blkid_find(label: &str) -> Option<PathBuf> {
+    // `/dev/null` as the cache file: probe fresh, never write blkid.tab.
+    let cache = libblkid_rs::BlkidCache::get_cache(Some(Path::new("/dev/null"))).ok()?;
+    cache.find_dev_with_tag("LABEL", label).ok()?.devname().ok()
 }
 
 /// Mounts `dev` read-only on a private directory under `<root>/run`, reads it, unmounts.
