@@ -60,7 +60,16 @@ fn read_device(
     let mut last = String::new();
     let mut mounted = false;
     for fs in FS_TYPES {
-        match rustix::mount::mount(dev, &mnt, fs, rustix::mount::MountFlags::RDONLY, "") {
+        match rustix::mount::mount(
+            dev,
+            &mnt,
+            fs,
+            rustix::mount::MountFlags::RDONLY
+                | rustix::mount::MountFlags::NOSUID
+                | rustix::mount::MountFlags::NODEV
+                | rustix::mount::MountFlags::NOEXEC,
+            "",
+        ) {
             Ok(()) => {
                 mounted = true;
                 break;
