@@ -1,4 +1,4 @@
-//! Shared helpers for the agent tests: a cluster with fresh secrets, a node root the agent runs
+//! Shared support for the agent tests: a cluster with fresh secrets, a node root the agent runs
 //! against as a plain process, a tiny HTTP server for config_url, and file-tree snapshots.
 #![allow(dead_code)]
 
