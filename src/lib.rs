@@ -2,10 +2,12 @@
 //!
 //! The library holds the typed logic; the `kateskit` binary in `main.rs` wires it to the CLI.
 
+pub mod agent;
 pub mod bundle;
 pub mod disk;
 pub mod fsutil;
 pub mod image;
+pub mod k3s;
 pub mod nodecfg;
 pub mod pki;
 pub mod schema;

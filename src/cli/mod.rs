@@ -1,5 +1,6 @@
 //! Command-line front end: one file per subcommand, each with its own `run()`.
 
+mod agent;
 mod cluster;
 mod disk;
 mod flash;
@@ -45,6 +46,9 @@ pub enum Command {
     Image(image::ImageCmd),
     /// Write an image to a USB stick or disk, verified by reading it back.
     Flash(flash::FlashCmd),
+    /// The first-boot agent: turn this machine into the node its config describes.
+    #[command(subcommand)]
+    Agent(agent::AgentCmd),
 }
 
 impl Command {
@@ -55,6 +59,7 @@ impl Command {
             Command::Kubeconfig(c) => c.run().map(|()| ExitCode::SUCCESS),
             Command::Image(c) => c.run(),
             Command::Flash(c) => c.run(),
+            Command::Agent(c) => c.run(),
         }
     }
 }

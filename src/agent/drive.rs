@@ -1,0 +1,247 @@
+//! The config drive rung: a filesystem labelled `KATESKIT` holding `kateskit.json`, or a
+//! cloud-init NoCloud `CIDATA` drive whose hostname, SSH keys and write_files are mapped.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use super::sources::json_layer;
+use super::tree::Layer;
+use super::AgentEnv;
+
+/// Labels searched under `<dev>/disk/by-label/`, in order.
+pub const LABELS: [&str; 3] = ["KATESKIT", "CIDATA", "cidata"];
+const FS_TYPES: [&str; 3] = ["vfat", "iso9660", "ext4"];
+
+/// The config drive layer (if any) and warnings about cloud-config keys that do not map.
+pub fn read(env: &AgentEnv) -> Result<(Option<Layer>, Vec<String>), String> {
+    if let Some(dir) = &env.drive_override {
+        return read_dir(
+            dir,
+            &format!("config drive {} (KATESKIT_CONFIG_DRIVE)", dir.display()),
+        );
+    }
+    for label in LABELS {
+        let link = env.dev_dir.join("disk/by-label").join(label);
+        if link.exists() {
+            let dev = std::fs::canonicalize(&link).unwrap_or(link);
+            return read_device(env, &dev, label);
+        }
+    }
+    // No udev links (early boot, minimal initrd): ask libblkid, which probes the real /dev,
+    // so only when the device directory is the real one.
+    if env.dev_dir == Path::new("/dev") {
+        for label in LABELS {
+            if let Some(dev) = blkid_find(label) {
+                return read_device(env, &dev, label);
+            }
+        }
+    }
+    Ok((None, Vec::new()))
+}
+
+/// The device carrying filesystem label `label`, found by libblkid probing every block device.
+fn blkid_find(label: &str) -> Option<PathBuf> {
+    // `/dev/null` as the cache file: probe fresh, never write blkid.tab.
+    let cache = libblkid_rs::BlkidCache::get_cache(Some(Path::new("/dev/null"))).ok()?;
+    cache.find_dev_with_tag("LABEL", label).ok()?.devname().ok()
+}
+
+/// Mounts `dev` read-only on a private directory under `<root>/run`, reads it, unmounts.
+fn read_device(
+    env: &AgentEnv,
+    dev: &Path,
+    label: &str,
+) -> Result<(Option<Layer>, Vec<String>), String> {
+    let desc = format!("config drive {} (label {label})", dev.display());
+    let mnt = env.run_dir().join("drive");
+    std::fs::create_dir_all(&mnt)
+        .map_err(|e| format!("{desc}: creating mount point {}: {e}", mnt.display()))?;
+    let mut last = String::new();
+    let mut mounted = false;
+    for fs in FS_TYPES {
+        match rustix::mount::mount(
+            dev,
+            &mnt,
+            fs,
+            rustix::mount::MountFlags::RDONLY
+                | rustix::mount::MountFlags::NOSUID
+                | rustix::mount::MountFlags::NODEV
+                | rustix::mount::MountFlags::NOEXEC,
+            "",
+        ) {
+            Ok(()) => {
+                mounted = true;
+                break;
+            }
+            Err(e) => last = format!("{fs}: {e}"),
+        }
+    }
+    if !mounted {
+        let _ = std::fs::remove_dir(&mnt);
+        return Err(format!("{desc}: cannot mount read-only as {} (last error {last}); reformat it as vfat or iso9660", FS_TYPES.join("/")));
+    }
+    let result = read_dir(&mnt, &desc);
+    let _ = rustix::mount::unmount(&mnt, rustix::mount::UnmountFlags::empty());
+    let _ = std::fs::remove_dir(&mnt);
+    result
+}
+
+/// Reads an (already mounted) config drive directory.
+pub fn read_dir(dir: &Path, desc: &str) -> Result<(Option<Layer>, Vec<String>), String> {
+    let file = |name: &str| -> Result<Option<Vec<u8>>, String> {
+        let p: PathBuf = dir.join(name);
+        match std::fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{desc}: reading {name}: {e}")),
+        }
+    };
+    if let Some(b) = file("kateskit.json")? {
+        return json_layer(&b, &format!("{desc} kateskit.json")).map(|l| (Some(l), Vec::new()));
+    }
+    let mut layer = Layer {
+        tree: Value::Object(Map::new()),
+        origin: Default::default(),
+    };
+    let mut warnings = Vec::new();
+    if let Some(b) = file("meta-data")? {
+        let meta = yaml(&b, &format!("{desc} meta-data"))?;
+        if let Some(h) = meta.get("local-hostname").and_then(Value::as_str) {
+            set(
+                &mut layer,
+                "host",
+                "hostname",
+                json!(h),
+                &format!("{desc} meta-data local-hostname"),
+            );
+        }
+    }
+    if let Some(b) = file("user-data")? {
+        let src = format!("{desc} user-data");
+        if !b.starts_with(b"#cloud-config") {
+            warnings.push(format!("{src}: not a #cloud-config document; ignored"));
+        } else {
+            let ud = yaml(&b, &src)?;
+            for (k, v) in ud.as_object().into_iter().flatten() {
+                match k.as_str() {
+                    "hostname" => set(
+                        &mut layer,
+                        "host",
+                        "hostname",
+                        v.clone(),
+                        &format!("{src} hostname"),
+                    ),
+                    "ssh_authorized_keys" => set(
+                        &mut layer,
+                        "host",
+                        "ssh_authorized_keys",
+                        v.clone(),
+                        &format!("{src} ssh_authorized_keys"),
+                    ),
+                    "write_files" => set(
+                        &mut layer,
+                        "agent",
+                        "write_files",
+                        write_files(v, &src)?,
+                        &format!("{src} write_files"),
+                    ),
+                    other => warnings.push(format!(
+                        "{src}: cloud-config key `{other}` has no KatesKit equivalent; ignored"
+                    )),
+                }
+            }
+        }
+    }
+    Ok((if layer.is_empty() { None } else { Some(layer) }, warnings))
+}
+
+fn set(layer: &mut Layer, section: &str, key: &str, v: Value, src: &str) {
+    let obj = layer.tree.as_object_mut().expect("layer root is an object");
+    let sec = obj
+        .entry(section)
+        .or_insert_with(|| Value::Object(Map::new()));
+    sec.as_object_mut()
+        .expect("section is an object")
+        .insert(key.into(), v);
+    layer
+        .origin
+        .insert(format!("{section}.{key}"), src.to_string());
+}
+
+fn yaml(b: &[u8], src: &str) -> Result<Value, String> {
+    let v: serde_yaml::Value = serde_yaml::from_slice(b).map_err(|e| match e.location() {
+        Some(l) => format!(
+            "{src}: line {} column {}: {e}; fix the YAML there",
+            l.line(),
+            l.column()
+        ),
+        None => format!("{src}: {e}"),
+    })?;
+    let v: Value = serde_json::to_value(v).map_err(|e| format!("{src}: {e}"))?;
+    Ok(if v.is_null() { json!({}) } else { v })
+}
+
+/// cloud-init write_files entries → the agent's write_files (owner/append/defer not supported).
+fn write_files(v: &Value, src: &str) -> Result<Value, String> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| format!("{src}: write_files must be a list"))?;
+    let mut out = Vec::new();
+    for (i, it) in items.iter().enumerate() {
+        let path = it
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{src}: write_files[{i}] has no path"))?;
+        let mut f = json!({"path": path, "content": it.get("content").and_then(Value::as_str).unwrap_or("")});
+        match it.get("encoding").and_then(Value::as_str) {
+            None | Some("text/plain") => {}
+            Some("b64" | "base64") => f["encoding"] = json!("b64"),
+            Some(other) => return Err(format!("{src}: write_files[{i}] ({path}): encoding `{other}` is not supported; use b64 or plain text")),
+        }
+        if let Some(p) = it.get("permissions").and_then(Value::as_str) {
+            f["permissions"] = json!(p);
+        }
+        out.push(f);
+    }
+    Ok(Value::Array(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nocloud_maps_hostname_keys_and_files() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("meta-data"),
+            "instance-id: i-1\nlocal-hostname: meta-host\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("user-data"), "#cloud-config\nhostname: ud-host\nssh_authorized_keys: [\"ssh-ed25519 AAAA k\"]\nwrite_files:\n- path: /etc/x\n  content: aGk=\n  encoding: b64\npackages: [vim]\n").unwrap();
+        let (l, w) = read_dir(d.path(), "drive").unwrap();
+        let l = l.unwrap();
+        assert_eq!(l.tree["host"]["hostname"], "ud-host");
+        assert_eq!(l.origin["host.hostname"], "drive user-data hostname");
+        assert_eq!(l.tree["agent"]["write_files"][0]["encoding"], "b64");
+        assert_eq!(
+            w,
+            vec![
+                "drive user-data: cloud-config key `packages` has no KatesKit equivalent; ignored"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_yaml_names_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("user-data"),
+            "#cloud-config\nhostname: [unclosed\n",
+        )
+        .unwrap();
+        let e = read_dir(d.path(), "drive").unwrap_err();
+        assert!(e.starts_with("drive user-data: line"), "{e}");
+    }
+}

@@ -1,0 +1,196 @@
+//! Verifying the join after k3s starts: supervisor `/ping`, `/cacerts` pinned against the
+//! token's CA hash, credentials accepted, then the node Ready through the Kubernetes API.
+//! Known k3s failure modes are recognised and reported instead of retried silently.
+
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+
+use super::effective::Effective;
+use super::kube;
+use super::AgentEnv;
+use crate::pki::{hash_ca, Token};
+use crate::spec::Role;
+
+/// What the join established, for the status report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JoinOutcome {
+    pub supervisor: String,
+    pub ca_hash: String,
+    pub ready: bool,
+}
+
+/// Failure modes from k3s logs: (log fragment, explanation and fix).
+pub const KNOWN_FAILURES: [(&str, &str); 3] = [
+    ("Node password rejected", "k3s rejected this node's password: a node with this name joined before (it was deleted and is rejoining, or another machine uses the name). Delete the secret `<node>.node-password.k3s` in kube-system, or give the machine a new name"),
+    ("bootstrap data already found and encrypted with different token", "this server's token differs from the one the cluster was created with (servers must all use the cluster's server token); re-render the node config from the cluster's secrets"),
+    ("token CA hash does not match", "the token's CA hash does not match the cluster CA: a wrong token or a man-in-the-middle"),
+];
+
+fn insecure(timeout: Duration) -> Result<Client, String> {
+    Client::builder()
+        .danger_accept_invalid_certs(true)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("building HTTP client: {e}"))
+}
+
+fn get_text(c: &Client, url: &str) -> Result<(u16, Vec<u8>), reqwest::Error> {
+    let r = c.get(url).send()?;
+    let s = r.status().as_u16();
+    Ok((s, r.bytes()?.to_vec()))
+}
+
+/// Polls `f` until it returns `Some`, or the deadline passes (then the last error).
+fn poll<T>(
+    deadline: Instant,
+    what: &str,
+    mut f: impl FnMut() -> Result<Option<T>, String>,
+) -> Result<T, String> {
+    let mut last = String::from("no attempt finished");
+    loop {
+        match f() {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last = e,
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("{what}: gave up at the deadline (last: {last})"));
+        }
+        std::thread::sleep(
+            Duration::from_millis(300).min(deadline.saturating_duration_since(Instant::now())),
+        );
+    }
+}
+
+/// Scans recent k3s log lines for a known failure; returns its explanation.
+pub fn diagnose(env: &AgentEnv) -> Option<String> {
+    let (cmd, args) = env.k3s_log_cmd.split_first()?;
+    let out = std::process::Command::new(cmd).args(args).output().ok()?;
+    let log = String::from_utf8_lossy(&out.stdout);
+    KNOWN_FAILURES
+        .iter()
+        .find(|(frag, _)| log.contains(frag))
+        .map(|(frag, why)| format!("k3s log says \"{frag}\": {why}"))
+}
+
+fn with_diagnosis(env: &AgentEnv, msg: String) -> String {
+    match diagnose(env) {
+        Some(d) => format!("{msg}; {d}"),
+        None => msg,
+    }
+}
+
+/// Runs the whole verification with the configured bounds.
+pub fn verify(env: &AgentEnv, cfg: &Effective) -> Result<JoinOutcome, String> {
+    let a = &cfg.agent;
+    let http = Duration::from_secs(a.http_timeout_s.max(1));
+    let url = a
+        .supervisor_url
+        .clone()
+        .or_else(|| cfg.node.k3s.server_url.clone())
+        .unwrap_or_else(|| "https://127.0.0.1:6443".into());
+    let url = url.trim_end_matches('/').to_string();
+    if !url.starts_with("https://") {
+        return Err(format!(
+            "supervisor URL {url} is not https://; k3s only accepts https server URLs"
+        ));
+    }
+    let secrets = cfg
+        .node
+        .secrets
+        .as_ref()
+        .ok_or("the node config has no secrets; cannot verify the join")?;
+    let token = Token::parse(&secrets.token).map_err(|e| format!("join token: {e}"))?;
+    let pinned = if token.ca_hash.is_empty() {
+        secrets.ca_hash.clone()
+    } else {
+        token.ca_hash.clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(a.join_timeout_s);
+
+    let c = insecure(http)?;
+    poll(
+        deadline,
+        &format!("supervisor {url}/ping"),
+        || match get_text(&c, &format!("{url}/ping")) {
+            Ok((200, b)) if b.trim_ascii() == b"pong" => Ok(Some(())),
+            Ok((s, _)) => Err(format!("HTTP {s}")),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .map_err(|e| with_diagnosis(env, e))?;
+    let (status, ca) =
+        get_text(&c, &format!("{url}/cacerts")).map_err(|e| format!("GET {url}/cacerts: {e}"))?;
+    if status != 200 {
+        return Err(format!(
+            "GET {url}/cacerts: HTTP {status}; is {url} a k3s supervisor?"
+        ));
+    }
+    let served = hash_ca(&ca).map_err(|e| format!("{url}/cacerts: {e}"))?;
+    if served != pinned {
+        return Err(format!("supervisor {url} serves a cluster CA with hash {served}, but the join token pins {pinned}: this is a wrong token for this cluster or a man-in-the-middle; refusing to join"));
+    }
+    let roots =
+        reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| format!("{url}/cacerts: {e}"))?;
+    let mut b = Client::builder()
+        .tls_built_in_root_certs(false)
+        .timeout(http);
+    for r in roots {
+        b = b.add_root_certificate(r);
+    }
+    let trusted = b
+        .build()
+        .map_err(|e| format!("building HTTP client: {e}"))?;
+    match get_text(&trusted, &format!("{url}/ping")) {
+        Ok((200, body)) if body.trim_ascii() == b"pong" => {}
+        Ok((s, _)) => return Err(format!("{url}/ping over the pinned CA: HTTP {s}")),
+        Err(e) => return Err(format!("{url}/ping does not verify against the CA it served ({e}); the supervisor's certificate is not issued by the cluster CA")),
+    }
+    if cfg.node.k3s.server_url.is_some() {
+        check_credentials(&trusted, &url, &token, cfg.node.node.role)
+            .map_err(|e| with_diagnosis(env, e))?;
+    }
+    let ready_deadline = Instant::now() + Duration::from_secs(a.ready_timeout_s);
+    kube::wait_ready(env, cfg, http, ready_deadline).map_err(|e| with_diagnosis(env, e))?;
+    Ok(JoinOutcome {
+        supervisor: url,
+        ca_hash: served,
+        ready: true,
+    })
+}
+
+/// An authenticated request: 401 means the supervisor rejects this token.
+fn check_credentials(c: &Client, url: &str, token: &Token, role: Role) -> Result<(), String> {
+    let (user, path) = match role {
+        Role::Server => ("server", "/v1-k3s/encrypt/status"),
+        Role::Agent => ("node", "/v1-k3s/readyz"),
+    };
+    let user = if token.username.is_empty() {
+        user
+    } else {
+        token.username.as_str()
+    };
+    let r = c
+        .get(format!("{url}{path}"))
+        .basic_auth(user, Some(&token.password))
+        .send()
+        .map_err(|e| format!("GET {url}{path}: {e}"))?;
+    if r.status().as_u16() == 401 {
+        let why = match role {
+            Role::Server => "this server's token is not the cluster's server token (k3s then fails with \"bootstrap data already found and encrypted with different token\")",
+            Role::Agent => "the agent token is not this cluster's agent token",
+        };
+        return Err(format!("supervisor {url} rejected the join token (HTTP 401 on {path}): {why}; re-render the node config from the cluster's secrets"));
+    }
+    Ok(())
+}
+
+/// The bounded polling loop, shared with the API wait.
+pub(crate) fn poll_until<T>(
+    deadline: Instant,
+    what: &str,
+    f: impl FnMut() -> Result<Option<T>, String>,
+) -> Result<T, String> {
+    poll(deadline, what, f)
+}

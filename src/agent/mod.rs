@@ -1,0 +1,115 @@
+//! The first-boot agent: gathers the config ladder, then runs idempotent, journaled phases
+//! that turn a booted image into a k3s node (docs/agent.md).
+//!
+//! Every path is relative to a root (`KATESKIT_ROOT`), and the kernel command line, the block
+//! device directory and the systemctl command can be overridden, so the agent runs as an
+//! ordinary process in tests.
+
+pub mod cmdline;
+pub mod drive;
+pub mod effective;
+pub mod fetch;
+pub mod host;
+pub mod ifaddrs;
+pub mod join;
+pub mod kube;
+pub mod ladder;
+pub mod network;
+pub mod phases;
+pub mod report;
+pub mod sources;
+pub mod tree;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+/// Where the agent reads and writes; built once from the environment.
+#[derive(Debug, Clone)]
+pub struct AgentEnv {
+    /// Root of the node's filesystem (`KATESKIT_ROOT`, default `/`).
+    pub root: PathBuf,
+    /// Kernel command line file (`KATESKIT_CMDLINE`, default `/proc/cmdline`, not under root).
+    pub cmdline: PathBuf,
+    /// Block device directory (`KATESKIT_DEV_DIR`, default `<root>/dev`).
+    pub dev_dir: PathBuf,
+    /// Command used instead of `systemctl` (`KATESKIT_SYSTEMCTL`), split on whitespace.
+    pub systemctl: Vec<String>,
+    /// Embed area file read instead of the standard locations (`KATESKIT_EMBED`).
+    pub embed_override: Option<PathBuf>,
+    /// Directory read as the config drive instead of mounting one (`KATESKIT_CONFIG_DRIVE`).
+    pub drive_override: Option<PathBuf>,
+    /// Command printing recent k3s log lines (`KATESKIT_K3S_LOG_CMD`).
+    pub k3s_log_cmd: Vec<String>,
+    /// Phase after which the process aborts, for crash tests (`KATESKIT_FAULT_AFTER`).
+    pub fault_after: Option<String>,
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+impl AgentEnv {
+    /// Reads the `KATESKIT_*` overrides from the process environment.
+    pub fn from_env() -> AgentEnv {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let root = PathBuf::from(var("KATESKIT_ROOT").unwrap_or_else(|| "/".into()));
+        AgentEnv {
+            cmdline: var("KATESKIT_CMDLINE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "/proc/cmdline".into()),
+            dev_dir: var("KATESKIT_DEV_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("dev")),
+            systemctl: words(&var("KATESKIT_SYSTEMCTL").unwrap_or_else(|| "systemctl".into())),
+            embed_override: var("KATESKIT_EMBED").map(PathBuf::from),
+            drive_override: var("KATESKIT_CONFIG_DRIVE").map(PathBuf::from),
+            k3s_log_cmd: words(
+                &var("KATESKIT_K3S_LOG_CMD")
+                    .unwrap_or_else(|| "journalctl -u k3s -o cat -n 300 --no-pager".into()),
+            ),
+            fault_after: var("KATESKIT_FAULT_AFTER"),
+            root,
+        }
+    }
+
+    /// `rel` (absolute or not) placed under the root.
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        let rel = rel.as_ref();
+        self.root.join(rel.strip_prefix("/").unwrap_or(rel))
+    }
+
+    /// A `/dev/...` path placed under the device directory.
+    pub fn dev(&self, dev_path: &str) -> PathBuf {
+        let rel = dev_path
+            .strip_prefix("/dev/")
+            .unwrap_or(dev_path.trim_start_matches('/'));
+        self.dev_dir.join(rel)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("var/lib/kateskit")
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.path("run/kateskit")
+    }
+}
+
+/// An error from one agent phase: what failed, where the bad value came from, and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Fs(#[from] crate::fsutil::FsError),
+    #[error("{0}")]
+    Network(String),
+    #[error("{0}")]
+    Host(String),
+    #[error("{0}")]
+    Disk(String),
+    #[error("{0}")]
+    K3s(String),
+    #[error("{0}")]
+    Join(String),
+}

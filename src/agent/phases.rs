@@ -1,0 +1,286 @@
+//! The phase runner: each phase is idempotent, its outcome journaled atomically; the first
+//! failure stops the run (fail closed: k3s is never started half-configured), and the report
+//! phase always runs so the node says why.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::effective::{self, Effective};
+use super::join::JoinOutcome;
+use super::ladder::{self, Ladder};
+use super::{host, join, network, report, validate, AgentEnv, AgentError};
+use crate::fsutil;
+
+pub const PHASES: [&str; 9] = [
+    "discover",
+    "validate",
+    "network",
+    "host",
+    "disks",
+    "k3s-config",
+    "start",
+    "join",
+    "report",
+];
+pub const JOURNAL: &str = "var/lib/kateskit/journal.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Done,
+    Failed,
+    Skipped,
+    NotRun,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    pub name: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `/var/lib/kateskit/journal.json`: the outcome of every phase of the last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    pub version: u32,
+    /// SHA-256 of the effective config the run acted on; absent if discovery failed.
+    pub config_sha256: Option<String>,
+    pub phases: Vec<PhaseRecord>,
+}
+
+/// Everything a run learned, for the report.
+#[derive(Debug, Default)]
+pub struct RunState {
+    pub ladder: Option<Ladder>,
+    pub effective: Option<Effective>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+    pub join: Option<JoinOutcome>,
+    pub k3s_changed: usize,
+}
+
+/// Bundle manifests for a server; the one place the bundle renderer plugs in.
+pub fn bundle_manifests(_cfg: &crate::nodecfg::NodeConfig) -> Vec<(String, String)> {
+    Vec::new()
+}
+
+fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
+    let (cmd, pre) = env
+        .systemctl
+        .split_first()
+        .ok_or("KATESKIT_SYSTEMCTL is empty")?;
+    let out = std::process::Command::new(cmd)
+        .args(pre)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running {cmd} {}: {e}", args.join(" ")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "{cmd} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            err.trim()
+        ));
+    }
+    Ok(())
+}
+
+/// The OSD disks must exist as declared (by-id links under the device directory).
+pub fn check_osd_disks(env: &AgentEnv, cfg: &Effective) -> Result<String, String> {
+    let disks = &cfg.node.storage.osd_disks;
+    let missing: Vec<String> = disks
+        .iter()
+        .filter(|d| !env.dev(&d.by_id).exists())
+        .map(|d| format!("{} (looked for {})", d.by_id, env.dev(&d.by_id).display()))
+        .collect();
+    if !missing.is_empty() {
+        let src = cfg
+            .merged
+            .source_of("storage.osd_disks")
+            .unwrap_or("config");
+        return Err(format!("declared OSD disk(s) not present: {} (declared by {src}); attach the disk or fix storage.osd_disks", missing.join(", ")));
+    }
+    Ok(format!("{} OSD disk(s) present", disks.len()))
+}
+
+fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
+    let mut l = ladder::local(env).map_err(AgentError::Config)?;
+    if let Some(plan) = ladder::fetch_plan(env, &l).map_err(AgentError::Config)? {
+        let (net, macs) = network::partial(&l.merged.tree);
+        if net.is_some() {
+            let files = network::render(env, net.as_ref(), &macs, "the local config sources")
+                .map_err(AgentError::Network)?;
+            if network::apply(env, &files)? {
+                systemctl(env, &["try-reload-or-restart", "systemd-networkd.service"])
+                    .map_err(AgentError::Network)?;
+            }
+        }
+        ladder::remote(&plan, &mut l).map_err(AgentError::Config)?;
+    }
+    st.warnings.extend(l.warnings.clone());
+    let eff = effective::resolve(l.merged.clone()).map_err(AgentError::Config)?;
+    let detail = format!(
+        "sources: {}",
+        if l.used.is_empty() {
+            "none".into()
+        } else {
+            l.used.join(", ")
+        }
+    );
+    st.ladder = Some(l);
+    st.effective = Some(eff);
+    Ok(detail)
+}
+
+fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<String>, AgentError> {
+    if name == "discover" {
+        return discover(env, st).map(Some);
+    }
+    let cfg = st.effective.clone().expect("discover succeeded");
+    let n = &cfg.node;
+    Ok(Some(match name {
+        "validate" => validate::check(&cfg).map_err(AgentError::Config)?,
+        "network" => {
+            let src = cfg
+                .merged
+                .source_of("node.network")
+                .unwrap_or("no static address declared")
+                .to_string();
+            let files = network::render(env, n.node.network.as_ref(), &n.node.macs, &src)
+                .map_err(AgentError::Network)?;
+            if network::apply(env, &files)? {
+                systemctl(env, &["try-reload-or-restart", "systemd-networkd.service"])
+                    .map_err(AgentError::Network)?;
+            }
+            files
+                .iter()
+                .map(|(f, _)| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+        "host" => {
+            let h = host::apply(env, &cfg)?;
+            st.warnings.extend(h.warnings);
+            if h.ntp_changed {
+                systemctl(env, &["try-restart", "systemd-timesyncd.service"])
+                    .map_err(AgentError::Host)?;
+            }
+            format!("hostname {}", n.host.hostname)
+        }
+        "disks" => check_osd_disks(env, &cfg).map_err(AgentError::Disk)?,
+        "k3s-config" => {
+            let k = |e: crate::k3s::K3sError| AgentError::K3s(e.to_string());
+            st.k3s_changed = crate::k3s::write_config(&env.root, n).map_err(k)?;
+            st.warnings
+                .extend(crate::k3s::seed_ca(&env.root, n).map_err(k)?);
+            if n.node.role == crate::spec::Role::Server {
+                st.k3s_changed +=
+                    crate::k3s::write_manifests(&env.root, &bundle_manifests(n)).map_err(k)?;
+            }
+            format!("{} config for {}", n.node.role.as_str(), n.node.name)
+        }
+        "start" => {
+            let verb = if st.k3s_changed > 0 {
+                "restart"
+            } else {
+                "start"
+            };
+            systemctl(env, &["--no-block", verb, "k3s.service"]).map_err(AgentError::K3s)?;
+            "k3s.service start requested".into()
+        }
+        "join" if !cfg.agent.verify_join => {
+            let src = cfg
+                .merged
+                .source_of("agent.verify_join")
+                .unwrap_or("config");
+            return Ok(Some(format!(
+                "skipped: agent.verify_join is false (from {src})"
+            )));
+        }
+        "join" => {
+            let j = join::verify(env, &cfg).map_err(AgentError::Join)?;
+            let d = format!("joined via {}, CA {}, node Ready", j.supervisor, j.ca_hash);
+            st.join = Some(j);
+            d
+        }
+        other => unreachable!("unknown phase {other}"),
+    }))
+}
+
+fn write_journal(env: &AgentEnv, j: &Journal) -> Result<(), AgentError> {
+    let path = env.path(JOURNAL);
+    fsutil::create_dir_mode(path.parent().expect("journal has a parent"), 0o700)?;
+    let mut body = serde_json::to_vec_pretty(j).expect("journal serializes");
+    body.push(b'\n');
+    fsutil::write_atomic(&path, &body, 0o600)?;
+    Ok(())
+}
+
+fn fault(env: &AgentEnv, phase: &str) {
+    if env.fault_after.as_deref() == Some(phase) {
+        eprintln!("kateskit: KATESKIT_FAULT_AFTER={phase}: aborting now (fault injection)");
+        std::process::abort();
+    }
+}
+
+/// Runs every phase; returns the final journal. Errors only when the journal cannot be written.
+pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
+    let mut j = Journal {
+        version: 1,
+        config_sha256: None,
+        phases: PHASES
+            .iter()
+            .map(|p| PhaseRecord {
+                name: p.to_string(),
+                outcome: Outcome::NotRun,
+                detail: None,
+            })
+            .collect(),
+    };
+    let mut st = RunState::default();
+    for (i, name) in PHASES.iter().enumerate().take(PHASES.len() - 1) {
+        let (outcome, detail) = match run_phase(env, name, &mut st) {
+            Ok(Some(d)) if d.starts_with("skipped: ") => {
+                (Outcome::Skipped, Some(d["skipped: ".len()..].to_string()))
+            }
+            Ok(d) => (Outcome::Done, d),
+            Err(e) => {
+                st.errors.push(format!("{name}: {e}"));
+                (Outcome::Failed, Some(e.to_string()))
+            }
+        };
+        if let (Some(e), None) = (&st.effective, &j.config_sha256) {
+            let doc = serde_json::json!({"node": e.node, "agent": e.agent});
+            j.config_sha256 = Some(hex::encode(Sha256::digest(doc.to_string().as_bytes())));
+        }
+        j.phases[i] = PhaseRecord {
+            name: name.to_string(),
+            outcome,
+            detail,
+        };
+        write_journal(env, &j)?;
+        if outcome == Outcome::Failed {
+            break;
+        }
+        fault(env, name);
+    }
+    let last = j.phases.len() - 1;
+    j.phases[last].outcome = Outcome::Done;
+    match report::write(env, &j, &mut st) {
+        Ok(()) => {}
+        Err(e) => {
+            j.phases[last] = PhaseRecord {
+                name: "report".into(),
+                outcome: Outcome::Failed,
+                detail: Some(e.to_string()),
+            };
+            st.errors.push(format!("report: {e}"));
+        }
+    }
+    write_journal(env, &j)?;
+    fault(env, "report");
+    Ok((j, st))
+}

@@ -1,0 +1,60 @@
+//! `kateskit agent run|status`: the first-boot agent and its report.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use kateskit::agent::{phases, report, AgentEnv};
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    /// Run every phase (discover … report) against KATESKIT_ROOT; exits 1 if a phase failed.
+    Run,
+    /// Print the last run's status from /run/kateskit/status.json.
+    Status {
+        /// Print the status JSON as written, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl AgentCmd {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let env = AgentEnv::from_env();
+        match self {
+            AgentCmd::Run => {
+                let (journal, _state) = phases::run(&env).context("writing the agent journal")?;
+                let ok = journal
+                    .phases
+                    .iter()
+                    .all(|p| p.outcome != phases::Outcome::Failed);
+                Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+            AgentCmd::Status { json } => {
+                let path = env.run_dir().join(report::STATUS);
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "reading {} (has `kateskit agent run` run on this boot?)",
+                        path.display()
+                    )
+                })?;
+                let status: report::Status = serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?;
+                if json {
+                    print!("{text}");
+                } else {
+                    print!("{}", report::banner(&status));
+                }
+                Ok(if status.ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+        }
+    }
+}

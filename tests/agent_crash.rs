@@ -1,0 +1,142 @@
+//! Crash safety: the agent is aborted right after every phase (KATESKIT_FAULT_AFTER), then
+//! re-run; the end state must be byte-identical to an uninterrupted run, and a further run
+//! must change nothing. Join runs against the local HTTPS STAND-IN for the k3s supervisor.
+
+mod agent_support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use agent_support::standin::{self, Opts};
+use agent_support::{Cluster, Node};
+use base64::Engine;
+use kateskit::agent::phases::PHASES;
+use kateskit::pki::Token;
+
+/// Prepares a node root for `name`: image defaults, OSD disks, the kubeconfig k3s would write.
+fn prepare(n: &Node, cfg: &serde_json::Value, kubeconfig: &str) {
+    n.image_defaults(cfg);
+    n.attach_osd_disks(cfg);
+    let rel = if cfg["node"]["role"] == "server" {
+        "etc/rancher/k3s/k3s.yaml"
+    } else {
+        "var/lib/rancher/k3s/agent/kubelet.kubeconfig"
+    };
+    n.write(rel, kubeconfig);
+}
+
+fn scenario(name: &str) {
+    let cluster = Cluster::new("rack");
+    let cfg = cluster.render(name);
+    let tls = cluster.dir.path().join("secrets/tls");
+    let ca = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
+    let ca_key = std::fs::read_to_string(tls.join("server-ca.key")).unwrap();
+    let t = Token::parse(cfg["secrets"]["token"].as_str().unwrap()).unwrap();
+    let s = standin::start(Opts {
+        tls_ca_cert: ca.clone(),
+        tls_ca_key: ca_key,
+        cacerts: ca.clone(),
+        credentials: format!("{}:{}", t.username, t.password),
+        node_ready: true,
+    });
+    let (cert, key) = standin::client_identity();
+    let b64 = |x: &str| base64::engine::general_purpose::STANDARD.encode(x);
+    let kubeconfig = format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {}\n  name: default\nusers:\n- name: default\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+        b64(&ca),
+        s.url(),
+        b64(&cert),
+        b64(&key)
+    );
+
+    let mut reference = Node::new();
+    let log = reference.aux().join("systemctl.log");
+    let script = reference.aux().join("systemctl");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    reference.setenv("KATESKIT_SYSTEMCTL", script.to_str().unwrap());
+    let target = if cfg["node"]["role"] == "server" {
+        "kateskit.agent.supervisor_url"
+    } else {
+        "kateskit.server"
+    };
+    reference.set_cmdline(&format!("console=ttyS0 {target}={} kateskit.agent.join_timeout_s=5 kateskit.agent.ready_timeout_s=5", s.url()));
+    prepare(&reference, &cfg, &kubeconfig);
+    let out = reference.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let want = reference.snapshot();
+    assert!(want.keys().any(|p| p.ends_with("10-kateskit.yaml")));
+
+    // A second full run changes nothing: same bytes, and no file rewritten (the journal is
+    // rewritten phase by phase, so only its content is compared).
+    std::fs::write(&log, "").unwrap();
+    let before = reference.mtimes();
+    assert!(reference.run(&[]).status.success());
+    assert_eq!(reference.snapshot(), want, "second run changed the tree");
+    let mut after = reference.mtimes();
+    let mut before = before;
+    before.retain(|p, _| !p.ends_with("journal.json"));
+    after.retain(|p, _| !p.ends_with("journal.json"));
+    assert_eq!(after, before, "second run rewrote files");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "--no-block start k3s.service\n",
+        "unchanged config: plain start, no restart"
+    );
+
+    for phase in PHASES {
+        let n = Node::sharing_cmdline(&reference);
+        prepare(&n, &cfg, &kubeconfig);
+        let crashed = n.run(&[("KATESKIT_FAULT_AFTER", phase)]);
+        assert!(
+            !crashed.status.success(),
+            "{phase}: the fault hook must abort"
+        );
+        assert!(String::from_utf8_lossy(&crashed.stderr)
+            .contains(&format!("KATESKIT_FAULT_AFTER={phase}")));
+        let j = n.journal();
+        let rec = j["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == phase)
+            .unwrap()
+            .clone();
+        assert_eq!(
+            rec["outcome"], "done",
+            "{phase}: the journal records the phase before the abort"
+        );
+        let out = n.run(&[]);
+        assert!(
+            out.status.success(),
+            "{phase}: re-run failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let got = n.snapshot();
+        if got != want {
+            let diff: Vec<_> = want
+                .keys()
+                .chain(got.keys())
+                .filter(|k| want.get(*k) != got.get(*k))
+                .collect();
+            panic!("{name}: crash after {phase} then re-run differs from an uninterrupted run at {diff:?}");
+        }
+    }
+}
+
+#[test]
+fn agent_node_converges_after_a_crash_at_every_phase() {
+    scenario("a1");
+}
+
+#[test]
+fn server_node_converges_after_a_crash_at_every_phase() {
+    scenario("s1");
+}

@@ -1,0 +1,279 @@
+//! Join verification against a local HTTPS STAND-IN for the k3s supervisor (not k3s): the
+//! right CA is accepted, a different CA is refused as a man-in-the-middle, a wrong token and
+//! a rejected node password are reported, and every wait is bounded.
+
+mod agent_support;
+
+use std::time::{Duration, Instant};
+
+use agent_support::standin::{self, Opts, StandIn};
+use agent_support::{Cluster, Node};
+use base64::Engine;
+use kateskit::pki::Token;
+
+struct Setup {
+    cluster: Cluster,
+    node: Node,
+    ca_cert: String,
+    ca_key: String,
+    credentials: String,
+}
+
+fn setup(name: &str) -> Setup {
+    let cluster = Cluster::new("rack");
+    let cfg = cluster.render(name);
+    let node = Node::new();
+    node.image_defaults(&cfg);
+    node.attach_osd_disks(&cfg);
+    let tls = cluster.dir.path().join("secrets/tls");
+    let ca_cert = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
+    let ca_key = std::fs::read_to_string(tls.join("server-ca.key")).unwrap();
+    let t = Token::parse(cfg["secrets"]["token"].as_str().unwrap()).unwrap();
+    Setup {
+        cluster,
+        node,
+        ca_cert,
+        ca_key,
+        credentials: format!("{}:{}", t.username, t.password),
+    }
+}
+
+impl Setup {
+    fn opts(&self) -> Opts {
+        Opts {
+            tls_ca_cert: self.ca_cert.clone(),
+            tls_ca_key: self.ca_key.clone(),
+            cacerts: self.ca_cert.clone(),
+            credentials: self.credentials.clone(),
+            node_ready: true,
+        }
+    }
+
+    /// The agent's kubelet kubeconfig as k3s writes it: file paths under the agent dir.
+    fn kubelet_kubeconfig(&self, s: &StandIn) {
+        let (cert, key) = standin::client_identity();
+        self.node
+            .write("var/lib/rancher/k3s/agent/server-ca.crt", &self.ca_cert);
+        self.node
+            .write("var/lib/rancher/k3s/agent/client-kubelet.crt", cert);
+        self.node
+            .write("var/lib/rancher/k3s/agent/client-kubelet.key", key);
+        let kc = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {}\n    certificate-authority: /var/lib/rancher/k3s/agent/server-ca.crt\n  name: local\nusers:\n- name: user\n  user:\n    client-certificate: /var/lib/rancher/k3s/agent/client-kubelet.crt\n    client-key: /var/lib/rancher/k3s/agent/client-kubelet.key\ncontexts:\n- context: {{cluster: local, user: user}}\n  name: default\ncurrent-context: default\n",
+            s.url()
+        );
+        self.node
+            .write("var/lib/rancher/k3s/agent/kubelet.kubeconfig", kc);
+    }
+
+    fn run_agent(&self, s_url: &str, extra: &str) -> (std::process::Output, serde_json::Value) {
+        self.node.set_cmdline(&format!("console=ttyS0 kateskit.server={s_url} kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=3 kateskit.agent.http_timeout_s=1 {extra}"));
+        let out = self.node.run(&[]);
+        (out, self.node.journal())
+    }
+}
+
+fn join_phase(j: &serde_json::Value) -> (String, String) {
+    let p = j["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "join")
+        .unwrap();
+    (
+        p["outcome"].as_str().unwrap().to_string(),
+        p["detail"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn right_ca_is_accepted_and_node_ready() {
+    let s = setup("a1");
+    let stand_in = standin::start(s.opts());
+    s.kubelet_kubeconfig(&stand_in);
+    let (out, j) = s.run_agent(&stand_in.url(), "");
+    let (outcome, detail) = join_phase(&j);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(outcome, "done");
+    let hash = kateskit::pki::hash_ca(s.ca_cert.as_bytes()).unwrap();
+    assert!(
+        detail.contains(&hash) && detail.contains("node Ready"),
+        "{detail}"
+    );
+    assert_eq!(s.node.status()["ok"], true);
+}
+
+#[test]
+fn first_server_joins_with_embedded_kubeconfig() {
+    let s = setup("s1");
+    let stand_in = standin::start(Opts {
+        credentials: "unused:unused".into(),
+        ..s.opts()
+    });
+    let (cert, key) = standin::client_identity();
+    let b64 = |x: &str| base64::engine::general_purpose::STANDARD.encode(x);
+    let kc = format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {}\n  name: default\nusers:\n- name: default\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+        b64(&s.ca_cert),
+        stand_in.url(),
+        b64(&cert),
+        b64(&key)
+    );
+    s.node.write("etc/rancher/k3s/k3s.yaml", kc);
+    s.node.set_cmdline(&format!("kateskit.agent.supervisor_url={} kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=3", stand_in.url()));
+    let out = s.node.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(join_phase(&s.node.journal()).0, "done");
+    // The first server has no server URL, so the drop-in has no `server:` and no credential check ran.
+    assert!(!s
+        .node
+        .read("etc/rancher/k3s/config.yaml.d/10-kateskit.yaml")
+        .contains("server:"));
+}
+
+#[test]
+fn different_ca_is_refused_as_man_in_the_middle() {
+    let s = setup("a1");
+    let (evil_cert, evil_key) = standin::other_ca();
+    let stand_in = standin::start(Opts {
+        tls_ca_cert: evil_cert.clone(),
+        tls_ca_key: evil_key,
+        cacerts: evil_cert,
+        ..s.opts()
+    });
+    s.kubelet_kubeconfig(&stand_in);
+    let (out, j) = s.run_agent(&stand_in.url(), "");
+    assert!(!out.status.success());
+    let (outcome, detail) = join_phase(&j);
+    assert_eq!(outcome, "failed");
+    assert!(
+        detail.contains("wrong token for this cluster or a man-in-the-middle; refusing to join"),
+        "{detail}"
+    );
+    let st = s.node.status();
+    assert_eq!(st["ok"], false);
+    assert_eq!(st["phase"], "join");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("man-in-the-middle"),
+        "banner shows the error"
+    );
+}
+
+#[test]
+fn tls_certificate_not_issued_by_served_ca_is_refused() {
+    let s = setup("a1");
+    let (evil_cert, evil_key) = standin::other_ca();
+    // Serves the genuine CA bytes but presents a certificate from another CA.
+    let stand_in = standin::start(Opts {
+        tls_ca_cert: evil_cert,
+        tls_ca_key: evil_key,
+        ..s.opts()
+    });
+    let (_, j) = s.run_agent(&stand_in.url(), "");
+    let (outcome, detail) = join_phase(&j);
+    assert_eq!(outcome, "failed");
+    assert!(
+        detail.contains("does not verify against the CA it served"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn wrong_token_is_reported_not_retried() {
+    let s = setup("a1");
+    let stand_in = standin::start(Opts {
+        credentials: "node:someone-elses-password".into(),
+        ..s.opts()
+    });
+    s.kubelet_kubeconfig(&stand_in);
+    let t0 = Instant::now();
+    let (_, j) = s.run_agent(&stand_in.url(), "");
+    let (outcome, detail) = join_phase(&j);
+    assert_eq!(outcome, "failed");
+    assert!(
+        detail.contains("rejected the join token (HTTP 401") && detail.contains("agent token"),
+        "{detail}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "a 401 must fail at once, not wait for the ready bound"
+    );
+}
+
+#[test]
+fn node_password_rejection_is_recognised_after_bounded_wait() {
+    let s = setup("a1");
+    let stand_in = standin::start(Opts {
+        node_ready: false,
+        ..s.opts()
+    });
+    s.kubelet_kubeconfig(&stand_in);
+    let t0 = Instant::now();
+    let (out, j) = {
+        let log = "echo level=error msg=\"Node password rejected, duplicate hostname or contents of '/etc/rancher/node/password' may not match server node-passwd entry\"";
+        s.node.set_cmdline(&format!("kateskit.server={} kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=2 kateskit.agent.http_timeout_s=1", stand_in.url()));
+        let out = s.node.run(&[("KATESKIT_K3S_LOG_CMD", log)]);
+        (out, s.node.journal())
+    };
+    assert!(!out.status.success());
+    let (outcome, detail) = join_phase(&j);
+    assert_eq!(outcome, "failed");
+    assert!(detail.contains("Ready condition is False"), "{detail}");
+    assert!(detail.contains("node-password.k3s"), "{detail}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "ready wait is bounded: {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn unreachable_supervisor_times_out_within_bound() {
+    let s = setup("a1");
+    let port = standin::black_hole();
+    let t0 = Instant::now();
+    let (_, j) = s.run_agent(&format!("https://127.0.0.1:{port}"), "");
+    let (outcome, detail) = join_phase(&j);
+    assert_eq!(outcome, "failed");
+    assert!(
+        detail.contains("/ping: gave up at the deadline"),
+        "{detail}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "bounded: {:?}",
+        t0.elapsed()
+    );
+    let _ = &s.cluster;
+}
+
+#[test]
+fn additional_server_with_wrong_token_is_named_as_such() {
+    let s = setup("s2");
+    let stand_in = standin::start(Opts {
+        credentials: "server:the-clusters-real-password".into(),
+        ..s.opts()
+    });
+    let (out, j) = s.run_agent(&stand_in.url(), "");
+    assert!(!out.status.success());
+    let (outcome, detail) = join_phase(&j);
+    assert_eq!(outcome, "failed");
+    assert!(
+        detail.contains("HTTP 401 on /v1-k3s/encrypt/status")
+            && detail.contains("not the cluster's server token"),
+        "{detail}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&s.credentials),
+        "the token is not echoed"
+    );
+}

@@ -1,0 +1,154 @@
+//! A k3s supervisor STAND-IN for join tests: a local HTTPS server on 127.0.0.1 that speaks the
+//! documented unauthenticated `/ping` and `/cacerts`, a token check on `/v1-k3s/readyz` and
+//! `/v1-k3s/encrypt/status`, and `GET /api/v1/nodes/<name>`. It is not k3s.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// How the stand-in behaves.
+#[derive(Clone)]
+pub struct Opts {
+    /// CA certificate and key that sign the stand-in's TLS certificate.
+    pub tls_ca_cert: String,
+    pub tls_ca_key: String,
+    /// Body of `/cacerts`.
+    pub cacerts: String,
+    /// `user:password` accepted on the authenticated endpoints.
+    pub credentials: String,
+    pub node_ready: bool,
+}
+
+pub struct StandIn {
+    pub port: u16,
+}
+
+impl StandIn {
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A fresh self-signed CA (certificate PEM, key PEM), unrelated to any cluster.
+pub fn other_ca() -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "attacker-ca");
+    (p.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+/// A client certificate and key for kubeconfigs (the stand-in does not check it).
+pub fn client_identity() -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["system:node".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn tls_config(o: &Opts) -> Arc<rustls::ServerConfig> {
+    let ca_key = KeyPair::from_pem(&o.tls_ca_key).unwrap();
+    let ca = CertificateParams::from_ca_cert_pem(&o.tls_ca_cert)
+        .unwrap()
+        .self_signed(&ca_key)
+        .unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    p.subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let leaf = p.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![CertificateDer::from(leaf.der().to_vec())], key)
+    .unwrap();
+    Arc::new(cfg)
+}
+
+fn respond(o: &Opts, req: &str) -> (u16, String) {
+    let path = req.split_whitespace().nth(1).unwrap_or("/");
+    let auth = req.lines().find_map(|l| {
+        l.strip_prefix("authorization: Basic ")
+            .or_else(|| l.strip_prefix("Authorization: Basic "))
+    });
+    let authed = auth
+        .and_then(|a| {
+            base64::engine::general_purpose::STANDARD
+                .decode(a.trim())
+                .ok()
+        })
+        .is_some_and(|c| c == o.credentials.as_bytes());
+    match path {
+        "/ping" => (200, "pong".into()),
+        "/cacerts" => (200, o.cacerts.clone()),
+        "/v1-k3s/readyz" | "/v1-k3s/encrypt/status" if authed => (200, "ok".into()),
+        "/v1-k3s/readyz" | "/v1-k3s/encrypt/status" => (401, "Unauthorized".into()),
+        p if p.starts_with("/api/v1/nodes/") => {
+            let st = if o.node_ready { "True" } else { "False" };
+            (
+                200,
+                format!(
+                    r#"{{"kind":"Node","status":{{"conditions":[{{"type":"Ready","status":"{st}"}}]}}}}"#
+                ),
+            )
+        }
+        _ => (404, "404 page not found".into()),
+    }
+}
+
+/// Starts the stand-in on an ephemeral port; it serves until the test process exits.
+pub fn start(o: Opts) -> StandIn {
+    let cfg = tls_config(&o);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for tcp in l.incoming().flatten() {
+            let (cfg, o) = (cfg.clone(), o.clone());
+            std::thread::spawn(move || {
+                tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                let conn = rustls::ServerConnection::new(cfg).unwrap();
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let (status, body) = respond(&o, &String::from_utf8_lossy(&buf));
+                let head = format!("HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(body.as_bytes());
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            });
+        }
+    });
+    StandIn { port }
+}
+
+/// A TCP listener that accepts and never answers: for bounded-timeout tests.
+pub fn black_hole() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}

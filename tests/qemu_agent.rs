@@ -1,0 +1,298 @@
+//! The agent on a real kernel: Debian's cloud kernel boots under QEMU (TCG) with a test
+//! initramfs (busybox-static, the kateskit binary and its libraries, virtio/vfat modules), a
+//! KATESKIT-labelled vfat config drive and a blank data disk declared as an OSD. The agent reads
+//! the real /proc/cmdline, finds the drive by label (through libblkid in one boot, a by-label
+//! link in the other), mounts it, and prints its status on the serial console for the test.
+//!
+//! Proves: discover (image defaults + config drive + kernel command line), validate, network
+//! (against the real /sys/class/net), host, disks (by-id link of a real virtio disk), k3s-config,
+//! start (through a systemctl stand-in script); join is skipped by configuration (no k3s here).
+
+mod agent_support;
+
+use std::io::Read;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agent_support::initramfs::{copy_with_libs, kernel_dir, modules, sh, tools_present, Qemu};
+use agent_support::Cluster;
+
+const TIMEOUT: Duration = Duration::from_secs(240);
+const MODULES: [&str; 8] = [
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_net",
+    "fat",
+    "vfat",
+    "nls_cp437",
+    "nls_ascii",
+    "nls_utf8",
+];
+
+/// The guest's /init: loads modules, creates by-id/by-label links, runs the agent, prints results.
+const INIT: &str = include_str!("data/qemu-init.sh");
+
+fn section<'a>(log: &'a str, name: &str) -> &'a str {
+    let b = format!("=={name}-BEGIN==");
+    let s = log
+        .find(&b)
+        .unwrap_or_else(|| panic!("no {name} section in serial log:\n{log}"))
+        + b.len();
+    let e = log[s..].find(&format!("=={name}-END==")).unwrap() + s;
+    log[s..e].trim()
+}
+
+/// Builds the initramfs and disks, boots, returns the serial log. `with_osd`: attach the
+/// data disk the config drive declares; `by_label_link`: the init creates
+/// /dev/disk/by-label/KATESKIT (else the agent finds the drive through libblkid).
+fn boot(with_osd: bool, by_label_link: bool) -> String {
+    let kdir = kernel_dir();
+    let vmlinuz = std::fs::read_dir(kdir.join("boot"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vmlinuz-")
+        })
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("initramfs");
+    for d in ["proc", "sys", "dev", "run", "tmp", "etc/kateskit"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let order = modules(&kdir, &MODULES, &root.join("modules"));
+    std::fs::write(root.join("modules.order"), order.join("\n")).unwrap();
+    copy_with_libs(&assert_cmd::cargo::cargo_bin("kateskit"), &root, "kateskit");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::fs::write(
+        root.join("bin/fake-systemctl"),
+        "#!/bin/sh\necho \"$@\" >> /run/systemctl.log\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("init"), INIT).unwrap();
+    sh(Command::new("chmod")
+        .args(["755"])
+        .arg(root.join("init"))
+        .arg(root.join("bin/fake-systemctl")));
+
+    let cluster = Cluster::new("rack");
+    let cfg = cluster.render("a1");
+    std::fs::write(
+        root.join("etc/kateskit/image.json"),
+        serde_json::to_vec_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
+    let initrd = work.path().join("initrd.cpio");
+    sh(Command::new("sh").arg("-c").arg(format!(
+        "cd {} && find . | cpio -o -H newc --quiet > {}",
+        root.display(),
+        initrd.display()
+    )));
+
+    let drive = work.path().join("drive.img");
+    sh(Command::new("mkfs.vfat")
+        .args(["-n", "KATESKIT", "-C"])
+        .arg(&drive)
+        .arg("4096"));
+    let kj = work.path().join("kateskit.json");
+    std::fs::write(&kj, r#"{"host": {"timezone": "Europe/Berlin"}, "storage": {"osd_disks": [{"by_id": "/dev/disk/by-id/virtio-KATESKIT_OSD_Q0"}]}}"#).unwrap();
+    sh(Command::new("mcopy")
+        .arg("-i")
+        .arg(&drive)
+        .arg(&kj)
+        .arg("::kateskit.json"));
+    let data = work.path().join("data.img");
+    std::fs::File::create(&data)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let serial = work.path().join("serial.log");
+
+    let mut append = r#"console=ttyS0 panic=-1 quiet loglevel=1 kateskit.hostname=qemu-a1 kateskit.ssh_key="ssh-ed25519 AAAAqemu test@qemu" kateskit.agent.verify_join=false kateskit.node.labels[kateskit.dev/boot]=qemu"#.to_string();
+    if by_label_link {
+        append.push_str(" test.bylabel");
+    }
+    let mut cmd = Command::new("qemu-system-x86_64");
+    if with_osd {
+        cmd.arg("-drive")
+            .arg(format!("file={},if=none,id=osd,format=raw", data.display()))
+            .args(["-device", "virtio-blk-pci,drive=osd,serial=KATESKIT_OSD_Q0"]);
+    }
+    let child = cmd
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "768",
+            "-no-reboot",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+        ])
+        .arg("-kernel")
+        .arg(&vmlinuz)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", &append])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-drive")
+        .arg(format!(
+            "file={},if=none,id=cfg,format=raw",
+            drive.display()
+        ))
+        .args(["-device", "virtio-blk-pci,drive=cfg,serial=KATESKIT_CFG"])
+        .args([
+            "-netdev",
+            "user,id=n0,restrict=on",
+            "-device",
+            "virtio-net-pci,netdev=n0,mac=52:54:00:0b:00:01",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qemu starts");
+    let mut qemu = Qemu(child);
+    let t0 = Instant::now();
+    while qemu.0.try_wait().unwrap().is_none() {
+        assert!(
+            t0.elapsed() < TIMEOUT,
+            "QEMU did not finish within {TIMEOUT:?}; serial:\n{}",
+            std::fs::read_to_string(&serial).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut err = String::new();
+    qemu.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let log = std::fs::read_to_string(&serial).unwrap().replace('\r', "");
+    eprintln!("serial console of the guest (qemu stderr: {err}):\n{log}");
+    log
+}
+
+#[test]
+fn agent_runs_its_ladder_on_a_real_kernel() {
+    if !tools_present() {
+        return;
+    }
+    let log = boot(true, false);
+    assert!(
+        log.contains("==RC 0=="),
+        "agent failed in the guest:\n{log}"
+    );
+    let status: serde_json::Value = serde_json::from_str(section(&log, "STATUS")).unwrap();
+    assert_eq!(status["ok"], true);
+    assert_eq!(status["hostname"], "qemu-a1");
+    assert_eq!(
+        status["sources"],
+        serde_json::json!(["image defaults", "config drive", "kernel command line"])
+    );
+    let outcomes: Vec<(String, String)> = status["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().into(),
+                p["outcome"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        "discover",
+        "validate",
+        "network",
+        "host",
+        "disks",
+        "k3s-config",
+        "start",
+        "join",
+        "report",
+    ]
+    .iter()
+    .map(|p| {
+        (
+            p.to_string(),
+            if *p == "join" { "skipped" } else { "done" }.to_string(),
+        )
+    })
+    .collect();
+    assert_eq!(outcomes, want);
+    let sources = section(&log, "SOURCES");
+    assert!(
+        sources.contains("host.timezone = config drive /dev/vd")
+            && sources.contains("(label KATESKIT) kateskit.json"),
+        "{sources}"
+    );
+    assert!(
+        sources.contains(
+            "host.hostname = kernel argument kateskit.hostname=qemu-a1 (from /proc/cmdline)"
+        ),
+        "{sources}"
+    );
+    assert!(sources.contains("host.ssh_authorized_keys = kernel argument kateskit.ssh_key=ssh-ed25519 AAAAqemu test@qemu"), "{sources}");
+    assert!(
+        sources.contains("node.name = image defaults /etc/kateskit/image.json"),
+        "{sources}"
+    );
+    let dropin = section(&log, "DROPIN");
+    assert!(
+        dropin.contains("- kateskit.dev/boot=qemu") && dropin.contains("node-name: a1"),
+        "{dropin}"
+    );
+    assert!(
+        log.contains(
+            "==SYSTEMCTL try-reload-or-restart systemd-networkd.service;try-restart systemd-timesyncd.service;--no-block restart k3s.service;=="
+        ),
+        "{log}"
+    );
+    assert!(log.contains("==HOSTNAME qemu-a1=="), "{log}");
+    assert!(
+        log.contains("==IP_FORWARD 1=="),
+        "sysctl applied to the running kernel:\n{log}"
+    );
+}
+
+#[test]
+fn missing_osd_disk_fails_closed_on_a_real_kernel() {
+    if !tools_present() {
+        return;
+    }
+    let log = boot(false, true);
+    assert!(log.contains("==RC 1=="), "agent must fail:\n{log}");
+    let status: serde_json::Value = serde_json::from_str(section(&log, "STATUS")).unwrap();
+    assert_eq!(status["ok"], false);
+    assert_eq!(status["phase"], "disks");
+    let err = status["errors"][0].as_str().unwrap();
+    assert!(
+        err.contains("/dev/disk/by-id/virtio-KATESKIT_OSD_Q0")
+            && err.contains("(label KATESKIT) kateskit.json)"),
+        "{err}"
+    );
+    let outcome = |n: &str| {
+        status["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(outcome("k3s-config"), "not-run");
+    assert_eq!(outcome("start"), "not-run");
+    assert!(
+        log.contains("==SYSTEMCTL try-reload-or-restart systemd-networkd.service;try-restart systemd-timesyncd.service;=="),
+        "k3s never started:\n{log}"
+    );
+}
