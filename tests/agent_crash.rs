@@ -126,7 +126,8 @@ fn scenario(name: &str) {
                 .chain(got.keys())
                 .filter(|k| want.get(*k) != got.get(*k))
                 .collect();
-            panic!("{name}: crash after {phase} then re-run differs from an uninterrupted run at {diff:?}");
+            let k = diff[0];
+            panic!("{name}: crash after {phase} then re-run differs from an uninterrupted run at {diff:?}\nwant: {:?}\ngot:  {:?}", want.get(k), got.get(k));
         }
     }
 }

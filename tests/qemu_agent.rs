@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agent_support::initramfs::{copy_with_libs, kernel_dir, modules, sh, tools_present, Qemu};
+use agent_support::loopdev::sparse_digest;
 use agent_support::Cluster;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -47,6 +48,16 @@ fn section<'a>(log: &'a str, name: &str) -> &'a str {
 /// data disk the config drive declares; `by_label_link`: the init creates
 /// /dev/disk/by-label/KATESKIT (else the agent finds the drive through libblkid).
 fn boot(with_osd: bool, by_label_link: bool) -> String {
+    boot_with(with_osd, by_label_link, |_| ()).0
+}
+
+/// Like [`boot`], with a hook that prepares the OSD disk image before the guest starts; also
+/// returns the digest of that image after the guest stopped.
+fn boot_with(
+    with_osd: bool,
+    by_label_link: bool,
+    prep_osd: impl FnOnce(&std::path::Path),
+) -> (String, String) {
     let kdir = kernel_dir();
     let vmlinuz = std::fs::read_dir(kdir.join("boot"))
         .unwrap()
@@ -105,11 +116,13 @@ fn boot(with_osd: bool, by_label_link: bool) -> String {
         .arg(&drive)
         .arg(&kj)
         .arg("::kateskit.json"));
+    // Sparse, and above Rook's 5 GB floor so the disk module accepts it when blank.
     let data = work.path().join("data.img");
     std::fs::File::create(&data)
         .unwrap()
-        .set_len(64 << 20)
+        .set_len(6 << 30)
         .unwrap();
+    prep_osd(&data);
     let serial = work.path().join("serial.log");
 
     let mut append = r#"console=ttyS0 panic=-1 quiet loglevel=1 kateskit.hostname=qemu-a1 kateskit.ssh_key="ssh-ed25519 AAAAqemu test@qemu" kateskit.agent.verify_join=false kateskit.node.labels[kateskit.dev/boot]=qemu"#.to_string();
@@ -176,7 +189,7 @@ fn boot(with_osd: bool, by_label_link: bool) -> String {
         .unwrap();
     let log = std::fs::read_to_string(&serial).unwrap().replace('\r', "");
     eprintln!("serial console of the guest (qemu stderr: {err}):\n{log}");
-    log
+    (log, sparse_digest(&data))
 }
 
 #[test]
@@ -244,6 +257,14 @@ fn agent_runs_its_ladder_on_a_real_kernel() {
         sources.contains("node.name = image defaults /etc/kateskit/image.json"),
         "{sources}"
     );
+    // The disks phase ran the disk module on the real virtio disk and journaled what it saw.
+    let journal: serde_json::Value = serde_json::from_str(section(&log, "JOURNAL")).unwrap();
+    let disk = &journal["disks"][0];
+    assert_eq!(disk["by_id"], "/dev/disk/by-id/virtio-KATESKIT_OSD_Q0");
+    assert_eq!(disk["before"]["canonical"], "/dev/vda", "{disk}");
+    assert_eq!(disk["before"]["state"], "blank", "{disk}");
+    assert_eq!(disk["action"], "accepted", "{disk}");
+    assert_eq!(disk["after"]["state"], "blank", "{disk}");
     let dropin = section(&log, "DROPIN");
     assert!(
         dropin.contains("- kateskit.dev/boot=qemu") && dropin.contains("node-name: a1"),
@@ -259,6 +280,38 @@ fn agent_runs_its_ladder_on_a_real_kernel() {
     assert!(
         log.contains("==IP_FORWARD 1=="),
         "sysctl applied to the running kernel:\n{log}"
+    );
+}
+
+/// A declared OSD disk that holds a filesystem is refused under the default policy: the disk
+/// module runs on the real kernel, k3s is never started and the disk's bytes are unchanged.
+#[test]
+fn osd_disk_with_a_filesystem_fails_closed_on_a_real_kernel() {
+    if !tools_present() {
+        return;
+    }
+    let mut before = String::new();
+    let (log, after) = boot_with(true, false, |data| {
+        sh(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "precious"])
+            .arg(data));
+        before = sparse_digest(data);
+    });
+    assert_eq!(before, after, "a refused disk keeps every byte");
+    assert!(log.contains("==RC 1=="), "agent must fail:\n{log}");
+    let status: serde_json::Value = serde_json::from_str(section(&log, "STATUS")).unwrap();
+    assert_eq!(status["phase"], "disks");
+    let err = status["errors"][0].as_str().unwrap();
+    assert!(
+        err.contains("/dev/disk/by-id/virtio-KATESKIT_OSD_Q0")
+            && err.contains("ext4")
+            && err.contains("nothing was written to any disk")
+            && err.contains("wipe"),
+        "{err}"
+    );
+    assert!(
+        log.contains("==SYSTEMCTL try-reload-or-restart systemd-networkd.service;try-restart systemd-timesyncd.service;=="),
+        "k3s never started:\n{log}"
     );
 }
 

@@ -48,6 +48,9 @@ pub struct Journal {
     /// SHA-256 of the effective config the run acted on; absent if discovery failed.
     pub config_sha256: Option<String>,
     pub phases: Vec<PhaseRecord>,
+    /// What the disks phase found on each OSD disk and what it did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<serde_json::Value>,
 }
 
 /// Everything a run learned, for the report.
@@ -59,11 +62,31 @@ pub struct RunState {
     pub errors: Vec<String>,
     pub join: Option<JoinOutcome>,
     pub k3s_changed: usize,
+    /// Before/after classification of every OSD disk, for the journal.
+    pub disks: Vec<serde_json::Value>,
 }
 
-/// Bundle manifests for a server; the one place the bundle renderer plugs in.
-pub fn bundle_manifests(_cfg: &crate::nodecfg::NodeConfig) -> Vec<(String, String)> {
-    Vec::new()
+/// Bundle manifests for a server. Charts come from k3s's static charts directory when the
+/// image ships every archive needed (air-gapped), otherwise from their repositories.
+pub fn bundle_manifests(
+    env: &AgentEnv,
+    cfg: &crate::nodecfg::NodeConfig,
+) -> Result<Vec<(String, String)>, String> {
+    use crate::bundle::charts::{self, ChartLock, ChartSource};
+    let lock = ChartLock::bundled().map_err(|e| e.to_string())?;
+    let shipped = |c: &&str| {
+        env.path(&format!("var/lib/rancher/k3s/server/static/charts/{c}.tgz"))
+            .exists()
+    };
+    let source = match &cfg.bundle {
+        Some(b) if charts::enabled(b).iter().all(shipped) => ChartSource::Static,
+        _ => ChartSource::Repo,
+    };
+    let manifests = crate::bundle::manifests(cfg, &lock, source).map_err(|e| e.to_string())?;
+    Ok(manifests
+        .into_iter()
+        .map(|m| (m.file_name, m.yaml))
+        .collect())
 }
 
 fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
@@ -88,22 +111,48 @@ fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// The OSD disks must exist as declared (by-id links under the device directory).
-pub fn check_osd_disks(env: &AgentEnv, cfg: &Effective) -> Result<String, String> {
+/// The disks phase: every declared OSD disk goes through the disk module (classify, policy,
+/// Rook's wipe recipe); one refusal and nothing is written, and k3s is not started.
+pub fn prepare_osd_disks(
+    env: &AgentEnv,
+    cfg: &Effective,
+    st: &mut RunState,
+) -> Result<String, String> {
     let disks = &cfg.node.storage.osd_disks;
-    let missing: Vec<String> = disks
-        .iter()
-        .filter(|d| !env.dev(&d.by_id).exists())
-        .map(|d| format!("{} (looked for {})", d.by_id, env.dev(&d.by_id).display()))
-        .collect();
-    if !missing.is_empty() {
-        let src = cfg
-            .merged
-            .source_of("storage.osd_disks")
-            .unwrap_or("config");
-        return Err(format!("declared OSD disk(s) not present: {} (declared by {src}); attach the disk or fix storage.osd_disks", missing.join(", ")));
+    if disks.is_empty() {
+        return Ok("no OSD disks declared".into());
     }
-    Ok(format!("{} OSD disk(s) present", disks.len()))
+    let src = cfg
+        .merged
+        .source_of("storage.osd_disks")
+        .unwrap_or("config")
+        .to_string();
+    let fsid = cfg
+        .node
+        .secrets
+        .as_ref()
+        .map(|s| s.ceph_fsid.as_str())
+        .unwrap_or("");
+    let reports = crate::disk::prepare_osd_disks(disks, fsid, &env.dev_dir)
+        .map_err(|e| format!("{e}\n(disks declared by {src})"))?;
+    let summary: Vec<String> = reports
+        .iter()
+        .map(|r| format!("{}: {}", r.by_id, r.action.as_str()))
+        .collect();
+    // Journal device paths as declared, not as found under KATESKIT_DEV_DIR.
+    st.disks = reports
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            for side in ["before", "after"] {
+                if let Some(d) = v.get_mut(side).and_then(|c| c.get_mut("device")) {
+                    *d = serde_json::Value::String(r.by_id.clone());
+                }
+            }
+            v
+        })
+        .collect();
+    Ok(summary.join(", "))
 }
 
 fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
@@ -170,15 +219,18 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             }
             format!("hostname {}", n.host.hostname)
         }
-        "disks" => check_osd_disks(env, &cfg).map_err(AgentError::Disk)?,
+        "disks" => prepare_osd_disks(env, &cfg, st).map_err(AgentError::Disk)?,
         "k3s-config" => {
             let k = |e: crate::k3s::K3sError| AgentError::K3s(e.to_string());
             st.k3s_changed = crate::k3s::write_config(&env.root, n).map_err(k)?;
             st.warnings
                 .extend(crate::k3s::seed_ca(&env.root, n).map_err(k)?);
             if n.node.role == crate::spec::Role::Server {
-                st.k3s_changed +=
-                    crate::k3s::write_manifests(&env.root, &bundle_manifests(n)).map_err(k)?;
+                st.k3s_changed += crate::k3s::write_manifests(
+                    &env.root,
+                    &bundle_manifests(env, n).map_err(AgentError::K3s)?,
+                )
+                .map_err(k)?;
             }
             format!("{} config for {}", n.node.role.as_str(), n.node.name)
         }
@@ -231,6 +283,7 @@ pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
     let mut j = Journal {
         version: 1,
         config_sha256: None,
+        disks: Vec::new(),
         phases: PHASES
             .iter()
             .map(|p| PhaseRecord {
@@ -255,6 +308,9 @@ pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
         if let (Some(e), None) = (&st.effective, &j.config_sha256) {
             let doc = serde_json::json!({"node": e.node, "agent": e.agent});
             j.config_sha256 = Some(hex::encode(Sha256::digest(doc.to_string().as_bytes())));
+        }
+        if j.disks.is_empty() {
+            j.disks = std::mem::take(&mut st.disks);
         }
         j.phases[i] = PhaseRecord {
             name: name.to_string(),

@@ -45,6 +45,16 @@ pub enum Taken {
     Wiped,
 }
 
+impl Taken {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Taken::Accepted => "accepted",
+            Taken::Kept => "kept",
+            Taken::Wiped => "wiped",
+        }
+    }
+}
+
 /// One disk's journal record: state before, action, wipe details, state after.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiskReport {

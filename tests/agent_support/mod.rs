@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod initramfs;
+/// Loop devices over sparse files, shared with the disk tests.
+#[path = "../common/mod.rs"]
+pub mod loopdev;
 pub mod standin;
 
 use std::collections::BTreeMap;
@@ -11,6 +14,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -67,6 +71,9 @@ pub struct Node {
     aux: tempfile::TempDir,
     pub cmdline: PathBuf,
     pub env: Vec<(String, String)>,
+    /// Loop devices standing behind the declared OSD disks, by by-id path; shared by nodes made
+    /// with [`Node::sharing_cmdline`] so their journals name the same devices.
+    disks: Arc<Mutex<BTreeMap<String, loopdev::LoopDev>>>,
 }
 
 impl Node {
@@ -85,6 +92,7 @@ impl Node {
             aux,
             cmdline,
             env,
+            disks: Arc::default(),
         }
     }
 
@@ -93,6 +101,7 @@ impl Node {
         let mut n = Node::new();
         n.cmdline = other.cmdline.clone();
         n.env = other.env.clone();
+        n.disks = other.disks.clone();
         n
     }
 
@@ -126,12 +135,34 @@ impl Node {
         );
     }
 
-    /// Creates the by-id links of every declared OSD disk (as plain files standing in for disks).
+    /// Backs every declared OSD disk with a blank 6 GiB loop device (sparse) and links its
+    /// by-id path to it, so the disks phase runs the real disk module. Needs root.
     pub fn attach_osd_disks(&self, cfg: &Value) {
+        assert!(
+            loopdev::loop_devices_available(),
+            "the agent's disks phase is tested on loop devices: run as root (tests/run does)"
+        );
+        let mut disks = self.disks.lock().unwrap();
         for d in cfg["storage"]["osd_disks"].as_array().unwrap() {
-            let p = d["by_id"].as_str().unwrap().trim_start_matches("/dev/");
-            self.write(&format!("dev/{p}"), b"");
+            let by_id = d["by_id"].as_str().unwrap();
+            let dev = disks
+                .entry(by_id.to_string())
+                .or_insert_with(|| loopdev::LoopDev::new(6 << 30));
+            let link = self.path(by_id.trim_start_matches('/'));
+            std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&dev.dev, &link).unwrap();
         }
+    }
+
+    /// The loop device behind a declared OSD disk (after [`Node::attach_osd_disks`]).
+    pub fn osd_device(&self, by_id: &str) -> PathBuf {
+        self.disks.lock().unwrap()[by_id].dev.clone()
+    }
+
+    /// Digest of the bytes behind a declared OSD disk.
+    pub fn osd_digest(&self, by_id: &str) -> String {
+        self.disks.lock().unwrap()[by_id].digest()
     }
 
     pub fn setenv(&mut self, k: &str, v: &str) {

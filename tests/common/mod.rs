@@ -124,45 +124,9 @@ impl LoopDev {
         self.dev.file_name().unwrap().to_string_lossy().into_owned()
     }
 
-    /// SHA-256 over every non-zero 1 MiB chunk of the device's bytes (with its index), read
-    /// from the backing file. It depends on the bytes only, never on the file's extent layout,
-    /// and skips the holes of the sparse file so gigabytes of zeros need not be read.
+    /// See [`sparse_digest`]; read from the backing file.
     pub fn digest(&self) -> String {
-        use std::os::unix::fs::FileExt;
-        use std::os::unix::io::AsRawFd;
-        const CHUNK: u64 = 1 << 20;
-        let f = std::fs::File::open(&self.backing).expect("open backing file");
-        let len = f.metadata().expect("stat backing file").len();
-        let fd = f.as_raw_fd();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; CHUNK as usize];
-        let mut next_chunk = 0u64; // first chunk not yet hashed
-        let mut pos = 0u64;
-        while pos < len {
-            // SAFETY: lseek on an open fd has no memory-safety preconditions.
-            let data = unsafe { libc::lseek(fd, pos as i64, libc::SEEK_DATA) };
-            if data < 0 {
-                break; // ENXIO: only a hole remains
-            }
-            // SAFETY: as above.
-            let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) } as u64;
-            let first = (data as u64 / CHUNK).max(next_chunk);
-            let last = hole.div_ceil(CHUNK);
-            for chunk in first..last {
-                let off = chunk * CHUNK;
-                let n = CHUNK.min(len - off) as usize;
-                f.read_exact_at(&mut buf[..n], off)
-                    .expect("read backing file");
-                if buf[..n].iter().any(|b| *b != 0) {
-                    h.update(chunk.to_le_bytes());
-                    h.update(&buf[..n]);
-                }
-            }
-            next_chunk = last;
-            pos = hole;
-        }
-        h.update(len.to_le_bytes());
-        hex::encode(h.finalize())
+        sparse_digest(&self.backing)
     }
 }
 
@@ -217,4 +181,45 @@ impl Drop for VgGuard {
             let _ = try_run("pvremove", &["-ff", "-y", pv]);
         }
     }
+}
+
+/// SHA-256 over every non-zero 1 MiB chunk of the device's bytes (with its index), read
+/// from the backing file. It depends on the bytes only, never on the file's extent layout,
+/// and skips the holes of the sparse file so gigabytes of zeros need not be read.
+pub fn sparse_digest(path: &Path) -> String {
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::AsRawFd;
+    const CHUNK: u64 = 1 << 20;
+    let f = std::fs::File::open(path).expect("open backing file");
+    let len = f.metadata().expect("stat backing file").len();
+    let fd = f.as_raw_fd();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut next_chunk = 0u64; // first chunk not yet hashed
+    let mut pos = 0u64;
+    while pos < len {
+        // SAFETY: lseek on an open fd has no memory-safety preconditions.
+        let data = unsafe { libc::lseek(fd, pos as i64, libc::SEEK_DATA) };
+        if data < 0 {
+            break; // ENXIO: only a hole remains
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) } as u64;
+        let first = (data as u64 / CHUNK).max(next_chunk);
+        let last = hole.div_ceil(CHUNK);
+        for chunk in first..last {
+            let off = chunk * CHUNK;
+            let n = CHUNK.min(len - off) as usize;
+            f.read_exact_at(&mut buf[..n], off)
+                .expect("read backing file");
+            if buf[..n].iter().any(|b| *b != 0) {
+                h.update(chunk.to_le_bytes());
+                h.update(&buf[..n]);
+            }
+        }
+        next_chunk = last;
+        pos = hole;
+    }
+    h.update(len.to_le_bytes());
+    hex::encode(h.finalize())
 }

@@ -14,6 +14,7 @@ KATESKIT_SYSTEMCTL=/bin/fake-systemctl KATESKIT_K3S_LOG_CMD=true /bin/kateskit a
 echo "==RC $?=="
 echo "==STATUS-BEGIN=="; cat /run/kateskit/status.json; echo "==STATUS-END=="
 echo "==SOURCES-BEGIN=="; cat /run/kateskit/sources; echo "==SOURCES-END=="
+echo "==JOURNAL-BEGIN=="; cat /var/lib/kateskit/journal.json; echo "==JOURNAL-END=="
 echo "==DROPIN-BEGIN=="; cat /etc/rancher/k3s/config.yaml.d/10-kateskit.yaml; echo "==DROPIN-END=="
 echo "==SYSTEMCTL $(cat /run/systemctl.log | tr '\n' ';')=="
 echo "==HOSTNAME $(hostname)=="

@@ -1,0 +1,157 @@
+//! The agent's disks phase and bundle manifests, through the real disk module on loop devices
+//! (root): blank disks are accepted and journaled, a disk holding data stops the node before
+//! k3s, and servers get the rendered bundle including Rook's CephCluster.
+
+mod agent_support;
+
+use std::process::Command;
+
+use agent_support::{Cluster, Node};
+
+const NO_JOIN: &str = "console=ttyS0 kateskit.agent.verify_join=false";
+
+fn phase(j: &serde_json::Value, name: &str) -> (String, String) {
+    let p = j["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap();
+    (
+        p["outcome"].as_str().unwrap().to_string(),
+        p["detail"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn blank_disks_are_accepted_and_journaled() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.attach_osd_disks(&cfg);
+    n.set_cmdline(NO_JOIN);
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let j = n.journal();
+    assert_eq!(phase(&j, "disks").0, "done");
+    let disks = j["disks"].as_array().unwrap();
+    assert_eq!(disks.len(), 2);
+    for (d, want) in disks
+        .iter()
+        .zip(cfg["storage"]["osd_disks"].as_array().unwrap())
+    {
+        assert_eq!(d["by_id"], want["by_id"]);
+        assert_eq!(d["before"]["state"], "blank");
+        assert_eq!(d["action"], "accepted");
+        assert_eq!(d["after"]["state"], "blank");
+        assert_eq!(
+            d["before"]["canonical"].as_str().unwrap(),
+            n.osd_device(want["by_id"].as_str().unwrap())
+                .to_str()
+                .unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_disk_with_a_filesystem_stops_the_node_before_k3s() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.attach_osd_disks(&cfg);
+    n.set_cmdline(NO_JOIN);
+    let by_id = cfg["storage"]["osd_disks"][1]["by_id"].as_str().unwrap();
+    let dev = n.osd_device(by_id);
+    let mkfs = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "data"])
+        .arg(&dev)
+        .output()
+        .unwrap();
+    assert!(mkfs.status.success());
+    let before = n.osd_digest(by_id);
+    let systemctl_log = n.aux().join("systemctl.log");
+    let script = n.aux().join("systemctl");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", systemctl_log.display()),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let out = n.run(&[("KATESKIT_SYSTEMCTL", script.to_str().unwrap())]);
+    assert!(!out.status.success());
+    let j = n.journal();
+    let (outcome, detail) = phase(&j, "disks");
+    assert_eq!(outcome, "failed");
+    // wipe = "if-foreign" on this disk, and ext4 may hold data: refused, with the way out named.
+    assert!(detail.contains(by_id), "{detail}");
+    assert!(detail.contains("ext4"), "{detail}");
+    assert!(
+        detail.contains("nothing was written to any disk"),
+        "{detail}"
+    );
+    assert!(detail.contains("wipe = \"always\""), "{detail}");
+    for later in ["k3s-config", "start", "join"] {
+        assert_eq!(phase(&j, later).0, "not-run", "{later}");
+    }
+    let calls = std::fs::read_to_string(&systemctl_log).unwrap_or_default();
+    assert!(!calls.contains("k3s"), "k3s must not be started: {calls}");
+    assert!(!n.path("etc/rancher/k3s/config.yaml.d").exists());
+    assert_eq!(n.osd_digest(by_id), before, "the refused disk is untouched");
+    assert_eq!(n.status()["phase"], "disks");
+}
+
+#[test]
+fn servers_deploy_the_rendered_bundle_with_the_ceph_cluster() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("s1");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.set_cmdline(NO_JOIN);
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let dir = n.path("var/lib/rancher/k3s/server/manifests");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for want in ["rook-ceph-operator.yaml", "rook-ceph-cluster.yaml"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+    }
+    assert!(names.iter().any(|n| n.contains("dex")), "{names:?}");
+    let cluster = std::fs::read_to_string(dir.join("rook-ceph-cluster.yaml")).unwrap();
+    for dev in [
+        "/dev/disk/by-id/ata-KATESKIT_OSD_A1_0",
+        "/dev/disk/by-id/ata-KATESKIT_OSD_A2_1",
+        "/dev/disk/by-id/ata-KATESKIT_OSD_A3_0",
+    ] {
+        assert!(cluster.contains(dev), "{dev} not in the CephCluster");
+    }
+    // The same bytes Rook rendering gives from cluster.toml directly.
+    let spec = kateskit::spec::load(&c.dir.path().join("cluster.toml"))
+        .unwrap()
+        .spec;
+    let direct = kateskit::bundle::rook::render(&spec).unwrap();
+    assert_eq!(cluster, direct[1].yaml);
+    // Agents deploy nothing.
+    let a = Node::new();
+    let acfg = c.render("a4");
+    a.image_defaults(&acfg);
+    a.set_cmdline(NO_JOIN);
+    assert!(a.run(&[]).status.success());
+    assert!(!a.path("var/lib/rancher/k3s/server/manifests").exists());
+}
