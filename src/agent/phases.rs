@@ -75,7 +75,7 @@ pub fn bundle_manifests(
     use crate::bundle::charts::{self, ChartLock, ChartSource};
     let lock = ChartLock::bundled().map_err(|e| e.to_string())?;
     let shipped = |c: &&str| {
-        env.path(&format!("var/lib/rancher/k3s/server/static/charts/{c}.tgz"))
+        env.path(format!("var/lib/rancher/k3s/server/static/charts/{c}.tgz"))
             .exists()
     };
     let source = match &cfg.bundle {
