@@ -21,7 +21,9 @@ let
       echo "kateskit: kateskit.install.device= is empty; boot with kateskit.install.device=/dev/disk/by-id/<disk>" >&2
       exit 1
     fi
-    ${exe} install --device "$dev"
+    # The device on the kernel command line is the operator's consent; the disk module still
+    # refuses a disk that is mounted, in use, the boot medium or too small.
+    ${exe} install --device "$dev" --yes
   '';
 in
 {
@@ -31,12 +33,29 @@ in
     description = "Reboot into the installed system after an unattended install succeeded.";
   };
 
+  options.kateskit.install.image = lib.mkOption {
+    type = lib.types.nullOr lib.types.path;
+    default = null;
+    description = ''
+      Raw disk image (GPT with a KATESKIT-EMBED partition) that `kateskit install` writes;
+      linked at /etc/kateskit/install.img. `lib.mkCluster` sets it to the same node's raw image.
+    '';
+  };
+
   config = lib.mkIf cfg.enable {
+    environment.etc."kateskit/install.img" = lib.mkIf (cfg.install.image != null) {
+      source = cfg.install.image;
+    };
+    assertions = [{
+      assertion = cfg.install.image != null || !config.systemd.services.kateskit-install.enable;
+      message = "kateskit.install.image is unset, so `kateskit install` has nothing to write; set it to a raw image built from images/raw.nix (lib.mkCluster does), or disable systemd.services.kateskit-install.";
+    }];
     services.getty.autologinUser = lib.mkDefault "root";
     services.getty.helpLine = ''
 
       KatesKit live system. This machine is not installed.
         Install to a disk:   kateskit install --device /dev/disk/by-id/<disk>
+                             (writes the raw image with this node's config; asks first)
         List disks:          lsblk -o NAME,SIZE,MODEL,SERIAL,TYPE
         Agent status:        journalctl -u kateskit-agent
       Unattended install: boot with kateskit.install.device=/dev/disk/by-id/<disk>

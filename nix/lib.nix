@@ -37,8 +37,17 @@ let
       ] ++ modules;
     };
 
+  # The live ISO and netboot systems carry the raw image of the same node, which
+  # `kateskit install` writes to disk (linked at /etc/kateskit/install.img).
   imagesFor = args:
-    let systems = lib.genAttrs [ "iso" "netboot" "raw" ] (variant: mkSystem (args // { inherit variant; }));
+    let
+      raw = mkSystem (args // { variant = "raw"; });
+      rawFile = "${raw.config.system.build.image}/${raw.config.image.filePath}";
+      live = variant: mkSystem (args // {
+        inherit variant;
+        modules = args.modules ++ [ { kateskit.install.image = rawFile; } ];
+      });
+      systems = { inherit raw; iso = live "iso"; netboot = live "netboot"; };
     in lib.mapAttrs (variant: v: v.out systems.${if variant == "qcow2" then "raw" else variant}.config) variants;
 
   mkCluster = arg:

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod disk;
 pub mod fsutil;
 pub mod image;
+pub mod install;
 pub mod k3s;
 pub mod nodecfg;
 pub mod pki;

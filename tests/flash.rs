@@ -91,6 +91,7 @@ fn injected_failure_leaves_first_mib_zeroed() {
     let opts = FlashOptions {
         fail_after: Some(MIB + 4096),
         progress: None,
+        overlay: None,
     };
     let err = flash::flash(&File::open(&img).unwrap(), &target, 8 * MIB, &opts).unwrap_err();
     assert!(

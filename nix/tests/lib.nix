@@ -25,7 +25,7 @@ rec {
   # Netboot embed cpio for one node, unpacked to the bare embed.img the agent reads from
   # /run/kateskit/embed.img.
   embedImg = dir: node: runCommand "embed-${node}.img" { nativeBuildInputs = [ kateskit pkgs.cpio ]; } ''
-    kateskit image initrd --config ${nodeConfig dir node} --output embed.cpio
+    kateskit image initrd --node-config ${nodeConfig dir node} --output embed.cpio
     mkdir x && (cd x && cpio --quiet -id < ../embed.cpio)
     cp x/kateskit/embed.img $out
   '';
@@ -35,7 +35,7 @@ rec {
     mkdir -p $out
     cp ${image} $out/image
     chmod u+w $out/image
-    kateskit image customize --config ${nodeConfig dir node} $out/image
+    kateskit image customize --node-config ${nodeConfig dir node} --in-place $out/image
   '';
 
   # Test-only module: puts an embed.img where the netboot initrd would have put it.

@@ -2,7 +2,7 @@
 //! first MiB last, verify by reading back.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -23,57 +23,78 @@ pub struct FlashCmd {
 
 impl FlashCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let image = std::fs::File::open(&self.image)
-            .with_context(|| format!("opening {}", self.image.display()))?;
-        let image_len = image
-            .metadata()
-            .with_context(|| format!("reading size of {}", self.image.display()))?
-            .len();
-        if image_len == 0 {
-            bail!("{} is empty; nothing to flash", self.image.display());
-        }
-        // Preflight first: refuse a mounted or busy device before asking anything.
-        let target = disk::open_for_write(&self.device, image_len)
-            .with_context(|| format!("checking {} before flashing", self.device.display()))?;
-        let opts = disk::ClassifyOptions {
-            min_size: image_len,
-            ..Default::default()
-        };
-        let what = match disk::classify_with(&self.device, &opts) {
-            Ok(c) => c.to_string(),
-            Err(e) => format!("(could not classify: {e})"),
-        };
-        eprintln!("target: {}", target.canonical().display());
-        eprintln!("on it now: {what}");
-        if !self.yes {
-            confirm(&self, target.canonical(), image_len)?;
-        }
-        let pb = indicatif::ProgressBar::new(image_len * 2).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
-        let opts = FlashOptions::from_env(Some(pb));
-        match flash::flash(&image, target.file(), target.size(), &opts) {
-            Ok(report) => {
-                if let Err(e) = target.reread_partitions() {
-                    tracing::warn!("{e}; the kernel will see the new partitions after replug or reboot");
-                }
-                eprintln!("{}: wrote {} bytes from {}, sha256 {} verified", target.canonical().display(), report.bytes, self.image.display(), report.sha256);
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => Err(anyhow::Error::new(e).context(format!(
-                "flashing {} to {} failed; its first MiB was zeroed so it will not boot half-written",
-                self.image.display(),
-                target.canonical().display()
-            ))),
-        }
+        write_to_device(&self.image, &self.device, self.yes, None)?;
+        Ok(ExitCode::SUCCESS)
     }
 }
 
-fn confirm(cmd: &FlashCmd, canonical: &std::path::Path, image_len: u64) -> anyhow::Result<()> {
+/// Preflight, confirmation, streaming with the first MiB last, read-back verification;
+/// `overlay` replaces image bytes on the way (install stamps the embed partition so).
+pub fn write_to_device(
+    image_path: &Path,
+    device: &Path,
+    yes: bool,
+    overlay: Option<(u64, Vec<u8>)>,
+) -> anyhow::Result<()> {
+    let image = std::fs::File::open(image_path)
+        .with_context(|| format!("opening {}", image_path.display()))?;
+    let image_len = image
+        .metadata()
+        .with_context(|| format!("reading size of {}", image_path.display()))?
+        .len();
+    if image_len == 0 {
+        bail!("{} is empty; nothing to write", image_path.display());
+    }
+    // Preflight first: refuse a mounted or busy device before asking anything.
+    let target = disk::open_for_write(device, image_len)
+        .with_context(|| format!("checking {} before writing", device.display()))?;
+    let opts = disk::ClassifyOptions {
+        min_size: image_len,
+        ..Default::default()
+    };
+    let what = match disk::classify_with(device, &opts) {
+        Ok(c) => c.to_string(),
+        Err(e) => format!("(could not classify: {e})"),
+    };
+    eprintln!("target: {}", target.canonical().display());
+    eprintln!("on it now: {what}");
+    if !yes {
+        confirm(image_path, device, target.canonical(), image_len)?;
+    }
+    let pb = indicatif::ProgressBar::new(image_len * 2).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    let mut opts = FlashOptions::from_env(Some(pb));
+    opts.overlay = overlay;
+    match flash::flash(&image, target.file(), target.size(), &opts) {
+        Ok(report) => {
+            if let Err(e) = target.reread_partitions() {
+                tracing::warn!(
+                    "{e}; the kernel will see the new partitions after replug or reboot"
+                );
+            }
+            eprintln!(
+                "{}: wrote {} bytes from {}, sha256 {} verified",
+                target.canonical().display(),
+                report.bytes,
+                image_path.display(),
+                report.sha256
+            );
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "writing {} to {} failed; its first MiB was zeroed so it will not boot half-written",
+            image_path.display(),
+            target.canonical().display()
+        ))),
+    }
+}
+
+fn confirm(image: &Path, device: &Path, canonical: &Path, image_len: u64) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         bail!(
@@ -84,8 +105,8 @@ fn confirm(cmd: &FlashCmd, canonical: &std::path::Path, image_len: u64) -> anyho
     eprint!(
         "Overwrite {} ({}) with {} ({image_len} bytes)? Everything on it is lost. Type 'yes': ",
         canonical.display(),
-        cmd.device.display(),
-        cmd.image.display()
+        device.display(),
+        image.display()
     );
     std::io::stderr().flush().context("writing prompt")?;
     let mut line = String::new();

@@ -5,6 +5,7 @@ mod cluster;
 mod disk;
 mod flash;
 mod image;
+mod install;
 mod kubeconfig;
 
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ pub enum Command {
     Image(image::ImageCmd),
     /// Write an image to a USB stick or disk, verified by reading it back.
     Flash(flash::FlashCmd),
+    /// Install the raw image to this machine's disk, carrying the node's config over.
+    Install(install::InstallCmd),
     /// The first-boot agent: turn this machine into the node its config describes.
     #[command(subcommand)]
     Agent(agent::AgentCmd),
@@ -59,6 +62,7 @@ impl Command {
             Command::Kubeconfig(c) => c.run().map(|()| ExitCode::SUCCESS),
             Command::Image(c) => c.run(),
             Command::Flash(c) => c.run(),
+            Command::Install(c) => c.run(),
             Command::Agent(c) => c.run(),
         }
     }

@@ -42,6 +42,9 @@ pub struct FlashOptions {
     /// Fault injection for tests (see [`FAIL_AFTER_ENV`]).
     pub fail_after: Option<u64>,
     pub progress: Option<ProgressBar>,
+    /// Bytes that replace the image's bytes at an offset while streaming (an embed area
+    /// stamped on the way, so the disk is never bootable without it). Hashed as written.
+    pub overlay: Option<(u64, Vec<u8>)>,
 }
 
 impl FlashOptions {
@@ -53,6 +56,7 @@ impl FlashOptions {
         FlashOptions {
             fail_after,
             progress,
+            overlay: None,
         }
     }
 }
@@ -122,6 +126,9 @@ fn write_and_verify(
         if n == 0 {
             break;
         }
+        if let Some((off, bytes)) = &opts.overlay {
+            apply_overlay(&mut buf[..n], pos, *off, bytes);
+        }
         let chunk = &buf[..n];
         hasher.update(chunk);
         // Split off the part below HEAD: it is kept in memory and written last.
@@ -180,6 +187,17 @@ fn write_and_verify(
     })
 }
 
+/// Copies the part of `bytes` (placed at `off`) that falls inside `chunk` (placed at `pos`).
+fn apply_overlay(chunk: &mut [u8], pos: u64, off: u64, bytes: &[u8]) {
+    let start = pos.max(off);
+    let end = (pos + chunk.len() as u64).min(off + bytes.len() as u64);
+    if start < end {
+        let (c, b) = ((start - pos) as usize, (start - off) as usize);
+        let n = (end - start) as usize;
+        chunk[c..c + n].copy_from_slice(&bytes[b..b + n]);
+    }
+}
+
 /// Hashes the first `len` bytes of the target, after dropping cached pages so the read hits the
 /// medium rather than the page cache.
 fn read_back(target: &File, len: u64, pb: Option<&ProgressBar>) -> Result<String, FlashError> {
@@ -199,4 +217,19 @@ fn read_back(target: &File, len: u64, pb: Option<&ProgressBar>) -> Result<String
         }
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apply_overlay;
+
+    #[test]
+    fn overlay_lands_across_chunk_boundaries() {
+        let bytes = [1u8, 2, 3, 4, 5, 6];
+        let mut image = vec![0u8; 16];
+        for pos in (0..16).step_by(4) {
+            apply_overlay(&mut image[pos..pos + 4], pos as u64, 6, &bytes);
+        }
+        assert_eq!(image, [0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0]);
+    }
 }

@@ -1,0 +1,99 @@
+//! `kateskit install`: writes the generic raw disk image to a disk and carries the node's
+//! configuration into the installed disk's embed partition in the same pass, so the disk is
+//! never bootable without it.
+//!
+//! The configuration is, in order: a NodeConfig file given on the command line, or the embed
+//! area of the medium the live system booted from (config and stamped kernel arguments,
+//! re-encoded for the 1 MiB partition), or nothing (the installed node then takes its config
+//! from a config drive, the kernel command line or `kateskit.config_url`).
+
+use std::fs::File;
+use std::path::Path;
+
+use crate::image::{self, embed, CarrierKind};
+use crate::nodecfg::NodeConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid NodeConfig: {reason}")]
+    BadConfig { path: String, reason: String },
+    #[error("{path}: {source}; restamp the boot medium or pass --node-config")]
+    Embed {
+        path: String,
+        source: embed::EmbedError,
+    },
+    #[error("{path}: {source}")]
+    Locate {
+        path: String,
+        source: image::LocateError,
+    },
+    #[error("{path} carries its embed area as {kind}; install needs the raw disk image (GPT with a KATESKIT-EMBED partition), not the ISO")]
+    NotRaw { path: String, kind: CarrierKind },
+}
+
+/// The embed area for the installed disk and where its content came from.
+#[derive(Debug)]
+pub struct ConfigArea {
+    pub area: Vec<u8>,
+    pub from: String,
+}
+
+/// Builds the 1 MiB area from `--node-config`, else from the first stamped embed area among
+/// `live_areas` (paths the agent reads), else an empty (pristine) area.
+pub fn config_area(
+    node_config: Option<&Path>,
+    live_areas: &[std::path::PathBuf],
+) -> Result<ConfigArea, InstallError> {
+    let build = |json: Option<&str>, kargs: &[String], path: &str| {
+        embed::build_area(embed::GPT_AREA_SIZE, json, kargs).map_err(|source| InstallError::Embed {
+            path: path.to_string(),
+            source,
+        })
+    };
+    if let Some(p) = node_config {
+        let path = p.display().to_string();
+        let text = std::fs::read_to_string(p).map_err(|source| InstallError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        NodeConfig::from_json(&text).map_err(|reason| InstallError::BadConfig {
+            path: path.clone(),
+            reason,
+        })?;
+        let area = build(Some(&text), &[], &path)?;
+        return Ok(ConfigArea { area, from: path });
+    }
+    for p in live_areas.iter().filter(|p| p.exists()) {
+        let path = p.display().to_string();
+        match embed::read_path(p) {
+            Ok(None) => continue,
+            Ok(Some(e)) => {
+                let area = build(e.node_config_json.as_deref(), &e.kargs, &path)?;
+                return Ok(ConfigArea { area, from: path });
+            }
+            Err(source) => return Err(InstallError::Embed { path, source }),
+        }
+    }
+    Ok(ConfigArea {
+        area: vec![0; embed::GPT_AREA_SIZE],
+        from: "none (pristine area)".into(),
+    })
+}
+
+/// Where the raw image keeps its embed partition, checked to be the GPT carrier.
+pub fn embed_offset(image_file: &File, image_path: &Path) -> Result<u64, InstallError> {
+    let path = image_path.display().to_string();
+    let c = image::locate(image_file).map_err(|source| InstallError::Locate {
+        path: path.clone(),
+        source,
+    })?;
+    if c.kind != CarrierKind::Gpt {
+        return Err(InstallError::NotRaw { path, kind: c.kind });
+    }
+    Ok(c.extent.offset)
+}
