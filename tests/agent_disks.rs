@@ -155,3 +155,93 @@ fn servers_deploy_the_rendered_bundle_with_the_ceph_cluster() {
     assert!(a.run(&[]).status.success());
     assert!(!a.path("var/lib/rancher/k3s/server/manifests").exists());
 }
+
+/// What Rook does to a disk it was given: a BlueStore OSD, made by Debian's `ceph-osd --mkfs`
+/// with a cluster fsid of Rook's own choosing.
+fn rook_makes_an_osd(dev: &std::path::Path, fsid: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("osd");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::symlink(dev, data.join("block")).unwrap();
+    let conf = dir.path().join("ceph.conf");
+    std::fs::write(&conf, format!("[global]\nfsid = {fsid}\n")).unwrap();
+    let out = Command::new("ceph-osd")
+        .arg("-c")
+        .arg(&conf)
+        .args(["-i", "0", "--mkfs", "--osd-uuid"])
+        .arg(uuid::Uuid::new_v4().to_string())
+        .arg("--osd-data")
+        .arg(&data)
+        .arg("--no-mon-config")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ceph-osd --mkfs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn osds_made_on_handed_over_disks_are_kept_on_later_boots() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.attach_osd_disks(&cfg);
+    n.set_cmdline(NO_JOIN);
+    assert!(n.run(&[]).status.success());
+    let state: serde_json::Value =
+        serde_json::from_str(&n.read("var/lib/kateskit/osd-disks.json")).unwrap();
+    assert_eq!(state["handed_over"].as_array().unwrap().len(), 2);
+    assert!(state.get("learned_fsid").is_none());
+
+    // Rook formats the first disk with its own fsid, unknown to cluster.toml.
+    let by_id = cfg["storage"]["osd_disks"][0]["by_id"].as_str().unwrap();
+    let rook_fsid = uuid::Uuid::new_v4().to_string();
+    rook_makes_an_osd(&n.osd_device(by_id), &rook_fsid);
+    let with_osd = n.osd_digest(by_id);
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let j = n.journal();
+    assert_eq!(j["disks"][0]["before"]["state"], "ceph-osd-this-cluster");
+    assert_eq!(j["disks"][0]["action"], "kept");
+    assert_eq!(n.osd_digest(by_id), with_osd, "the OSD is untouched");
+    let state: serde_json::Value =
+        serde_json::from_str(&n.read("var/lib/kateskit/osd-disks.json")).unwrap();
+    assert_eq!(state["learned_fsid"], rook_fsid.as_str());
+
+    // A third run changes nothing, and the learned fsid stays.
+    let before = n.mtimes();
+    assert!(n.run(&[]).status.success());
+    let after = n.mtimes();
+    let state_file = n.path("var/lib/kateskit/osd-disks.json");
+    assert_eq!(before.get(&state_file), after.get(&state_file));
+}
+
+#[test]
+fn an_osd_on_a_disk_never_handed_over_is_foreign() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.attach_osd_disks(&cfg);
+    n.set_cmdline(NO_JOIN);
+    let by_id = cfg["storage"]["osd_disks"][0]["by_id"].as_str().unwrap();
+    rook_makes_an_osd(&n.osd_device(by_id), &uuid::Uuid::new_v4().to_string());
+    let before = n.osd_digest(by_id);
+    let out = n.run(&[]);
+    assert!(!out.status.success());
+    let (outcome, detail) = phase(&n.journal(), "disks");
+    assert_eq!(outcome, "failed");
+    assert!(
+        detail.contains("another Ceph cluster") || detail.contains("other cluster"),
+        "{detail}"
+    );
+    assert_eq!(n.osd_digest(by_id), before);
+    assert!(!n.path("var/lib/kateskit/osd-disks.json").exists());
+}

@@ -127,14 +127,23 @@ pub fn prepare_osd_disks(
         .source_of("storage.osd_disks")
         .unwrap_or("config")
         .to_string();
-    let fsid = cfg
+    let declared = cfg
         .node
         .secrets
         .as_ref()
         .map(|s| s.ceph_fsid.as_str())
         .unwrap_or("");
-    let reports = crate::disk::prepare_osd_disks(disks, fsid, &env.dev_dir)
+    let before = super::osd_state::OsdState::load(env)?;
+    let mut state = before.clone();
+    let fsid = state.cluster_fsid(env, disks, declared);
+    let reports = crate::disk::prepare_osd_disks(disks, &fsid, &env.dev_dir)
         .map_err(|e| format!("{e}\n(disks declared by {src})"))?;
+    for r in &reports {
+        if r.action != crate::disk::Taken::Kept {
+            state.handed_over.insert(r.by_id.clone());
+        }
+    }
+    state.save_if_changed(env, &before)?;
     let summary: Vec<String> = reports
         .iter()
         .map(|r| format!("{}: {}", r.by_id, r.action.as_str()))

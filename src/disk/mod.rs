@@ -25,7 +25,8 @@ pub use classify::{classify, classify_with, content_of, ClassifyOptions};
 pub use device::{device_size, Discard, WritableDisk};
 pub use preflight::DiskUse;
 pub use prepare::{
-    prepare_osd_disks, prepare_osd_disks_with, DiskEnv, DiskReport, PrepareError, Taken,
+    device_path, prepare_osd_disks, prepare_osd_disks_with, DiskEnv, DiskReport, PrepareError,
+    Taken,
 };
 pub use state::{Blocker, Classification, Content, OsdCluster};
 
