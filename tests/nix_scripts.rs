@@ -92,7 +92,7 @@ fn auto_install_takes_the_device_from_the_kernel_command_line() {
     assert!(ok, "{err}");
     assert_eq!(
         out.trim(),
-        "kateskit install --device /dev/disk/by-id/ata-X"
+        "kateskit install --device /dev/disk/by-id/ata-X --yes"
     );
     std::fs::write(&cmdline, "console=ttyS0 kateskit.install.device=\n").unwrap();
     let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
