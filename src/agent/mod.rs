@@ -6,6 +6,7 @@
 //! ordinary process in tests.
 
 pub mod cmdline;
+pub mod disks;
 pub mod drive;
 pub mod effective;
 pub mod fetch;

@@ -111,59 +111,6 @@ fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// The disks phase: every declared OSD disk goes through the disk module (classify, policy,
-/// Rook's wipe recipe); one refusal and nothing is written, and k3s is not started.
-pub fn prepare_osd_disks(
-    env: &AgentEnv,
-    cfg: &Effective,
-    st: &mut RunState,
-) -> Result<String, String> {
-    let disks = &cfg.node.storage.osd_disks;
-    if disks.is_empty() {
-        return Ok("no OSD disks declared".into());
-    }
-    let src = cfg
-        .merged
-        .source_of("storage.osd_disks")
-        .unwrap_or("config")
-        .to_string();
-    let declared = cfg
-        .node
-        .secrets
-        .as_ref()
-        .map(|s| s.ceph_fsid.as_str())
-        .unwrap_or("");
-    let before = super::osd_state::OsdState::load(env)?;
-    let mut state = before.clone();
-    let fsid = state.cluster_fsid(env, disks, declared);
-    let reports = crate::disk::prepare_osd_disks(disks, &fsid, &env.dev_dir)
-        .map_err(|e| format!("{e}\n(disks declared by {src})"))?;
-    for r in &reports {
-        if r.action != crate::disk::Taken::Kept {
-            state.handed_over.insert(r.by_id.clone());
-        }
-    }
-    state.save_if_changed(env, &before)?;
-    let summary: Vec<String> = reports
-        .iter()
-        .map(|r| format!("{}: {}", r.by_id, r.action.as_str()))
-        .collect();
-    // Journal device paths as declared, not as found under KATESKIT_DEV_DIR.
-    st.disks = reports
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            for side in ["before", "after"] {
-                if let Some(d) = v.get_mut(side).and_then(|c| c.get_mut("device")) {
-                    *d = serde_json::Value::String(r.by_id.clone());
-                }
-            }
-            v
-        })
-        .collect();
-    Ok(summary.join(", "))
-}
-
 fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
     let mut l = ladder::local(env).map_err(AgentError::Config)?;
     if let Some(plan) = ladder::fetch_plan(env, &l).map_err(AgentError::Config)? {
@@ -228,7 +175,7 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             }
             format!("hostname {}", n.host.hostname)
         }
-        "disks" => prepare_osd_disks(env, &cfg, st).map_err(AgentError::Disk)?,
+        "disks" => super::disks::prepare(env, &cfg, st).map_err(AgentError::Disk)?,
         "k3s-config" => {
             let k = |e: crate::k3s::K3sError| AgentError::K3s(e.to_string());
             st.k3s_changed = crate::k3s::write_config(&env.root, n).map_err(k)?;

@@ -4,6 +4,7 @@
 mod locate;
 mod model;
 mod validate;
+mod validate_nodes;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
