@@ -36,6 +36,22 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     }
 }
 
+const CHUNK: u64 = 64 << 20;
+
+/// Starts (does not wait for) writeback of a byte range; a hint, so errors are ignored.
+fn start_writeback(f: &File, offset: u64, len: u64) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: sync_file_range only reads its integer arguments; the fd is open for `f`'s lifetime.
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
 /// Copies all of `src` into `dst` (both open, `dst` empty).
 pub fn copy_file(src: &File, dst: &File) -> io::Result<CopyMethod> {
     if rustix::fs::ioctl_ficlone(dst, src).is_ok() {
@@ -45,11 +61,16 @@ pub fn copy_file(src: &File, dst: &File) -> io::Result<CopyMethod> {
     let mut done = 0u64;
     let mut method = CopyMethod::CopyFileRange;
     while done < len {
-        let want = (len - done).min(1 << 30) as usize;
+        // Chunks, each handed to writeback as soon as it is copied, so the fsync before the
+        // rename finds most of the data already on its way to the disk.
+        let want = (len - done).min(CHUNK) as usize;
         let (mut off_in, mut off_out) = (done, done);
         match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
             Ok(0) => break,
-            Ok(n) => done += n as u64,
+            Ok(n) => {
+                start_writeback(dst, done, n as u64);
+                done += n as u64;
+            }
             Err(e)
                 if done == 0
                     && matches!(
