@@ -1,6 +1,13 @@
-# The first-boot agent: one oneshot unit that runs on every boot (its phases are idempotent and
-# journaled) and must succeed before k3s may start. Image defaults for its config ladder come
-# from /etc/kateskit/image.json, written here from the options.
+# The first-boot agent, in two oneshot units that run on every boot (the phases are idempotent
+# and journaled, so the second run changes nothing it does not have to):
+#   kateskit-agent.service  before k3s: network, host, disks, k3s config; must succeed before
+#                           k3s may start (k3s Requires it), so a node that cannot be set up as
+#                           declared never joins half-configured;
+#   kateskit-join.service   after k3s: runs the agent again, which now verifies the join
+#                           (/ping, /cacerts against the token's CA hash, node Ready). It cannot
+#                           be the first unit: that one is ordered before k3s and would wait for
+#                           a k3s that systemd starts only once it has finished.
+# Image defaults for the config ladder come from /etc/kateskit/image.json, written here.
 { config, lib, pkgs, ... }:
 let
   cfg = config.kateskit;
@@ -15,6 +22,10 @@ let
     node = cfg.node;
     nodes = cfg.nodeConfigs;
   };
+
+  # Disk classification and OSD preparation shell out to these.
+  agentPath = with pkgs; [ util-linux gptfdisk lvm2 cryptsetup kmod e2fsprogs iproute2 systemd ]
+    ++ cfg.agent.extraPath;
 in
 {
   options.kateskit.agent.extraPath = lib.mkOption {
@@ -34,15 +45,29 @@ in
       wants = [ "network-online.target" ];
       after = [ "local-fs.target" "network-online.target" ];
       before = [ "k3s.service" ];
-      # Disk classification and OSD preparation shell out to these.
-      path = with pkgs; [ util-linux gptfdisk lvm2 cryptsetup kmod e2fsprogs iproute2 systemd ] ++ cfg.agent.extraPath;
+      path = agentPath;
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = "${lib.getExe cfg.package} agent run --before-k3s";
+        StandardOutput = "journal+console";
+        StandardError = "journal+console";
+        StateDirectory = "kateskit";
+      };
+    };
+
+    systemd.services.kateskit-join = {
+      description = "KatesKit agent: verify this node's k3s join and report";
+      wantedBy = [ "multi-user.target" ];
+      requires = [ "k3s.service" ];
+      after = [ "k3s.service" ];
+      path = agentPath;
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
         ExecStart = "${lib.getExe cfg.package} agent run";
         StandardOutput = "journal+console";
         StandardError = "journal+console";
-        StateDirectory = "kateskit";
       };
     };
   };

@@ -277,3 +277,39 @@ fn additional_server_with_wrong_token_is_named_as_such() {
         "the token is not echoed"
     );
 }
+
+/// The boot unit runs before k3s and cannot wait for it: `--before-k3s` defers the join, and
+/// the run after k3s (kateskit-join.service) verifies it with nothing else left to change.
+#[test]
+fn join_is_deferred_before_k3s_and_verified_by_the_next_run() {
+    let s = setup("a1");
+    let stand_in = standin::start(s.opts());
+    s.kubelet_kubeconfig(&stand_in);
+    s.node.set_cmdline(&format!("console=ttyS0 kateskit.server={} kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=3 kateskit.agent.http_timeout_s=1", stand_in.url()));
+    let out = s.node.run_with_args(&["--before-k3s"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (outcome, detail) = join_phase(&s.node.journal());
+    assert_eq!(outcome, "skipped");
+    assert!(detail.contains("deferred until k3s runs"), "{detail}");
+    let config = s
+        .node
+        .path("etc/rancher/k3s/config.yaml.d/10-kateskit.yaml");
+    let before = std::fs::metadata(&config).unwrap().modified().unwrap();
+    let out = s.node.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (outcome, detail) = join_phase(&s.node.journal());
+    assert_eq!(outcome, "done");
+    assert!(detail.contains("node Ready"), "{detail}");
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().modified().unwrap(),
+        before
+    );
+}

@@ -224,3 +224,57 @@ fn stamped_kernel_arguments_rank_after_the_command_line() {
     assert_eq!(n.value("host/timezone"), "Asia/Tokyo");
     assert!(n.source("host.timezone").starts_with("embed area"));
 }
+
+/// The NixOS module's `ImageDefaults`: a per-node image names its node; a generic image holds
+/// every node and the machine picks its own by MAC.
+#[test]
+fn image_defaults_pick_the_node_by_name_or_by_mac() {
+    let c = Cluster::new("rack");
+    let (a1, a2) = (c.render("a1"), c.render("a2"));
+    let doc = |node: serde_json::Value| {
+        json!({"apiVersion": "kateskit.dev/v1", "kind": "ImageDefaults", "variant": "iso",
+               "cluster": "rack", "node": node, "nodes": {"a1": a1, "a2": a2}})
+    };
+    let n = Node::new();
+    n.attach_osd_disks(&a2);
+    n.set_cmdline(&format!("console=ttyS0 {NO_JOIN}"));
+    n.write("sys/class/net/lo/address", "00:00:00:00:00:00\n");
+    n.write("sys/class/net/eth0/address", "52:54:00:0B:00:02\n");
+    // Generic image: a2 by the MAC of eth0 (case-insensitive).
+    n.image_defaults(&doc(serde_json::Value::Null));
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(n.value("node/name"), "a2");
+    assert!(
+        n.source("node.name")
+            .ends_with("(node a2 by MAC 52:54:00:0b:00:02)"),
+        "{}",
+        n.source("node.name")
+    );
+    // Two nodes claiming this machine is an error that names them.
+    n.write("sys/class/net/eth1/address", "52:54:00:0b:00:01\n");
+    let out = n.run(&[]);
+    assert!(!out.status.success());
+    let d = n.journal()["phases"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(d.contains("match several nodes (a1, a2)"), "{d}");
+    // A per-node image names its node, whatever the MACs say.
+    n.image_defaults(&doc(json!("a2")));
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        n.source("node.name").ends_with("(node a2)"),
+        "{}",
+        n.source("node.name")
+    );
+}

@@ -84,7 +84,8 @@ fn agent_unit_and_image_json_follow_the_contract() {
         "let nodes = import ./nix/render.nix {rack};
              m = (import ./modules/agent.nix {{ inherit lib pkgs; config.kateskit = {{ package = \"/kk\"; imageVariant = \"raw\"; node = \"a1\"; nodeConfigs = nodes; cluster.normalized.cluster.name = \"rack\"; agent.extraPath = [ ]; }}; }}).config;
              u = m.systemd.services.kateskit-agent;
-         in {{ image = builtins.fromJSON m.environment.etc.\"kateskit/image.json\".text; inherit (u) after before wants wantedBy; sc = u.serviceConfig; }}",
+             j = m.systemd.services.kateskit-join;
+         in {{ image = builtins.fromJSON m.environment.etc.\"kateskit/image.json\".text; inherit (u) after before wants wantedBy; sc = u.serviceConfig; join = {{ inherit (j) after requires wantedBy; sc = j.serviceConfig; }}; }}",
         rack = nix_str(&rack)
     );
     let Some(v) = eval(&expr) else { return };
@@ -95,7 +96,15 @@ fn agent_unit_and_image_json_follow_the_contract() {
     assert_eq!(v["before"], json!(["k3s.service"]));
     assert_eq!(v["wants"], json!(["network-online.target"]));
     assert_eq!(v["sc"]["Type"], "oneshot");
-    assert_eq!(v["sc"]["ExecStart"], "/kk/bin/kateskit agent run");
+    assert_eq!(
+        v["sc"]["ExecStart"],
+        "/kk/bin/kateskit agent run --before-k3s"
+    );
+    // The join is verified by a second run after k3s (the first unit runs before it).
+    assert_eq!(v["join"]["after"], json!(["k3s.service"]));
+    assert_eq!(v["join"]["requires"], json!(["k3s.service"]));
+    assert_eq!(v["join"]["sc"]["ExecStart"], "/kk/bin/kateskit agent run");
+    assert_eq!(v["join"]["sc"]["Type"], "oneshot");
     assert_eq!(v["sc"]["StandardOutput"], "journal+console");
     let image = &v["image"];
     assert_eq!(image["apiVersion"], "kateskit.dev/v1");

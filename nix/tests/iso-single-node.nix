@@ -24,6 +24,9 @@ pkgs.testers.runNixOSTest {
     machine.succeed("grep -qx 'K3S_ROLE=server' /etc/kateskit/k3s.env")
     machine.wait_for_unit("k3s.service", timeout=600)
     machine.wait_until_succeeds("${t.readyCheck "box"}", timeout=900)
+    # The second agent run verified the join (/cacerts against the token's CA hash, Ready).
+    machine.wait_for_unit("kateskit-join.service", timeout=900)
+    machine.succeed("kateskit agent status --json | grep -q '\"ok\": true'")
     # The embed area was read from the ISO, not from a fallback.
     machine.succeed("test -f /iso/kateskit/embed.img")
     machine.shutdown()

@@ -27,6 +27,9 @@ pkgs.testers.runNixOSTest {
     agent.succeed("grep -qx 'K3S_ROLE=agent' /etc/kateskit/k3s.env")
     server.wait_until_succeeds("${t.readyCheck "server"}", timeout=900)
     server.wait_until_succeeds("${t.readyCheck "agent"}", timeout=900)
+    # Both agents verified their join against the pinned CA after k3s started.
+    server.wait_for_unit("kateskit-join.service", timeout=900)
+    agent.wait_for_unit("kateskit-join.service", timeout=900)
     # The agent joined with the agent token and pinned the CA: it holds no CA keys.
     agent.fail("test -e /var/lib/rancher/k3s/server/tls/server-ca.key")
   '';

@@ -12,6 +12,7 @@ pub mod effective;
 pub mod fetch;
 pub mod host;
 pub mod ifaddrs;
+pub mod image_defaults;
 pub mod join;
 pub mod kube;
 pub mod ladder;
@@ -44,6 +45,9 @@ pub struct AgentEnv {
     pub k3s_log_cmd: Vec<String>,
     /// Phase after which the process aborts, for crash tests (`KATESKIT_FAULT_AFTER`).
     pub fault_after: Option<String>,
+    /// Leave the join to a later run (`agent run --before-k3s`): the unit that runs before
+    /// k3s cannot wait for k3s to become Ready.
+    pub defer_join: bool,
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -70,6 +74,7 @@ impl AgentEnv {
                     .unwrap_or_else(|| "journalctl -u k3s -o cat -n 300 --no-pager".into()),
             ),
             fault_after: var("KATESKIT_FAULT_AFTER"),
+            defer_join: false,
             root,
         }
     }

@@ -124,7 +124,7 @@ pub fn render(
 }
 
 /// Network links under `<root>/sys/class/net` with their MACs (empty when sysfs is absent).
-fn links(env: &AgentEnv) -> Vec<(String, String)> {
+pub fn links(env: &AgentEnv) -> Vec<(String, String)> {
     let dir = env.path("sys/class/net");
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return Vec::new();

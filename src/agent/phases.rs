@@ -199,6 +199,11 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             systemctl(env, &["--no-block", verb, "k3s.service"]).map_err(AgentError::K3s)?;
             "k3s.service start requested".into()
         }
+        "join" if env.defer_join => {
+            return Ok(Some(
+                "skipped: deferred until k3s runs (kateskit-join.service runs the agent again after k3s.service)".into(),
+            ))
+        }
         "join" if !cfg.agent.verify_join => {
             let src = cfg
                 .merged

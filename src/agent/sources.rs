@@ -50,7 +50,12 @@ fn kind(v: &Value) -> &'static str {
 pub fn image_defaults(env: &AgentEnv) -> Result<Option<Layer>, String> {
     let path = env.path(IMAGE_DEFAULTS);
     match std::fs::read(&path) {
-        Ok(b) => json_layer(&b, &format!("image defaults /{IMAGE_DEFAULTS}")).map(Some),
+        Ok(b) => {
+            let src = format!("image defaults /{IMAGE_DEFAULTS}");
+            let doc = json_layer(&b, &src)?.tree;
+            let (tree, src) = super::image_defaults::select(doc, env, &src)?;
+            Ok(Some(Layer::uniform(tree, &src)))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!(
             "image defaults /{IMAGE_DEFAULTS}: reading {}: {e}",

@@ -9,7 +9,12 @@ use kateskit::agent::{phases, report, AgentEnv};
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {
     /// Run every phase (discover … report) against KATESKIT_ROOT; exits 1 if a phase failed.
-    Run,
+    Run {
+        /// Configure everything and queue the k3s start, but leave the join check to a later
+        /// run: for the boot unit ordered before k3s.service.
+        #[arg(long)]
+        before_k3s: bool,
+    },
     /// Print the last run's status from /run/kateskit/status.json.
     Status {
         /// Print the status JSON as written, for scripts.
@@ -20,9 +25,10 @@ pub enum AgentCmd {
 
 impl AgentCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let env = AgentEnv::from_env();
+        let mut env = AgentEnv::from_env();
         match self {
-            AgentCmd::Run => {
+            AgentCmd::Run { before_k3s } => {
+                env.defer_join = before_k3s;
                 let (journal, _state) = phases::run(&env).context("writing the agent journal")?;
                 let ok = journal
                     .phases

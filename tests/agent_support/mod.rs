@@ -171,6 +171,11 @@ impl Node {
     }
 
     pub fn run(&self, extra: &[(&str, &str)]) -> Output {
+        self.run_with_args(&[], extra)
+    }
+
+    /// `kateskit agent run ARGS...` against this root.
+    pub fn run_with_args(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("kateskit"));
         use std::os::unix::process::CommandExt;
         // No core dumps from the fault-injection aborts.
@@ -186,6 +191,7 @@ impl Node {
         }
         c.current_dir(self.aux.path());
         c.args(["agent", "run"])
+            .args(args)
             .env("KATESKIT_ROOT", self.root.path())
             .env("KATESKIT_CMDLINE", &self.cmdline)
             .env("KATESKIT_DEV_DIR", self.path("dev"));
