@@ -261,3 +261,54 @@ fn refuses_mounted_device_and_unconfirmed_runs() {
         .failure()
         .stderr(predicates::str::contains("smaller than the required"));
 }
+
+/// A GPT image for 512-byte sectors is refused on a 4096-byte-sector disk, which stays as it
+/// was; the same image on a 512-byte disk is fine (covered above).
+#[test]
+fn refuses_an_image_whose_gpt_sector_size_differs_from_the_disk() {
+    if !loop_ok() {
+        return;
+    }
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let img = test_image(dir.path());
+    let backing = dir.path().join("4kn.img");
+    File::create(&backing).unwrap().set_len(16 * MIB).unwrap();
+    let dev = tool(
+        "losetup",
+        &[
+            "-f",
+            "--show",
+            "--sector-size",
+            "4096",
+            backing.to_str().unwrap(),
+        ],
+    )
+    .trim()
+    .to_string();
+    struct Detach(String);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("losetup")
+                .args(["-d", &self.0])
+                .status();
+        }
+    }
+    let _d = Detach(dev.clone());
+    let before = std::fs::read(&backing).unwrap();
+    let out = kateskit()
+        .args(["flash", "--yes"])
+        .arg(&img)
+        .arg(&dev)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("GPT for 512-byte sectors") && err.contains("uses 4096-byte sectors"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read(&backing).unwrap() == before,
+        "the disk is untouched"
+    );
+}

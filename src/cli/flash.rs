@@ -48,6 +48,19 @@ pub fn write_to_device(
     // Preflight first: refuse a mounted or busy device before asking anything.
     let target = disk::open_for_write(device, image_len)
         .with_context(|| format!("checking {} before writing", device.display()))?;
+    // A GPT made for 512-byte sectors is unreadable on a 4Kn disk (and the reverse).
+    if let Some(image_ss) = kateskit::image::gpt::detect(&image) {
+        let disk_ss = rustix::fs::ioctl_blksszget(target.file())
+            .with_context(|| format!("reading the sector size of {}", device.display()))?;
+        if u64::from(disk_ss) != image_ss {
+            bail!(
+                "{} has a GPT for {image_ss}-byte sectors but {} uses {disk_ss}-byte sectors; \
+                 the disk would not boot. Use an image built for {disk_ss}-byte sectors",
+                image_path.display(),
+                target.canonical().display()
+            );
+        }
+    }
     let opts = disk::ClassifyOptions {
         min_size: image_len,
         ..Default::default()
