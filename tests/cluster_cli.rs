@@ -346,3 +346,25 @@ fn template_from_init_is_valid() {
     let text = kateskit::spec::TEMPLATE.replace("@NAME@", "x");
     kateskit::spec::parse_str(&text, "template").unwrap();
 }
+
+#[test]
+fn quiet_leaves_out_status_lines_but_not_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("c");
+    let out = kateskit()
+        .args(["-q", "cluster", "init"])
+        .arg(&c)
+        .assert()
+        .success();
+    assert!(
+        out.get_output().stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    let out = kateskit()
+        .args(["-q", "cluster", "init"])
+        .arg(&c)
+        .assert()
+        .failure();
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("refusing to overwrite"));
+}

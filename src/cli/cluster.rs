@@ -102,14 +102,14 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating {}", a.dir.display()))?;
     let toml_path = a.dir.join("cluster.toml");
     if toml_path.exists() {
-        eprintln!("keeping existing {}", toml_path.display());
+        super::note!("keeping existing {}", toml_path.display());
     } else {
         let text = spec::TEMPLATE.replace("@NAME@", &a.name);
         fsutil::write_new(&toml_path, text.as_bytes(), 0o644)?;
-        eprintln!("wrote {}", toml_path.display());
+        super::note!("wrote {}", toml_path.display());
     }
     let s = pki::init(&a.dir).context("creating cluster secrets")?;
-    eprintln!("wrote {} (CA hash {})", s.dir.display(), s.ca_hash());
+    super::note!("wrote {} (CA hash {})", s.dir.display(), s.ca_hash());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -119,7 +119,7 @@ fn check(dir: &Path) -> ExitCode {
             for w in &l.warnings {
                 eprintln!("{w}");
             }
-            eprintln!("{}: ok ({} nodes)", l.path.display(), l.spec.nodes.len());
+            super::note!("{}: ok ({} nodes)", l.path.display(), l.spec.nodes.len());
             ExitCode::SUCCESS
         }
         Err(e) => {

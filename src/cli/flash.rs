@@ -69,8 +69,8 @@ pub fn write_to_device(
         Ok(c) => c.to_string(),
         Err(e) => format!("(could not classify: {e})"),
     };
-    eprintln!("target: {}", target.canonical().display());
-    eprintln!("on it now: {what}");
+    super::note!("target: {}", target.canonical().display());
+    super::note!("on it now: {what}");
     if !yes {
         confirm(image_path, device, target.canonical(), image_len)?;
     }
@@ -90,7 +90,7 @@ pub fn write_to_device(
                     "{e}; the kernel will see the new partitions after replug or reboot"
                 );
             }
-            eprintln!(
+            super::note!(
                 "{}: wrote {} bytes from {}, sha256 {} verified",
                 target.canonical().display(),
                 report.bytes,

@@ -46,14 +46,14 @@ impl InstallCmd {
             .map(|rel| self.root.join(rel))
             .collect();
         let cfg = install::config_area(self.node_config.as_deref(), &live)?;
-        eprintln!("node config for the installed disk: {}", cfg.from);
+        super::note!("node config for the installed disk: {}", cfg.from);
         super::flash::write_to_device(
             &self.image,
             &self.device,
             self.yes,
             Some((offset, cfg.area)),
         )?;
-        eprintln!("installed; remove the install medium and reboot");
+        super::note!("installed; remove the install medium and reboot");
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -43,7 +43,7 @@ impl KubeconfigCmd {
                 let text = serde_yaml::to_string(&new)?;
                 fsutil::write_new(&out, text.as_bytes(), 0o600)
                     .with_context(|| format!("writing {}", out.display()))?;
-                eprintln!("wrote {} (context {})", out.display(), spec.cluster.name);
+                super::note!("wrote {} (context {})", out.display(), spec.cluster.name);
             }
             (None, Some(path)) => {
                 let existing = match std::fs::read_to_string(&path) {
@@ -57,7 +57,7 @@ impl KubeconfigCmd {
                 let text = serde_yaml::to_string(&merged)?;
                 fsutil::write_atomic(&path, text.as_bytes(), 0o600)
                     .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!(
+                super::note!(
                     "merged context {} into {}",
                     spec.cluster.name,
                     path.display()

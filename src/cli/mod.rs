@@ -68,8 +68,22 @@ impl Command {
     }
 }
 
+/// Set by `-q`: status lines on stderr ("wrote ...") are left out; warnings and errors are not.
+pub static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A status line on stderr, unless `-q` was given.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::cli::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($arg)*);
+        }
+    };
+}
+pub(crate) use note;
+
 /// Logs go to stderr so stdout stays clean for JSON and tokens.
 pub fn init_logging(verbose: u8, quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) => "warn",

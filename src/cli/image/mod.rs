@@ -95,7 +95,7 @@ impl ImageCmd {
             ImageCmd::Inspect(a) => inspect::run(a),
             ImageCmd::Reset(a) => {
                 let c = customize::reset(&a.image)?;
-                eprintln!(
+                crate::cli::note!(
                     "{}: reset {} ({} bytes at byte {}) to zeros",
                     a.image.display(),
                     c.kind,
@@ -151,7 +151,7 @@ fn customize_cmd(a: CustomizeArgs) -> anyhow::Result<ExitCode> {
             (out.clone(), carrier.context("stamping the copy")?)
         }
     };
-    eprintln!(
+    crate::cli::note!(
         "{}: stamped {} at byte {}",
         target.display(),
         carrier.kind,
@@ -188,7 +188,7 @@ fn initrd_cmd(a: InitrdArgs) -> anyhow::Result<ExitCode> {
             _ => e.into(),
         })?;
     }
-    eprintln!(
+    crate::cli::note!(
         "{}: wrote netboot carrier ({} bytes); load it after the generic initrd",
         a.output.display(),
         data.len()

@@ -54,6 +54,6 @@ pub fn run(a: PullArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let n = pull::pull(&a.url, &a.output, &sha, &opts)?;
-    eprintln!("{}: {n} bytes, sha256 {sha} verified", a.output.display());
+    crate::cli::note!("{}: {n} bytes, sha256 {sha} verified", a.output.display());
     Ok(ExitCode::SUCCESS)
 }
