@@ -10,12 +10,12 @@
 
 mod agent_support;
 
-use std::io::Read;
-
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use agent_support::initramfs::{copy_with_libs, kernel_dir, modules, sh, tools_present, Qemu};
+use agent_support::initramfs::{
+    copy_with_libs, kernel_dir, modules, section, sh, tools_present, wait_for_guest, Qemu,
+};
 use agent_support::loopdev::sparse_digest;
 use agent_support::Cluster;
 
@@ -33,16 +33,6 @@ const MODULES: [&str; 8] = [
 
 /// The guest's /init: loads modules, creates by-id/by-label links, runs the agent, prints results.
 const INIT: &str = include_str!("data/qemu-init.sh");
-
-fn section<'a>(log: &'a str, name: &str) -> &'a str {
-    let b = format!("=={name}-BEGIN==");
-    let s = log
-        .find(&b)
-        .unwrap_or_else(|| panic!("no {name} section in serial log:\n{log}"))
-        + b.len();
-    let e = log[s..].find(&format!("=={name}-END==")).unwrap() + s;
-    log[s..e].trim()
-}
 
 /// Builds the initramfs and disks, boots, returns the serial log. `with_osd`: attach the
 /// data disk the config drive declares; `by_label_link`: the init creates
@@ -170,25 +160,7 @@ fn boot_with(
         .stderr(Stdio::piped())
         .spawn()
         .expect("qemu starts");
-    let mut qemu = Qemu(child);
-    let t0 = Instant::now();
-    while qemu.0.try_wait().unwrap().is_none() {
-        assert!(
-            t0.elapsed() < TIMEOUT,
-            "QEMU did not finish within {TIMEOUT:?}; serial:\n{}",
-            std::fs::read_to_string(&serial).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let mut err = String::new();
-    qemu.0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let log = std::fs::read_to_string(&serial).unwrap().replace('\r', "");
-    eprintln!("serial console of the guest (qemu stderr: {err}):\n{log}");
+    let log = wait_for_guest(Qemu(child), &serial, TIMEOUT);
     (log, sparse_digest(&data))
 }
 

@@ -5,23 +5,14 @@
 
 mod agent_support;
 
-use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use agent_support::initramfs::{copy_with_libs, kernel_dir, modules, sh, tools_present, Qemu};
+use agent_support::initramfs::{
+    copy_with_libs, kernel_dir, modules, section, sh, tools_present, wait_for_guest, Qemu,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(240);
-
-fn section<'a>(log: &'a str, name: &str) -> &'a str {
-    let b = format!("=={name}-BEGIN==");
-    let s = log
-        .find(&b)
-        .unwrap_or_else(|| panic!("no {name} section in serial log:\n{log}"))
-        + b.len();
-    let e = log[s..].find(&format!("=={name}-END==")).unwrap() + s;
-    log[s..e].trim()
-}
 
 #[test]
 fn active_lvm_volume_blocks_the_disk_on_a_real_kernel() {
@@ -103,25 +94,7 @@ fn active_lvm_volume_blocks_the_disk_on_a_real_kernel() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("qemu starts");
-    let mut qemu = Qemu(child);
-    let t0 = Instant::now();
-    while qemu.0.try_wait().unwrap().is_none() {
-        assert!(
-            t0.elapsed() < TIMEOUT,
-            "QEMU did not finish within {TIMEOUT:?}; serial:\n{}",
-            std::fs::read_to_string(&serial).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let mut err = String::new();
-    qemu.0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let log = std::fs::read_to_string(&serial).unwrap().replace('\r', "");
-    eprintln!("serial console of the guest (qemu stderr: {err}):\n{log}");
+    let log = wait_for_guest(Qemu(child), &serial, TIMEOUT);
 
     assert!(
         log.contains("==LVM 0=="),

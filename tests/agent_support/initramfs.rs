@@ -183,3 +183,36 @@ pub fn tools_present() -> bool {
     }
     true
 }
+
+/// Waits (bounded) for the guest to power off, then returns its serial console log; prints
+/// the log and QEMU's stderr so a failing test shows what the guest did.
+pub fn wait_for_guest(mut qemu: Qemu, serial: &Path, timeout: std::time::Duration) -> String {
+    use std::io::Read;
+    let t0 = std::time::Instant::now();
+    while qemu.0.try_wait().unwrap().is_none() {
+        assert!(
+            t0.elapsed() < timeout,
+            "QEMU did not finish within {timeout:?}; serial:\n{}",
+            std::fs::read_to_string(serial).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let mut err = String::new();
+    if let Some(mut e) = qemu.0.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    let log = std::fs::read_to_string(serial).unwrap().replace('\r', "");
+    eprintln!("serial console of the guest (qemu stderr: {err}):\n{log}");
+    log
+}
+
+/// The text the guest printed between `==NAME-BEGIN==` and `==NAME-END==`.
+pub fn section<'a>(log: &'a str, name: &str) -> &'a str {
+    let b = format!("=={name}-BEGIN==");
+    let s = log
+        .find(&b)
+        .unwrap_or_else(|| panic!("no {name} section in serial log:\n{log}"))
+        + b.len();
+    let e = log[s..].find(&format!("=={name}-END==")).unwrap() + s;
+    log[s..e].trim()
+}
