@@ -10,6 +10,17 @@ use agent_support::{Cluster, Node};
 
 const NO_JOIN: &str = "console=ttyS0 kateskit.agent.verify_join=false";
 
+/// Node a1 of examples/rack with its OSD disks on blank loop devices, join check off.
+fn rack_a1() -> (Cluster, serde_json::Value, Node) {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.attach_osd_disks(&cfg);
+    n.set_cmdline(NO_JOIN);
+    (c, cfg, n)
+}
+
 fn phase(j: &serde_json::Value, name: &str) -> (String, String) {
     let p = j["phases"]
         .as_array()
@@ -25,12 +36,7 @@ fn phase(j: &serde_json::Value, name: &str) -> (String, String) {
 
 #[test]
 fn blank_disks_are_accepted_and_journaled() {
-    let c = Cluster::new("rack");
-    let cfg = c.render("a1");
-    let n = Node::new();
-    n.image_defaults(&cfg);
-    n.attach_osd_disks(&cfg);
-    n.set_cmdline(NO_JOIN);
+    let (_c, cfg, n) = rack_a1();
     let out = n.run(&[]);
     assert!(
         out.status.success(),
@@ -60,12 +66,7 @@ fn blank_disks_are_accepted_and_journaled() {
 
 #[test]
 fn a_disk_with_a_filesystem_stops_the_node_before_k3s() {
-    let c = Cluster::new("rack");
-    let cfg = c.render("a1");
-    let n = Node::new();
-    n.image_defaults(&cfg);
-    n.attach_osd_disks(&cfg);
-    n.set_cmdline(NO_JOIN);
+    let (_c, cfg, n) = rack_a1();
     let by_id = cfg["storage"]["osd_disks"][1]["by_id"].as_str().unwrap();
     let dev = n.osd_device(by_id);
     let mkfs = Command::new("mkfs.ext4")
@@ -184,12 +185,7 @@ fn rook_makes_an_osd(dev: &std::path::Path, fsid: &str) {
 
 #[test]
 fn osds_made_on_handed_over_disks_are_kept_on_later_boots() {
-    let c = Cluster::new("rack");
-    let cfg = c.render("a1");
-    let n = Node::new();
-    n.image_defaults(&cfg);
-    n.attach_osd_disks(&cfg);
-    n.set_cmdline(NO_JOIN);
+    let (_c, cfg, n) = rack_a1();
     assert!(n.run(&[]).status.success());
     let state: serde_json::Value =
         serde_json::from_str(&n.read("var/lib/kateskit/osd-disks.json")).unwrap();
@@ -225,12 +221,7 @@ fn osds_made_on_handed_over_disks_are_kept_on_later_boots() {
 
 #[test]
 fn an_osd_on_a_disk_never_handed_over_is_foreign() {
-    let c = Cluster::new("rack");
-    let cfg = c.render("a1");
-    let n = Node::new();
-    n.image_defaults(&cfg);
-    n.attach_osd_disks(&cfg);
-    n.set_cmdline(NO_JOIN);
+    let (_c, cfg, n) = rack_a1();
     let by_id = cfg["storage"]["osd_disks"][0]["by_id"].as_str().unwrap();
     rook_makes_an_osd(&n.osd_device(by_id), &uuid::Uuid::new_v4().to_string());
     let before = n.osd_digest(by_id);

@@ -14,7 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use agent_support::initramfs::{
-    copy_with_libs, kernel_dir, modules, section, sh, tools_present, wait_for_guest, Qemu,
+    copy_with_libs, kernel_dir, modules, pack, section, sh, tools_present, vmlinuz, wait_for_guest,
+    Qemu,
 };
 use agent_support::loopdev::sparse_digest;
 use agent_support::Cluster;
@@ -49,17 +50,7 @@ fn boot_with(
     prep_osd: impl FnOnce(&std::path::Path),
 ) -> (String, String) {
     let kdir = kernel_dir();
-    let vmlinuz = std::fs::read_dir(kdir.join("boot"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("vmlinuz-")
-        })
-        .unwrap();
+    let vmlinuz = vmlinuz(&kdir);
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("initramfs");
     for d in ["proc", "sys", "dev", "run", "tmp", "etc/kateskit"] {
@@ -88,11 +79,7 @@ fn boot_with(
     )
     .unwrap();
     let initrd = work.path().join("initrd.cpio");
-    sh(Command::new("sh").arg("-c").arg(format!(
-        "cd {} && find . | cpio -o -H newc --quiet > {}",
-        root.display(),
-        initrd.display()
-    )));
+    pack(&root, &initrd);
 
     let drive = work.path().join("drive.img");
     sh(Command::new("mkfs.vfat")

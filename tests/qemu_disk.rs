@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use agent_support::initramfs::{
-    copy_with_libs, kernel_dir, modules, section, sh, tools_present, wait_for_guest, Qemu,
+    copy_with_libs, kernel_dir, modules, pack, section, sh, tools_present, vmlinuz, wait_for_guest,
+    Qemu,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -24,17 +25,7 @@ fn active_lvm_volume_blocks_the_disk_on_a_real_kernel() {
         return;
     };
     let kdir = kernel_dir();
-    let vmlinuz = std::fs::read_dir(kdir.join("boot"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("vmlinuz-")
-        })
-        .unwrap();
+    let vmlinuz = vmlinuz(&kdir);
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("initramfs");
     for d in ["proc", "sys", "dev", "run", "tmp", "etc"] {
@@ -52,11 +43,7 @@ fn active_lvm_volume_blocks_the_disk_on_a_real_kernel() {
     std::fs::write(root.join("init"), include_str!("data/qemu-lvm-init.sh")).unwrap();
     sh(Command::new("chmod").arg("755").arg(root.join("init")));
     let initrd = work.path().join("initrd.cpio");
-    sh(Command::new("sh").arg("-c").arg(format!(
-        "cd {} && find . | cpio -o -H newc --quiet > {}",
-        root.display(),
-        initrd.display()
-    )));
+    pack(&root, &initrd);
     let disk = work.path().join("lvm.img");
     std::fs::File::create(&disk)
         .unwrap()

@@ -216,3 +216,27 @@ pub fn section<'a>(log: &'a str, name: &str) -> &'a str {
     let e = log[s..].find(&format!("=={name}-END==")).unwrap() + s;
     log[s..e].trim()
 }
+
+/// The kernel image (`boot/vmlinuz-*`) of the unpacked kernel package.
+pub fn vmlinuz(kdir: &Path) -> PathBuf {
+    std::fs::read_dir(kdir.join("boot"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vmlinuz-")
+        })
+        .expect("a vmlinuz-* in the kernel package")
+}
+
+/// Packs `root` into a newc cpio at `out` with the real `cpio` tool.
+pub fn pack(root: &Path, out: &Path) {
+    sh(Command::new("sh").arg("-c").arg(format!(
+        "cd {} && find . | cpio -o -H newc --quiet > {}",
+        root.display(),
+        out.display()
+    )));
+}
