@@ -74,13 +74,7 @@ pub fn write_to_device(
     if !yes {
         confirm(image_path, device, target.canonical(), image_len)?;
     }
-    let pb = indicatif::ProgressBar::new(image_len * 2).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
-    );
+    let pb = super::progress_bar(image_len * 2, "writing");
     let mut opts = FlashOptions::from_env(Some(pb));
     opts.overlay = overlay;
     match flash::flash(&image, target.file(), target.size(), &opts) {

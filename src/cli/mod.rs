@@ -81,6 +81,22 @@ macro_rules! note {
 }
 pub(crate) use note;
 
+/// A byte-progress bar on stderr: drawn only on a terminal, never with `-q`.
+pub fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(len).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    pb.set_message(message);
+    pb
+}
+
 /// Logs go to stderr so stdout stays clean for JSON and tokens.
 pub fn init_logging(verbose: u8, quiet: bool) {
     QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);

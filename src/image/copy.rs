@@ -1,19 +1,40 @@
-//! Copying an image before stamping it: reflink when the filesystem can share extents (instant),
-//! else `copy_file_range` (in-kernel, may be server-side on NFS), else plain read/write. The copy
-//! goes to a temp name beside the destination and is renamed into place only when complete.
+//! Copying an image before stamping it. The copy must be on disk before it gets its final name
+//! (a crash must never leave a renamed but half-written image), so the choice of method is about
+//! making that durable copy cheap: a reflink where the filesystem shares extents (instant); direct
+//! I/O on local filesystems (one pass to the disk, nothing left to flush); `copy_file_range` on
+//! network filesystems, where the server may copy without the data crossing the wire; plain
+//! read/write when nothing else works. The copy goes to a temp name beside the destination and is
+//! renamed into place only when complete and synced.
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use indicatif::ProgressBar;
 use tempfile::NamedTempFile;
 
+use super::copy_direct;
+
 /// How the bytes were copied (logged, and reported by `customize -o`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CopyMethod {
     Reflink,
+    DirectIo,
     CopyFileRange,
     ReadWrite,
+}
+
+impl std::fmt::Display for CopyMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CopyMethod::Reflink => "reflink",
+            CopyMethod::DirectIo => "direct I/O",
+            CopyMethod::CopyFileRange => "copy_file_range",
+            CopyMethod::ReadWrite => "read/write",
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,67 +57,100 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     }
 }
 
-const CHUNK: u64 = 64 << 20;
-
-/// Starts (does not wait for) writeback of a byte range; a hint, so errors are ignored.
-fn start_writeback(f: &File, offset: u64, len: u64) {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: sync_file_range only reads its integer arguments; the fd is open for `f`'s lifetime.
-    unsafe {
-        libc::sync_file_range(
-            f.as_raw_fd(),
-            offset as libc::off64_t,
-            len as libc::off64_t,
-            libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
+/// Filesystems where `copy_file_range` may be done by the server (NFS 4.2, SMB, Ceph, FUSE).
+fn offloads_copies(f: &File) -> bool {
+    const NFS: u32 = 0x6969;
+    const SMB2: u32 = 0xFE53_4D42;
+    const CIFS: u32 = 0xFF53_4D42;
+    const CEPH: u32 = 0x00C3_6400;
+    const FUSE: u32 = 0x6573_5546;
+    rustix::fs::fstatfs(f)
+        .map(|st| [NFS, SMB2, CIFS, CEPH, FUSE].contains(&(st.f_type as u32)))
+        .unwrap_or(false)
 }
 
-/// Copies all of `src` into `dst` (both open, `dst` empty).
-pub fn copy_file(src: &File, dst: &File) -> io::Result<CopyMethod> {
-    if rustix::fs::ioctl_ficlone(dst, src).is_ok() {
+/// Copies all of `src` into the empty file `dst` at `dst_path`, with the first method that works
+/// in the order given in the module docs; `only` forces one method (tests).
+pub fn copy_file(
+    src: &File,
+    dst: &File,
+    dst_path: &Path,
+    only: Option<CopyMethod>,
+    progress: Option<&ProgressBar>,
+) -> io::Result<CopyMethod> {
+    let len = src.metadata()?.len();
+    let wants = |m| only.map_or(true, |o| o == m);
+    if wants(CopyMethod::Reflink) && rustix::fs::ioctl_ficlone(dst, src).is_ok() {
         return Ok(CopyMethod::Reflink);
     }
-    let len = src.metadata()?.len();
+    let _ = rustix::fs::fadvise(src, 0, 0, rustix::fs::Advice::Sequential);
+    if wants(CopyMethod::DirectIo) && (only.is_some() || !offloads_copies(dst)) {
+        // Not every filesystem takes O_DIRECT (EINVAL at open or at the first write); any such
+        // refusal falls through to the buffered methods, which overwrite from byte 0.
+        let direct = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(dst_path);
+        match direct
+            .and_then(|d| copy_direct::copy(src, &d, dst, len, copy_direct::CHUNK, progress))
+        {
+            Ok(()) => return Ok(CopyMethod::DirectIo),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && only.is_none() => {
+                tracing::debug!("direct I/O refused ({e}); copying through the page cache");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if wants(CopyMethod::CopyFileRange) && copy_range(src, dst, len, progress)? {
+        return Ok(CopyMethod::CopyFileRange);
+    }
+    if only.is_some_and(|o| o != CopyMethod::ReadWrite) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{} is not supported here", only.expect("checked")),
+        ));
+    }
+    let (mut r, mut w) = (src, dst);
+    io::Seek::seek(&mut r, io::SeekFrom::Start(0))?;
+    io::Seek::seek(&mut w, io::SeekFrom::Start(0))?;
+    io::copy(&mut r, &mut w)?;
+    Ok(CopyMethod::ReadWrite)
+}
+
+/// `copy_file_range` in chunks (so progress moves); `Ok(false)` when the kernel or filesystem
+/// does not offer it for these files.
+fn copy_range(
+    src: &File,
+    dst: &File,
+    len: u64,
+    progress: Option<&ProgressBar>,
+) -> io::Result<bool> {
+    const CHUNK: u64 = 64 << 20;
     let mut done = 0u64;
-    let mut method = CopyMethod::CopyFileRange;
     while done < len {
-        // Chunks, each handed to writeback as soon as it is copied, so the fsync before the
-        // rename finds most of the data already on its way to the disk.
         let want = (len - done).min(CHUNK) as usize;
         let (mut off_in, mut off_out) = (done, done);
         match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
-            Ok(0) => break,
-            Ok(n) => {
-                start_writeback(dst, done, n as u64);
-                done += n as u64;
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("source shrank while copying ({done} of {len} bytes)"),
+                ))
             }
-            Err(e)
-                if done == 0
-                    && matches!(
-                        e,
-                        rustix::io::Errno::XDEV
-                            | rustix::io::Errno::NOSYS
-                            | rustix::io::Errno::INVAL
-                            | rustix::io::Errno::OPNOTSUPP
-                    ) =>
-            {
-                method = CopyMethod::ReadWrite;
-                break;
-            }
+            Ok(n) => done += n as u64,
+            Err(
+                rustix::io::Errno::XDEV
+                | rustix::io::Errno::NOSYS
+                | rustix::io::Errno::INVAL
+                | rustix::io::Errno::OPNOTSUPP,
+            ) if done == 0 => return Ok(false),
             Err(e) => return Err(e.into()),
         }
+        if let Some(pb) = progress {
+            pb.set_position(done);
+        }
     }
-    if method == CopyMethod::ReadWrite {
-        let (mut r, mut w) = (src, dst);
-        io::copy(&mut r, &mut w)?;
-    } else if done != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("source shrank while copying ({done} of {len} bytes)"),
-        ));
-    }
-    Ok(method)
+    Ok(true)
 }
 
 /// Copies `src` to a temp file beside `dst`, lets `edit` change the copy, then fsyncs and renames
@@ -106,6 +160,7 @@ pub fn copy_edit_persist<E>(
     src: &Path,
     dst: &Path,
     force: bool,
+    progress: Option<&ProgressBar>,
     edit: impl FnOnce(&Path) -> Result<(), E>,
 ) -> Result<CopyMethod, E>
 where
@@ -123,7 +178,15 @@ where
         .prefix(".kateskit-image")
         .tempfile_in(dir)
         .map_err(io_err("creating temp file in", dir))?;
-    let method = copy_file(&input, tmp.as_file()).map_err(io_err("copying", src))?;
+    let len = input
+        .metadata()
+        .map_err(io_err("reading size of", src))?
+        .len();
+    if let Some(pb) = progress {
+        pb.set_length(len);
+    }
+    let method = copy_file(&input, tmp.as_file(), tmp.path(), None, progress)
+        .map_err(io_err("copying", src))?;
     tracing::info!(?method, src = %src.display(), "copied image");
     edit(tmp.path())?;
     tmp.as_file()

@@ -2,6 +2,7 @@
 //! copying images, flashing them to devices and pulling them over HTTPS.
 
 pub mod copy;
+pub mod copy_direct;
 pub mod cpio;
 pub mod customize;
 pub mod embed;

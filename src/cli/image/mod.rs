@@ -140,14 +140,21 @@ fn customize_cmd(a: CustomizeArgs) -> anyhow::Result<ExitCode> {
         None => (a.image.clone(), customize::stamp(&a.image, &stamp)?),
         Some(out) => {
             let mut carrier = None;
-            let method =
-                copy::copy_edit_persist(&a.image, out, a.force, |tmp| -> anyhow::Result<()> {
-                    carrier = Some(customize::stamp(tmp, &stamp).map_err(|e| {
+            let pb = crate::cli::progress_bar(0, "copying");
+            let edit = |tmp: &std::path::Path| -> anyhow::Result<()> {
+                carrier =
+                    Some(customize::stamp(tmp, &stamp).map_err(|e| {
                         anyhow::anyhow!("{}: {}", a.image.display(), strip_path(&e))
                     })?);
-                    Ok(())
-                })?;
-            tracing::info!(?method, "copy mode");
+                Ok(())
+            };
+            let method = copy::copy_edit_persist(&a.image, out, a.force, Some(&pb), edit)?;
+            pb.finish_and_clear();
+            crate::cli::note!(
+                "{}: copied from {} ({method})",
+                out.display(),
+                a.image.display()
+            );
             (out.clone(), carrier.context("stamping the copy")?)
         }
     };

@@ -39,14 +39,7 @@ pub fn run(a: PullArgs) -> anyhow::Result<ExitCode> {
         (None, Some(sums)) => pull::sha256_from_sums(sums, &a.url)?,
         (None, None) => bail!("give --sha256 HEX or --sha256sums URL"),
     };
-    let pb = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
-    );
-    pb.set_message("download");
+    let pb = crate::cli::progress_bar(0, "download");
     let opts = pull::PullOptions {
         retries: a.retries,
         force: a.force,
