@@ -77,6 +77,36 @@ fn regular_file_target_equals_image_and_hash_is_reported() {
 }
 
 #[test]
+fn image_of_odd_length_lands_exactly() {
+    // An ISO is a whole number of 2 KiB sectors, not of 4 KiB pages; the direct writes stop at
+    // the last whole block and the rest goes through the page cache.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let img = dir.path().join("odd.img");
+    let mut data = vec![0u8; (6 * MIB + 2048 + 3) as usize];
+    rand::thread_rng().fill_bytes(&mut data);
+    std::fs::write(&img, &data).unwrap();
+    let target_path = dir.path().join("target.bin");
+    std::fs::write(&target_path, vec![0xAAu8; 8 * MIB as usize]).unwrap();
+    let target = File::options()
+        .read(true)
+        .write(true)
+        .open(&target_path)
+        .unwrap();
+    let report = flash::flash(
+        &File::open(&img).unwrap(),
+        &target,
+        8 * MIB,
+        &FlashOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.sha256, hex::encode(Sha256::digest(&data)));
+    assert!(read_range(&target_path, 0, data.len() as u64) == data);
+    assert!(read_range(&target_path, data.len() as u64, 4096)
+        .iter()
+        .all(|&b| b == 0xAA));
+}
+
+#[test]
 fn injected_failure_leaves_first_mib_zeroed() {
     let dir = tempfile::tempdir().unwrap();
     let img = test_image(dir.path());

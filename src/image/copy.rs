@@ -8,7 +8,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use indicatif::ProgressBar;
@@ -69,12 +68,11 @@ fn offloads_copies(f: &File) -> bool {
         .unwrap_or(false)
 }
 
-/// Copies all of `src` into the empty file `dst` at `dst_path`, with the first method that works
+/// Copies all of `src` into the empty file `dst`, with the first method that works
 /// in the order given in the module docs; `only` forces one method (tests).
 pub fn copy_file(
     src: &File,
     dst: &File,
-    dst_path: &Path,
     only: Option<CopyMethod>,
     progress: Option<&ProgressBar>,
 ) -> io::Result<CopyMethod> {
@@ -87,10 +85,8 @@ pub fn copy_file(
     if wants(CopyMethod::DirectIo) && (only.is_some() || !offloads_copies(dst)) {
         // Not every filesystem takes O_DIRECT (EINVAL at open or at the first write); any such
         // refusal falls through to the buffered methods, which overwrite from byte 0.
-        let direct = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(dst_path);
+        let direct = copy_direct::reopen_direct(dst)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL));
         match direct
             .and_then(|d| copy_direct::copy(src, &d, dst, len, copy_direct::CHUNK, progress))
         {
@@ -185,8 +181,8 @@ where
     if let Some(pb) = progress {
         pb.set_length(len);
     }
-    let method = copy_file(&input, tmp.as_file(), tmp.path(), None, progress)
-        .map_err(io_err("copying", src))?;
+    let method =
+        copy_file(&input, tmp.as_file(), None, progress).map_err(io_err("copying", src))?;
     tracing::info!(?method, src = %src.display(), "copied image");
     edit(tmp.path())?;
     tmp.as_file()

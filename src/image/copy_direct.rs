@@ -21,7 +21,7 @@ pub const CHUNK: usize = 16 << 20;
 const BUFFERS: usize = 3;
 
 /// A heap buffer aligned to [`ALIGN`], as `O_DIRECT` requires.
-struct AlignedBuf {
+pub struct AlignedBuf {
     ptr: std::ptr::NonNull<u8>,
     layout: Layout,
 }
@@ -30,7 +30,8 @@ struct AlignedBuf {
 unsafe impl Send for AlignedBuf {}
 
 impl AlignedBuf {
-    fn new(len: usize) -> AlignedBuf {
+    /// A zeroed buffer of `len` bytes (at least [`ALIGN`]).
+    pub fn new(len: usize) -> AlignedBuf {
         let layout = Layout::from_size_align(len.max(ALIGN), ALIGN).expect("valid layout");
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
@@ -62,9 +63,35 @@ impl Drop for AlignedBuf {
     }
 }
 
+/// Opens a second handle on `f`'s file (a regular file or a block device) with `O_DIRECT`, or
+/// `None` where the filesystem does not take it.
+pub fn reopen_direct(f: &File) -> Option<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .map_err(|e| tracing::debug!("no direct I/O: {e}"))
+        .ok()
+}
+
+/// Writes `data` at `off`: the whole-block part through `direct` (when buffer and offset are
+/// aligned), the rest through `buffered`, the same file without `O_DIRECT`.
+pub fn write_at(direct: &File, buffered: &File, data: &[u8], off: u64) -> io::Result<()> {
+    let aligned_start = off % ALIGN as u64 == 0 && data.as_ptr() as usize % ALIGN == 0;
+    let cut = if aligned_start {
+        data.len() - data.len() % ALIGN
+    } else {
+        0
+    };
+    direct.write_all_at(&data[..cut], off)?;
+    buffered.write_all_at(&data[cut..], off + cut as u64)
+}
+
 /// Copies `len` bytes of `src` to `direct` (the destination opened with `O_DIRECT`) in chunks of
-/// `chunk` bytes (a multiple of [`ALIGN`]). A final piece shorter than [`ALIGN`] cannot be written
-/// directly and goes through `buffered`, the same file opened without `O_DIRECT`.
+/// `chunk` bytes (a multiple of [`ALIGN`]). A final piece shorter than [`ALIGN`] goes through
+/// `buffered` (see [`write_at`]).
 pub fn copy(
     src: &File,
     direct: &File,
@@ -108,11 +135,7 @@ pub fn copy(
             let (buf, off, n) = full_rx.recv().map_err(|_| {
                 io::Error::new(io::ErrorKind::UnexpectedEof, "source reader stopped early")
             })??;
-            let aligned = n - n % ALIGN;
-            direct.write_all_at(&buf[..aligned], off)?;
-            if aligned < n {
-                buffered.write_all_at(&buf[aligned..n], off + aligned as u64)?;
-            }
+            write_at(direct, buffered, &buf[..n], off)?;
             done = off + n as u64;
             if let Some(pb) = progress {
                 pb.set_position(done);
