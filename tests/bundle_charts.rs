@@ -71,6 +71,69 @@ fn every_manifest_is_a_helmchart_with_locked_coordinates() {
 }
 
 #[test]
+fn servers_with_secrets_get_the_auth_proxy_secrets_before_dex() {
+    use kateskit::bundle::auth;
+    let lock = ChartLock::bundled().unwrap();
+    let mut cfg = node("rack", "s1");
+    let token = "K10aaaa::server:0123456789abcdef";
+    cfg.secrets = Some(nodecfg::NodeSecrets {
+        token: token.into(),
+        ca_hash: "aaaa".into(),
+        agent_token: None,
+        ca_files: Default::default(),
+        ceph_fsid: "f".into(),
+    });
+    let out = charts::render(&cfg, &lock, ChartSource::Repo).unwrap();
+    let names: Vec<_> = out.iter().map(|m| m.file_name.as_str()).collect();
+    let at = |n: &str| names.iter().position(|&x| x == n).unwrap();
+    assert!(
+        at("kateskit-auth-proxy-secrets.yaml") < at("kateskit-dex.yaml"),
+        "{names:?}"
+    );
+    let docs: Vec<serde_yaml::Value> =
+        serde_yaml::Deserializer::from_str(&out[at("kateskit-auth-proxy-secrets.yaml")].yaml)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+    let kinds: Vec<_> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Namespace", "Namespace", "Secret", "Secret"]);
+    let want = auth::derive(token);
+    let proxy = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == auth::PROXY_SECRET)
+        .unwrap();
+    assert_eq!(
+        proxy["metadata"]["namespace"],
+        lock.charts["auth_proxy"].namespace.as_str()
+    );
+    assert_eq!(
+        proxy["stringData"]["client-secret"],
+        want.client_secret.as_str()
+    );
+    assert_eq!(
+        proxy["stringData"]["cookie-secret"],
+        want.cookie_secret.as_str()
+    );
+    let dex = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == auth::DEX_SECRET)
+        .unwrap();
+    assert_eq!(
+        dex["metadata"]["namespace"],
+        lock.charts["dex"].namespace.as_str()
+    );
+    assert_eq!(
+        dex["stringData"][auth::DEX_SECRET_ENV],
+        want.client_secret.as_str()
+    );
+    // The public render (what Nix computes) carries no secrets, so no Secret manifest.
+    let public = charts::render(&node("rack", "s1"), &lock, ChartSource::Repo).unwrap();
+    assert!(public.iter().all(|m| !m.yaml.contains(&want.client_secret)));
+    assert!(public
+        .iter()
+        .all(|m| m.file_name != "kateskit-auth-proxy-secrets.yaml"));
+}
+
+#[test]
 fn agents_and_the_homelab_get_no_charts() {
     let lock = ChartLock::bundled().unwrap();
     assert!(

@@ -157,6 +157,9 @@ pub fn render(
                 origin: lock.origin.clone(),
                 component: component.into(),
             })?;
+        if component == "dex" {
+            out.extend(auth_secrets(cfg, bundle, lock));
+        }
         let (values, extra) = values::values(component, bundle);
         out.push(Manifest {
             file_name: format!("kateskit-{}.yaml", locked.chart),
@@ -170,6 +173,22 @@ pub fn render(
         }
     }
     Ok(out)
+}
+
+/// The dex/auth-proxy Secrets, on nodes that carry secrets (the public render has none).
+fn auth_secrets(cfg: &NodeConfig, bundle: &BundleSpec, lock: &ChartLock) -> Option<Manifest> {
+    let secrets = cfg.secrets.as_ref()?;
+    values::proxy_hostname(bundle)?;
+    let ns = |c: &str| lock.charts.get(c).map(|l| l.namespace.clone());
+    let docs = super::auth::secret_documents(
+        &super::auth::derive(&secrets.token),
+        &ns("dex")?,
+        &ns("auth_proxy")?,
+    );
+    Some(Manifest {
+        file_name: "kateskit-auth-proxy-secrets.yaml".into(),
+        yaml: docs.iter().map(to_yaml).collect::<Vec<_>>().join("---\n"),
+    })
 }
 
 fn helm_chart(component: &str, c: &LockedChart, values: &Value, source: ChartSource) -> Value {

@@ -1,5 +1,6 @@
 //! Manifests the agent writes into k3s's auto-deploy directory on servers.
 
+pub mod auth;
 pub mod charts;
 pub mod rook;
 

@@ -185,6 +185,41 @@ pub fn check(spec: &ClusterSpec) -> Vec<Finding> {
     c.out
 }
 
+/// The proxy is dex's OIDC client: dex must say where it is, the proxy where users reach it.
+fn check_auth(c: &mut Checker, b: &crate::spec::BundleSpec, p: &KeyPath) {
+    let text = |comp: &crate::spec::Component, k: &str| {
+        comp.values
+            .get(k)
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+    };
+    match text(&b.dex, "issuer") {
+        None => c.err(
+            p.key("dex").key("enable"),
+            "dex has no values.issuer, which the auth proxy needs to find it",
+            "add values = { issuer = \"https://dex.example.com\" } to bundle.dex (its public URL)",
+        ),
+        Some(i) if !i.starts_with("https://") || i.len() <= "https://".len() => c.err(
+            p.key("dex").key("values").key("issuer"),
+            format!("dex issuer `{i}` is not an https:// URL"),
+            "write the public URL dex is served at, e.g. \"https://dex.example.com\"",
+        ),
+        Some(_) => {}
+    }
+    match text(&b.auth_proxy, "hostname") {
+        None => c.err(
+            p.key("auth_proxy").key("enable"),
+            "the auth proxy has no values.hostname for its login callback and Ingress",
+            "add values = { hostname = \"auth.example.com\" } to bundle.auth_proxy",
+        ),
+        Some(h) if h.is_empty() || !h.split('.').all(is_dns_label) => c.err(
+            p.key("auth_proxy").key("values").key("hostname"),
+            format!("auth proxy hostname `{h}` is not a DNS name"),
+            "write the name users reach the proxy at, e.g. \"auth.example.com\"",
+        ),
+        Some(_) => {}
+    }
+}
+
 fn check_bundle(c: &mut Checker, spec: &ClusterSpec) {
     let b = &spec.bundle;
     let p = KeyPath::root().key("bundle");
@@ -194,6 +229,9 @@ fn check_bundle(c: &mut Checker, spec: &ClusterSpec) {
             "auth_proxy needs dex as its identity provider",
             "set bundle.dex.enable = true, or turn the auth proxy off",
         );
+    }
+    if b.auth_proxy.enable && b.dex.enable {
+        check_auth(c, b, &p);
     }
     if b.dashboard.enable && !b.auth_proxy.enable {
         c.warn(

@@ -5,7 +5,18 @@
 use serde_json::{json, Map, Value};
 
 use super::user_values;
+use crate::bundle::auth;
 use crate::spec::BundleSpec;
+
+/// The auth proxy's public hostname (`bundle.auth_proxy.values.hostname`), when it is on.
+pub(super) fn proxy_hostname(b: &BundleSpec) -> Option<String> {
+    b.auth_proxy
+        .enable
+        .then(|| b.auth_proxy.values.get("hostname"))
+        .flatten()
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
 
 /// Values for `component`, and an optional extra manifest (name, document) it needs.
 pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String, Value)>) {
@@ -22,17 +33,24 @@ pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String,
             if let Some(issuer) = u.remove("issuer") {
                 d["config"]["issuer"] = issuer;
             }
+            if let Some(host) = proxy_hostname(b) {
+                merge(&mut d, auth::dex_values(&host));
+            }
             (u, d, None)
         }
         "auth_proxy" => {
-            // With dex in the bundle, point the proxy at it as an OIDC provider.
-            let d = match (&dex_issuer, b.dex.enable) {
-                (Some(issuer), true) => {
-                    json!({ "extraArgs": { "provider": "oidc", "oidc-issuer-url": issuer } })
-                }
+            // With dex in the bundle, the proxy is dex's OIDC client (see bundle::auth).
+            let mut u = user_values(&b.auth_proxy);
+            let host = u.remove("hostname");
+            let d = match (
+                &dex_issuer,
+                b.dex.enable,
+                host.as_ref().and_then(|h| h.as_str()),
+            ) {
+                (Some(issuer), true, Some(host)) => auth::proxy_values(issuer, host),
                 _ => json!({}),
             };
-            (user_values(&b.auth_proxy), d, None)
+            (u, d, None)
         }
         "dashboard" => (user_values(&b.dashboard), json!({}), None),
         "cert_manager" => {

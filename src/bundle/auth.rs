@@ -1,0 +1,176 @@
+//! Wiring between dex and the auth proxy (oauth2-proxy): one OIDC client that both sides must
+//! agree on. Dex gets a static client whose secret it reads from an environment variable; the
+//! proxy gets the client id and secret and its cookie secret from a Secret. Neither secret is
+//! stored anywhere: both are derived from the cluster's server token with HMAC-SHA256 under
+//! separate labels, so every server renders the same values, clusters made before this existed
+//! need no new files, and rotating the server token rotates them too (logging everyone out).
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+/// The OIDC client id the proxy uses at dex.
+pub const CLIENT_ID: &str = "kateskit-auth-proxy";
+/// Secret (in the proxy's namespace) holding `client-id`, `client-secret`, `cookie-secret`, the
+/// keys the oauth2-proxy chart reads through `config.existingSecret`.
+pub const PROXY_SECRET: &str = "kateskit-auth-proxy";
+/// Secret (in dex's namespace) holding the client secret under the environment variable name
+/// dex's static client reads it from.
+pub const DEX_SECRET: &str = "kateskit-auth-proxy-client";
+pub const DEX_SECRET_ENV: &str = "KATESKIT_AUTH_PROXY_CLIENT_SECRET";
+
+/// The derived secrets; never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthSecrets {
+    pub client_secret: String,
+    /// 32 bytes, URL-safe base64: oauth2-proxy wants an AES key of 16, 24 or 32 bytes.
+    pub cookie_secret: String,
+}
+
+impl std::fmt::Debug for AuthSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthSecrets(<redacted>)")
+    }
+}
+
+fn hmac(key: &str, label: &str) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// Derives the client and cookie secrets from the server token.
+pub fn derive(server_token: &str) -> AuthSecrets {
+    AuthSecrets {
+        client_secret: hex::encode(hmac(server_token, "kateskit/auth-proxy/client-secret/v1")),
+        cookie_secret: base64::engine::general_purpose::URL_SAFE
+            .encode(hmac(server_token, "kateskit/auth-proxy/cookie-secret/v1")),
+    }
+}
+
+/// Where the proxy is reached: its OAuth callback at dex, and its Ingress.
+pub fn redirect_url(hostname: &str) -> String {
+    format!("https://{hostname}/oauth2/callback")
+}
+
+/// Dex values for the proxy's static client (the secret comes from [`DEX_SECRET`]).
+pub fn dex_values(hostname: &str) -> Value {
+    json!({
+        "config": { "staticClients": [{
+            "id": CLIENT_ID,
+            "name": "KatesKit auth proxy",
+            "redirectURIs": [redirect_url(hostname)],
+            "secretEnv": DEX_SECRET_ENV,
+        }] },
+        "envFrom": [{ "secretRef": { "name": DEX_SECRET } }],
+    })
+}
+
+/// oauth2-proxy values: OIDC against dex, credentials from [`PROXY_SECRET`], an Ingress on the
+/// bundled Traefik for `hostname`.
+pub fn proxy_values(issuer: &str, hostname: &str) -> Value {
+    json!({
+        "config": { "existingSecret": PROXY_SECRET },
+        "extraArgs": {
+            "provider": "oidc",
+            "oidc-issuer-url": issuer,
+            "redirect-url": redirect_url(hostname),
+        },
+        "ingress": {
+            "enabled": true,
+            "className": "traefik",
+            "path": "/",
+            "hosts": [hostname],
+        },
+    })
+}
+
+/// The two Secrets (with their namespaces, which may not exist yet when k3s applies this file).
+pub fn secret_documents(s: &AuthSecrets, dex_ns: &str, proxy_ns: &str) -> Vec<Value> {
+    let namespace = |name: &str| json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } });
+    let secret = |name: &str, ns: &str, data: Value| {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": name, "namespace": ns },
+            "type": "Opaque",
+            "stringData": data,
+        })
+    };
+    let mut docs = vec![namespace(dex_ns)];
+    if proxy_ns != dex_ns {
+        docs.push(namespace(proxy_ns));
+    }
+    docs.push(secret(
+        DEX_SECRET,
+        dex_ns,
+        json!({ DEX_SECRET_ENV: s.client_secret }),
+    ));
+    docs.push(secret(
+        PROXY_SECRET,
+        proxy_ns,
+        json!({
+            "client-id": CLIENT_ID,
+            "client-secret": s.client_secret,
+            "cookie-secret": s.cookie_secret,
+        }),
+    ));
+    docs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivation_is_stable_separated_and_sized_for_oauth2_proxy() {
+        let a = derive("K10abc::server:0123");
+        assert_eq!(a, derive("K10abc::server:0123"));
+        let b = derive("K10abc::server:0124");
+        assert_ne!(a.client_secret, b.client_secret);
+        assert_ne!(a.cookie_secret, b.cookie_secret);
+        assert_ne!(
+            a.client_secret,
+            hex::encode(
+                base64::engine::general_purpose::URL_SAFE
+                    .decode(&a.cookie_secret)
+                    .unwrap()
+            )
+        );
+        let key = base64::engine::general_purpose::URL_SAFE
+            .decode(&a.cookie_secret)
+            .unwrap();
+        assert_eq!(key.len(), 32);
+        assert_eq!(a.client_secret.len(), 64);
+        assert!(!format!("{a:?}").contains(&a.client_secret));
+    }
+
+    #[test]
+    fn both_sides_name_the_same_client_secret_and_callback() {
+        let s = derive("t");
+        let docs = secret_documents(&s, "dex", "oauth2-proxy");
+        let dex = dex_values("auth.example.com");
+        let client = &dex["config"]["staticClients"][0];
+        let env = client["secretEnv"].as_str().unwrap();
+        let dex_secret = docs
+            .iter()
+            .find(|d| d["metadata"]["name"] == dex["envFrom"][0]["secretRef"]["name"])
+            .unwrap();
+        assert_eq!(dex_secret["metadata"]["namespace"], "dex");
+        assert_eq!(dex_secret["stringData"][env], s.client_secret);
+        let proxy = proxy_values("https://dex.example.com", "auth.example.com");
+        let proxy_secret = docs
+            .iter()
+            .find(|d| d["metadata"]["name"] == proxy["config"]["existingSecret"])
+            .unwrap();
+        assert_eq!(proxy_secret["metadata"]["namespace"], "oauth2-proxy");
+        assert_eq!(proxy_secret["stringData"]["client-secret"], s.client_secret);
+        assert_eq!(proxy_secret["stringData"]["client-id"], client["id"]);
+        assert_eq!(
+            proxy["extraArgs"]["redirect-url"],
+            client["redirectURIs"][0]
+        );
+        assert_eq!(docs[0]["kind"], "Namespace");
+    }
+}
