@@ -16,8 +16,7 @@ use tempfile::NamedTempFile;
 use super::copy_direct;
 
 /// How the bytes were copied (logged, and reported by `customize -o`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyMethod {
     Reflink,
     DirectIo,
