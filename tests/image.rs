@@ -169,11 +169,7 @@ fn copy_mode_leaves_the_source_alone_and_never_clobbers_without_force() {
         sha256_with_zeroed(&out, c.extent.offset, c.extent.len),
         pristine
     );
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".kateskit"))
-        .collect();
+    let leftovers = leftovers(dir.path());
     assert!(
         leftovers.is_empty(),
         "temp files left behind: {leftovers:?}"

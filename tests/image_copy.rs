@@ -4,13 +4,15 @@
 //! direct I/O, and a full filesystem leaves neither the output nor a temp file behind.
 
 mod common;
+mod image_common;
 
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::{lock, loop_devices_available, run as tool, LoopDev, MountGuard};
+use image_common::leftovers;
 use kateskit::image::copy::{self, CopyMethod};
 use kateskit::image::copy_direct::{self, ALIGN};
 use rand::RngCore;
@@ -166,20 +168,6 @@ fn stamp(path: &Path) -> Result<(), copy::CopyError> {
     let f = File::options().write(true).open(path).unwrap();
     f.write_all_at(b"STAMPED", 4096).unwrap();
     Ok(())
-}
-
-fn leftovers(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".kateskit")
-        })
-        .collect()
 }
 
 #[test]

@@ -139,18 +139,7 @@ fn payload_too_large_names_both_sizes() {
         .assert()
         .failure();
     assert!(!out.exists());
-    assert_eq!(
-        std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| e
-                .as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".kateskit"))
-            .count(),
-        0
-    );
+    assert_eq!(image_common::leftovers(dir.path()).len(), 0);
 }
 
 fn embed_room() -> usize {

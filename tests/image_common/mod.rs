@@ -35,6 +35,21 @@ pub fn fixture_copy(dir: &Path, name: &str) -> PathBuf {
     }
 }
 
+/// Temp files an image command leaves in `dir` (`.kateskit*`); must be none after any run.
+pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".kateskit")
+        })
+        .collect()
+}
+
 pub fn sha256_file(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).expect("read for hash")))
 }
