@@ -87,11 +87,11 @@ let
     in opt s "by_id" // opt s "min_size_gib" // opt s "max_size_gib" // opt s "model" // opt s "serial";
 
   osdDisk = ctx: d:
-    let s = known ctx [ "by_id" "wipe" "confirm_serial" ] d;
+    let s = known ctx [ "by_id" "wipe" "confirm_serial" "foreign_fsid" ] d;
     in {
       by_id = get s "by_id" (throw "${where}: ${ctx} has no by_id; add by_id = \"/dev/disk/by-id/...\"");
       wipe = oneOf "${ctx}.wipe" [ "never" "if-foreign" "always" ] (get s "wipe" "never");
-    } // opt s "confirm_serial";
+    } // opt s "confirm_serial" // opt s "foreign_fsid";
 
   staticNetwork = ctx: d:
     let s = known ctx [ "interface" "addresses" "gateway" "dns" ] d;

@@ -10,11 +10,15 @@ use std::path::PathBuf;
 
 use common::states::*;
 use common::{lock, loop_devices_available};
-use kateskit::disk::{prepare_osd_disks_with, PrepareError, Taken};
+use kateskit::disk::{prepare_osd_disks_with, CephKnowledge, PrepareError, Taken};
 use kateskit::spec::{OsdDisk, WipePolicy};
 
 const THIS_FSID: &str = "6a0c1e62-3c1b-4e7a-9a52-0c8f3f1e2d11";
 const OTHER_FSID: &str = "0d9f4b7e-8e2a-4b55-b0a4-5d2c7c9e6f00";
+
+fn this_cluster() -> CephKnowledge {
+    CephKnowledge::new(THIS_FSID, Vec::new()).unwrap()
+}
 
 /// The four policy columns: never, if-foreign, always with the right serial, always with a wrong one.
 fn policies(serial: &str) -> [(WipePolicy, Option<String>); 4] {
@@ -30,16 +34,34 @@ fn policies(serial: &str) -> [(WipePolicy, Option<String>); 4] {
 /// zeroes everything, as on an SSD that zeroes trimmed blocks) and without (as on a disk
 /// without discard support, where the recipe's own writes must do it all).
 fn row(name: &str, state: &str, build: fn() -> Fixture, expect: [&str; 4]) {
+    row_naming(name, state, build, None, expect);
+}
+
+/// A row whose disks carry `foreign_fsid` (the owner naming another cluster's fsid).
+fn row_naming(
+    name: &str,
+    state: &str,
+    build: fn() -> Fixture,
+    foreign: Option<&str>,
+    expect: [&str; 4],
+) {
     if !loop_devices_available() {
         return;
     }
     let _l = lock();
-    row_once(name, state, build, expect, true);
-    row_once(name, state, build, expect, false);
+    row_once(name, state, build, foreign, expect, true);
+    row_once(name, state, build, foreign, expect, false);
 }
 
 /// Builds the state (again after each wipe) and checks each policy column.
-fn row_once(name: &str, state: &str, build: fn() -> Fixture, expect: [&str; 4], discard: bool) {
+fn row_once(
+    name: &str,
+    state: &str,
+    build: fn() -> Fixture,
+    foreign: Option<&str>,
+    expect: [&str; 4],
+    discard: bool,
+) {
     let mut current: Option<Fixture> = None;
     for (col, want) in expect.iter().enumerate() {
         let fx = current.get_or_insert_with(build);
@@ -60,9 +82,10 @@ fn row_once(name: &str, state: &str, build: fn() -> Fixture, expect: [&str; 4], 
             by_id: e.by_id.clone(),
             wipe: policy,
             confirm_serial: confirm,
+            foreign_fsid: foreign.map(str::to_string),
         };
         let before = fx.lo.digest();
-        let result = prepare_osd_disks_with(std::slice::from_ref(&disk), THIS_FSID, &e.env);
+        let result = prepare_osd_disks_with(std::slice::from_ref(&disk), &this_cluster(), &e.env);
         match (result, *want) {
             (Err(PrepareError::Refused { refusals, .. }), "refuse") => {
                 assert_eq!(refusals.len(), 1, "{what}");
@@ -120,6 +143,18 @@ fn gpt_without_filesystems() {
         "partition-table",
         || gpt(false),
         ["refuse", "wipe", "wipe", "refuse"],
+    );
+}
+
+/// Partitions without any signature but with bytes in them (plain dm-crypt, VeraCrypt, an
+/// application's raw data, a damaged superblock) are data, not an empty table.
+#[test]
+fn gpt_with_unrecognised_data_in_a_partition() {
+    row(
+        "gpt+raw-data",
+        "partition-table",
+        gpt_with_raw_data,
+        ["refuse", "refuse", "wipe", "refuse"],
     );
 }
 
@@ -188,12 +223,26 @@ fn ceph_osd_of_this_cluster() {
     );
 }
 
+/// An OSD whose fsid is not this cluster's may still be this cluster's own (made before the
+/// identity was pre-seeded, its record lost): never wiped on a guess, under any policy.
 #[test]
-fn ceph_osd_of_another_cluster() {
+fn ceph_osd_of_another_fsid_is_never_wiped_on_a_guess() {
     row(
         "osd-other",
         "ceph-osd-other-cluster",
         || osd(OTHER_FSID),
+        ["refuse", "refuse", "refuse", "refuse"],
+    );
+}
+
+/// The owner names the other cluster's fsid: now it is provably foreign.
+#[test]
+fn ceph_osd_of_a_cluster_the_owner_named_as_foreign() {
+    row_naming(
+        "osd-named-foreign",
+        "ceph-osd-other-cluster",
+        || osd(OTHER_FSID),
+        Some(OTHER_FSID),
         ["refuse", "wipe", "wipe", "refuse"],
     );
 }
@@ -252,15 +301,17 @@ fn one_refusal_stops_every_wipe() {
             by_id: ea.by_id.clone(),
             wipe: WipePolicy::IfForeign,
             confirm_serial: None,
+            foreign_fsid: Some(OTHER_FSID.into()),
         },
         OsdDisk {
             by_id: eb.by_id.clone(),
             wipe: WipePolicy::IfForeign,
             confirm_serial: None,
+            foreign_fsid: None,
         },
     ];
     let (da, db) = (a.lo.digest(), b.lo.digest());
-    let err = prepare_osd_disks_with(&disks, THIS_FSID, &ea.env).unwrap_err();
+    let err = prepare_osd_disks_with(&disks, &this_cluster(), &ea.env).unwrap_err();
     let PrepareError::Refused { refusals, total } = &err else {
         panic!("expected a refusal, got {err}")
     };
@@ -289,15 +340,17 @@ fn a_missing_cluster_fsid_fails_closed() {
         by_id: e.by_id.clone(),
         wipe: WipePolicy::IfForeign,
         confirm_serial: None,
+        foreign_fsid: None,
     };
     let before = fx.lo.digest();
     for bad in ["", "not-a-uuid"] {
-        let err = prepare_osd_disks_with(std::slice::from_ref(&disk), bad, &e.env).unwrap_err();
+        let err = CephKnowledge::new(bad, Vec::new()).unwrap_err();
         assert!(matches!(err, PrepareError::InvalidFsid(_)), "{err}");
         assert!(err.to_string().contains("secrets.ceph_fsid"), "{err}");
     }
     assert_eq!(fx.lo.digest(), before);
     // The same fsid in upper case is still this cluster.
-    let reports = prepare_osd_disks_with(&[disk], &THIS_FSID.to_uppercase(), &e.env).unwrap();
+    let upper = CephKnowledge::new(&THIS_FSID.to_uppercase(), Vec::new()).unwrap();
+    let reports = prepare_osd_disks_with(&[disk], &upper, &e.env).unwrap();
     assert_eq!(reports[0].action, Taken::Kept);
 }

@@ -1,7 +1,6 @@
 //! The disks phase: the declared OSD disks through the disk module, journaled.
 
 use super::effective::Effective;
-use super::osd_state::OsdState;
 use super::phases::RunState;
 use super::AgentEnv;
 
@@ -23,17 +22,12 @@ pub fn prepare(env: &AgentEnv, cfg: &Effective, st: &mut RunState) -> Result<Str
         .as_ref()
         .map(|s| s.ceph_fsid.as_str())
         .unwrap_or("");
-    let before = OsdState::load(env)?;
-    let mut state = before.clone();
-    let fsid = state.cluster_fsid(env, disks, declared);
-    let reports = crate::disk::prepare_osd_disks(disks, &fsid, &env.dev_dir)
+    let disk_env = crate::disk::DiskEnv::new(&env.dev_dir);
+    let outcome = crate::disk::prepare_node(disks, declared, &env.state_dir(), &disk_env, true)
         .map_err(|e| format!("{e}\n(disks declared by {src})"))?;
-    for r in &reports {
-        if r.action != crate::disk::Taken::Kept {
-            state.handed_over.insert(r.by_id.clone());
-        }
-    }
-    state.save_if_changed(env, &before)?;
+    let crate::disk::NodeDisks::Applied(reports) = outcome else {
+        unreachable!("prepare_node applies when asked to")
+    };
     let summary: Vec<String> = reports
         .iter()
         .map(|r| format!("{}: {}", r.by_id, r.action.as_str()))

@@ -17,7 +17,6 @@ pub mod join;
 pub mod kube;
 pub mod ladder;
 pub mod network;
-pub mod osd_state;
 pub mod phases;
 pub mod report;
 pub mod sources;

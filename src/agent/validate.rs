@@ -3,7 +3,7 @@
 
 use super::effective::{attribute, Effective};
 use crate::pki::Token;
-use crate::spec::{Role, WipePolicy};
+use crate::spec::Role;
 
 fn dns_label(s: &str) -> bool {
     !s.is_empty()
@@ -84,19 +84,10 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
         }
     }
     for (i, d) in n.storage.osd_disks.iter().enumerate() {
-        if !d.by_id.starts_with("/dev/disk/by-id/") {
+        for p in crate::spec::osd_disk_problems(d) {
             bad(
-                &format!("storage.osd_disks[{i}].by_id"),
-                format!(
-                    "`{}` must be a /dev/disk/by-id/ path (stable across reboots)",
-                    d.by_id
-                ),
-            );
-        }
-        if d.wipe == WipePolicy::Always && d.confirm_serial.is_none() {
-            bad(
-                &format!("storage.osd_disks[{i}].wipe"),
-                "wipe = always needs confirm_serial".into(),
+                &format!("storage.osd_disks[{i}].{}", p.field),
+                format!("{}; {}", p.message, p.fix),
             );
         }
     }

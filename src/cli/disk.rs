@@ -14,7 +14,8 @@ pub enum DiskCmd {
     /// this or another cluster, mdraid member, in use, boot disk, too small.
     Inspect(InspectArgs),
     /// Prepare a node's Ceph OSD disks exactly as the agent's disks phase does: classify every
-    /// declared disk, apply its wipe policy, and wipe only when no disk is refused.
+    /// declared disk and decide with its wipe policy. Prints the plan and writes nothing unless
+    /// --apply is given; with --apply it wipes only when no disk is refused.
     Prepare(PrepareArgs),
 }
 
@@ -31,7 +32,19 @@ pub struct PrepareArgs {
         default_value = "/dev"
     )]
     pub dev_dir: PathBuf,
-    /// Print the per-disk reports as JSON.
+    /// The node's state directory, where the agent records the disks it handed over to Ceph
+    /// (read for the same knowledge the agent has; updated only with --apply).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KATESKIT_STATE_DIR",
+        default_value = "/var/lib/kateskit"
+    )]
+    pub state_dir: PathBuf,
+    /// Carry the plan out: wipe the disks it says to wipe. Without it nothing is written.
+    #[arg(long)]
+    pub apply: bool,
+    /// Print the plan (or, with --apply, the per-disk reports) as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -64,7 +77,11 @@ impl DiskCmd {
 impl InspectArgs {
     fn run(self) -> anyhow::Result<ExitCode> {
         let opts = ClassifyOptions {
-            ceph_fsid: self.ceph_fsid.map(|u| u.hyphenated().to_string()),
+            this_fsids: self
+                .ceph_fsid
+                .iter()
+                .map(|u| u.hyphenated().to_string())
+                .collect(),
             min_size: self.min_size,
             ..ClassifyOptions::default()
         };
@@ -101,22 +118,73 @@ impl PrepareArgs {
                 path.display()
             )
         })?;
-        let reports =
-            disk::prepare_osd_disks(&cfg.storage.osd_disks, &secrets.ceph_fsid, &self.dev_dir)
-                .with_context(|| format!("preparing the OSD disks of node {}", cfg.node.name))?;
-        if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&reports).context("encoding reports as JSON")?
-            );
-        } else {
-            for r in &reports {
-                println!(
-                    "{} {:?}: {} -> {}",
-                    r.by_id, r.action, r.before.content, r.after.content
-                );
+        let env = disk::DiskEnv::new(&self.dev_dir);
+        let outcome = disk::prepare_node(
+            &cfg.storage.osd_disks,
+            &secrets.ceph_fsid,
+            &self.state_dir,
+            &env,
+            self.apply,
+        )
+        .with_context(|| format!("preparing the OSD disks of node {}", cfg.node.name))?;
+        match outcome {
+            disk::NodeDisks::Planned(plan) => print_plan(&plan, self.json),
+            disk::NodeDisks::Applied(reports) => {
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&reports)
+                            .context("encoding reports as JSON")?
+                    );
+                } else {
+                    for r in &reports {
+                        println!(
+                            "{} {}: {} -> {}",
+                            r.by_id,
+                            r.action.as_str(),
+                            r.before.content,
+                            r.after.content
+                        );
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
             }
         }
-        Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Prints a dry run; exits 1 when any disk would be refused (so --apply would write nothing).
+fn print_plan(plan: &disk::Plan, json: bool) -> anyhow::Result<ExitCode> {
+    use kateskit::disk::policy::Action;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(plan).context("encoding the plan as JSON")?
+        );
+    } else {
+        for d in &plan.disks {
+            let found = d
+                .before
+                .as_ref()
+                .map(|c| c.content.to_string())
+                .unwrap_or_else(|| "not readable".into());
+            match &d.decision {
+                Action::Accept => println!("{}: would accept ({found})", d.by_id),
+                Action::Keep => println!("{}: would keep ({found})", d.by_id),
+                Action::Wipe => println!("{}: would WIPE ({found})", d.by_id),
+                Action::Refuse(r) => println!("{}: refused: {r}", d.by_id),
+            }
+        }
+    }
+    let refused = plan.refusals().len();
+    if refused > 0 {
+        eprintln!(
+            "{refused} disk(s) refused: --apply would write nothing; fix cluster.toml as shown"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if !json {
+        eprintln!("dry run: nothing was written; run again with --apply to carry this out");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -11,8 +11,9 @@ use super::{Blocker, Classification, Content, OsdCluster};
 /// What classification compares against.
 #[derive(Debug, Clone)]
 pub struct ClassifyOptions {
-    /// This cluster's Ceph fsid; without it an OSD's cluster is `unknown`.
-    pub ceph_fsid: Option<String>,
+    /// Every fsid that marks this cluster's OSDs (the declared one, and any this node
+    /// recorded); without one an OSD's cluster is `unknown`.
+    pub this_fsids: Vec<String>,
     /// Smaller disks get a `too-small` blocker.
     pub min_size: u64,
     /// udev database directory used to read the disk's serial.
@@ -22,7 +23,7 @@ pub struct ClassifyOptions {
 impl Default for ClassifyOptions {
     fn default() -> Self {
         ClassifyOptions {
-            ceph_fsid: None,
+            this_fsids: Vec::new(),
             min_size: OSD_MIN_SIZE,
             udev_data_dir: PathBuf::from(sysfs::UDEV_DATA_DIR),
         }
@@ -55,7 +56,7 @@ pub fn classify_with(path: &Path, opts: &ClassifyOptions) -> Result<Classificati
         op: "BLKGETSIZE64",
         source,
     })?;
-    let (content, signatures) = read_content(&file, size, &device, opts.ceph_fsid.as_deref())?;
+    let (content, signatures) = read_content(&file, size, &device, &opts.this_fsids)?;
 
     let mut blockers = Vec::new();
     if let Some((_, mountpoint)) = preflight::boot_disks()
@@ -94,7 +95,7 @@ pub(super) fn read_content(
     file: &File,
     size: u64,
     device: &Path,
-    ceph_fsid: Option<&str>,
+    this_fsids: &[String],
 ) -> Result<(Content, Vec<Signature>), DiskError> {
     let probe_err = |message: String| DiskError::Probe {
         device: device.to_path_buf(),
@@ -103,7 +104,7 @@ pub(super) fn read_content(
     let table = probe::partition_table(file).map_err(probe_err)?;
     let signatures = probe::signatures(file, 0, 0).map_err(probe_err)?;
     let label = read_bluestore_label(file, size, device)?;
-    let content = content_of(table, &signatures, label, ceph_fsid);
+    let content = content_of(table, &signatures, label, this_fsids);
     if content == Content::Blank && has_backup_gpt(file, size, device)? {
         // libblkid ignores a GPT whose primary header is gone; sgdisk would restore it, and
         // the partitions behind it may hold data, so this is not blank.
@@ -170,7 +171,7 @@ pub fn content_of(
     table: Option<Table>,
     signatures: &[Signature],
     label: Option<Result<bluestore::Label, bluestore::LabelError>>,
-    ceph_fsid: Option<&str>,
+    this_fsids: &[String],
 ) -> Content {
     if let Some(table) = table {
         return Content::PartitionTable { table };
@@ -178,9 +179,10 @@ pub fn content_of(
     if label.is_some() || signatures.iter().any(|s| s.kind == "ceph_bluestore") {
         let label = label.and_then(Result::ok);
         let fsid = label.as_ref().and_then(|l| l.ceph_fsid.clone());
-        let cluster = match (&fsid, ceph_fsid.filter(|f| !f.trim().is_empty())) {
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => OsdCluster::This,
-            (Some(_), Some(_)) => OsdCluster::Other,
+        let known: Vec<&String> = this_fsids.iter().filter(|f| !f.trim().is_empty()).collect();
+        let cluster = match &fsid {
+            Some(a) if known.iter().any(|b| a.eq_ignore_ascii_case(b)) => OsdCluster::This,
+            Some(_) if !known.is_empty() => OsdCluster::Other,
             _ => OsdCluster::Unknown,
         };
         return Content::CephOsd {
@@ -253,7 +255,7 @@ mod tests {
 
     #[test]
     fn osd_cluster_comes_from_the_label_fsid() {
-        let this = Some("6A0C1E62-3C1B-4E7A-9A52-0C8F3F1E2D11");
+        let this = &["6A0C1E62-3C1B-4E7A-9A52-0C8F3F1E2D11".to_string()][..];
         let l = || label("6a0c1e62-3c1b-4e7a-9a52-0c8f3f1e2d11");
         assert_eq!(
             cluster_of(&content_of(None, &[], l(), this)),
@@ -264,12 +266,12 @@ mod tests {
                 None,
                 &[],
                 l(),
-                Some("0d9f4b7e-8e2a-4b55-b0a4-5d2c7c9e6f00")
+                &["0d9f4b7e-8e2a-4b55-b0a4-5d2c7c9e6f00".to_string()]
             )),
             OsdCluster::Other
         );
         assert_eq!(
-            cluster_of(&content_of(None, &[], l(), None)),
+            cluster_of(&content_of(None, &[], l(), &[])),
             OsdCluster::Unknown
         );
         // Magic but a label that does not decode: an OSD, but nobody can say whose.
@@ -292,23 +294,23 @@ mod tests {
 
     #[test]
     fn first_signature_decides_and_tables_win() {
-        assert_eq!(content_of(None, &[], None, None), Content::Blank);
+        assert_eq!(content_of(None, &[], None, &[]), Content::Blank);
         let luks = content_of(
             None,
             &[sig("crypto_LUKS", "crypto"), sig("ext4", "filesystem")],
             None,
-            None,
+            &[],
         );
         assert_eq!(luks.state(), "luks");
         assert_eq!(
-            content_of(None, &[sig("LVM2_member", "raid")], None, None).state(),
+            content_of(None, &[sig("LVM2_member", "raid")], None, &[]).state(),
             "lvm-pv"
         );
         assert_eq!(
-            content_of(None, &[sig("linux_raid_member", "raid")], None, None).state(),
+            content_of(None, &[sig("linux_raid_member", "raid")], None, &[]).state(),
             "mdraid-member"
         );
-        let fs = content_of(None, &[sig("vfat", "filesystem")], None, None);
+        let fs = content_of(None, &[sig("vfat", "filesystem")], None, &[]);
         assert_eq!(
             fs,
             Content::Filesystem {
@@ -318,7 +320,7 @@ mod tests {
             }
         );
         assert_eq!(
-            content_of(None, &[sig("swap", "other")], None, None).state(),
+            content_of(None, &[sig("swap", "other")], None, &[]).state(),
             "other-signature"
         );
         let table = Table {
@@ -326,7 +328,7 @@ mod tests {
             partitions: vec![],
         };
         assert_eq!(
-            content_of(Some(table), &[sig("ext4", "filesystem")], None, None).state(),
+            content_of(Some(table), &[sig("ext4", "filesystem")], None, &[]).state(),
             "partition-table"
         );
     }

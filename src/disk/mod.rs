@@ -8,6 +8,7 @@
 pub mod bluestore;
 mod classify;
 mod device;
+pub mod node;
 pub mod policy;
 pub mod preflight;
 mod prepare;
@@ -23,10 +24,11 @@ use std::path::{Path, PathBuf};
 
 pub use classify::{classify, classify_with, content_of, ClassifyOptions};
 pub use device::{device_size, Discard, WritableDisk};
+pub use node::{prepare_node, NodeDisks, OsdState};
 pub use preflight::DiskUse;
 pub use prepare::{
-    device_path, prepare_osd_disks, prepare_osd_disks_with, DiskEnv, DiskReport, PrepareError,
-    Taken,
+    device_path, plan, prepare_osd_disks_with, CephKnowledge, DiskEnv, DiskReport, Plan,
+    PlannedDisk, PrepareError, Taken,
 };
 pub use state::{Blocker, Classification, Content, OsdCluster};
 

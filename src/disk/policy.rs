@@ -1,22 +1,28 @@
-//! The wipe policy: a pure decision from (classification, `wipe`, `confirm_serial`) to an
-//! action. Nothing here touches a disk, so every combination is unit-tested.
+//! The wipe policy: a pure decision from (classification, the declared disk) to an action.
+//! Nothing here touches a disk, so every combination is unit-tested.
 //!
-//! | state                       | never  | if-foreign | always (+ serial)      |
-//! |-----------------------------|--------|------------|------------------------|
-//! | blank                       | accept | accept     | accept                 |
-//! | Ceph OSD of this cluster    | keep   | keep       | keep                   |
-//! | Ceph OSD of another cluster | refuse | wipe       | wipe                   |
-//! | partition table, no data    | refuse | wipe       | wipe                   |
-//! | swap signature (inactive)   | refuse | wipe       | wipe                   |
-//! | anything else with data     | refuse | refuse     | wipe                   |
-//! | in use / boot disk / small  | refuse | refuse     | refuse                 |
+//! The invariant: a disk is wiped only when it is provably empty, provably another cluster's
+//! (the owner named that cluster's fsid in `foreign_fsid`), or the owner named its serial
+//! (`always`). An OSD whose fsid is not this cluster's is never wiped on a guess, under any
+//! policy: without node-local state it may be this cluster's own.
+//!
+//! | state                                        | never  | if-foreign | always (+ serial) |
+//! |----------------------------------------------|--------|------------|-------------------|
+//! | blank                                        | accept | accept     | accept            |
+//! | Ceph OSD of this cluster                     | keep   | keep       | keep              |
+//! | Ceph OSD whose fsid is `foreign_fsid`        | refuse | wipe       | wipe              |
+//! | Ceph OSD of any other or an unreadable fsid  | refuse | refuse     | refuse            |
+//! | partition table, every partition zeros/swap  | refuse | wipe       | wipe              |
+//! | swap signature (inactive)                    | refuse | wipe       | wipe              |
+//! | anything else (data, or unrecognised bytes)  | refuse | refuse     | wipe              |
+//! | in use / boot disk / small                   | refuse | refuse     | refuse            |
 
 use std::fmt;
 
 use serde::Serialize;
 
 use super::{Classification, Content, OsdCluster};
-use crate::spec::WipePolicy;
+use crate::spec::{OsdDisk, WipePolicy};
 
 /// What to do with one declared OSD disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,18 +57,13 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// True for content that carries no user data: a foreign OSD, a partition table whose
-/// partitions hold no signature (or only swap), an inactive swap signature.
-pub fn is_foreign_without_data(content: &Content) -> bool {
+/// True for content that provably carries no user data: a partition table whose partitions
+/// are all zeros at both ends with no signature (or hold only swap), an inactive swap signature.
+pub fn is_empty_of_data(content: &Content) -> bool {
     match content {
-        Content::CephOsd {
-            cluster: OsdCluster::Other,
-            ..
-        } => true,
-        Content::PartitionTable { table } => table
-            .partitions
-            .iter()
-            .all(|p| p.signatures.iter().all(|s| s.kind == "swap")),
+        Content::PartitionTable { table } => table.partitions.iter().all(|p| {
+            p.zeroed || (!p.signatures.is_empty() && p.signatures.iter().all(|s| s.kind == "swap"))
+        }),
         Content::Other { signature, .. } => signature == "swap",
         _ => false,
     }
@@ -79,13 +80,9 @@ fn always_setting(by_id: &str, serial: Option<&str>) -> String {
     }
 }
 
-/// Decides what to do with one disk. `by_id` is the path as declared in cluster.toml.
-pub fn decide(
-    c: &Classification,
-    by_id: &str,
-    policy: WipePolicy,
-    confirm_serial: Option<&str>,
-) -> Action {
+/// Decides what to do with one declared disk.
+pub fn decide(c: &Classification, disk: &OsdDisk) -> Action {
+    let by_id = disk.by_id.as_str();
     let device = if c.device == c.canonical {
         c.device.display().to_string()
     } else {
@@ -112,32 +109,56 @@ pub fn decide(
             "no wipe setting allows this; free the disk or declare a different one".into(),
         );
     }
-    match &c.content {
+    let serial = c.serial.as_deref();
+    let policy = disk.wipe;
+    let named_foreign = match &c.content {
         Content::Blank => return Action::Accept,
         Content::CephOsd {
             cluster: OsdCluster::This,
             ..
         } => return Action::Keep,
-        _ => {}
-    }
-    let serial = c.serial.as_deref();
-    let foreign = is_foreign_without_data(&c.content);
+        Content::CephOsd {
+            ceph_fsid: Some(f),
+            cluster: OsdCluster::Other,
+            ..
+        } => {
+            if !disk
+                .foreign_fsid
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(f))
+            {
+                return refuse(
+                    format!("the OSD's cluster fsid {f} is neither this cluster's nor one this node recorded, so it may be this cluster's own OSD; it is never wiped on a guess"),
+                    format!("if it is another cluster's OSD that may be destroyed: {{ by_id = {by_id:?}, wipe = \"if-foreign\", foreign_fsid = {f:?} }}"),
+                );
+            }
+            true
+        }
+        Content::CephOsd { .. } => {
+            return refuse(
+                "the OSD's label cannot be read, so nobody can tell whose cluster it belongs to; it is never wiped on a guess".into(),
+                "nothing in cluster.toml: check it (ceph-bluestore-tool show-label --dev DEVICE) and clear it by hand (wipefs --all, sgdisk --zap-all) if it is not needed".into(),
+            );
+        }
+        _ => false,
+    };
+    let wipeable = named_foreign || is_empty_of_data(&c.content);
     match policy {
         WipePolicy::Never => {
-            let allow = if foreign {
+            let allow = if wipeable {
                 format!("{{ by_id = {by_id:?}, wipe = \"if-foreign\" }}")
             } else {
                 always_setting(by_id, serial)
             };
             refuse("wipe = \"never\" accepts only blank disks and OSDs of this cluster".into(), allow)
         }
-        WipePolicy::IfForeign if foreign => Action::Wipe,
+        WipePolicy::IfForeign if wipeable => Action::Wipe,
         WipePolicy::IfForeign => refuse(
-            "wipe = \"if-foreign\" wipes only disks without data (empty partition tables, OSDs of another cluster)"
+            "wipe = \"if-foreign\" wipes only disks that provably hold no data (zeroed partitions, swap) and OSDs of the cluster named in foreign_fsid"
                 .into(),
             always_setting(by_id, serial),
         ),
-        WipePolicy::Always => match (confirm_serial, serial) {
+        WipePolicy::Always => match (disk.confirm_serial.as_deref(), serial) {
             (_, None) => refuse("wipe = \"always\" needs the disk's serial number, and it reports none".into(), always_setting(by_id, None)),
             (None, Some(_)) => refuse("wipe = \"always\" needs confirm_serial".into(), always_setting(by_id, serial)),
             (Some(want), Some(have)) if want != have => refuse(

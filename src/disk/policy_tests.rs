@@ -42,12 +42,18 @@ fn osd(cluster: OsdCluster) -> Content {
 }
 
 fn table(sigs: Vec<Signature>) -> Content {
+    let zeroed = sigs.is_empty();
+    table_with(sigs, zeroed)
+}
+
+fn table_with(sigs: Vec<Signature>, zeroed: bool) -> Content {
     let p = Partition {
         number: 1,
         start: 1 << 20,
         size: 1 << 30,
         name: None,
         part_type: "x".into(),
+        zeroed,
         signatures: sigs,
     };
     Content::PartitionTable {
@@ -66,13 +72,31 @@ fn ext4() -> Content {
     }
 }
 
-fn act(c: &Content, p: WipePolicy, confirm: Option<&str>) -> &'static str {
-    match decide(&disk(c.clone(), vec![]), ID, p, confirm) {
+fn declared(p: WipePolicy, confirm: Option<&str>, foreign: Option<&str>) -> OsdDisk {
+    OsdDisk {
+        by_id: ID.into(),
+        wipe: p,
+        confirm_serial: confirm.map(str::to_string),
+        foreign_fsid: foreign.map(str::to_string),
+    }
+}
+
+fn act_named(
+    c: &Content,
+    p: WipePolicy,
+    confirm: Option<&str>,
+    foreign: Option<&str>,
+) -> &'static str {
+    match decide(&disk(c.clone(), vec![]), &declared(p, confirm, foreign)) {
         Action::Accept => "accept",
         Action::Keep => "keep",
         Action::Wipe => "wipe",
         Action::Refuse(_) => "refuse",
     }
+}
+
+fn act(c: &Content, p: WipePolicy, confirm: Option<&str>) -> &'static str {
+    act_named(c, p, confirm, None)
 }
 
 #[test]
@@ -82,9 +106,10 @@ fn the_documented_table_holds() {
     let rows: Vec<(Content, [&str; 3])> = vec![
         (Content::Blank, ["accept", "accept", "accept"]),
         (osd(OsdCluster::This), ["keep", "keep", "keep"]),
-        (osd(OsdCluster::Other), ["refuse", "wipe", "wipe"]),
-        (osd(OsdCluster::Unknown), ["refuse", "refuse", "wipe"]),
+        (osd(OsdCluster::Other), ["refuse", "refuse", "refuse"]),
+        (osd(OsdCluster::Unknown), ["refuse", "refuse", "refuse"]),
         (table(vec![]), ["refuse", "wipe", "wipe"]),
+        (table_with(vec![], false), ["refuse", "refuse", "wipe"]),
         (
             table(vec![sig("swap", "other")]),
             ["refuse", "wipe", "wipe"],
@@ -121,8 +146,38 @@ fn the_documented_table_holds() {
 }
 
 #[test]
+fn only_an_osd_whose_fsid_the_owner_named_is_wiped() {
+    use WipePolicy::*;
+    let other = osd(OsdCluster::Other);
+    let got = [
+        act_named(&other, IfForeign, None, Some("F")),
+        act_named(&other, Always, Some("SER1"), Some("f")),
+        act_named(&other, Always, Some("SER2"), Some("f")),
+        act_named(&other, IfForeign, None, Some("g")),
+    ];
+    assert_eq!(got, ["wipe", "wipe", "refuse", "refuse"]);
+    // A label that cannot be read is never wiped, whatever the owner named.
+    let unknown = osd(OsdCluster::Unknown);
+    assert_eq!(
+        act_named(&unknown, Always, Some("SER1"), Some("f")),
+        "refuse"
+    );
+    let Action::Refuse(r) = decide(&disk(other, vec![]), &declared(IfForeign, None, None)) else {
+        panic!()
+    };
+    assert!(r.reason.contains("never wiped on a guess"), "{}", r.reason);
+    assert_eq!(
+        r.allow,
+        format!("if it is another cluster's OSD that may be destroyed: {{ by_id = \"{ID}\", wipe = \"if-foreign\", foreign_fsid = \"f\" }}")
+    );
+}
+
+#[test]
 fn refusals_name_the_disk_the_content_and_the_exact_setting() {
-    let Action::Refuse(r) = decide(&disk(ext4(), vec![]), ID, WipePolicy::Never, None) else {
+    let Action::Refuse(r) = decide(
+        &disk(ext4(), vec![]),
+        &declared(WipePolicy::Never, None, None),
+    ) else {
         panic!()
     };
     assert_eq!(r.device, format!("{ID} (/dev/sdz)"));
@@ -137,10 +192,8 @@ fn refusals_name_the_disk_the_content_and_the_exact_setting() {
         "{text}"
     );
     let Action::Refuse(r) = decide(
-        &disk(osd(OsdCluster::Other), vec![]),
-        ID,
-        WipePolicy::Never,
-        None,
+        &disk(table(vec![]), vec![]),
+        &declared(WipePolicy::Never, None, None),
     ) else {
         panic!()
     };
@@ -154,10 +207,10 @@ fn refusals_name_the_disk_the_content_and_the_exact_setting() {
 fn always_demands_the_matching_serial() {
     let c = disk(ext4(), vec![]);
     assert!(matches!(
-        decide(&c, ID, WipePolicy::Always, None),
+        decide(&c, &declared(WipePolicy::Always, None, None)),
         Action::Refuse(_)
     ));
-    let Action::Refuse(r) = decide(&c, ID, WipePolicy::Always, Some("SER2")) else {
+    let Action::Refuse(r) = decide(&c, &declared(WipePolicy::Always, Some("SER2"), None)) else {
         panic!()
     };
     assert!(
@@ -167,12 +220,15 @@ fn always_demands_the_matching_serial() {
     );
     let mut no_serial = c.clone();
     no_serial.serial = None;
-    let Action::Refuse(r) = decide(&no_serial, ID, WipePolicy::Always, Some("SER1")) else {
+    let Action::Refuse(r) = decide(
+        &no_serial,
+        &declared(WipePolicy::Always, Some("SER1"), None),
+    ) else {
         panic!()
     };
     assert!(r.allow.starts_with("nothing"), "{}", r.allow);
     assert_eq!(
-        decide(&c, ID, WipePolicy::Always, Some("SER1")),
+        decide(&c, &declared(WipePolicy::Always, Some("SER1"), None)),
         Action::Wipe
     );
 }
@@ -196,7 +252,7 @@ fn blockers_refuse_under_every_policy() {
         for content in [Content::Blank, osd(OsdCluster::This), ext4()] {
             let c = disk(content, vec![b.clone()]);
             for p in [WipePolicy::Never, WipePolicy::IfForeign, WipePolicy::Always] {
-                let Action::Refuse(r) = decide(&c, ID, p, Some("SER1")) else {
+                let Action::Refuse(r) = decide(&c, &declared(p, Some("SER1"), None)) else {
                     panic!("{b} under {p:?}")
                 };
                 assert_eq!(r.reason, b.to_string());

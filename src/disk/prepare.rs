@@ -1,6 +1,6 @@
-//! The agent's disks phase: classify every declared OSD disk, decide with the wipe policy, and
-//! only when no disk is refused, wipe those the policy says to wipe. Fail closed: one refusal
-//! (or one disk that cannot be classified) means nothing is written to any disk.
+//! Preparing declared OSD disks: classify every disk, decide with the wipe policy (a plan that
+//! only reads), and only when no disk is refused, wipe those the plan says to wipe. Fail closed:
+//! one refusal (or one disk that cannot be classified) means nothing is written to any disk.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +36,42 @@ impl DiskEnv {
     }
 }
 
+/// Which fsids mark this cluster's OSDs: the declared one (`secrets.ceph_fsid`, which Rook
+/// adopts from the pre-seeded mon secret) and any this node positively recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CephKnowledge {
+    pub declared: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recorded: Vec<String>,
+}
+
+impl CephKnowledge {
+    /// Requires the declared fsid to be a UUID: an empty or garbled one would make every OSD,
+    /// this cluster's included, look like another cluster's.
+    pub fn new(declared: &str, recorded: Vec<String>) -> Result<CephKnowledge, PrepareError> {
+        let fsid = uuid::Uuid::parse_str(declared)
+            .map_err(|_| PrepareError::InvalidFsid(declared.to_string()))?;
+        Ok(CephKnowledge {
+            declared: fsid.hyphenated().to_string(),
+            recorded,
+        })
+    }
+
+    pub fn fsids(&self) -> Vec<String> {
+        let mut v = vec![self.declared.clone()];
+        v.extend(self.recorded.iter().cloned());
+        v
+    }
+
+    fn options(&self, env: &DiskEnv) -> ClassifyOptions {
+        ClassifyOptions {
+            this_fsids: self.fsids(),
+            min_size: OSD_MIN_SIZE,
+            udev_data_dir: env.udev_data_dir.clone(),
+        }
+    }
+}
+
 /// What was done to a disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -66,7 +102,26 @@ pub struct DiskReport {
     pub after: Classification,
 }
 
-/// Why the disks phase stopped.
+/// One disk of a plan: what it holds and what the policy decided. Nothing has been written.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedDisk {
+    pub by_id: String,
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Absent when the disk could not be classified (the decision then says why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Classification>,
+    pub decision: Action,
+}
+
+/// The decisions for every declared disk, made by reading only.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub knowledge: CephKnowledge,
+    pub disks: Vec<PlannedDisk>,
+}
+
+/// Why preparing stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
     #[error("{} of {total} declared OSD disk(s) refused; nothing was written to any disk:\n  {}", refusals.len(), list(refusals))]
@@ -88,6 +143,8 @@ pub enum PrepareError {
         before: String,
         now: String,
     },
+    #[error("{0}")]
+    State(String),
 }
 
 fn list(refusals: &[Refusal]) -> String {
@@ -106,109 +163,136 @@ pub fn device_path(by_id: &str, dev_dir: &Path) -> PathBuf {
     }
 }
 
-/// Prepares the node's OSD disks with the running system's udev database.
-pub fn prepare_osd_disks(
-    disks: &[OsdDisk],
-    ceph_fsid: &str,
-    dev_dir: &Path,
-) -> Result<Vec<DiskReport>, PrepareError> {
-    prepare_osd_disks_with(disks, ceph_fsid, &DiskEnv::new(dev_dir))
+fn refusal(by_id: &str, reason: String, found: &str, allow: &str) -> Action {
+    Action::Refuse(Refusal {
+        device: by_id.to_string(),
+        reason,
+        found: found.to_string(),
+        allow: allow.to_string(),
+    })
 }
 
-/// Prepares OSD disks: check all, then act. See the module docs.
-pub fn prepare_osd_disks_with(
-    disks: &[OsdDisk],
-    ceph_fsid: &str,
-    env: &DiskEnv,
-) -> Result<Vec<DiskReport>, PrepareError> {
-    // An empty or garbled fsid would make every OSD, this cluster's included, look foreign.
-    let fsid = uuid::Uuid::parse_str(ceph_fsid)
-        .map_err(|_| PrepareError::InvalidFsid(ceph_fsid.to_string()))?;
-    let ceph_fsid = fsid.hyphenated().to_string();
-    let ceph_fsid = ceph_fsid.as_str();
-    let opts = ClassifyOptions {
-        ceph_fsid: Some(ceph_fsid.to_string()),
-        min_size: OSD_MIN_SIZE,
-        udev_data_dir: env.udev_data_dir.clone(),
-    };
-    let mut plan = Vec::new();
-    let mut refusals = Vec::new();
+/// Classifies and decides every declared disk. Reads only.
+pub fn plan(disks: &[OsdDisk], know: &CephKnowledge, env: &DiskEnv) -> Plan {
+    let opts = know.options(env);
+    let mut out: Vec<PlannedDisk> = Vec::new();
     for d in disks {
         let path = device_path(&d.by_id, &env.dev_dir);
-        let c = match classify_with(&path, &opts) {
-            Ok(c) => c,
-            Err(e) => {
-                refusals.push(Refusal {
-                    device: d.by_id.clone(),
-                    reason: format!("cannot be classified: {e}"),
-                    found: "nothing readable".into(),
-                    allow: "attach the disk or correct by_id in cluster.toml".into(),
+        let (before, decision) = match classify_with(&path, &opts) {
+            Err(e) => (
+                None,
+                refusal(
+                    &d.by_id,
+                    format!("cannot be classified: {e}"),
+                    "nothing readable",
+                    "attach the disk or correct by_id in cluster.toml",
+                ),
+            ),
+            Ok(c) => {
+                tracing::info!(disk = %d.by_id, state = c.state, "classified OSD disk: {c}");
+                let twin = out.iter().find(|p| {
+                    p.before
+                        .as_ref()
+                        .is_some_and(|b| b.canonical == c.canonical)
                 });
-                continue;
+                let decision = match twin {
+                    Some(other) => refusal(
+                        &d.by_id,
+                        format!("it is the same device as {}", other.by_id),
+                        &c.content.to_string(),
+                        "declare each disk once",
+                    ),
+                    None => policy::decide(&c, d),
+                };
+                (Some(c), decision)
             }
         };
-        tracing::info!(disk = %d.by_id, state = c.state, "classified OSD disk: {c}");
-        if let Some((other, _, _, _)) = plan.iter().find(
-            |(_, _, p, _): &&(&OsdDisk, PathBuf, Classification, Taken)| p.canonical == c.canonical,
-        ) {
-            refusals.push(Refusal {
-                device: d.by_id.clone(),
-                reason: format!("it is the same device as {}", other.by_id),
-                found: c.content.to_string(),
-                allow: "declare each disk once".into(),
-            });
-            continue;
-        }
-        match policy::decide(&c, &d.by_id, d.wipe, d.confirm_serial.as_deref()) {
-            Action::Refuse(r) => refusals.push(r),
-            Action::Accept => plan.push((d, path, c, Taken::Accepted)),
-            Action::Keep => plan.push((d, path, c, Taken::Kept)),
-            Action::Wipe => plan.push((d, path, c, Taken::Wiped)),
-        }
-    }
-    if !refusals.is_empty() {
-        for r in &refusals {
-            tracing::error!("{r}");
-        }
-        return Err(PrepareError::Refused {
-            refusals,
-            total: disks.len(),
+        out.push(PlannedDisk {
+            by_id: d.by_id.clone(),
+            path,
+            before,
+            decision,
         });
+    }
+    Plan {
+        knowledge: know.clone(),
+        disks: out,
+    }
+}
+
+impl Plan {
+    pub fn refusals(&self) -> Vec<Refusal> {
+        self.disks
+            .iter()
+            .filter_map(|d| match &d.decision {
+                Action::Refuse(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
-    let mut reports = Vec::new();
-    for (d, path, before, taken) in plan {
-        let disk_err = |source| PrepareError::Disk {
-            by_id: d.by_id.clone(),
-            source,
-        };
-        let log = match taken {
-            Taken::Accepted | Taken::Kept => None,
-            Taken::Wiped => {
-                let disk = open_for_write(&path, OSD_MIN_SIZE).map_err(disk_err)?;
-                let (now, _) =
-                    read_content(disk.file(), disk.size(), disk.canonical(), Some(ceph_fsid))
-                        .map_err(disk_err)?;
-                if now != before.content {
-                    return Err(PrepareError::Changed {
-                        by_id: d.by_id.clone(),
-                        before: before.content.to_string(),
-                        now: now.to_string(),
-                    });
-                }
-                let log = wipe(&disk, env.discard).map_err(disk_err)?;
-                Some(log)
+    /// Carries the plan out: refuses as a whole if any disk is refused, else wipes what it
+    /// says to wipe (re-probing each disk through the locked handle first) and reports.
+    pub fn apply(self, env: &DiskEnv) -> Result<Vec<DiskReport>, PrepareError> {
+        let refusals = self.refusals();
+        if !refusals.is_empty() {
+            for r in &refusals {
+                tracing::error!("{r}");
             }
-        };
-        let after = classify_with(&path, &opts).map_err(disk_err)?;
-        tracing::info!(disk = %d.by_id, action = ?taken, "OSD disk ready: {after}");
-        reports.push(DiskReport {
-            by_id: d.by_id.clone(),
-            before,
-            action: taken,
-            wipe: log,
-            after,
-        });
+            return Err(PrepareError::Refused {
+                refusals,
+                total: self.disks.len(),
+            });
+        }
+        let opts = self.knowledge.options(env);
+        let mut reports = Vec::new();
+        for d in self.disks {
+            let before = d.before.expect("classified: not refused");
+            let disk_err = |source| PrepareError::Disk {
+                by_id: d.by_id.clone(),
+                source,
+            };
+            let (taken, log) = match d.decision {
+                Action::Accept => (Taken::Accepted, None),
+                Action::Keep => (Taken::Kept, None),
+                Action::Wipe => {
+                    let disk = open_for_write(&d.path, OSD_MIN_SIZE).map_err(disk_err)?;
+                    let (now, _) =
+                        read_content(disk.file(), disk.size(), disk.canonical(), &opts.this_fsids)
+                            .map_err(disk_err)?;
+                    if now != before.content {
+                        return Err(PrepareError::Changed {
+                            by_id: d.by_id.clone(),
+                            before: before.content.to_string(),
+                            now: now.to_string(),
+                        });
+                    }
+                    (
+                        Taken::Wiped,
+                        Some(wipe(&disk, env.discard).map_err(disk_err)?),
+                    )
+                }
+                Action::Refuse(_) => unreachable!("refusals returned above"),
+            };
+            let after = classify_with(&d.path, &opts).map_err(disk_err)?;
+            tracing::info!(disk = %d.by_id, action = ?taken, "OSD disk ready: {after}");
+            reports.push(DiskReport {
+                by_id: d.by_id,
+                before,
+                action: taken,
+                wipe: log,
+                after,
+            });
+        }
+        Ok(reports)
     }
-    Ok(reports)
+}
+
+/// Plans and applies in one go (see the module docs).
+pub fn prepare_osd_disks_with(
+    disks: &[OsdDisk],
+    know: &CephKnowledge,
+    env: &DiskEnv,
+) -> Result<Vec<DiskReport>, PrepareError> {
+    plan(disks, know, env).apply(env)
 }

@@ -37,6 +37,10 @@ pub struct Partition {
     #[serde(rename = "type")]
     pub part_type: String,
     pub signatures: Vec<Signature>,
+    /// No signature, and its first and last MiB read as zeros: nothing that could be data.
+    /// (Plain dm-crypt, VeraCrypt or an application's raw data carry no signature either, but
+    /// they do not start and end in zeros.)
+    pub zeroed: bool,
 }
 
 /// A partition table and its partitions.
@@ -154,9 +158,47 @@ pub fn partition_table(fd: &impl AsRawFd) -> R<Option<Table>> {
             } else {
                 Vec::new()
             },
+            zeroed: false,
         });
     }
+    for p in partitions.iter_mut().filter(|p| p.signatures.is_empty()) {
+        let edge = SAMPLE.min(p.size);
+        p.zeroed =
+            reads_zeros(fd, p.start, edge)? && reads_zeros(fd, p.start + p.size - edge, edge)?;
+    }
     Ok(Some(Table { kind, partitions }))
+}
+
+/// Bytes sampled at each end of a partition without a signature.
+const SAMPLE: u64 = 1 << 20;
+
+/// Whether `[offset, offset+len)` reads as zeros. A short read (beyond the device) is not zeros.
+fn reads_zeros(fd: &impl AsRawFd, offset: u64, len: u64) -> R<bool> {
+    let mut buf = vec![0u8; len as usize];
+    let mut done = 0usize;
+    while done < buf.len() {
+        // SAFETY: the pointer and length describe the unread tail of `buf`.
+        let n = unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                buf[done..].as_mut_ptr().cast(),
+                buf.len() - done,
+                (offset + done as u64) as libc::off_t,
+            )
+        };
+        match n {
+            0 => return Ok(false),
+            n if n < 0 => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(format!("reading {len} bytes at {offset}: {e}"));
+            }
+            n => done += n as usize,
+        }
+    }
+    Ok(buf.iter().all(|b| *b == 0))
 }
 
 /// Erases every superblock signature libblkid finds in `[offset, offset+size)` by overwriting

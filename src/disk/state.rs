@@ -12,8 +12,12 @@ use super::DiskUse;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OsdCluster {
+    /// The fsid is this cluster's: the declared one, or one this node recorded.
     This,
+    /// A readable fsid that is none of this cluster's. Not proof of another cluster: only the
+    /// owner naming it (`foreign_fsid`) makes it that.
     Other,
+    /// No fsid to compare (none known, or a label that does not decode).
     Unknown,
 }
 
@@ -131,8 +135,10 @@ impl fmt::Display for Content {
                 )?;
                 for p in &table.partitions {
                     let what: Vec<String> = p.signatures.iter().map(|s| s.kind.clone()).collect();
-                    let what = if what.is_empty() {
-                        "no signature".to_string()
+                    let what = if what.is_empty() && p.zeroed {
+                        "no signature, zeros".to_string()
+                    } else if what.is_empty() {
+                        "no signature but data".to_string()
                     } else {
                         what.join("+")
                     };

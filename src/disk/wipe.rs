@@ -97,7 +97,7 @@ pub fn wipe(disk: &WritableDisk, discard: bool) -> Result<WipeLog, DiskError> {
     disk.reread_partitions()?;
     tracing::info!(device = %device.display(), erased = log.erased.len(), discarded = log.discarded, "wiped disk");
 
-    let (content, signatures) = read_content(disk.file(), size, &device, None)?;
+    let (content, signatures) = read_content(disk.file(), size, &device, &[])?;
     if content != Content::Blank || !signatures.is_empty() {
         return Err(DiskError::NotBlank {
             device,

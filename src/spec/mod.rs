@@ -5,6 +5,7 @@ mod locate;
 mod model;
 mod validate;
 mod validate_nodes;
+mod validate_osd;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 pub use locate::{line_col, KeyPath, Seg};
 pub use model::*;
 pub use validate::{is_dns_label, normalize_mac, Finding, Severity};
+pub use validate_osd::{osd_disk_problems, OsdProblem};
 
 /// A finding placed in its file.
 #[derive(Debug, Clone, PartialEq)]

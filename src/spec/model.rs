@@ -261,7 +261,8 @@ pub enum WipePolicy {
     /// Accept only blank disks or an OSD of this cluster.
     #[default]
     Never,
-    /// Also wipe disks with no filesystem holding data, or an OSD of another cluster.
+    /// Also wipe disks that provably hold no data (empty partitions, inactive swap), or an OSD
+    /// of the other cluster named in `foreign_fsid`.
     IfForeign,
     /// Wipe whatever is there; needs `confirm_serial`.
     Always,
@@ -287,6 +288,10 @@ pub struct OsdDisk {
     /// The disk's serial number, repeated to confirm `wipe = "always"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_serial: Option<String>,
+    /// The fsid of another Ceph cluster whose OSD on this disk may be wiped. An OSD of any
+    /// fsid that is not this cluster's is only ever wiped when the owner names it here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign_fsid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

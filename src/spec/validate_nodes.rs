@@ -127,26 +127,8 @@ fn check_osd(c: &mut Checker, p: &KeyPath, n: &NodeSpec, storage: StorageDriver)
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (j, d) in n.osd_disks.iter().enumerate() {
         let dp = p.key("osd_disks").idx(j);
-        if !d.by_id.starts_with("/dev/disk/by-id/") {
-            let fix = if d.by_id.starts_with("/dev/sd")
-                || d.by_id.starts_with("/dev/nvme")
-                || d.by_id.starts_with("/dev/vd")
-            {
-                "kernel names like /dev/sdX can change between boots and point at the wrong disk; use its /dev/disk/by-id/... link (ls -l /dev/disk/by-id)"
-            } else {
-                "use the disk's /dev/disk/by-id/... link (ls -l /dev/disk/by-id)"
-            };
-            c.err(
-                dp.key("by_id"),
-                format!("OSD disk `{}` is not a /dev/disk/by-id/ path", d.by_id),
-                fix,
-            );
-        } else if d.by_id.contains("-part") {
-            c.err(
-                dp.key("by_id"),
-                format!("OSD disk `{}` names a partition", d.by_id),
-                "give Ceph the whole disk; Rook needs it raw with no partitions",
-            );
+        for pr in super::validate_osd::osd_disk_problems(d) {
+            c.err(dp.key(pr.field), pr.message, pr.fix);
         }
         if let Some(first) = seen.insert(&d.by_id, j) {
             c.err(
@@ -157,12 +139,6 @@ fn check_osd(c: &mut Checker, p: &KeyPath, n: &NodeSpec, storage: StorageDriver)
                 ),
                 "list each disk once",
             );
-        }
-        match (d.wipe, &d.confirm_serial) {
-            (WipePolicy::Always, None) => c.err(dp.key("wipe"), format!("wipe = \"always\" on `{}` needs confirm_serial", d.by_id), "add confirm_serial = \"<the disk's serial>\" to confirm that its data may be destroyed"),
-            (WipePolicy::Always, Some(s)) if s.trim().is_empty() => c.err(dp.key("confirm_serial"), "confirm_serial is empty", "write the disk's serial number (lsblk -o NAME,SERIAL)"),
-            (WipePolicy::Never | WipePolicy::IfForeign, Some(_)) => c.err(dp.key("confirm_serial"), format!("confirm_serial is only read with wipe = \"always\", but wipe is \"{}\"", d.wipe.as_str()), "remove confirm_serial, or set wipe = \"always\" if the disk may be erased"),
-            _ => {}
         }
     }
     if !n.osd_disks.is_empty() && storage != StorageDriver::RookCeph {

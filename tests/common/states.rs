@@ -39,6 +39,24 @@ pub fn gpt(with_fs: bool) -> Fixture {
     fixture(lo)
 }
 
+/// A GPT whose first partition holds bytes no tool recognises (as plain dm-crypt would).
+pub fn gpt_with_raw_data() -> Fixture {
+    let fx = gpt(false);
+    run(
+        "dd",
+        &[
+            "if=/dev/urandom",
+            &format!("of={}", fx.lo.path()),
+            "bs=1M",
+            "seek=1",
+            "count=2",
+            "conv=fsync,notrunc",
+            "status=none",
+        ],
+    );
+    fx
+}
+
 /// A GPT whose primary header was overwritten: only the backup at the end of the disk remains.
 pub fn gpt_backup_only() -> Fixture {
     let fx = gpt(true);
