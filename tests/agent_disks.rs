@@ -1,6 +1,7 @@
 //! The agent's disks phase and bundle manifests, through the real disk module on loop devices
 //! (root): blank disks are accepted and journaled, a disk holding data stops the node before
-//! k3s, and servers get the rendered bundle including Rook's CephCluster.
+//! k3s, this cluster's OSDs survive the loss of all node-local state, an OSD nobody vouches for
+//! is refused rather than wiped, and servers get the rendered bundle including Rook's CephCluster.
 
 mod agent_support;
 
@@ -219,8 +220,9 @@ fn osds_made_on_handed_over_disks_are_kept_on_later_boots() {
     assert_eq!(before.get(&state_file), after.get(&state_file));
 }
 
+/// An OSD of a fsid nobody vouches for (not declared, not recorded) stops the node, untouched.
 #[test]
-fn an_osd_on_a_disk_never_handed_over_is_foreign() {
+fn an_osd_on_a_disk_never_handed_over_is_refused() {
     let (_c, cfg, n) = rack_a1();
     let by_id = cfg["storage"]["osd_disks"][0]["by_id"].as_str().unwrap();
     rook_makes_an_osd(&n.osd_device(by_id), &uuid::Uuid::new_v4().to_string());
@@ -235,4 +237,55 @@ fn an_osd_on_a_disk_never_handed_over_is_foreign() {
     );
     assert_eq!(n.osd_digest(by_id), before);
     assert!(!n.path("var/lib/kateskit/osd-disks.json").exists());
+}
+
+/// The node's own OSDs carry the declared fsid (Rook adopts it from the pre-seeded mon
+/// secret), so losing every piece of node-local state (a live or netboot node's tmpfs root, a
+/// reinstalled OS disk) changes nothing: the next boot keeps them and the node comes up.
+#[test]
+fn state_loss_keeps_this_clusters_osds() {
+    let (_c, cfg, n) = rack_a1();
+    assert!(n.run(&[]).status.success());
+    let fsid = cfg["secrets"]["ceph_fsid"].as_str().unwrap();
+    // The if-foreign disk, the one a wrong "foreign" verdict would wipe.
+    let by_id = cfg["storage"]["osd_disks"][1]["by_id"].as_str().unwrap();
+    assert_eq!(cfg["storage"]["osd_disks"][1]["wipe"], "if-foreign");
+    rook_makes_an_osd(&n.osd_device(by_id), fsid);
+    let with_osd = n.osd_digest(by_id);
+    std::fs::remove_dir_all(n.path("var/lib/kateskit")).unwrap();
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let j = n.journal();
+    assert_eq!(phase(&j, "disks").0, "done");
+    assert_eq!(j["disks"][1]["before"]["state"], "ceph-osd-this-cluster");
+    assert_eq!(j["disks"][1]["action"], "kept");
+    assert_eq!(n.osd_digest(by_id), with_osd, "the OSD is untouched");
+}
+
+/// An OSD whose fsid only this node's record vouched for (a cluster whose Rook chose its own
+/// fsid) is refused once the record is gone: the node stops before k3s, the OSD survives.
+#[test]
+fn a_lost_record_refuses_instead_of_wiping() {
+    let (_c, cfg, n) = rack_a1();
+    assert!(n.run(&[]).status.success());
+    let by_id = cfg["storage"]["osd_disks"][1]["by_id"].as_str().unwrap();
+    rook_makes_an_osd(&n.osd_device(by_id), &uuid::Uuid::new_v4().to_string());
+    assert!(
+        n.run(&[]).status.success(),
+        "learned on the handed-over disk"
+    );
+    let with_osd = n.osd_digest(by_id);
+    std::fs::remove_dir_all(n.path("var/lib/kateskit")).unwrap();
+    let out = n.run(&[]);
+    assert!(!out.status.success());
+    let (outcome, detail) = phase(&n.journal(), "disks");
+    assert_eq!(outcome, "failed");
+    assert!(detail.contains("never wiped on a guess"), "{detail}");
+    assert!(detail.contains("foreign_fsid"), "{detail}");
+    assert_eq!(n.osd_digest(by_id), with_osd, "the OSD is untouched");
+    assert_eq!(phase(&n.journal(), "start").0, "not-run");
 }
