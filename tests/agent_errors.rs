@@ -245,3 +245,25 @@ fn validation_errors_name_their_source() {
     );
     assert!(!n.path("etc/rancher").exists());
 }
+
+/// OSD disks that arrive from any config source get the same checks as in cluster.toml: a
+/// by_id that climbs out of /dev/disk/by-id is refused before any disk is looked at.
+#[test]
+fn osd_disk_paths_are_checked_whatever_their_source() {
+    let c = Cluster::new("rack");
+    let mut cfg = c.render("a1");
+    cfg["storage"]["osd_disks"][0]["by_id"] = "/dev/disk/by-id/../../sda".into();
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.set_cmdline("console=ttyS0");
+    let out = n.run(&[]);
+    assert!(!out.status.success());
+    let j = n.journal();
+    assert_eq!(j["phases"][1]["outcome"], "failed");
+    let d = j["phases"][1]["detail"].as_str().unwrap();
+    assert!(
+        d.contains("storage.osd_disks[0].by_id") && d.contains("not a single link name"),
+        "{d}"
+    );
+    assert_eq!(j["phases"][4]["outcome"], "not-run");
+}
