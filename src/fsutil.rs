@@ -90,6 +90,20 @@ pub fn create_dir_mode(dir: &Path, mode: u32) -> Result<(), FsError> {
     fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(ctx("setting mode of", dir))
 }
 
+/// Creates `dir` (and parents) with `mode` when it does not exist; an existing directory keeps
+/// the mode its owner gave it (a private 0700 directory must not become world-readable).
+pub fn ensure_dir(dir: &Path, mode: u32) -> Result<(), FsError> {
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(FsError {
+            action: "creating directory",
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "not a directory"),
+        }),
+        Err(_) => create_dir_mode(dir, mode),
+    }
+}
+
 /// Reads a file to a string with the path in the error.
 pub fn read_string(path: &Path) -> Result<String, FsError> {
     fs::read_to_string(path).map_err(ctx("reading", path))

@@ -368,3 +368,26 @@ fn quiet_leaves_out_status_lines_but_not_errors() {
         .failure();
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("refusing to overwrite"));
 }
+
+/// `cluster init` into a directory that exists keeps that directory's mode: a private 0700
+/// directory must not become world-readable; a new one is created 0755.
+#[test]
+fn init_keeps_the_mode_of_an_existing_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    kateskit()
+        .args(["cluster", "init"])
+        .arg(&private)
+        .assert()
+        .success();
+    assert_eq!(mode(&private), 0o700);
+    let fresh = dir.path().join("fresh");
+    kateskit()
+        .args(["cluster", "init"])
+        .arg(&fresh)
+        .assert()
+        .success();
+    assert_eq!(mode(&fresh), 0o755);
+}

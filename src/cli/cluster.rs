@@ -98,8 +98,7 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
             a.name
         );
     }
-    fsutil::create_dir_mode(&a.dir, 0o755)
-        .with_context(|| format!("creating {}", a.dir.display()))?;
+    fsutil::ensure_dir(&a.dir, 0o755).with_context(|| format!("creating {}", a.dir.display()))?;
     let toml_path = a.dir.join("cluster.toml");
     if toml_path.exists() {
         super::note!("keeping existing {}", toml_path.display());
