@@ -289,3 +289,62 @@ fn a_lost_record_refuses_instead_of_wiping() {
     assert_eq!(n.osd_digest(by_id), with_osd, "the OSD is untouched");
     assert_eq!(phase(&n.journal(), "start").0, "not-run");
 }
+
+/// Mounts a tmpfs on `<root>/var/lib` (a live or netboot node's /var) until dropped.
+struct TmpfsVar(std::path::PathBuf);
+
+impl TmpfsVar {
+    fn mount(n: &Node) -> TmpfsVar {
+        let dir = n.path("var/lib");
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs on {}", dir.display());
+        TmpfsVar(dir)
+    }
+}
+
+impl Drop for TmpfsVar {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A Ceph mon host whose /var/lib/rook is on tmpfs would lose the mons at every reboot: the
+/// server is refused at validate (k3s never started); an OSD-only agent runs, with a warning.
+#[test]
+fn rook_state_on_tmpfs_is_refused_on_servers_and_named_on_agents() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("s1");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.set_cmdline(NO_JOIN);
+    let var = TmpfsVar::mount(&n);
+    let out = n.run(&[]);
+    assert!(!out.status.success());
+    let (outcome, detail) = phase(&n.journal(), "validate");
+    assert_eq!(outcome, "failed");
+    assert!(
+        detail.contains("/var/lib/rook is on tmpfs") && detail.contains("kateskit install"),
+        "{detail}"
+    );
+    assert_eq!(phase(&n.journal(), "start").0, "not-run");
+    drop(var);
+
+    let (_c, _cfg, a) = rack_a1();
+    let _var = TmpfsVar::mount(&a);
+    let out = a.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let status = a.read("run/kateskit/status.json");
+    assert!(
+        status.contains("/var/lib/rook is on tmpfs: this node is ephemeral"),
+        "{status}"
+    );
+}

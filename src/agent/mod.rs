@@ -17,6 +17,7 @@ pub mod join;
 pub mod kube;
 pub mod ladder;
 pub mod network;
+pub mod persist;
 pub mod phases;
 pub mod report;
 pub mod sources;

@@ -147,7 +147,12 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
     let cfg = st.effective.clone().expect("discover succeeded");
     let n = &cfg.node;
     Ok(Some(match name {
-        "validate" => validate::check(&cfg).map_err(AgentError::Config)?,
+        "validate" => {
+            let detail = validate::check(&cfg).map_err(AgentError::Config)?;
+            st.warnings
+                .extend(super::persist::check(env, &cfg).map_err(AgentError::Config)?);
+            detail
+        }
         "network" => {
             let src = cfg
                 .merged
