@@ -1,6 +1,6 @@
 //! k3s configuration: every drop-in key is a real k3s flag for the node's role (flag lists from
 //! k3s's server.go/agent.go in tests/data), golden drop-ins for the rack example, token file
-//! modes, and CA pre-seeding that never overwrites.
+//! modes, CA pre-seeding that never overwrites, and the node password seeded from the config.
 
 mod agent_support;
 
@@ -167,5 +167,46 @@ fn token_files_are_private_and_ca_files_never_overwritten() {
     assert_eq!(
         std::fs::read_to_string(aroot.path().join(k3s::config::ENV_FILE)).unwrap(),
         "K3S_ROLE=agent\n"
+    );
+}
+
+/// k3s's node password comes from the node config when the node has none (so a tmpfs root or a
+/// reinstall presents the same password again), is private, and an existing one is kept.
+#[test]
+fn node_password_is_seeded_once_and_survives_state_loss() {
+    let c = Cluster::new("rack");
+    let cfg = c.node_config("a1");
+    let want = cfg.secrets.as_ref().unwrap().node_password.clone().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join(k3s::NODE_PASSWORD);
+    assert_eq!(k3s::seed_node_password(root.path(), &cfg).unwrap(), None);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{want}\n"));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Lost with the rest of the node's state, it comes back the same.
+    std::fs::remove_dir_all(root.path().join("etc")).unwrap();
+    k3s::seed_node_password(root.path(), &cfg).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{want}\n"));
+    // Rendering again gives the same password; another node gets another.
+    assert_eq!(
+        c.node_config("a1").secrets.unwrap().node_password.unwrap(),
+        want
+    );
+    assert_ne!(
+        c.node_config("a2").secrets.unwrap().node_password.unwrap(),
+        want
+    );
+    // A password k3s made itself is kept, and the warning says what to do on a rejection.
+    std::fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let w = k3s::seed_node_password(root.path(), &cfg).unwrap().unwrap();
+    assert!(
+        w.contains("kept it") && w.contains("kubectl delete node a1"),
+        "{w}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "0123456789abcdef0123456789abcdef\n"
     );
 }

@@ -199,6 +199,9 @@ fn redact(mut v: Value) -> Value {
         }
         s["ca_hash"] = Value::String("<ca-hash>".into());
         s["ceph_fsid"] = Value::String("<ceph-fsid>".into());
+        let pw = s["node_password"].as_str().unwrap();
+        assert!(pw.len() == 32 && pw.bytes().all(|b| b.is_ascii_hexdigit()));
+        s["node_password"] = Value::String("<node-password>".into());
         if let Some(Value::Object(files)) = s.get_mut("ca_files") {
             for (name, pem) in files.iter_mut() {
                 let kind = if name.ends_with(".key") {

@@ -17,7 +17,10 @@ pub fn in_memory(path: &Path) -> Option<&'static str> {
     let mut p: PathBuf = path.to_path_buf();
     loop {
         if let Ok(st) = rustix::fs::statfs(&p) {
-            return match st.f_type as i64 {
+            // f_type is i64 on x86_64 and a narrower type on other targets.
+            #[allow(clippy::unnecessary_cast)]
+            let kind = st.f_type as i64;
+            return match kind {
                 TMPFS_MAGIC => Some("tmpfs"),
                 RAMFS_MAGIC => Some("ramfs"),
                 _ => None,

@@ -186,6 +186,8 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             st.k3s_changed = crate::k3s::write_config(&env.root, n).map_err(k)?;
             st.warnings
                 .extend(crate::k3s::seed_ca(&env.root, n).map_err(k)?);
+            st.warnings
+                .extend(crate::k3s::seed_node_password(&env.root, n).map_err(k)?);
             if n.node.role == crate::spec::Role::Server {
                 st.k3s_changed += crate::k3s::write_manifests(
                     &env.root,

@@ -6,9 +6,9 @@
 //! need no new files, and rotating the server token rotates them too (logging everyone out).
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
+
+use crate::pki::derive::hmac_label as hmac;
 
 /// The OIDC client id the proxy uses at dex.
 pub const CLIENT_ID: &str = "kateskit-auth-proxy";
@@ -32,12 +32,6 @@ impl std::fmt::Debug for AuthSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AuthSecrets(<redacted>)")
     }
-}
-
-fn hmac(key: &str, label: &str) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
-    mac.update(label.as_bytes());
-    mac.finalize().into_bytes().into()
 }
 
 /// Derives the client and cookie secrets from the server token.

@@ -13,6 +13,8 @@ use crate::spec::Role;
 
 /// k3s's server TLS directory, relative to the root.
 pub const TLS_DIR: &str = "var/lib/rancher/k3s/server/tls";
+/// k3s's node password (agents and servers), relative to the root.
+pub const NODE_PASSWORD: &str = "etc/rancher/node/password";
 /// k3s's auto-deploy manifests directory, relative to the root.
 pub const MANIFESTS_DIR: &str = "var/lib/rancher/k3s/server/manifests";
 
@@ -105,6 +107,35 @@ pub fn seed_ca(root: &Path, cfg: &NodeConfig) -> Result<Vec<String>, K3sError> {
         fsutil::write_new(&path, pem.as_bytes(), mode)?;
     }
     Ok(warnings)
+}
+
+/// Writes k3s's node password from the NodeConfig when the node has none, so a node whose copy
+/// was lost (tmpfs root, reinstall) presents the password its Node's secret already holds. An
+/// existing file is kept (k3s uses it); a different one is named in the returned warning.
+pub fn seed_node_password(root: &Path, cfg: &NodeConfig) -> Result<Option<String>, K3sError> {
+    let Some(want) = cfg
+        .secrets
+        .as_ref()
+        .and_then(|s| s.node_password.as_deref())
+    else {
+        return Ok(None);
+    };
+    let path = under(root, NODE_PASSWORD);
+    match std::fs::read_to_string(&path) {
+        Ok(have) if have.trim() == want => Ok(None),
+        Ok(_) => Ok(Some(format!(
+            "{} differs from the node password in the node config; kept it (k3s uses it). \
+             If k3s reports \"Node password rejected\", delete the Node object \
+             (kubectl delete node {}) so the node registers again",
+            path.display(),
+            cfg.node.name
+        ))),
+        Err(_) => {
+            fsutil::create_dir_mode(path.parent().expect("password file has a parent"), 0o700)?;
+            fsutil::write_new(&path, format!("{want}\n").as_bytes(), 0o600)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Writes bundle manifests `(file name, YAML)` into the server manifests directory; returns

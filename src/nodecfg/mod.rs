@@ -137,6 +137,10 @@ pub struct NodeSecrets {
     pub ca_files: BTreeMap<String, String>,
     /// Ceph cluster fsid, to tell this cluster's OSDs from foreign ones.
     pub ceph_fsid: String,
+    /// k3s's node password for this node (`/etc/rancher/node/password`), derived from the
+    /// server token so it survives the loss of the node's own copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_password: Option<String>,
 }
 
 impl NodeConfig {

@@ -158,6 +158,10 @@ pub fn render(
             Default::default()
         },
         ceph_fsid: secrets.ceph_fsid.clone(),
+        node_password: Some(crate::pki::derive::node_password(
+            &secrets.server_token.to_string(),
+            &cfg.node.name,
+        )),
     });
     Ok(cfg)
 }

@@ -4,6 +4,7 @@
 //! `tls/` (k3s's `server/tls` file names), `token` (server token), `agent-token`, `ceph-fsid`.
 
 pub mod ca;
+pub mod derive;
 pub mod kubeconfig;
 pub mod token;
 
