@@ -7,6 +7,7 @@ mod agent_support;
 
 use std::process::Command;
 
+use agent_support::loopdev::make_osd;
 use agent_support::{Cluster, Node};
 
 const NO_JOIN: &str = "console=ttyS0 kateskit.agent.verify_join=false";
@@ -158,32 +159,6 @@ fn servers_deploy_the_rendered_bundle_with_the_ceph_cluster() {
     assert!(!a.path("var/lib/rancher/k3s/server/manifests").exists());
 }
 
-/// What Rook does to a disk it was given: a BlueStore OSD, made by Debian's `ceph-osd --mkfs`
-/// with a cluster fsid of Rook's own choosing.
-fn rook_makes_an_osd(dev: &std::path::Path, fsid: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("osd");
-    std::fs::create_dir(&data).unwrap();
-    std::os::unix::fs::symlink(dev, data.join("block")).unwrap();
-    let conf = dir.path().join("ceph.conf");
-    std::fs::write(&conf, format!("[global]\nfsid = {fsid}\n")).unwrap();
-    let out = Command::new("ceph-osd")
-        .arg("-c")
-        .arg(&conf)
-        .args(["-i", "0", "--mkfs", "--osd-uuid"])
-        .arg(uuid::Uuid::new_v4().to_string())
-        .arg("--osd-data")
-        .arg(&data)
-        .arg("--no-mon-config")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ceph-osd --mkfs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn osds_made_on_handed_over_disks_are_kept_on_later_boots() {
     let (_c, cfg, n) = rack_a1();
@@ -196,7 +171,7 @@ fn osds_made_on_handed_over_disks_are_kept_on_later_boots() {
     // Rook formats the first disk with its own fsid, unknown to cluster.toml.
     let by_id = cfg["storage"]["osd_disks"][0]["by_id"].as_str().unwrap();
     let rook_fsid = uuid::Uuid::new_v4().to_string();
-    rook_makes_an_osd(&n.osd_device(by_id), &rook_fsid);
+    make_osd(&n.osd_device(by_id), &rook_fsid);
     let with_osd = n.osd_digest(by_id);
     let out = n.run(&[]);
     assert!(
@@ -225,7 +200,7 @@ fn osds_made_on_handed_over_disks_are_kept_on_later_boots() {
 fn an_osd_on_a_disk_never_handed_over_is_refused() {
     let (_c, cfg, n) = rack_a1();
     let by_id = cfg["storage"]["osd_disks"][0]["by_id"].as_str().unwrap();
-    rook_makes_an_osd(&n.osd_device(by_id), &uuid::Uuid::new_v4().to_string());
+    make_osd(&n.osd_device(by_id), &uuid::Uuid::new_v4().to_string());
     let before = n.osd_digest(by_id);
     let out = n.run(&[]);
     assert!(!out.status.success());
@@ -250,7 +225,7 @@ fn state_loss_keeps_this_clusters_osds() {
     // The if-foreign disk, the one a wrong "foreign" verdict would wipe.
     let by_id = cfg["storage"]["osd_disks"][1]["by_id"].as_str().unwrap();
     assert_eq!(cfg["storage"]["osd_disks"][1]["wipe"], "if-foreign");
-    rook_makes_an_osd(&n.osd_device(by_id), fsid);
+    make_osd(&n.osd_device(by_id), fsid);
     let with_osd = n.osd_digest(by_id);
     std::fs::remove_dir_all(n.path("var/lib/kateskit")).unwrap();
     let out = n.run(&[]);
@@ -273,7 +248,7 @@ fn a_lost_record_refuses_instead_of_wiping() {
     let (_c, cfg, n) = rack_a1();
     assert!(n.run(&[]).status.success());
     let by_id = cfg["storage"]["osd_disks"][1]["by_id"].as_str().unwrap();
-    rook_makes_an_osd(&n.osd_device(by_id), &uuid::Uuid::new_v4().to_string());
+    make_osd(&n.osd_device(by_id), &uuid::Uuid::new_v4().to_string());
     assert!(
         n.run(&[]).status.success(),
         "learned on the handed-over disk"

@@ -5,7 +5,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::{lock, loop_devices_available, run, LoopDev};
+use common::{lock, loop_devices_available, make_osd, run, LoopDev};
 
 const GIB: u64 = 1 << 30;
 
@@ -144,32 +144,6 @@ impl Rack {
     fn state_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("state")
     }
-}
-
-/// A BlueStore OSD made by Debian's `ceph-osd --mkfs` with the given cluster fsid.
-fn make_osd(dev: &std::path::Path, fsid: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("osd");
-    std::fs::create_dir(&data).unwrap();
-    std::os::unix::fs::symlink(dev, data.join("block")).unwrap();
-    let conf = dir.path().join("ceph.conf");
-    std::fs::write(&conf, format!("[global]\nfsid = {fsid}\n")).unwrap();
-    let osd_uuid = uuid::Uuid::new_v4().to_string();
-    run(
-        "ceph-osd",
-        &[
-            "-c",
-            conf.to_str().unwrap(),
-            "-i",
-            "0",
-            "--mkfs",
-            "--osd-uuid",
-            &osd_uuid,
-            "--osd-data",
-            data.to_str().unwrap(),
-            "--no-mon-config",
-        ],
-    );
 }
 
 #[test]

@@ -223,3 +223,30 @@ pub fn sparse_digest(path: &Path) -> String {
     h.update(len.to_le_bytes());
     hex::encode(h.finalize())
 }
+
+/// What Rook does to a disk it was given: a BlueStore OSD made by Debian's `ceph-osd --mkfs`
+/// on `dev` with the given cluster fsid.
+pub fn make_osd(dev: &Path, fsid: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("osd");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::symlink(dev, data.join("block")).unwrap();
+    let conf = dir.path().join("ceph.conf");
+    std::fs::write(&conf, format!("[global]\nfsid = {fsid}\n")).unwrap();
+    let osd_uuid = uuid::Uuid::new_v4().to_string();
+    run(
+        "ceph-osd",
+        &[
+            "-c",
+            conf.to_str().unwrap(),
+            "-i",
+            "0",
+            "--mkfs",
+            "--osd-uuid",
+            &osd_uuid,
+            "--osd-data",
+            data.to_str().unwrap(),
+            "--no-mon-config",
+        ],
+    );
+}

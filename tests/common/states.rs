@@ -129,28 +129,7 @@ pub fn luks() -> Fixture {
 
 pub fn osd(fsid: &str) -> Fixture {
     let lo = LoopDev::new(SIZE);
-    let dir = lo.backing.with_file_name("osd");
-    std::fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::symlink(&lo.dev, dir.join("block")).unwrap();
-    let conf = lo.backing.with_file_name("ceph.conf");
-    std::fs::write(&conf, format!("[global]\nfsid = {fsid}\n")).unwrap();
-    let uuid = uuid::Uuid::new_v4().to_string();
-    let (c, d) = (conf.to_str().unwrap(), dir.to_str().unwrap());
-    run(
-        "ceph-osd",
-        &[
-            "-c",
-            c,
-            "-i",
-            "0",
-            "--mkfs",
-            "--osd-uuid",
-            &uuid,
-            "--osd-data",
-            d,
-            "--no-mon-config",
-        ],
-    );
+    super::make_osd(&lo.dev, fsid);
     fixture(lo)
 }
 
