@@ -82,6 +82,8 @@ fn servers_with_secrets_get_the_auth_proxy_secrets_before_dex() {
         agent_token: None,
         ca_files: Default::default(),
         ceph_fsid: "f".into(),
+        ceph_mon_secret: None,
+        ceph_admin_secret: None,
     });
     let out = charts::render(&cfg, &lock, ChartSource::Repo).unwrap();
     let names: Vec<_> = out.iter().map(|m| m.file_name.as_str()).collect();

@@ -137,6 +137,13 @@ pub struct NodeSecrets {
     pub ca_files: BTreeMap<String, String>,
     /// Ceph cluster fsid, to tell this cluster's OSDs from foreign ones.
     pub ceph_fsid: String,
+    /// Servers with rook-ceph only: cephx key of `mon.`, pre-seeded into Rook's
+    /// `rook-ceph-mon` Secret so Rook adopts `ceph_fsid` instead of choosing its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceph_mon_secret: Option<String>,
+    /// Servers with rook-ceph only: cephx key of `client.admin` for the same Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceph_admin_secret: Option<String>,
 }
 
 impl NodeConfig {
