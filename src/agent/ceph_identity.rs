@@ -139,7 +139,8 @@ pub fn deploy(env: &AgentEnv, cfg: &Effective, rook: &RookDeploy) -> Result<Stri
     let a = &cfg.agent;
     let http = Duration::from_secs(a.http_timeout_s.max(1));
     let deadline = Instant::now() + Duration::from_secs(a.join_timeout_s);
-    let seeded = seed(env, &rook.mon_secret, &fsid, http, deadline)?;
+    let secret = rook.mon_secret.as_ref().map_err(|e| e.to_string())?;
+    let seeded = seed(env, secret, &fsid, http, deadline)?;
     let files: Vec<(String, String)> = rook
         .manifests
         .iter()

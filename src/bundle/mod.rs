@@ -33,8 +33,9 @@ pub struct Bundle {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RookDeploy {
-    /// The Secret to create through the API (never an auto-deploy file).
-    pub mon_secret: serde_json::Value,
+    /// The Secret to create through the API (never an auto-deploy file); an error when the
+    /// node config lacks the Ceph keys, which fails the Rook deploy but not the charts.
+    pub mon_secret: Result<serde_json::Value, rook::RookError>,
     /// The operator HelmChart and the CephCluster.
     pub manifests: Vec<Manifest>,
 }
@@ -47,13 +48,16 @@ pub fn manifests(
     source: charts::ChartSource,
 ) -> Result<Bundle, BundleError> {
     let manifests = charts::render(cfg, lock, source)?;
-    let rook = match (&cfg.storage.ceph_cluster, &cfg.secrets) {
-        (Some(layout), Some(secrets)) => Some(RookDeploy {
-            mon_secret: rook::mon_secret(secrets)?,
+    let rook = match &cfg.storage.ceph_cluster {
+        Some(layout) => Some(RookDeploy {
+            mon_secret: cfg
+                .secrets
+                .as_ref()
+                .ok_or(rook::RookError::NoCephKey("ceph_mon_secret"))
+                .and_then(rook::mon_secret),
             manifests: rook::render_layout(layout, lock, source)?,
         }),
-        (Some(_), None) => return Err(rook::RookError::NoCephKey("ceph_mon_secret").into()),
-        (None, _) => None,
+        None => None,
     };
     Ok(Bundle { manifests, rook })
 }
