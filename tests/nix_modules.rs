@@ -215,11 +215,13 @@ fn chart_archives_match_what_the_agent_looks_for() {
         )) else {
             return;
         };
-        let mut bundle = spec::BundleSpec::default();
-        bundle.storage = match storage {
-            "rook-ceph" => spec::StorageDriver::RookCeph,
-            "longhorn" => spec::StorageDriver::Longhorn,
-            _ => spec::StorageDriver::LocalPath,
+        let mut bundle = spec::BundleSpec {
+            storage: match storage {
+                "rook-ceph" => spec::StorageDriver::RookCeph,
+                "longhorn" => spec::StorageDriver::Longhorn,
+                _ => spec::StorageDriver::LocalPath,
+            },
+            ..Default::default()
         };
         bundle.dex.enable = dex;
         bundle.auth_proxy.enable = false;
