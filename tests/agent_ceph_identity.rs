@@ -284,3 +284,43 @@ fn node_config_without_ceph_keys_refuses_to_deploy_rook() {
         .path("var/lib/rancher/k3s/server/manifests/kateskit-dex.yaml")
         .exists());
 }
+
+/// The agent takes charts from k3s's static directory only when every archive the bundle needs
+/// is there, Rook's included: without `rook_ceph.tgz` every chart still comes from its repo.
+#[test]
+fn static_charts_are_used_only_when_rook_ships_too() {
+    let s = setup();
+    let bundle: kateskit::spec::BundleSpec =
+        serde_json::from_value(s.cfg["bundle"].clone()).unwrap();
+    let archives = kateskit::bundle::charts::archives(&bundle);
+    assert!(archives.contains(&"rook_ceph"), "{archives:?}");
+    for c in archives.iter().filter(|c| **c != "rook_ceph") {
+        s.node.write(
+            &format!("var/lib/rancher/k3s/server/static/charts/{c}.tgz"),
+            "archive",
+        );
+    }
+    let dex = "var/lib/rancher/k3s/server/manifests/kateskit-dex.yaml";
+    assert!(s.run(false, &[]).status.success());
+    assert!(s.node.read(dex).contains("repo: https://charts.dexidp.io"));
+    assert!(s
+        .node
+        .read(ROOK_FILES[0])
+        .contains("repo: https://charts.rook.io/release"));
+    s.node.write(
+        "var/lib/rancher/k3s/server/static/charts/rook_ceph.tgz",
+        "archive",
+    );
+    let out = s.run(false, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(s
+        .node
+        .read(dex)
+        .contains("chart: https://%{KUBERNETES_API}%/static/charts/dex.tgz"));
+    let op = s.node.read(ROOK_FILES[0]);
+    assert!(
+        op.contains("chart: https://%{KUBERNETES_API}%/static/charts/rook_ceph.tgz")
+            && !op.contains("repo:"),
+        "{op}"
+    );
+}

@@ -7,6 +7,7 @@
 
 pub mod ceph_identity;
 pub mod cmdline;
+pub mod deploy;
 pub mod disks;
 pub mod drive;
 pub mod effective;

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::effective::{self, Effective};
 use super::join::JoinOutcome;
 use super::ladder::{self, Ladder};
-use super::{ceph_identity, host, join, network, report, validate, AgentEnv, AgentError};
+use super::{deploy, host, network, report, validate, AgentEnv, AgentError};
 use crate::fsutil;
 
 pub const PHASES: [&str; 9] = [
@@ -64,58 +64,6 @@ pub struct RunState {
     pub k3s_changed: usize,
     /// Before/after classification of every OSD disk, for the journal.
     pub disks: Vec<serde_json::Value>,
-}
-
-/// Bundle objects for a server. Charts (Rook's too) come from k3s's static charts directory
-/// when the image ships every archive needed (air-gapped), otherwise from their repositories.
-pub fn bundle(
-    env: &AgentEnv,
-    cfg: &crate::nodecfg::NodeConfig,
-) -> Result<crate::bundle::Bundle, String> {
-    use crate::bundle::charts::{self, ChartLock, ChartSource};
-    let lock = ChartLock::bundled().map_err(|e| e.to_string())?;
-    let shipped = |c: &&str| {
-        env.path(format!("var/lib/rancher/k3s/server/static/charts/{c}.tgz"))
-            .exists()
-    };
-    let source = match &cfg.bundle {
-        Some(b) if charts::archives(b).iter().all(shipped) => ChartSource::Static,
-        _ => ChartSource::Repo,
-    };
-    crate::bundle::manifests(cfg, &lock, source).map_err(|e| e.to_string())
-}
-
-/// The run after k3s is up: verify the join (unless switched off), then, on a server with a
-/// Ceph layout, seed the Ceph identity and deploy Rook.
-fn after_k3s(env: &AgentEnv, cfg: &Effective, st: &mut RunState) -> Result<String, AgentError> {
-    let mut parts = Vec::new();
-    if cfg.agent.verify_join {
-        let j = join::verify(env, cfg).map_err(AgentError::Join)?;
-        parts.push(format!(
-            "joined via {}, CA {}, node Ready",
-            j.supervisor, j.ca_hash
-        ));
-        st.join = Some(j);
-    } else {
-        let src = cfg
-            .merged
-            .source_of("agent.verify_join")
-            .unwrap_or("config");
-        parts.push(format!("agent.verify_join is false (from {src})"));
-    }
-    let rook = match cfg.node.node.role {
-        crate::spec::Role::Server => bundle(env, &cfg.node).map_err(AgentError::K3s)?.rook,
-        crate::spec::Role::Agent => None,
-    };
-    match rook {
-        Some(r) => parts.push(ceph_identity::deploy(env, cfg, &r).map_err(AgentError::Join)?),
-        None if !cfg.agent.verify_join => return Ok(format!("skipped: {}", parts[0])),
-        None => {}
-    }
-    if !cfg.agent.verify_join {
-        parts[0] = format!("join not verified: {}", parts[0]);
-    }
-    Ok(parts.join("; "))
 }
 
 fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
@@ -213,7 +161,7 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             if n.node.role == crate::spec::Role::Server {
                 // Rook waits for the join phase (its Secret needs the API); a Rook file left
                 // by an earlier boot stays.
-                let files: Vec<(String, String)> = bundle(env, n)
+                let files: Vec<(String, String)> = deploy::bundle(env, n)
                     .map_err(AgentError::K3s)?
                     .manifests
                     .into_iter()
@@ -237,7 +185,7 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
                 "skipped: deferred until k3s runs (kateskit-join.service runs the agent again after k3s.service)".into(),
             ))
         }
-        "join" => after_k3s(env, &cfg, st)?,
+        "join" => deploy::after_k3s(env, &cfg, st)?,
         other => unreachable!("unknown phase {other}"),
     }))
 }
