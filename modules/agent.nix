@@ -4,7 +4,8 @@
 #                           k3s may start (k3s Requires it), so a node that cannot be set up as
 #                           declared never joins half-configured;
 #   kateskit-join.service   after k3s: runs the agent again, which now verifies the join
-#                           (/ping, /cacerts against the token's CA hash, node Ready). It cannot
+#                           (/ping, /cacerts against the token's CA hash, node Ready) and, on
+#                           Rook servers, seeds Rook's rook-ceph-mon Secret. It cannot
 #                           be the first unit: that one is ordered before k3s and would wait for
 #                           a k3s that systemd starts only once it has finished.
 # Image defaults for the config ladder come from /etc/kateskit/image.json, written here.

@@ -120,22 +120,48 @@ fn servers_deploy_the_rendered_bundle_with_the_ceph_cluster() {
     let n = Node::new();
     n.image_defaults(&cfg);
     n.set_cmdline(NO_JOIN);
-    let out = n.run(&[]);
+    // Before k3s: the charts, but Rook waits for its Secret (created through the API).
+    let out = n.run_with_args(&["--before-k3s"], &[]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
     let dir = n.path("var/lib/rancher/k3s/server/manifests");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = || {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(names().iter().any(|n| n.contains("dex")), "{:?}", names());
+    assert!(
+        !names().iter().any(|n| n.starts_with("rook-ceph")),
+        "{:?}",
+        names()
+    );
+    // After k3s (the stand-in's API): the Secret is seeded, then Rook's files are written.
+    let (api, ca) = agent_support::standin::for_cluster(c.dir.path());
+    n.write(
+        "etc/rancher/k3s/k3s.yaml",
+        agent_support::standin::server_kubeconfig(&api, &ca),
+    );
+    n.set_cmdline(&format!("{NO_JOIN} kateskit.agent.join_timeout_s=5"));
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     for want in ["rook-ceph-operator.yaml", "rook-ceph-cluster.yaml"] {
-        assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
+        assert!(
+            names().iter().any(|n| n == want),
+            "{want} missing: {:?}",
+            names()
+        );
     }
-    assert!(names.iter().any(|n| n.contains("dex")), "{names:?}");
     let cluster = std::fs::read_to_string(dir.join("rook-ceph-cluster.yaml")).unwrap();
     for dev in [
         "/dev/disk/by-id/ata-KATESKIT_OSD_A1_0",

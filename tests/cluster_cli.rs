@@ -32,7 +32,14 @@ fn init_writes_private_secrets_and_refuses_to_overwrite() {
             files += 1;
         }
     }
-    assert_eq!(files, 14, "10 CA files, service.key, two tokens, ceph-fsid");
+    assert_eq!(
+        files, 16,
+        "10 CA files, service.key, two tokens, ceph-fsid, ceph-mon-secret, ceph-admin-secret"
+    );
+    for k in ["ceph-mon-secret", "ceph-admin-secret"] {
+        let key = std::fs::read_to_string(c.join("secrets").join(k)).unwrap();
+        kateskit::pki::cephx::validate(&key).unwrap_or_else(|e| panic!("{k}: {e}"));
+    }
     let template = std::fs::read_to_string(c.join("cluster.toml")).unwrap();
     assert!(template.contains("name = \"lab\""));
     kateskit()
@@ -162,6 +169,13 @@ fn agents_never_receive_key_material() {
             "{node} joins with the agent token"
         );
         assert!(v["secrets"].get("agent_token").is_none());
+        for k in ["ceph_mon_secret", "ceph_admin_secret"] {
+            assert!(v["secrets"].get(k).is_none(), "{node} got {k}");
+        }
+        let s = kateskit::pki::load(dir.path()).unwrap();
+        for key in [&s.ceph.mon_secret, &s.ceph.admin_secret] {
+            assert!(!text.contains(key.as_str()), "{node} got a Ceph key");
+        }
     }
     let s1 = render(dir.path(), "s1");
     assert!(
@@ -175,6 +189,62 @@ fn agents_never_receive_key_material() {
         .as_str()
         .unwrap()
         .contains("::server:"));
+    let s = kateskit::pki::load(dir.path()).unwrap();
+    assert_eq!(s1["secrets"]["ceph_mon_secret"], s.ceph.mon_secret.as_str());
+    assert_eq!(
+        s1["secrets"]["ceph_admin_secret"],
+        s.ceph.admin_secret.as_str()
+    );
+}
+
+/// A cluster directory made before the Ceph keys existed: the first render writes them
+/// (0600), later renders reuse them, and an existing key file is never replaced.
+#[test]
+fn older_cluster_dirs_get_missing_ceph_keys_once() {
+    let dir = example_cluster("rack");
+    let secrets = dir.path().join("secrets");
+    let kept = std::fs::read_to_string(secrets.join("ceph-admin-secret")).unwrap();
+    std::fs::remove_file(secrets.join("ceph-mon-secret")).unwrap();
+    let out = kateskit()
+        .args(["cluster", "render"])
+        .arg(dir.path())
+        .args(["--node", "s1"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("generated") && err.contains("ceph-mon-secret"),
+        "{err}"
+    );
+    assert!(!err.contains("ceph-admin-secret"), "{err}");
+    let mon = std::fs::read_to_string(secrets.join("ceph-mon-secret")).unwrap();
+    assert_eq!(mode(&secrets.join("ceph-mon-secret")), 0o600);
+    kateskit::pki::cephx::validate(&mon).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(secrets.join("ceph-admin-secret")).unwrap(),
+        kept
+    );
+    let v = render(dir.path(), "s1");
+    assert_eq!(v["secrets"]["ceph_mon_secret"], mon.trim());
+    assert_eq!(v["secrets"]["ceph_admin_secret"], kept.trim());
+    assert_eq!(
+        std::fs::read_to_string(secrets.join("ceph-mon-secret")).unwrap(),
+        mon,
+        "a second render keeps the generated key"
+    );
+    // A malformed key is refused with the file named, not replaced.
+    std::fs::write(secrets.join("ceph-admin-secret"), "AQAAAA==\n").unwrap();
+    let out = kateskit()
+        .args(["cluster", "render"])
+        .arg(dir.path())
+        .args(["--node", "s1"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("ceph-admin-secret") && err.contains("not a cephx key"),
+        "{err}"
+    );
 }
 
 /// Replaces per-run secrets with stable placeholders so the golden files can be compared.
@@ -202,6 +272,13 @@ fn redact(mut v: Value) -> Value {
         let pw = s["node_password"].as_str().unwrap();
         assert!(pw.len() == 32 && pw.bytes().all(|b| b.is_ascii_hexdigit()));
         s["node_password"] = Value::String("<node-password>".into());
+        for k in ["ceph_mon_secret", "ceph_admin_secret"] {
+            if let Some(key) = s.get_mut(k) {
+                let text = key.as_str().unwrap();
+                assert!(text.len() == 40 && text.starts_with("AQ"), "{k}: {text}");
+                *key = Value::String("<cephx-key>".into());
+            }
+        }
         if let Some(Value::Object(files)) = s.get_mut("ca_files") {
             for (name, pem) in files.iter_mut() {
                 let kind = if name.ends_with(".key") {

@@ -192,3 +192,59 @@ fn embed_copy_runs_in_either_stage_one() {
         assert!(scripted.contains(line), "{scripted}");
     }
 }
+
+/// `bundle.chartArchives` fetches exactly the archives the agent looks for before it picks
+/// the static chart source (`bundle::charts::archives`), Rook's included; a component without
+/// a digest in the lock (Rook's today) stops the build with its name.
+#[test]
+fn chart_archives_match_what_the_agent_looks_for() {
+    for (storage, dex) in [
+        ("rook-ceph", true),
+        ("longhorn", false),
+        ("local-path", true),
+    ] {
+        let Some(v) = eval(&format!(
+            "let lib' = lib // {{ genAttrs = ns: f: builtins.listToAttrs (map (n: {{ name = n; value = f n; }}) ns);
+                 optional = c: x: if c then [ x ] else [ ]; concatStringsSep = builtins.concatStringsSep;
+                 removePrefix = p: s: builtins.substring (builtins.stringLength p) (-1) s; }};
+                 m = (import ./modules/bundle.nix {{ lib = lib'; pkgs = pkgs // {{ fetchurl = a: a.url; }};
+               config = {{ services.k3s.package = {{ }}; kateskit = {{ enable = true;
+                 bundle = {{ lockFile = ./bundle/charts.toml; chartArchives = true; airgapImages = false; }};
+                 cluster.normalized.bundle = {{ storage = \"{storage}\"; dex.enable = {dex}; }}; }}; }}; }}).config;
+             in {{ charts = builtins.attrNames m.services.k3s.charts; ok = (builtins.head m.assertions).assertion; msg = (builtins.head m.assertions).message; }}"
+        )) else {
+            return;
+        };
+        let mut bundle = spec::BundleSpec {
+            storage: match storage {
+                "rook-ceph" => spec::StorageDriver::RookCeph,
+                "longhorn" => spec::StorageDriver::Longhorn,
+                _ => spec::StorageDriver::LocalPath,
+            },
+            ..Default::default()
+        };
+        bundle.dex.enable = dex;
+        bundle.auth_proxy.enable = false;
+        bundle.dashboard.enable = false;
+        bundle.cert_manager.enable = false;
+        bundle.internal_dns.enable = false;
+        let mut rust: Vec<&str> = kateskit::bundle::charts::archives(&bundle);
+        rust.sort();
+        assert_eq!(v["charts"], json!(rust), "{storage}");
+        let lock = kateskit::bundle::charts::ChartLock::bundled().unwrap();
+        let missing: Vec<&str> = rust
+            .iter()
+            .copied()
+            .filter(|c| lock.charts[*c].digest.is_empty())
+            .collect();
+        assert_eq!(
+            v["ok"],
+            json!(missing.is_empty()),
+            "{storage}: {}",
+            v["msg"]
+        );
+        for c in missing {
+            assert!(v["msg"].as_str().unwrap().contains(c), "{}", v["msg"]);
+        }
+    }
+}

@@ -135,3 +135,87 @@ fn refuses_specs_rook_cannot_serve() {
     let d = docs(&rook::render(&spec).unwrap()[1].yaml);
     assert_eq!(d[1]["spec"]["mon"]["count"].as_u64(), Some(1));
 }
+
+/// Rook's chart pin lives in bundle/charts.toml like the others, and an air-gapped image
+/// (every archive shipped, Rook's included) gets Rook's chart from k3s's static directory.
+#[test]
+fn rook_chart_comes_from_the_lock_and_the_static_directory() {
+    use kateskit::bundle::charts::{self, ChartLock, ChartSource};
+    let lock = ChartLock::bundled().unwrap();
+    let pin = &lock.charts[charts::ROOK];
+    assert_eq!(
+        (
+            pin.chart.as_str(),
+            pin.version.as_str(),
+            pin.namespace.as_str()
+        ),
+        ("rook-ceph", "v1.18.7", "rook-ceph")
+    );
+    assert!(!pin.verified || pin.digest.starts_with("sha256:"));
+    let spec = rack();
+    assert!(charts::archives(&spec.bundle).contains(&charts::ROOK));
+    let layout = kateskit::nodecfg::ceph_layout(&spec);
+    let m = rook::render_layout(&layout, &lock, ChartSource::Static).unwrap();
+    let op = &docs(&m[0].yaml)[0];
+    assert_eq!(
+        op["spec"]["chart"].as_str(),
+        Some("https://%{KUBERNETES_API}%/static/charts/rook_ceph.tgz")
+    );
+    assert!(op["spec"]["repo"].is_null());
+    let repo = rook::render_layout(&layout, &lock, ChartSource::Repo).unwrap();
+    assert_eq!(
+        docs(&repo[0].yaml)[0]["spec"]["version"].as_str(),
+        Some("v1.18.7")
+    );
+    // A lock without [rook_ceph] is named as the cause.
+    let start = charts::LOCK.find("[rook_ceph]").unwrap();
+    let short = ChartLock::parse(&charts::LOCK[..start], "short.toml").unwrap();
+    assert_eq!(
+        rook::render_layout(&layout, &short, ChartSource::Repo),
+        Err(RookError::NoLock("short.toml".into()))
+    );
+}
+
+/// The `rook-ceph-mon` Secret carries the four keys Rook v1.18.7 reads, base64 in `data`,
+/// and refuses node configs without (or with malformed) Ceph keys.
+#[test]
+fn mon_secret_holds_the_declared_identity() {
+    use base64::Engine;
+    let mon = kateskit::pki::cephx::generate();
+    let admin = kateskit::pki::cephx::generate();
+    let mut s = kateskit::nodecfg::NodeSecrets {
+        token: "t".into(),
+        ca_hash: "h".into(),
+        agent_token: None,
+        ca_files: Default::default(),
+        ceph_fsid: "6f1c3b52-8d5e-4c1a-9f0b-2d7e4a1c9b33".into(),
+        ceph_mon_secret: Some(mon.clone()),
+        ceph_admin_secret: Some(admin.clone()),
+        node_password: None,
+    };
+    let v = rook::mon_secret(&s).unwrap();
+    assert_eq!(v["kind"], "Secret");
+    assert_eq!(v["metadata"]["name"], "rook-ceph-mon");
+    assert_eq!(v["metadata"]["namespace"], "rook-ceph");
+    let get = |k: &str| {
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(v["data"][k].as_str().unwrap())
+            .unwrap();
+        String::from_utf8(b).unwrap()
+    };
+    assert_eq!(get("fsid"), s.ceph_fsid);
+    assert_eq!(get("mon-secret"), mon);
+    assert_eq!(get("ceph-username"), "client.admin");
+    assert_eq!(get("ceph-secret"), admin);
+    assert_eq!(v["data"].as_object().unwrap().len(), 4);
+    assert_eq!(rook::secret_fsid(&v).as_deref(), Some(s.ceph_fsid.as_str()));
+    s.ceph_admin_secret = Some("AQAAAA==".into());
+    assert!(matches!(
+        rook::mon_secret(&s),
+        Err(RookError::BadCephKey("ceph_admin_secret", _))
+    ));
+    s.ceph_mon_secret = None;
+    let e = rook::mon_secret(&s).unwrap_err();
+    assert_eq!(e, RookError::NoCephKey("ceph_mon_secret"));
+    assert!(e.to_string().contains("re-render"), "{e}");
+}

@@ -1,5 +1,8 @@
 # A server with an extra blank disk declared as an OSD: after boot the agent has prepared it
-# (journaled, still raw for Rook: no partitions, no file system, not mounted).
+# (journaled, still raw for Rook: no partitions, no file system, not mounted), and the run after
+# k3s has created Rook's rook-ceph-mon Secret with the cluster directory's fsid and keys through
+# the real k3s API before writing Rook's manifests. (The Rook operator itself needs images from
+# a registry, which the VM cannot reach, so Rook's adoption of the Secret is not observed here.)
 { pkgs, self, kit, t }:
 let
   spec = ./fixtures/osd;
@@ -29,5 +32,19 @@ pkgs.testers.runNixOSTest {
     storage.succeed("test \"$(lsblk -no NAME /dev/disk/by-id/virtio-osd0 | wc -l)\" -eq 1")
     # The rbd module Rook needs is loaded.
     storage.succeed("test -d /sys/module/rbd")
+    # The Ceph identity from `cluster init` is seeded into Rook's Secret, then Rook is deployed.
+    storage.wait_for_unit("kateskit-join.service", timeout=900)
+    fsid = open("${dir}/secrets/ceph-fsid").read().strip()
+    mon = open("${dir}/secrets/ceph-mon-secret").read().strip()
+    get = "k3s kubectl -n rook-ceph get secret rook-ceph-mon -o jsonpath='{.data.%s}' | base64 -d"
+    assert storage.succeed(get % "fsid").strip() == fsid
+    assert storage.succeed(get % "mon-secret").strip() == mon
+    assert storage.succeed(get % "ceph-username").strip() == "client.admin"
+    storage.succeed("grep -q 'rook-ceph-mon created' /var/lib/kateskit/journal.json")
+    storage.succeed("test -f /var/lib/rancher/k3s/server/manifests/rook-ceph-cluster.yaml")
+    # A restart of the agent finds the Secret and changes nothing.
+    storage.succeed("systemctl restart kateskit-join.service")
+    storage.succeed("grep -q 'already present with the same fsid' /var/lib/kateskit/journal.json")
+    assert storage.succeed(get % "fsid").strip() == fsid
   '';
 }

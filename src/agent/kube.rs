@@ -60,18 +60,14 @@ pub fn parse(env: &AgentEnv, text: &str, file: &str) -> Result<KubeAccess, Strin
     })
 }
 
-/// Waits, bounded, for `status.conditions[Ready]` of this node to be `True`.
-pub fn wait_ready(
+/// Waits, bounded, for the kubeconfig at `rel` (k3s writes it once it runs) and builds an API
+/// client that trusts only its CA and presents its client certificate.
+pub fn client(
     env: &AgentEnv,
-    cfg: &Effective,
+    rel: &str,
     http: Duration,
     deadline: Instant,
-) -> Result<(), String> {
-    let rel = if cfg.node.node.role == Role::Server {
-        SERVER_KUBECONFIG
-    } else {
-        AGENT_KUBECONFIG
-    };
+) -> Result<(KubeAccess, reqwest::blocking::Client), String> {
     let file = format!("/{rel}");
     let text = poll_until(
         deadline,
@@ -96,6 +92,22 @@ pub fn wait_ready(
         .identity(id)
         .build()
         .map_err(|e| format!("building API client: {e}"))?;
+    Ok((access, client))
+}
+
+/// Waits, bounded, for `status.conditions[Ready]` of this node to be `True`.
+pub fn wait_ready(
+    env: &AgentEnv,
+    cfg: &Effective,
+    http: Duration,
+    deadline: Instant,
+) -> Result<(), String> {
+    let rel = if cfg.node.node.role == Role::Server {
+        SERVER_KUBECONFIG
+    } else {
+        AGENT_KUBECONFIG
+    };
+    let (access, client) = client(env, rel, http, deadline)?;
     let name = &cfg.node.node.name;
     let url = format!("{}/api/v1/nodes/{name}", access.server);
     poll_until(deadline, &format!("node {name} Ready ({url})"), || {

@@ -5,7 +5,9 @@
 //! device directory and the systemctl command can be overridden, so the agent runs as an
 //! ordinary process in tests.
 
+pub mod ceph_identity;
 pub mod cmdline;
+pub mod deploy;
 pub mod disks;
 pub mod drive;
 pub mod effective;

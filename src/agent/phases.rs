@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::effective::{self, Effective};
 use super::join::JoinOutcome;
 use super::ladder::{self, Ladder};
-use super::{host, join, network, report, validate, AgentEnv, AgentError};
+use super::{deploy, host, network, report, validate, AgentEnv, AgentError};
 use crate::fsutil;
 
 pub const PHASES: [&str; 9] = [
@@ -64,29 +64,6 @@ pub struct RunState {
     pub k3s_changed: usize,
     /// Before/after classification of every OSD disk, for the journal.
     pub disks: Vec<serde_json::Value>,
-}
-
-/// Bundle manifests for a server. Charts come from k3s's static charts directory when the
-/// image ships every archive needed (air-gapped), otherwise from their repositories.
-pub fn bundle_manifests(
-    env: &AgentEnv,
-    cfg: &crate::nodecfg::NodeConfig,
-) -> Result<Vec<(String, String)>, String> {
-    use crate::bundle::charts::{self, ChartLock, ChartSource};
-    let lock = ChartLock::bundled().map_err(|e| e.to_string())?;
-    let shipped = |c: &&str| {
-        env.path(format!("var/lib/rancher/k3s/server/static/charts/{c}.tgz"))
-            .exists()
-    };
-    let source = match &cfg.bundle {
-        Some(b) if charts::enabled(b).iter().all(shipped) => ChartSource::Static,
-        _ => ChartSource::Repo,
-    };
-    let manifests = crate::bundle::manifests(cfg, &lock, source).map_err(|e| e.to_string())?;
-    Ok(manifests
-        .into_iter()
-        .map(|m| (m.file_name, m.yaml))
-        .collect())
 }
 
 fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
@@ -189,11 +166,15 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             st.warnings
                 .extend(crate::k3s::seed_node_password(&env.root, n).map_err(k)?);
             if n.node.role == crate::spec::Role::Server {
-                st.k3s_changed += crate::k3s::write_manifests(
-                    &env.root,
-                    &bundle_manifests(env, n).map_err(AgentError::K3s)?,
-                )
-                .map_err(k)?;
+                // Rook waits for the join phase (its Secret needs the API); a Rook file left
+                // by an earlier boot stays.
+                let files: Vec<(String, String)> = deploy::bundle(env, n)
+                    .map_err(AgentError::K3s)?
+                    .manifests
+                    .into_iter()
+                    .map(|m| (m.file_name, m.yaml))
+                    .collect();
+                st.k3s_changed += crate::k3s::write_manifests(&env.root, &files).map_err(k)?;
             }
             format!("{} config for {}", n.node.role.as_str(), n.node.name)
         }
@@ -211,21 +192,7 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
                 "skipped: deferred until k3s runs (kateskit-join.service runs the agent again after k3s.service)".into(),
             ))
         }
-        "join" if !cfg.agent.verify_join => {
-            let src = cfg
-                .merged
-                .source_of("agent.verify_join")
-                .unwrap_or("config");
-            return Ok(Some(format!(
-                "skipped: agent.verify_join is false (from {src})"
-            )));
-        }
-        "join" => {
-            let j = join::verify(env, &cfg).map_err(AgentError::Join)?;
-            let d = format!("joined via {}, CA {}, node Ready", j.supervisor, j.ca_hash);
-            st.join = Some(j);
-            d
-        }
+        "join" => deploy::after_k3s(env, &cfg, st)?,
         other => unreachable!("unknown phase {other}"),
     }))
 }

@@ -1,8 +1,8 @@
 //! HelmChart manifests (`helm.cattle.io/v1`) for the bundle components that come from Helm
 //! charts: dex, the auth proxy (oauth2-proxy), the dashboard (Headlamp), cert-manager, internal
 //! DNS (k8s_gateway) and Longhorn. Chart coordinates and digests come from the lock file
-//! `bundle/charts.toml`; k3s's packaged components are switched with `disable` instead, and
-//! rook-ceph is rendered by the disk side (`bundle::rook`).
+//! `bundle/charts.toml`; k3s's packaged components are switched with `disable` instead. The
+//! lock also pins Rook's operator chart (`[rook_ceph]`), whose manifests `bundle::rook` renders.
 
 mod values;
 
@@ -27,6 +27,18 @@ pub const COMPONENTS: [&str; 6] = [
     "internal_dns",
     "longhorn",
 ];
+/// Lock entry of Rook's operator chart (rendered by `bundle::rook`, not here).
+pub const ROOK: &str = "rook_ceph";
+/// Every table the lock may hold.
+pub const LOCKED: [&str; 7] = [
+    "cert_manager",
+    "dex",
+    "auth_proxy",
+    "dashboard",
+    "internal_dns",
+    "longhorn",
+    ROOK,
+];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ChartError {
@@ -42,7 +54,7 @@ pub enum ChartError {
     },
     #[error("{origin}: [{component}] says verified = true but has no digest; add the digest or set verified = false")]
     VerifiedWithoutDigest { origin: String, component: String },
-    #[error("{origin}: unknown component [{component}]; the lock holds: {}", COMPONENTS.join(", "))]
+    #[error("{origin}: unknown component [{component}]; the lock holds: {}", LOCKED.join(", "))]
     Unknown { origin: String, component: String },
 }
 
@@ -87,7 +99,7 @@ impl ChartLock {
         for (component, c) in &charts {
             let err =
                 |f: fn(String, String) -> ChartError| Err(f(origin.into(), component.clone()));
-            if !COMPONENTS.contains(&component.as_str()) {
+            if !LOCKED.contains(&component.as_str()) {
                 return err(|origin, component| ChartError::Unknown { origin, component });
             }
             if !c.digest.is_empty() && !is_digest(&c.digest) {
@@ -137,6 +149,16 @@ pub fn enabled(bundle: &BundleSpec) -> Vec<&'static str> {
         _ => false,
     };
     COMPONENTS.into_iter().filter(|c| on(c)).collect()
+}
+
+/// Every locked chart a node with `bundle` deploys, Rook included: the archives the image must
+/// ship in k3s's static charts directory for an air-gapped deploy.
+pub fn archives(bundle: &BundleSpec) -> Vec<&'static str> {
+    let mut out = enabled(bundle);
+    if bundle.storage == StorageDriver::RookCeph {
+        out.push(ROOK);
+    }
+    out
 }
 
 /// HelmChart manifests for a node; empty for agents, which carry no bundle.
@@ -191,7 +213,14 @@ fn auth_secrets(cfg: &NodeConfig, bundle: &BundleSpec, lock: &ChartLock) -> Opti
     })
 }
 
-fn helm_chart(component: &str, c: &LockedChart, values: &Value, source: ChartSource) -> Value {
+/// A k3s `HelmChart` for a locked chart; with [`ChartSource::Static`] the chart is the
+/// archive k3s serves from its static charts directory.
+pub(crate) fn helm_chart(
+    component: &str,
+    c: &LockedChart,
+    values: &Value,
+    source: ChartSource,
+) -> Value {
     let mut annotations = Map::new();
     annotations.insert("kateskit.dev/component".into(), json!(component));
     annotations.insert("kateskit.dev/chart-version".into(), json!(c.version));

@@ -21,16 +21,43 @@ pub enum BundleError {
     Rook(#[from] rook::RookError),
 }
 
-/// Every bundle manifest a node deploys: chart-installed components, then Rook when the
-/// server carries a Ceph layout. Agents get none.
+/// What a server deploys. Agents get nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundle {
+    /// Chart-installed components: written into the auto-deploy directory before k3s starts.
+    pub manifests: Vec<Manifest>,
+    /// Rook, when the server carries a Ceph layout: written only after the `rook-ceph-mon`
+    /// Secret exists, so the operator never reconciles a CephCluster without it.
+    pub rook: Option<RookDeploy>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RookDeploy {
+    /// The Secret to create through the API (never an auto-deploy file); an error when the
+    /// node config lacks the Ceph keys, which fails the Rook deploy but not the charts.
+    pub mon_secret: Result<serde_json::Value, rook::RookError>,
+    /// The operator HelmChart and the CephCluster.
+    pub manifests: Vec<Manifest>,
+}
+
+/// Every bundle object a node deploys: chart-installed components, then Rook when the
+/// server carries a Ceph layout.
 pub fn manifests(
     cfg: &NodeConfig,
     lock: &charts::ChartLock,
     source: charts::ChartSource,
-) -> Result<Vec<Manifest>, BundleError> {
-    let mut out = charts::render(cfg, lock, source)?;
-    if let Some(layout) = &cfg.storage.ceph_cluster {
-        out.extend(rook::render_layout(layout)?);
-    }
-    Ok(out)
+) -> Result<Bundle, BundleError> {
+    let manifests = charts::render(cfg, lock, source)?;
+    let rook = match &cfg.storage.ceph_cluster {
+        Some(layout) => Some(RookDeploy {
+            mon_secret: cfg
+                .secrets
+                .as_ref()
+                .ok_or(rook::RookError::NoCephKey("ceph_mon_secret"))
+                .and_then(rook::mon_secret),
+            manifests: rook::render_layout(layout, lock, source)?,
+        }),
+        None => None,
+    };
+    Ok(Bundle { manifests, rook })
 }

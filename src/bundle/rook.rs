@@ -1,19 +1,20 @@
-//! Rook-Ceph manifests rendered from cluster.toml: the operator as a k3s `HelmChart` and one
-//! `CephCluster` that names every OSD disk explicitly (no `useAllNodes`/`useAllDevices`), so
-//! Ceph never takes a disk that was not declared.
+//! Rook-Ceph manifests rendered from cluster.toml: the operator as a k3s `HelmChart` (chart
+//! pinned in `bundle/charts.toml` as `[rook_ceph]`) and one `CephCluster` that names every OSD
+//! disk explicitly (no `useAllNodes`/`useAllDevices`), so Ceph never takes a disk that was not
+//! declared. Also the `rook-ceph-mon` Secret that carries the cluster's pre-generated Ceph
+//! identity; it is created once through the API, never put in the auto-deploy directory.
 
+use base64::Engine;
 use serde_json::{json, Value};
 
+use super::charts::{self, ChartLock, ChartSource, LockedChart};
 use super::Manifest;
-use crate::nodecfg::CephLayout;
+use crate::nodecfg::{CephLayout, NodeSecrets};
+use crate::pki::cephx;
 use crate::spec::{ClusterSpec, StorageDriver};
 
-/// Helm repository of the Rook operator chart.
-pub const CHART_REPO: &str = "https://charts.rook.io/release";
-/// Chart name in that repository.
-pub const CHART_NAME: &str = "rook-ceph";
-/// Pinned chart (and operator) version.
-pub const CHART_VERSION: &str = "v1.18.7";
+/// Name of Rook's cluster access Secret (`AppName` in Rook's `pkg/operator/ceph/controller`).
+pub const MON_SECRET_NAME: &str = "rook-ceph-mon";
 /// Pinned Ceph image (Squid), a release Rook 1.18 supports.
 pub const CEPH_IMAGE: &str = "quay.io/ceph/ceph:v19.2.3";
 /// Namespace of the operator and the cluster.
@@ -34,6 +35,14 @@ pub enum RookError {
     NoServers,
     #[error("encoding {0} as YAML failed: {1}")]
     Yaml(&'static str, String),
+    #[error("{0}: no [rook_ceph] table; add repo, chart, version, namespace, url for Rook's operator chart")]
+    NoLock(String),
+    #[error("the chart lock: {0}")]
+    Lock(String),
+    #[error("the node config has no secrets.{0}, so Rook would choose its own Ceph fsid; re-render the node config with this kateskit (`kateskit cluster render`)")]
+    NoCephKey(&'static str),
+    #[error("secrets.{0} in the node config is not a cephx key ({1}); re-render the node config from the cluster's secrets")]
+    BadCephKey(&'static str, String),
 }
 
 /// Ceph mons: one per server, at most three, always an odd number so quorum survives a loss.
@@ -59,7 +68,7 @@ fn nix_mount() -> Value {
 
 /// The operator chart as a k3s `HelmChart`, with the CSI plugin mounts NixOS needs so the
 /// plugins can load `rbd` and `ceph` from the host's module tree.
-pub fn operator_chart() -> Value {
+pub fn operator_chart(locked: &LockedChart, source: ChartSource) -> Value {
     let values = json!({
         "crds": { "enabled": true },
         "csi": {
@@ -69,20 +78,7 @@ pub fn operator_chart() -> Value {
             "csiCephFSPluginVolumeMount": nix_mount(),
         }
     });
-    let values = serde_yaml::to_string(&values).expect("JSON values always encode as YAML");
-    json!({
-        "apiVersion": "helm.cattle.io/v1",
-        "kind": "HelmChart",
-        "metadata": { "name": CHART_NAME, "namespace": "kube-system" },
-        "spec": {
-            "repo": CHART_REPO,
-            "chart": CHART_NAME,
-            "version": CHART_VERSION,
-            "targetNamespace": NAMESPACE,
-            "createNamespace": true,
-            "valuesContent": values,
-        }
-    })
+    charts::helm_chart(charts::ROOK, locked, &values, source)
 }
 
 /// A k3s taint (`key[=value]:Effect`, validated by the spec) as a Kubernetes toleration.
@@ -153,29 +149,75 @@ fn yaml(what: &'static str, docs: &[Value]) -> Result<String, RookError> {
     Ok(out)
 }
 
-/// Both manifests for a `storage = "rook-ceph"` cluster, in apply order.
+/// Both manifests for a `storage = "rook-ceph"` cluster, in apply order, with the bundled
+/// chart lock and the chart from its repository.
 pub fn render(spec: &ClusterSpec) -> Result<Vec<Manifest>, RookError> {
     if spec.bundle.storage != StorageDriver::RookCeph {
         return Err(RookError::NotRook(spec.bundle.storage.as_str()));
     }
-    render_layout(&crate::nodecfg::ceph_layout(spec))
+    let lock = ChartLock::bundled().map_err(|e| RookError::Lock(e.to_string()))?;
+    render_layout(&crate::nodecfg::ceph_layout(spec), &lock, ChartSource::Repo)
 }
 
 /// The same manifests from the layout a server's NodeConfig carries.
-pub fn render_layout(layout: &CephLayout) -> Result<Vec<Manifest>, RookError> {
+pub fn render_layout(
+    layout: &CephLayout,
+    lock: &ChartLock,
+    source: ChartSource,
+) -> Result<Vec<Manifest>, RookError> {
+    let locked = lock
+        .charts
+        .get(charts::ROOK)
+        .ok_or_else(|| RookError::NoLock(lock.origin.clone()))?;
     let cluster = ceph_cluster(layout)?;
     let namespace =
         json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NAMESPACE } });
     Ok(vec![
         Manifest {
             file_name: "rook-ceph-operator.yaml".into(),
-            yaml: yaml("the Rook HelmChart", &[operator_chart()])?,
+            yaml: yaml("the Rook HelmChart", &[operator_chart(locked, source)])?,
         },
         Manifest {
             file_name: "rook-ceph-cluster.yaml".into(),
             yaml: yaml("the CephCluster", &[namespace, cluster])?,
         },
     ])
+}
+
+/// Rook's `rook-ceph-mon` Secret holding the cluster's own identity. Rook loads an existing one
+/// on a new cluster instead of generating a fsid and keys (keys as read in Rook v1.18.7
+/// `pkg/operator/ceph/controller/cluster_info.go`: `fsid`, `mon-secret`, `ceph-username`,
+/// `ceph-secret`). `type` matches the Secret Rook would create itself.
+pub fn mon_secret(secrets: &NodeSecrets) -> Result<Value, RookError> {
+    let key = |v: &Option<String>, field: &'static str| -> Result<String, RookError> {
+        let k = v.as_deref().ok_or(RookError::NoCephKey(field))?.trim();
+        cephx::validate(k).map_err(|e| RookError::BadCephKey(field, e.to_string()))?;
+        Ok(k.to_string())
+    };
+    let mon = key(&secrets.ceph_mon_secret, "ceph_mon_secret")?;
+    let admin = key(&secrets.ceph_admin_secret, "ceph_admin_secret")?;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    Ok(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": { "name": MON_SECRET_NAME, "namespace": NAMESPACE },
+        "type": "kubernetes.io/rook",
+        "data": {
+            "fsid": b64(secrets.ceph_fsid.trim()),
+            "mon-secret": b64(&mon),
+            "ceph-username": b64("client.admin"),
+            "ceph-secret": b64(&admin),
+        }
+    }))
+}
+
+/// The fsid a `rook-ceph-mon` Secret read back from the API holds (`data.fsid`, base64).
+pub fn secret_fsid(secret: &Value) -> Option<String> {
+    let raw = secret.pointer("/data/fsid")?.as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(raw.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok().map(|s| s.trim().to_string())
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use kateskit::{fsutil, nodecfg, pki, spec};
 #[derive(Debug, Subcommand)]
 pub enum ClusterCmd {
     /// Create DIR/cluster.toml (a commented template, unless one exists) and DIR/secrets/
-    /// (the k3s CA set, server and agent tokens). Never overwrites existing secrets.
+    /// (the k3s CA set, server and agent tokens, the Ceph fsid and keys). Never overwrites
+    /// existing secrets.
     Init(InitArgs),
     /// Validate DIR/cluster.toml. Exit 0 when valid, 1 when not; warnings go to stderr.
     Check(DirArg),
@@ -77,6 +78,7 @@ impl ClusterCmd {
             ClusterCmd::Render(a) => render(a),
             ClusterCmd::Token(a) => {
                 let s = pki::load(&a.dir).context("loading cluster secrets")?;
+                note_generated(&s);
                 println!(
                     "{}",
                     if a.agent {
@@ -128,12 +130,23 @@ fn check(dir: &Path) -> ExitCode {
     }
 }
 
+/// Says which secrets an older cluster directory was completed with (keep them with the rest).
+pub fn note_generated(s: &pki::Secrets) {
+    for p in &s.generated {
+        super::note!(
+            "generated {} (missing in this cluster directory; keep it with the other secrets)",
+            p.display()
+        );
+    }
+}
+
 fn render(a: RenderArgs) -> anyhow::Result<ExitCode> {
     let spec = load_spec(&a.dir)?;
     let cfg = if a.public {
         nodecfg::render_public(&spec, &a.node)?
     } else {
         let secrets = pki::load(&a.dir).context("loading cluster secrets")?;
+        note_generated(&secrets);
         nodecfg::render(&spec, &secrets, &a.node)?
     };
     let mut json = serde_json::to_string_pretty(&cfg)?;

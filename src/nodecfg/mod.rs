@@ -141,6 +141,13 @@ pub struct NodeSecrets {
     /// server token so it survives the loss of the node's own copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_password: Option<String>,
+    /// Servers with rook-ceph only: cephx key of `mon.`, pre-seeded into Rook's
+    /// `rook-ceph-mon` Secret so Rook adopts `ceph_fsid` instead of choosing its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceph_mon_secret: Option<String>,
+    /// Servers with rook-ceph only: cephx key of `client.admin` for the same Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceph_admin_secret: Option<String>,
 }
 
 impl NodeConfig {

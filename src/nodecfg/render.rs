@@ -136,7 +136,8 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
     })
 }
 
-/// The full NodeConfig. Agents get the agent token and CA hash only, never CA material.
+/// The full NodeConfig. Agents get the agent token, CA hash and fsid only, never CA or Ceph
+/// key material; the Ceph keys go to servers that deploy Rook, which seed them.
 pub fn render(
     spec: &ClusterSpec,
     secrets: &Secrets,
@@ -144,6 +145,7 @@ pub fn render(
 ) -> Result<NodeConfig, RenderError> {
     let mut cfg = render_public(spec, name)?;
     let server = cfg.node.role == Role::Server;
+    let rook = cfg.storage.ceph_cluster.is_some();
     cfg.secrets = Some(NodeSecrets {
         token: if server {
             secrets.server_token.to_string()
@@ -157,7 +159,9 @@ pub fn render(
         } else {
             Default::default()
         },
-        ceph_fsid: secrets.ceph_fsid.clone(),
+        ceph_fsid: secrets.ceph.fsid.clone(),
+        ceph_mon_secret: rook.then(|| secrets.ceph.mon_secret.clone()),
+        ceph_admin_secret: rook.then(|| secrets.ceph.admin_secret.clone()),
         node_password: Some(crate::pki::derive::node_password(
             &secrets.server_token.to_string(),
             &cfg.node.name,

@@ -1,9 +1,12 @@
 //! Cluster secrets: the CA set, join tokens and the admin kubeconfig.
 //!
 //! Layout of `<cluster-dir>/secrets/` (directory 0700, files 0600):
-//! `tls/` (k3s's `server/tls` file names), `token` (server token), `agent-token`, `ceph-fsid`.
+//! `tls/` (k3s's `server/tls` file names), `token` (server token), `agent-token`, and the Ceph
+//! identity: `ceph-fsid`, `ceph-mon-secret`, `ceph-admin-secret` (see [`ceph`]).
 
 pub mod ca;
+pub mod ceph;
+pub mod cephx;
 pub mod derive;
 pub mod kubeconfig;
 pub mod token;
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 use rand::RngCore;
 
 use crate::fsutil::{self, FsError};
+pub use ceph::CephIdentity;
 pub use token::{hash_ca, Token, TokenError};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +44,9 @@ pub struct Secrets {
     pub tls: BTreeMap<String, String>,
     pub server_token: Token,
     pub agent_token: Token,
-    pub ceph_fsid: String,
+    pub ceph: CephIdentity,
+    /// Files [`load`] generated because an older cluster directory lacked them.
+    pub generated: Vec<PathBuf>,
 }
 
 pub fn secrets_dir(cluster_dir: &Path) -> PathBuf {
@@ -83,12 +89,7 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
             format!("{agent}\n").as_bytes(),
             0o600,
         )?;
-        let fsid = uuid::Uuid::new_v4().to_string();
-        fsutil::write_atomic(
-            &tmp.join("ceph-fsid"),
-            format!("{fsid}\n").as_bytes(),
-            0o600,
-        )?;
+        ceph::generate_into(&tmp)?;
         Ok::<(), PkiError>(())
     })();
     if let Err(e) = built {
@@ -118,7 +119,7 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
     load(cluster_dir)
 }
 
-fn read(path: &Path) -> Result<String, PkiError> {
+pub(crate) fn read(path: &Path) -> Result<String, PkiError> {
     if !path.exists() {
         return Err(PkiError::Missing {
             path: path.to_path_buf(),
@@ -127,7 +128,8 @@ fn read(path: &Path) -> Result<String, PkiError> {
     Ok(fsutil::read_string(path)?)
 }
 
-/// Loads the secrets of `cluster_dir` and checks that the tokens match the server CA.
+/// Loads the secrets of `cluster_dir` and checks that the tokens match the server CA. Ceph
+/// keys missing from an older directory are generated here (never over an existing file).
 pub fn load(cluster_dir: &Path) -> Result<Secrets, PkiError> {
     let dir = secrets_dir(cluster_dir);
     let mut tls = BTreeMap::new();
@@ -156,13 +158,14 @@ pub fn load(cluster_dir: &Path) -> Result<Secrets, PkiError> {
             return Err(PkiError::Bad { path: dir.join(name), reason: format!("token CA hash {} does not match tls/server-ca.crt ({hash}); the CA was replaced without new tokens", t.ca_hash) });
         }
     }
-    let ceph_fsid = read(&dir.join("ceph-fsid"))?.trim().to_string();
+    let (ceph, generated) = ceph::load_completing(&dir)?;
     Ok(Secrets {
         dir,
         tls,
         server_token,
         agent_token,
-        ceph_fsid,
+        ceph,
+        generated,
     })
 }
 

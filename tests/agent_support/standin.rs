@@ -1,10 +1,11 @@
 //! A k3s supervisor STAND-IN for join tests: a local HTTPS server on 127.0.0.1 that speaks the
 //! documented unauthenticated `/ping` and `/cacerts`, a token check on `/v1-k3s/readyz` and
-//! `/v1-k3s/encrypt/status`, and `GET /api/v1/nodes/<name>`. It is not k3s.
+//! `/v1-k3s/encrypt/status`, `GET /api/v1/nodes/<name>`, and namespaces and Secrets
+//! ([`super::kubeapi`]). It is not k3s.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -26,6 +27,8 @@ pub struct Opts {
 
 pub struct StandIn {
     pub port: u16,
+    /// The API objects it holds; tests pre-seed and inspect them.
+    pub api: Arc<Mutex<super::kubeapi::Api>>,
 }
 
 impl StandIn {
@@ -54,6 +57,34 @@ pub fn client_identity() -> (String, String) {
     (cert.pem(), key.serialize_pem())
 }
 
+/// The admin kubeconfig k3s writes on a server (`/etc/rancher/k3s/k3s.yaml`, embedded data),
+/// pointing at the stand-in and trusting `ca`.
+pub fn server_kubeconfig(s: &StandIn, ca: &str) -> String {
+    let (cert, key) = client_identity();
+    let b64 = |x: &str| base64::engine::general_purpose::STANDARD.encode(x);
+    format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {}\n  name: default\nusers:\n- name: default\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+        b64(ca),
+        s.url(),
+        b64(&cert),
+        b64(&key)
+    )
+}
+
+/// A stand-in whose TLS certificate is issued by the cluster's own server CA.
+pub fn for_cluster(cluster_dir: &std::path::Path) -> (StandIn, String) {
+    let tls = cluster_dir.join("secrets/tls");
+    let ca = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
+    let s = start(Opts {
+        tls_ca_cert: ca.clone(),
+        tls_ca_key: std::fs::read_to_string(tls.join("server-ca.key")).unwrap(),
+        cacerts: ca.clone(),
+        credentials: "unused:unused".into(),
+        node_ready: true,
+    });
+    (s, ca)
+}
+
 fn tls_config(o: &Opts) -> Arc<rustls::ServerConfig> {
     let ca_key = KeyPair::from_pem(&o.tls_ca_key).unwrap();
     let ca = CertificateParams::from_ca_cert_pem(&o.tls_ca_cert)
@@ -77,8 +108,12 @@ fn tls_config(o: &Opts) -> Arc<rustls::ServerConfig> {
     Arc::new(cfg)
 }
 
-fn respond(o: &Opts, req: &str) -> (u16, String) {
+fn respond(o: &Opts, api: &Mutex<super::kubeapi::Api>, req: &str, body: &[u8]) -> (u16, String) {
+    let method = req.split_whitespace().next().unwrap_or("GET");
     let path = req.split_whitespace().nth(1).unwrap_or("/");
+    if let Some(r) = api.lock().unwrap().handle(method, path, body) {
+        return r;
+    }
     let auth = req.lines().find_map(|l| {
         l.strip_prefix("authorization: Basic ")
             .or_else(|| l.strip_prefix("Authorization: Basic "))
@@ -113,9 +148,11 @@ pub fn start(o: Opts) -> StandIn {
     let cfg = tls_config(&o);
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
+    let api: Arc<Mutex<super::kubeapi::Api>> = Arc::default();
+    let shared = api.clone();
     std::thread::spawn(move || {
         for tcp in l.incoming().flatten() {
-            let (cfg, o) = (cfg.clone(), o.clone());
+            let (cfg, o, api) = (cfg.clone(), o.clone(), shared.clone());
             std::thread::spawn(move || {
                 tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
                 let conn = rustls::ServerConnection::new(cfg).unwrap();
@@ -128,8 +165,24 @@ pub fn start(o: Opts) -> StandIn {
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
-                let (status, body) = respond(&o, &String::from_utf8_lossy(&buf));
-                let head = format!("HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let want = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                while buf.len() < end + want {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let (status, body) = respond(&o, &api, &head, &buf[end..end + want]);
+                let head = format!("HTTP/1.1 {status} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", if body.starts_with('{') { "application/json" } else { "text/plain" }, body.len());
                 let _ = s.write_all(head.as_bytes());
                 let _ = s.write_all(body.as_bytes());
                 s.conn.send_close_notify();
@@ -137,7 +190,7 @@ pub fn start(o: Opts) -> StandIn {
             });
         }
     });
-    StandIn { port }
+    StandIn { port, api }
 }
 
 /// A TCP listener that accepts and never answers: for bounded-timeout tests.

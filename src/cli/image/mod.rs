@@ -123,6 +123,7 @@ fn load_stamp(src: &ConfigSource) -> anyhow::Result<Stamp> {
             let spec = super::cluster::load_spec(dir)?;
             let secrets = pki::load(dir)
                 .with_context(|| format!("loading cluster secrets from {}", dir.display()))?;
+            super::cluster::note_generated(&secrets);
             nodecfg::render(&spec, &secrets, node)?
         }
         _ => bail!("give --node-config FILE, or --cluster DIR --node NAME"),
