@@ -228,3 +228,30 @@ fn broken_lock_files_name_the_file_and_the_fix() {
         }
     );
 }
+
+/// helm-controller's default `failurePolicy: reinstall` uninstalls a chart whose upgrade
+/// failed, which deletes a storage system's volumes; stateful charts get `abort`, the others
+/// keep the default.
+#[test]
+fn stateful_charts_abort_instead_of_reinstalling() {
+    let lock = ChartLock::bundled().unwrap();
+    let policy = |yaml: &str| {
+        let v: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+        v["spec"]["failurePolicy"].as_str().map(str::to_string)
+    };
+    let mut cfg = node("homelab", "box");
+    cfg.bundle.as_mut().unwrap().storage = spec::StorageDriver::Longhorn;
+    for source in [ChartSource::Repo, ChartSource::Static] {
+        let out = charts::render(&cfg, &lock, source).unwrap();
+        assert_eq!(policy(&out[0].yaml).as_deref(), Some("abort"), "{source:?}");
+    }
+    for m in charts::render(&node("rack", "s1"), &lock, ChartSource::Repo).unwrap() {
+        assert_eq!(policy(&m.yaml), None, "{} is stateless", m.file_name);
+    }
+    let rack =
+        spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rack/cluster.toml"))
+            .unwrap()
+            .spec;
+    let rook = kateskit::bundle::rook::render(&rack).unwrap();
+    assert_eq!(policy(&rook[0].yaml).as_deref(), Some("abort"));
+}

@@ -29,6 +29,11 @@ pub const COMPONENTS: [&str; 6] = [
 ];
 /// Lock entry of Rook's operator chart (rendered by `bundle::rook`, not here).
 pub const ROOK: &str = "rook_ceph";
+/// Charts that own data: on a failed upgrade helm-controller's default `failurePolicy`
+/// (`reinstall`) uninstalls the release, which can delete its volumes; these get `abort`, which
+/// leaves the release as it is for a person to look at. Field and values (`abort`, `reinstall`,
+/// `retry`) as in k3s-io/helm-controller `pkg/apis/helm.cattle.io/v1/types.go`.
+pub const STATEFUL: [&str; 2] = ["longhorn", ROOK];
 /// Every table the lock may hold.
 pub const LOCKED: [&str; 7] = [
     "cert_manager",
@@ -245,6 +250,9 @@ pub(crate) fn helm_chart(
     }
     spec.insert("targetNamespace".into(), json!(c.namespace));
     spec.insert("createNamespace".into(), json!(true));
+    if STATEFUL.contains(&component) {
+        spec.insert("failurePolicy".into(), json!("abort"));
+    }
     if values.as_object().is_some_and(|m| !m.is_empty()) {
         spec.insert("valuesContent".into(), json!(to_yaml(values)));
     }
