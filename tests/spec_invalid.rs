@@ -32,6 +32,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         ("dex issuer not https", with_nodes("[bundle]\ndex = { enable = true, values = { issuer = \"http://dex\" } }\nauth_proxy = { enable = true, values = { hostname = \"auth.example.com\" } }", S), "4:44: dex issuer `http://dex` is not an https:// URL"),
         ("proxy without hostname", with_nodes("[bundle]\ndex = { enable = true, values = { issuer = \"https://dex.example.com\" } }\nauth_proxy = { enable = true }", S), "5:25: the auth proxy has no values.hostname for its login callback and Ingress"),
         ("proxy hostname not a name", with_nodes("[bundle]\ndex = { enable = true, values = { issuer = \"https://dex.example.com\" } }\nauth_proxy = { enable = true, values = { hostname = \"https://auth\" } }", S), "5:53: auth proxy hostname `https://auth` is not a DNS name"),
+        ("servicelb off", with_nodes("[bundle]\nservicelb = { enable = false }", S), "4:24: servicelb is disabled and the bundle has no other load balancer, so Traefik's and every other LoadBalancer Service would stay Pending with no external address"),
         ("rook without osd", with_nodes("[bundle]\nstorage = \"rook-ceph\"", S), "4:11: storage is rook-ceph but no node declares an OSD disk"),
         ("no nodes", "[cluster]\nname = \"t\"\n".into(), "1:1: the cluster has no nodes"),
         ("no server", with_nodes("", "[[nodes]]\nname = \"a1\"\nrole = \"agent\"\n"), "6:8: the cluster has no server node"),
