@@ -46,9 +46,10 @@ let
   # Servers and every node's OSD disks: what Rook's CephCluster is rendered from.
   cephLayout = {
     servers = length servers;
+    server_taints = builtins.concatMap (s: s.taints) servers;
     nodes = map (n: { inherit (n) name taints; devices = map (d: d.by_id) n.osd_disks; })
       (filter (n: n.osd_disks != [ ]) nodes);
-  };
+  } // (if bundle ? rook && bundle.rook ? replicas then { inherit (bundle.rook) replicas; } else { });
 
   renderNode = n:
     let

@@ -68,7 +68,7 @@ let
 
   bundle =
     let b = known "[bundle]" [ "coredns" "traefik" "servicelb" "metrics_server" "storage" "dex"
-      "auth_proxy" "dashboard" "cert_manager" "internal_dns" ] (get raw "bundle" { });
+      "auth_proxy" "dashboard" "cert_manager" "internal_dns" "rook" ] (get raw "bundle" { });
     in {
       coredns = component "coredns" true b;
       traefik = component "traefik" true b;
@@ -80,7 +80,8 @@ let
       dashboard = component "dashboard" false b;
       cert_manager = component "cert_manager" false b;
       internal_dns = component "internal_dns" false b;
-    };
+    }
+    // (if hasAttr "rook" b then { rook = opt (known "[bundle.rook]" [ "replicas" ] b.rook) "replicas"; } else { });
 
   diskSelector = ctx: d:
     let s = known ctx [ "by_id" "min_size_gib" "max_size_gib" "model" "serial" ] d;

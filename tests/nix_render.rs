@@ -176,3 +176,58 @@ fn render_nix_rejects_unknown_keys_and_serverless_clusters() {
         );
     }
 }
+
+/// Rook's layout carries the servers' taints (for the mons' tolerations) and the owner's
+/// pool replica count; both renderers agree with and without `[bundle.rook]`.
+#[test]
+fn render_nix_equals_rust_for_rook_settings() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("cluster.toml");
+    let rook = r#"
+[cluster]
+name = "ceph"
+
+[bundle]
+storage = "rook-ceph"
+
+[bundle.rook]
+replicas = 1
+
+[[nodes]]
+name = "s1"
+role = "server"
+taints = ["CriticalAddonsOnly=true:NoExecute"]
+osd_disks = [{ by_id = "/dev/disk/by-id/ata-S1" }]
+
+[[nodes]]
+name = "s2"
+role = "server"
+taints = ["dedicated=ceph:NoSchedule", "CriticalAddonsOnly=true:NoExecute"]
+osd_disks = [{ by_id = "/dev/disk/by-id/ata-S2" }]
+
+[[nodes]]
+name = "s3"
+role = "server"
+"#;
+    for (text, replicas) in [
+        (rook.to_string(), Some(1)),
+        (rook.replace("replicas = 1\n", ""), None),
+    ] {
+        std::fs::write(&toml, &text).unwrap();
+        let Some(n) = compare(state.path(), &toml) else {
+            return;
+        };
+        assert_eq!(n, 3);
+        let layout = eval_json(
+            state.path(),
+            &format!(
+                "(import ./nix/render.nix {}).s1.storage.ceph_cluster",
+                nix_str(&toml)
+            ),
+        )
+        .unwrap();
+        assert_eq!(layout["server_taints"].as_array().unwrap().len(), 3);
+        assert_eq!(layout.get("replicas").and_then(Value::as_u64), replicas);
+    }
+}

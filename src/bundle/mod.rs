@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod charts;
 pub mod rook;
+pub mod rook_storage;
 
 use crate::nodecfg::NodeConfig;
 
@@ -36,7 +37,7 @@ pub struct RookDeploy {
     /// The Secret to create through the API (never an auto-deploy file); an error when the
     /// node config lacks the Ceph keys, which fails the Rook deploy but not the charts.
     pub mon_secret: Result<serde_json::Value, rook::RookError>,
-    /// The operator HelmChart and the CephCluster.
+    /// The operator HelmChart, and the CephCluster with its block pool and StorageClass.
     pub manifests: Vec<Manifest>,
 }
 

@@ -1,13 +1,15 @@
 //! Rook-Ceph manifests rendered from cluster.toml: the operator as a k3s `HelmChart` (chart
 //! pinned in `bundle/charts.toml` as `[rook_ceph]`) and one `CephCluster` that names every OSD
 //! disk explicitly (no `useAllNodes`/`useAllDevices`), so Ceph never takes a disk that was not
-//! declared. Also the `rook-ceph-mon` Secret that carries the cluster's pre-generated Ceph
+//! declared, with the block pool and default StorageClass of `bundle::rook_storage` in the same
+//! file. Also the `rook-ceph-mon` Secret that carries the cluster's pre-generated Ceph
 //! identity; it is created once through the API, never put in the auto-deploy directory.
 
 use base64::Engine;
 use serde_json::{json, Value};
 
 use super::charts::{self, ChartLock, ChartSource, LockedChart};
+use super::rook_storage;
 use super::Manifest;
 use crate::nodecfg::{CephLayout, NodeSecrets};
 use crate::pki::cephx;
@@ -43,6 +45,8 @@ pub enum RookError {
     NoCephKey(&'static str),
     #[error("secrets.{0} in the node config is not a cephx key ({1}); re-render the node config from the cluster's secrets")]
     BadCephKey(&'static str, String),
+    #[error("bundle.rook.replicas = {0} but {1} node(s) have OSD disks; each copy needs its own host, so choose 1 to {1} (`kateskit cluster check` names the line)")]
+    Replicas(u32, usize),
 }
 
 /// Ceph mons: one per server, at most three, always an odd number so quorum survives a loss.
@@ -82,7 +86,7 @@ pub fn operator_chart(locked: &LockedChart, source: ChartSource) -> Value {
 }
 
 /// A k3s taint (`key[=value]:Effect`, validated by the spec) as a Kubernetes toleration.
-fn toleration(taint: &str) -> Option<Value> {
+pub(crate) fn toleration(taint: &str) -> Option<Value> {
     let (kv, effect) = taint.rsplit_once(':')?;
     Some(match kv.split_once('=') {
         Some((key, value)) => {
@@ -94,7 +98,7 @@ fn toleration(taint: &str) -> Option<Value> {
 
 /// The `CephCluster`: every node with OSD disks, each disk by its stable by-id path. OSD pods
 /// (and the jobs that prepare their disks) tolerate the taints of those nodes, so a storage node
-/// tainted against ordinary workloads still runs its OSDs.
+/// tainted against ordinary workloads still runs its OSDs. Mons and mgrs run on servers only.
 pub fn ceph_cluster(layout: &CephLayout) -> Result<Value, RookError> {
     let servers = layout.servers;
     if servers == 0 {
@@ -119,6 +123,7 @@ pub fn ceph_cluster(layout: &CephLayout) -> Result<Value, RookError> {
         }
     }
     let placement = json!({ "tolerations": tolerations });
+    let servers_only = rook_storage::server_placement(layout);
     Ok(json!({
         "apiVersion": "ceph.rook.io/v1",
         "kind": "CephCluster",
@@ -129,7 +134,12 @@ pub fn ceph_cluster(layout: &CephLayout) -> Result<Value, RookError> {
             "mon": { "count": mon_count(servers), "allowMultiplePerNode": false },
             "mgr": { "count": if servers > 1 { 2 } else { 1 }, "allowMultiplePerNode": false },
             "dashboard": { "enabled": true, "ssl": true },
-            "placement": { "osd": placement, "prepareosd": placement },
+            "placement": {
+                "mon": servers_only,
+                "mgr": servers_only,
+                "osd": placement,
+                "prepareosd": placement,
+            },
             "storage": {
                 "useAllNodes": false,
                 "useAllDevices": false,
@@ -179,7 +189,15 @@ pub fn render_layout(
         },
         Manifest {
             file_name: "rook-ceph-cluster.yaml".into(),
-            yaml: yaml("the CephCluster", &[namespace, cluster])?,
+            yaml: yaml(
+                "the CephCluster",
+                &[
+                    namespace,
+                    cluster,
+                    rook_storage::block_pool(layout)?,
+                    rook_storage::storage_class(),
+                ],
+            )?,
         },
     ])
 }

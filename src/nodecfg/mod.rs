@@ -108,8 +108,16 @@ pub struct StorageInfo {
 pub struct CephLayout {
     /// Number of servers: decides the mon count.
     pub servers: usize,
+    /// Every server's taints, in cluster.toml order: mons and mgrs run on servers and must
+    /// tolerate them.
+    #[serde(default)]
+    pub server_taints: Vec<String>,
     /// Nodes with OSD disks, in cluster.toml order.
     pub nodes: Vec<CephNode>,
+    /// `bundle.rook.replicas` when the owner set it; otherwise the pool size follows the
+    /// number of OSD hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -52,6 +52,8 @@ fn disabled(spec: &ClusterSpec) -> Vec<String> {
 pub fn ceph_layout(spec: &ClusterSpec) -> CephLayout {
     CephLayout {
         servers: spec.servers().count(),
+        server_taints: spec.servers().flat_map(|s| s.taints.clone()).collect(),
+        replicas: spec.bundle.rook.as_ref().and_then(|r| r.replicas),
         nodes: spec
             .nodes
             .iter()

@@ -6,6 +6,7 @@ mod model;
 mod validate;
 mod validate_nodes;
 mod validate_osd;
+mod validate_rook;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

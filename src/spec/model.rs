@@ -178,6 +178,19 @@ pub struct BundleSpec {
     pub cert_manager: Component,
     #[serde(default = "off")]
     pub internal_dns: Component,
+    /// Settings of the Rook-Ceph storage; read only with `storage = "rook-ceph"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rook: Option<RookSpec>,
+}
+
+/// `[bundle.rook]`: how the default block pool keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RookSpec {
+    /// Copies of each object in the default pool, each on another host; at most the number
+    /// of nodes with OSD disks. Default: that number, capped at 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
 }
 
 impl Default for BundleSpec {
@@ -193,6 +206,7 @@ impl Default for BundleSpec {
             dashboard: off(),
             cert_manager: off(),
             internal_dns: off(),
+            rook: None,
         }
     }
 }

@@ -181,6 +181,7 @@ pub fn check(spec: &ClusterSpec) -> Vec<Finding> {
     }
 
     check_bundle(&mut c, spec);
+    super::validate_rook::check_rook(&mut c, spec);
     super::validate_nodes::check_nodes(&mut c, spec, &pod_nets);
     c.out
 }
