@@ -130,3 +130,20 @@ fn display_names_file_line_col_and_fix() {
         "{text}"
     );
 }
+
+#[test]
+fn a_single_replica_over_several_osd_hosts_is_a_warning() {
+    let osd = |n: &str| {
+        format!("[[nodes]]\nname = \"{n}\"\nrole = \"server\"\nosd_disks = [{{ by_id = \"/dev/disk/by-id/ata-{n}\" }}]\n")
+    };
+    let head = "[bundle]\nstorage = \"rook-ceph\"\nrook = { replicas = 1 }";
+    let (_, warnings) = parse_str(&with_nodes(head, &osd("s1")), "c.toml").expect("valid");
+    assert!(warnings.is_empty(), "one OSD host, one copy: {warnings:?}");
+    let three = format!("{}{}{}", osd("s1"), osd("s2"), osd("s3"));
+    let (_, warnings) = parse_str(&with_nodes(head, &three), "c.toml").expect("valid");
+    let w = warnings
+        .iter()
+        .find(|w| w.message.contains("single copy"))
+        .expect("single-copy warning");
+    assert_eq!((w.line, w.col), (5, 21));
+}

@@ -31,7 +31,7 @@ pub const COMPONENTS: [&str; 6] = [
 pub const ROOK: &str = "rook_ceph";
 /// Charts that own data: on a failed upgrade helm-controller's default `failurePolicy`
 /// (`reinstall`) uninstalls the release, which can delete its volumes; these get `abort`, which
-/// leaves the release as it is for a person to look at. Field and values (`abort`, `reinstall`,
+/// leaves the release failed for a person to resolve. Field and values (`abort`, `reinstall`,
 /// `retry`) as in k3s-io/helm-controller `pkg/apis/helm.cattle.io/v1/types.go`.
 pub const STATEFUL: [&str; 2] = ["longhorn", ROOK];
 /// Every table the lock may hold.

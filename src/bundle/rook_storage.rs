@@ -19,7 +19,7 @@ pub const STORAGE_CLASS: &str = "rook-ceph-block";
 /// Rook's RBD CSI driver: `<operator namespace>.rbd.csi.ceph.com`.
 pub const RBD_PROVISIONER: &str = "rook-ceph.rbd.csi.ceph.com";
 /// The label k3s puts on every server's Node (`node-role.kubernetes.io/control-plane=true`,
-/// k3s `pkg/server/server.go` `setNodeLabelsAndAnnotations`).
+/// k3s `pkg/server/server.go`, `setControlPlaneRoleLabel`, later `setNodeLabelsAndAnnotations`).
 pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
 /// Most copies the pool keeps by default: Ceph's usual size.
 pub const DEFAULT_MAX_REPLICAS: usize = 3;
