@@ -1,13 +1,17 @@
 //! The only code in KatesKit that opens block devices for writing.
 //!
-//! [`open_for_write`] resolves `/dev/disk/by-id/...` links, requires a whole-disk block device
-//! and refuses anything in use: mounted, swap, held by device-mapper/LVM/md, the disk the
-//! running system booted from, or smaller than the caller's minimum. Only then is the device
-//! opened `O_EXCL`, which also closes the window between checking and writing.
+//! [`open_for_write`] resolves `/dev/disk/by-id/...` links and requires a whole-disk block
+//! device, then, in this order: opens it `O_EXCL` (the kernel refuses while it is mounted or
+//! stacked on, and refuses mounts while we hold it); verifies that the opened node is the device
+//! the path names now (`st_rdev`); takes an OFD write lock and `flock(LOCK_EX)` (see [`lock`]);
+//! refuses anything in use (mounted, swap, held by device-mapper/LVM/md, the disk the running
+//! system booted from); reads the size from the same fd. Every check runs on the fd that is
+//! then written, so nothing can change between checking and writing.
 
 pub mod bluestore;
 mod classify;
 mod device;
+pub mod lock;
 pub mod policy;
 pub mod preflight;
 mod prepare;
@@ -85,6 +89,15 @@ pub enum DiskError {
     },
     #[error("wiped {device} but it still probes as {found}; the disk may ignore writes")]
     NotBlank { device: PathBuf, found: String },
+    #[error("refusing {device}: it is locked, held by {holder}; stop that process first (a running ceph-osd or another flash/install)")]
+    Locked { device: PathBuf, holder: String },
+    #[error("refusing {given}: it named {device} when checked, but {detail}; the link moved, check the path and retry")]
+    Moved {
+        given: PathBuf,
+        device: PathBuf,
+        /// Device numbers: resolved, opened, and what the path names now.
+        detail: String,
+    },
     #[error("reading {device} at byte {offset} failed: {source}")]
     Read {
         device: PathBuf,
@@ -184,19 +197,51 @@ pub fn check_free(target: &Target) -> Result<(), DiskError> {
 
 /// Opens a whole disk for writing after every safety check; see the module docs.
 pub fn open_for_write(path: &Path, min_size: u64) -> Result<WritableDisk, DiskError> {
-    let target = resolve(path)?;
-    check_free(&target)?;
+    open_resolved(&resolve(path)?, min_size)
+}
+
+/// [`open_for_write`] for a target resolved earlier (e.g. while choosing it): open, verify that
+/// the opened device is still what the path names now, lock, check use, size from the same fd.
+pub fn open_resolved(target: &Target, min_size: u64) -> Result<WritableDisk, DiskError> {
     let device = target.canonical.clone();
-    let ro = fs::File::open(&device).map_err(|source| DiskError::Open {
-        device: device.clone(),
-        source,
-    })?;
-    let size = device_size(&ro).map_err(|source| DiskError::Ioctl {
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
+        .open(&device)
+    {
+        Ok(f) => f,
+        Err(source) => {
+            // EBUSY: the kernel holds it; say by whom when the use checks can tell.
+            if source.raw_os_error() == Some(libc::EBUSY) {
+                check_free(target)?;
+            }
+            return Err(DiskError::Open { device, source });
+        }
+    };
+    verify_identity(target, &file)?;
+    match lock::try_lock(&file) {
+        Ok(None) => {}
+        Ok(Some(kind)) => {
+            return Err(DiskError::Locked {
+                holder: lock::describe_holder(&file, kind),
+                device,
+            })
+        }
+        Err(source) => {
+            return Err(DiskError::Ioctl {
+                device,
+                op: "F_OFD_SETLK/flock",
+                source,
+            })
+        }
+    }
+    check_free(target)?;
+    let size = device_size(&file).map_err(|source| DiskError::Ioctl {
         device: device.clone(),
         op: "BLKGETSIZE64",
         source,
     })?;
-    drop(ro);
     if size < min_size {
         return Err(DiskError::TooSmall {
             device,
@@ -204,22 +249,45 @@ pub fn open_for_write(path: &Path, min_size: u64) -> Result<WritableDisk, DiskEr
             min: min_size,
         });
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
-        .open(&device)
-        .map_err(|source| DiskError::Open {
-            device: device.clone(),
-            source,
-        })?;
-    tracing::info!(device = %device.display(), given = %path.display(), size, "opened disk for writing");
+    tracing::info!(device = %device.display(), given = %target.given.display(), size, "opened and locked disk for writing");
     Ok(WritableDisk {
         file,
         canonical: device,
-        name: target.name,
+        name: target.name.clone(),
         size,
     })
+}
+
+/// The opened fd's device number must be the one resolved, and the one the given path names
+/// now: a by-id link re-pointed between resolving and opening is refused.
+fn verify_identity(target: &Target, file: &fs::File) -> Result<(), DiskError> {
+    let opened = file
+        .metadata()
+        .map(|m| sysfs::split_devno(m.rdev()))
+        .map_err(|source| DiskError::Open {
+            device: target.canonical.clone(),
+            source,
+        })?;
+    let now = fs::metadata(&target.given).map(|m| sysfs::split_devno(m.rdev()));
+    let resolved = (target.major, target.minor);
+    match now {
+        Ok(now) if now == opened && opened == resolved => Ok(()),
+        now => Err(DiskError::Moved {
+            given: target.given.clone(),
+            device: target.canonical.clone(),
+            detail: format!(
+                "resolved to device {}:{}, the opened node is {}:{} and the path names {} now",
+                resolved.0,
+                resolved.1,
+                opened.0,
+                opened.1,
+                match now {
+                    Ok((a, b)) => format!("{a}:{b}"),
+                    Err(e) => format!("nothing ({e})"),
+                }
+            ),
+        }),
+    }
 }
 
 #[cfg(test)]
