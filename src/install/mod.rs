@@ -43,7 +43,7 @@ pub enum InstallError {
     NotRaw { path: String, kind: CarrierKind },
     #[error("{} is empty; nothing to write", .0.display())]
     EmptyImage(PathBuf),
-    #[error("checking {} before writing: {source}", device.display())]
+    #[error("checking {} before writing", device.display())]
     Disk {
         device: PathBuf,
         #[source]
