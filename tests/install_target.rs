@@ -1,7 +1,7 @@
 //! How `kateskit install` chooses and checks its target, on loop devices with states made by
 //! the real tools (root): it refuses a disk with data unless that disk's serial is given, an OSD
 //! disk of the node, a `--device` other than the node's install_disk and, unattended, a kernel
-//! name; it leaves no stale backup GPT behind. Serials come from a stand-in udev database and
+//! name. Serials come from a stand-in udev database and
 //! by-id links from a stand-in /dev (the KATESKIT_UDEV_DATA_DIR / KATESKIT_DEV_DIR test hooks).
 
 mod common;
@@ -10,7 +10,7 @@ mod image_common;
 use std::path::Path;
 
 use common::states::{env_for, Env};
-use common::{lock, loop_devices_available, run, try_run, LoopDev};
+use common::{lock, loop_devices_available, run, LoopDev};
 use image_common::{fixture_copy, kateskit, node_config_edited};
 use kateskit::image::embed;
 use serde_json::json;
@@ -233,84 +233,4 @@ fn unattended_refuses_kernel_names() {
     c.install(&cfg, &["--unattended", "--device", &c.env.by_id])
         .success();
     assert!(c.stamped());
-}
-
-/// After writing a small image onto a larger disk that had a GPT of its own, nothing of the old
-/// table is left: no header in the last MiB, and with the new primary header damaged the old
-/// table does not come back from the end of the disk.
-pub fn assert_no_stale_backup_gpt(dev: &LoopDev, what: &str) {
-    let out = run("blkid", &["-p", "-o", "value", "-s", "PTTYPE", dev.path()]);
-    assert_eq!(out.trim(), "gpt", "{what}: blkid -p");
-    let c = kateskit::disk::classify(&dev.dev).unwrap();
-    match &c.content {
-        kateskit::disk::Content::PartitionTable { table } => {
-            assert_eq!(table.kind, "gpt", "{what}: classifier says {c}")
-        }
-        other => panic!("{what}: classifier says {other}"),
-    }
-    let (_, verify) = try_run("sgdisk", &["-v", dev.path()]);
-    assert!(
-        !verify.contains("CRC") && !verify.contains("differ"),
-        "{what}: sgdisk -v: {verify}"
-    );
-    let size = std::fs::metadata(&dev.backing).unwrap().len();
-    let f = std::fs::File::open(&dev.dev).unwrap();
-    let mut tail = vec![0u8; MIB as usize];
-    std::os::unix::fs::FileExt::read_exact_at(&f, &mut tail, size - MIB).unwrap();
-    assert!(
-        !tail.windows(8).any(|w| w == b"EFI PART"),
-        "{what}: a GPT header is left in the last MiB"
-    );
-    run(
-        "dd",
-        &[
-            "if=/dev/zero",
-            &format!("of={}", dev.path()),
-            "bs=512",
-            "seek=1",
-            "count=1",
-            "conv=fsync",
-            "status=none",
-        ],
-    );
-    let (_, p) = try_run("sgdisk", &["-p", dev.path()]);
-    assert!(
-        !p.contains("valid backup"),
-        "{what}: the old table came back: {p}"
-    );
-}
-
-#[test]
-fn install_onto_a_larger_partitioned_disk_leaves_no_stale_backup_gpt() {
-    if !loop_devices_available() {
-        return;
-    }
-    let _l = lock();
-    let c = case(64 * MIB);
-    run("sgdisk", &["-n", "1:0:+10M", c.lo.path()]);
-    let cfg = c.config(|_| {});
-    c.install(
-        &cfg,
-        &["--device", &c.env.by_id, "--wipe-data", &c.env.serial],
-    )
-    .success();
-    assert!(c.stamped());
-    assert_no_stale_backup_gpt(&c.lo, "install");
-}
-
-#[test]
-fn flash_onto_a_larger_partitioned_disk_leaves_no_stale_backup_gpt() {
-    if !loop_devices_available() {
-        return;
-    }
-    let _l = lock();
-    let c = case(64 * MIB);
-    run("sgdisk", &["-n", "1:0:+10M", c.lo.path()]);
-    kateskit()
-        .args(["flash", "--yes"])
-        .arg(&c.image)
-        .arg(c.lo.path())
-        .assert()
-        .success();
-    assert_no_stale_backup_gpt(&c.lo, "flash");
 }

@@ -12,6 +12,7 @@ pub mod bluestore;
 mod classify;
 mod device;
 pub mod lock;
+mod open;
 pub mod policy;
 pub mod preflight;
 mod prepare;
@@ -20,13 +21,14 @@ mod state;
 pub mod sysfs;
 pub mod wipe;
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub use classify::{classify, classify_with, content_of, ClassifyOptions};
 pub use device::{device_size, Discard, WritableDisk};
+pub use open::{open_for_write, open_resolved};
 pub use preflight::DiskUse;
 pub use prepare::{
     device_path, prepare_osd_disks, prepare_osd_disks_with, DiskEnv, DiskReport, PrepareError,
@@ -193,101 +195,6 @@ pub fn check_free(target: &Target) -> Result<(), DiskError> {
         });
     }
     Ok(())
-}
-
-/// Opens a whole disk for writing after every safety check; see the module docs.
-pub fn open_for_write(path: &Path, min_size: u64) -> Result<WritableDisk, DiskError> {
-    open_resolved(&resolve(path)?, min_size)
-}
-
-/// [`open_for_write`] for a target resolved earlier (e.g. while choosing it): open, verify that
-/// the opened device is still what the path names now, lock, check use, size from the same fd.
-pub fn open_resolved(target: &Target, min_size: u64) -> Result<WritableDisk, DiskError> {
-    let device = target.canonical.clone();
-    let file = match OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
-        .open(&device)
-    {
-        Ok(f) => f,
-        Err(source) => {
-            // EBUSY: the kernel holds it; say by whom when the use checks can tell.
-            if source.raw_os_error() == Some(libc::EBUSY) {
-                check_free(target)?;
-            }
-            return Err(DiskError::Open { device, source });
-        }
-    };
-    verify_identity(target, &file)?;
-    match lock::try_lock(&file) {
-        Ok(None) => {}
-        Ok(Some(kind)) => {
-            return Err(DiskError::Locked {
-                holder: lock::describe_holder(&file, kind),
-                device,
-            })
-        }
-        Err(source) => {
-            return Err(DiskError::Ioctl {
-                device,
-                op: "F_OFD_SETLK/flock",
-                source,
-            })
-        }
-    }
-    check_free(target)?;
-    let size = device_size(&file).map_err(|source| DiskError::Ioctl {
-        device: device.clone(),
-        op: "BLKGETSIZE64",
-        source,
-    })?;
-    if size < min_size {
-        return Err(DiskError::TooSmall {
-            device,
-            size,
-            min: min_size,
-        });
-    }
-    tracing::info!(device = %device.display(), given = %target.given.display(), size, "opened and locked disk for writing");
-    Ok(WritableDisk {
-        file,
-        canonical: device,
-        name: target.name.clone(),
-        size,
-    })
-}
-
-/// The opened fd's device number must be the one resolved, and the one the given path names
-/// now: a by-id link re-pointed between resolving and opening is refused.
-fn verify_identity(target: &Target, file: &fs::File) -> Result<(), DiskError> {
-    let opened = file
-        .metadata()
-        .map(|m| sysfs::split_devno(m.rdev()))
-        .map_err(|source| DiskError::Open {
-            device: target.canonical.clone(),
-            source,
-        })?;
-    let now = fs::metadata(&target.given).map(|m| sysfs::split_devno(m.rdev()));
-    let resolved = (target.major, target.minor);
-    match now {
-        Ok(now) if now == opened && opened == resolved => Ok(()),
-        now => Err(DiskError::Moved {
-            given: target.given.clone(),
-            device: target.canonical.clone(),
-            detail: format!(
-                "resolved to device {}:{}, the opened node is {}:{} and the path names {} now",
-                resolved.0,
-                resolved.1,
-                opened.0,
-                opened.1,
-                match now {
-                    Ok((a, b)) => format!("{a}:{b}"),
-                    Err(e) => format!("nothing ({e})"),
-                }
-            ),
-        }),
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! re-encoded for the 1 MiB partition), or nothing (the installed node then takes its config
 //! from a config drive, the kernel command line or `kateskit.config_url`).
 
+mod scan;
 mod target;
 mod write;
 
@@ -17,6 +18,7 @@ use crate::disk::DiskError;
 use crate::image::{self, embed, flash::FlashError, CarrierKind};
 use crate::nodecfg::NodeConfig;
 
+pub use scan::DiskFacts;
 pub use target::{choose, Chosen, TargetRequest};
 pub use write::{prepare, prepare_chosen, Prepared, WriteReport};
 
