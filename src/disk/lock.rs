@@ -116,9 +116,10 @@ pub fn holders(key: &str) -> Vec<LockHolder> {
 
 /// A sentence naming who holds the lock that `kind` could not take.
 pub fn describe_holder(file: &File, kind: LockKind) -> String {
-    let want = match kind {
-        LockKind::OfdWrite => ["OFDLCK", "POSIX"],
-        LockKind::Flock => ["FLOCK", "FLOCK"],
+    // An OFD write lock conflicts with OFD and classic POSIX locks; flock only with flock.
+    let want: &[&str] = match kind {
+        LockKind::OfdWrite => &["OFDLCK", "POSIX"],
+        LockKind::Flock => &["FLOCK"],
     };
     let found: Vec<LockHolder> = lock_key(file)
         .map(|k| holders(&k))
