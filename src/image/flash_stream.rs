@@ -194,4 +194,32 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, FlashError::Verify { offset: 8192 }));
     }
+
+    #[test]
+    fn verify_names_the_chunk_that_differs_and_honours_the_overlay() {
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let len = CHUNK + 3 * 4096 + 5;
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let (img, dst) = (dir.path().join("img"), dir.path().join("dst"));
+        std::fs::write(&img, &data).unwrap();
+        let mut on_disk = data.clone();
+        on_disk[10..14].copy_from_slice(b"EMBD");
+        std::fs::write(&dst, &on_disk).unwrap();
+        let image = File::open(&img).unwrap();
+        let target = File::options().read(true).write(true).open(&dst).unwrap();
+        let direct = crate::io::direct::reopen_direct(&target);
+        let direct = direct.as_ref().unwrap_or(&target);
+        let mut opts = FlashOptions::default();
+        let err = verify(&image, len as u64, direct, &target, &opts).unwrap_err();
+        assert!(matches!(err, FlashError::Verify { offset: 0 }), "{err}");
+        opts.overlay = Some(Overlay::new(10, b"EMBD".to_vec()));
+        verify(&image, len as u64, direct, &target, &opts).unwrap();
+        // A byte off in the last, partial chunk is found there.
+        target.write_all_at(&[0xFF], len as u64 - 1).unwrap();
+        let err = verify(&image, len as u64, direct, &target, &opts).unwrap_err();
+        assert!(
+            matches!(err, FlashError::Verify { offset } if offset == CHUNK as u64),
+            "{err}"
+        );
+    }
 }
