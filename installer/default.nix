@@ -1,5 +1,7 @@
 # Live environment of the ISO and netboot images. With `kateskit.install.device=<disk>` on the
-# kernel command line it installs unattended (`kateskit install`) and reboots into the
+# kernel command line (a /dev/disk/by-id/ or by-path link, or `auto` for the node's
+# install_disk; `kateskit.install.wipe=<serial>` to overwrite a disk holding data) it installs
+# unattended (`kateskit install --unattended`) and reboots into the
 # installed system; the agent does not configure the live system in that case. Without it,
 # the console shows a banner saying what to type, and the machine runs as a live node.
 { config, lib, pkgs, ... }:
@@ -12,18 +14,31 @@ let
   autoInstall = pkgs.writeShellScript "kateskit-auto-install" ''
     set -eu
     dev=""
+    wipe=""
     for arg in $(cat "''${KATESKIT_CMDLINE:-/proc/cmdline}"); do
       case "$arg" in
         kateskit.install.device=*) dev="''${arg#kateskit.install.device=}" ;;
+        kateskit.install.wipe=*) wipe="''${arg#kateskit.install.wipe=}" ;;
       esac
     done
     if [ -z "$dev" ]; then
-      echo "kateskit: kateskit.install.device= is empty; boot with kateskit.install.device=/dev/disk/by-id/<disk>" >&2
+      echo "kateskit: kateskit.install.device= is empty; boot with kateskit.install.device=/dev/disk/by-id/<disk> (or =auto to use the node's install_disk)" >&2
       exit 1
     fi
-    # The device on the kernel command line is the operator's consent; the disk module still
-    # refuses a disk that is mounted, in use, the boot medium or too small.
-    ${exe} install --device "$dev" --yes
+    # The device on the kernel command line is the operator's consent to overwrite a blank disk;
+    # a disk with data also needs its serial (kateskit.install.wipe=). --unattended never
+    # prompts and refuses kernel names such as /dev/sda; the disk module still refuses a disk
+    # that is mounted, locked, in use, an OSD disk of the node, the boot medium or too small.
+    case "$dev:$wipe" in
+      auto:)
+        ${exe} install --unattended ;;
+      auto:*)
+        ${exe} install --unattended --wipe-data "$wipe" ;;
+      *:)
+        ${exe} install --unattended --device "$dev" ;;
+      *)
+        ${exe} install --unattended --device "$dev" --wipe-data "$wipe" ;;
+    esac
   '';
 in
 {
@@ -59,6 +74,7 @@ in
         List disks:          lsblk -o NAME,SIZE,MODEL,SERIAL,TYPE
         Agent status:        journalctl -u kateskit-agent
       Unattended install: boot with kateskit.install.device=/dev/disk/by-id/<disk>
+                          (a disk holding data also needs kateskit.install.wipe=<serial>)
     '';
 
     systemd.services.kateskit-install = {

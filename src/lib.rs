@@ -8,6 +8,7 @@ pub mod disk;
 pub mod fsutil;
 pub mod image;
 pub mod install;
+pub mod io;
 pub mod k3s;
 pub mod nodecfg;
 pub mod pki;

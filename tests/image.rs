@@ -228,3 +228,53 @@ fn gpt_partition_stamp_keeps_table_and_esp_intact() {
         .success();
     assert_eq!(sha256_file(&img), pristine);
 }
+
+/// `-o` names a device node (made here with mknod, the way /dev/sdX is one) or another
+/// non-file: even with --force the node is left in place, never renamed over, and the message
+/// points to `kateskit flash`.
+#[test]
+fn copy_mode_refuses_an_output_that_is_not_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, _) = node_config(dir.path());
+    let iso = fixture_copy(dir.path(), "embed.iso");
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut outs = vec![(fifo, "fifo"), (dir.path().join("sub"), "dir")];
+    std::fs::create_dir(&outs[1].0).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let node = dir.path().join("sdx");
+        let c = std::ffi::CString::new(node.to_str().unwrap()).unwrap();
+        // A block node for a device number no disk uses (major 7 = loop, minor 255 unattached).
+        // SAFETY: as above; mknod only creates the node.
+        let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(7, 255)) };
+        assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+        outs.push((node, "block"));
+    } else {
+        eprintln!("not root: checking a FIFO and a directory, not a block node");
+    }
+    for (out, what) in &outs {
+        kateskit()
+            .args(["image", "customize"])
+            .arg(&iso)
+            .arg("--cluster")
+            .arg(&cluster)
+            .args(["--node", "box", "--force", "-o"])
+            .arg(out)
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("is not a regular file"))
+            .stderr(predicates::str::contains("kateskit flash"));
+        let ft = std::fs::symlink_metadata(out).unwrap().file_type();
+        let still = match *what {
+            "fifo" => ft.is_fifo(),
+            "dir" => ft.is_dir(),
+            _ => ft.is_block_device(),
+        };
+        assert!(still, "{what} output was replaced");
+    }
+    assert!(leftovers(dir.path()).is_empty());
+}

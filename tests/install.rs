@@ -8,7 +8,9 @@ mod image_common;
 use std::os::unix::fs::FileExt;
 
 use common::{lock, loop_devices_available, LoopDev};
-use image_common::{fixture_copy, kateskit, node_config, sha256_with_zeroed};
+use image_common::{
+    fixture_copy, kateskit, node_config_without_install_disk as node_config, sha256_with_zeroed,
+};
 use kateskit::image::embed;
 
 const MIB: u64 = 1 << 20;

@@ -92,8 +92,36 @@ fn auto_install_takes_the_device_from_the_kernel_command_line() {
     assert!(ok, "{err}");
     assert_eq!(
         out.trim(),
-        "kateskit install --device /dev/disk/by-id/ata-X --yes"
+        "kateskit install --unattended --device /dev/disk/by-id/ata-X"
     );
+    // The serial consent to overwrite data travels from the command line as --wipe-data.
+    std::fs::write(
+        &cmdline,
+        "kateskit.install.wipe=S3EV123 kateskit.install.device=/dev/disk/by-id/ata-X\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "kateskit install --unattended --device /dev/disk/by-id/ata-X --wipe-data S3EV123"
+    );
+    // `auto`: the node's install_disk chooses, with or without the consent.
+    for (line, want) in [
+        (
+            "kateskit.install.device=auto",
+            "kateskit install --unattended",
+        ),
+        (
+            "kateskit.install.device=auto kateskit.install.wipe=S3EV123",
+            "kateskit install --unattended --wipe-data S3EV123",
+        ),
+    ] {
+        std::fs::write(&cmdline, format!("{line}\n")).unwrap();
+        let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
+        assert!(ok, "{err}");
+        assert_eq!(out.trim(), want);
+    }
     std::fs::write(&cmdline, "console=ttyS0 kateskit.install.device=\n").unwrap();
     let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
     assert!(!ok && out.is_empty());

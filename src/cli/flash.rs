@@ -1,5 +1,5 @@
-//! `kateskit flash IMAGE DEVICE`: preflight through the disk module, confirm, stream with the
-//! first MiB last, verify by reading back.
+//! `kateskit flash IMAGE DEVICE`: the library checks and locks the disk, this asks for
+//! confirmation, shows progress and prints the result.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use kateskit::disk;
-use kateskit::image::flash::{self, FlashOptions};
+use kateskit::image::flash::Overlay;
+use kateskit::install::{self, Prepared};
 
 #[derive(Debug, Args)]
 pub struct FlashCmd {
@@ -23,82 +23,40 @@ pub struct FlashCmd {
 
 impl FlashCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        write_to_device(&self.image, &self.device, self.yes, None)?;
+        let target = kateskit::disk::resolve(&self.device)
+            .with_context(|| format!("checking {} before writing", self.device.display()))?;
+        let prepared = install::prepare(&self.image, &target)?;
+        confirm_and_write(prepared, &self.image, &self.device, self.yes, None)?;
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// Preflight, confirmation, streaming with the first MiB last, read-back verification;
-/// `overlay` replaces image bytes on the way (install stamps the embed partition so).
-pub fn write_to_device(
-    image_path: &Path,
+/// Shows the target, asks unless `yes`, writes with a progress bar and prints the result.
+pub fn confirm_and_write(
+    prepared: Prepared,
+    image: &Path,
     device: &Path,
     yes: bool,
-    overlay: Option<(u64, Vec<u8>)>,
+    overlay: Option<Overlay>,
 ) -> anyhow::Result<()> {
-    let image = std::fs::File::open(image_path)
-        .with_context(|| format!("opening {}", image_path.display()))?;
-    let image_len = image
-        .metadata()
-        .with_context(|| format!("reading size of {}", image_path.display()))?
-        .len();
-    if image_len == 0 {
-        bail!("{} is empty; nothing to write", image_path.display());
-    }
-    // Preflight first: refuse a mounted or busy device before asking anything.
-    let target = disk::open_for_write(device, image_len)
-        .with_context(|| format!("checking {} before writing", device.display()))?;
-    // A GPT made for 512-byte sectors is unreadable on a 4Kn disk (and the reverse).
-    if let Some(image_ss) = kateskit::image::gpt::detect(&image) {
-        let disk_ss = rustix::fs::ioctl_blksszget(target.file())
-            .with_context(|| format!("reading the sector size of {}", device.display()))?;
-        if u64::from(disk_ss) != image_ss {
-            bail!(
-                "{} has a GPT for {image_ss}-byte sectors but {} uses {disk_ss}-byte sectors; \
-                 the disk would not boot. Use an image built for {disk_ss}-byte sectors",
-                image_path.display(),
-                target.canonical().display()
-            );
-        }
-    }
-    let opts = disk::ClassifyOptions {
-        min_size: image_len,
-        ..Default::default()
-    };
-    let what = match disk::classify_with(device, &opts) {
-        Ok(c) => c.to_string(),
-        Err(e) => format!("(could not classify: {e})"),
-    };
-    super::note!("target: {}", target.canonical().display());
-    super::note!("on it now: {what}");
+    super::note!("target: {}", prepared.canonical().display());
+    super::note!("on it now: {}", prepared.on_it());
     if !yes {
-        confirm(image_path, device, target.canonical(), image_len)?;
+        confirm(image, device, prepared.canonical(), prepared.image_len())?;
     }
-    let pb = super::progress_bar(image_len * 2, "writing");
-    let mut opts = FlashOptions::from_env(Some(pb));
-    opts.overlay = overlay;
-    match flash::flash(&image, target.file(), target.size(), &opts) {
-        Ok(report) => {
-            if let Err(e) = target.reread_partitions() {
-                tracing::warn!(
-                    "{e}; the kernel will see the new partitions after replug or reboot"
-                );
-            }
-            super::note!(
-                "{}: wrote {} bytes from {}, sha256 {} verified",
-                target.canonical().display(),
-                report.bytes,
-                image_path.display(),
-                report.sha256
-            );
-            Ok(())
-        }
-        Err(e) => Err(anyhow::Error::new(e).context(format!(
-            "writing {} to {} failed; its first MiB was zeroed so it will not boot half-written",
-            image_path.display(),
-            target.canonical().display()
-        ))),
+    let pb = super::progress_bar(prepared.image_len() * 2, "writing");
+    let report = prepared.write(overlay, Some(pb))?;
+    if let Some(w) = &report.reread_warning {
+        tracing::warn!("{w}");
     }
+    super::note!(
+        "{}: wrote {} bytes from {}, sha256 {} verified",
+        report.device.display(),
+        report.bytes,
+        image.display(),
+        report.sha256
+    );
+    Ok(())
 }
 
 fn confirm(image: &Path, device: &Path, canonical: &Path, image_len: u64) -> anyhow::Result<()> {

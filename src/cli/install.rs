@@ -1,18 +1,21 @@
-//! `kateskit install`: the live system writes the raw image to a disk, config included.
+//! `kateskit install`: the live system writes the raw image to a disk, config included. The
+//! library chooses and checks the disk; this prompts (unless told not to) and prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use kateskit::install;
+use kateskit::disk::DiskEnv;
+use kateskit::image::flash::Overlay;
+use kateskit::install::{self, TargetRequest};
 
 #[derive(Debug, Args)]
 pub struct InstallCmd {
-    /// Whole disk to install to, e.g. /dev/disk/by-id/nvme-... (checked first: not mounted,
-    /// not in use, not the running system's disk, large enough).
+    /// Whole disk to install to, e.g. /dev/disk/by-id/nvme-...; optional when the node config
+    /// sets install_disk (then it must be that disk).
     #[arg(long)]
-    pub device: PathBuf,
+    pub device: Option<PathBuf>,
     /// Raw disk image to install (the live image links it here).
     #[arg(
         long,
@@ -24,12 +27,25 @@ pub struct InstallCmd {
     /// medium this live system booted from.
     #[arg(long, value_name = "FILE")]
     pub node_config: Option<PathBuf>,
+    /// Overwrite a disk that is not blank: the disk's serial number (lsblk -o NAME,SERIAL).
+    #[arg(long, value_name = "SERIAL")]
+    pub wipe_data: Option<String>,
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
+    /// Never prompt, and accept only /dev/disk/by-id/ or /dev/disk/by-path/ names (the
+    /// installer's boot-time path).
+    #[arg(long)]
+    pub unattended: bool,
     /// Root under which the live system's embed areas are looked up.
     #[arg(long, env = "KATESKIT_ROOT", default_value = "/", hide = true)]
     pub root: PathBuf,
+    /// Test hook: directory standing in for /dev when resolving disk names.
+    #[arg(long, env = "KATESKIT_DEV_DIR", default_value = "/dev", hide = true)]
+    pub dev_dir: PathBuf,
+    /// Test hook: udev database directory used for serial numbers.
+    #[arg(long, env = "KATESKIT_UDEV_DATA_DIR", default_value = kateskit::disk::sysfs::UDEV_DATA_DIR, hide = true)]
+    pub udev_data_dir: PathBuf,
 }
 
 impl InstallCmd {
@@ -40,6 +56,10 @@ impl InstallCmd {
                 self.image.display()
             )
         })?;
+        let image_len = image
+            .metadata()
+            .with_context(|| format!("reading size of {}", self.image.display()))?
+            .len();
         let offset = install::embed_offset(&image, &self.image)?;
         let live: Vec<PathBuf> = kateskit::agent::sources::EMBED_PATHS
             .iter()
@@ -47,11 +67,34 @@ impl InstallCmd {
             .collect();
         let cfg = install::config_area(self.node_config.as_deref(), &live)?;
         super::note!("node config for the installed disk: {}", cfg.from);
-        super::flash::write_to_device(
+        let node = cfg.config.as_ref();
+        let env = DiskEnv {
+            dev_dir: self.dev_dir.clone(),
+            udev_data_dir: self.udev_data_dir.clone(),
+            discard: false,
+        };
+        let chosen = install::choose(&TargetRequest {
+            device: self.device.as_deref(),
+            install_disk: node.and_then(|c| c.node.install_disk.as_ref()),
+            osd_disks: node.map(|c| c.storage.osd_disks.as_slice()).unwrap_or(&[]),
+            wipe_data: self.wipe_data.as_deref(),
+            unattended: self.unattended,
+            env: &env,
+            min_size: image_len,
+        })?;
+        super::note!(
+            "install target: {} (chosen by {})",
+            chosen.target.canonical.display(),
+            chosen.how
+        );
+        let prepared = install::prepare_chosen(&self.image, &chosen)?;
+        let given = chosen.target.given.clone();
+        super::flash::confirm_and_write(
+            prepared,
             &self.image,
-            &self.device,
-            self.yes,
-            Some((offset, cfg.area)),
+            &given,
+            self.yes || self.unattended,
+            Some(Overlay::new(offset, cfg.area)),
         )?;
         super::note!("installed; remove the install medium and reboot");
         Ok(ExitCode::SUCCESS)

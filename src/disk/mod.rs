@@ -1,14 +1,19 @@
 //! The only code in KatesKit that opens block devices for writing.
 //!
-//! [`open_for_write`] resolves `/dev/disk/by-id/...` links, requires a whole-disk block device
-//! and refuses anything in use: mounted, swap, held by device-mapper/LVM/md, the disk the
-//! running system booted from, or smaller than the caller's minimum. Only then is the device
-//! opened `O_EXCL`, which also closes the window between checking and writing.
+//! [`open_for_write`] resolves `/dev/disk/by-id/...` links and requires a whole-disk block
+//! device, then, in this order: opens it `O_EXCL` (the kernel refuses while it is mounted or
+//! stacked on, and refuses mounts while we hold it); verifies that the opened node is the device
+//! the path names now (`st_rdev`); takes an OFD write lock and `flock(LOCK_EX)` (see [`lock`]);
+//! refuses anything in use (mounted, swap, held by device-mapper/LVM/md, the disk the running
+//! system booted from); reads the size from the same fd. Every check runs on the fd that is
+//! then written, so nothing can change between checking and writing.
 
 pub mod bluestore;
 mod classify;
 mod device;
+pub mod lock;
 pub mod node;
+mod open;
 pub mod policy;
 pub mod preflight;
 mod prepare;
@@ -17,14 +22,15 @@ mod state;
 pub mod sysfs;
 pub mod wipe;
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub use classify::{classify, classify_with, content_of, ClassifyOptions};
 pub use device::{device_size, Discard, WritableDisk};
 pub use node::{prepare_node, NodeDisks, OsdState};
+pub use open::{open_for_write, open_resolved};
 pub use preflight::DiskUse;
 pub use prepare::{
     device_path, plan, prepare_osd_disks_with, CephKnowledge, DiskEnv, DiskReport, Plan,
@@ -87,6 +93,15 @@ pub enum DiskError {
     },
     #[error("wiped {device} but it still probes as {found}; the disk may ignore writes")]
     NotBlank { device: PathBuf, found: String },
+    #[error("refusing {device}: it is locked, held by {holder}; stop that process first (a running ceph-osd or another flash/install)")]
+    Locked { device: PathBuf, holder: String },
+    #[error("refusing {given}: it named {device} when checked, but {detail}; the link moved, check the path and retry")]
+    Moved {
+        given: PathBuf,
+        device: PathBuf,
+        /// Device numbers: resolved, opened, and what the path names now.
+        detail: String,
+    },
     #[error("reading {device} at byte {offset} failed: {source}")]
     Read {
         device: PathBuf,
@@ -182,46 +197,6 @@ pub fn check_free(target: &Target) -> Result<(), DiskError> {
         });
     }
     Ok(())
-}
-
-/// Opens a whole disk for writing after every safety check; see the module docs.
-pub fn open_for_write(path: &Path, min_size: u64) -> Result<WritableDisk, DiskError> {
-    let target = resolve(path)?;
-    check_free(&target)?;
-    let device = target.canonical.clone();
-    let ro = fs::File::open(&device).map_err(|source| DiskError::Open {
-        device: device.clone(),
-        source,
-    })?;
-    let size = device_size(&ro).map_err(|source| DiskError::Ioctl {
-        device: device.clone(),
-        op: "BLKGETSIZE64",
-        source,
-    })?;
-    drop(ro);
-    if size < min_size {
-        return Err(DiskError::TooSmall {
-            device,
-            size,
-            min: min_size,
-        });
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
-        .open(&device)
-        .map_err(|source| DiskError::Open {
-            device: device.clone(),
-            source,
-        })?;
-    tracing::info!(device = %device.display(), given = %path.display(), size, "opened disk for writing");
-    Ok(WritableDisk {
-        file,
-        canonical: device,
-        name: target.name,
-        size,
-    })
 }
 
 #[cfg(test)]

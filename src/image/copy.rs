@@ -39,6 +39,8 @@ impl std::fmt::Display for CopyMethod {
 pub enum CopyError {
     #[error("{} exists; pass --force to overwrite it", .0.display())]
     Exists(std::path::PathBuf),
+    #[error("{} exists and is not a regular file (a device node, directory or link); --force replaces only image files. To write an image to a disk use `kateskit flash IMAGE DEVICE`", .0.display())]
+    NotRegular(std::path::PathBuf),
     #[error("{action} {}: {error}", path.display())]
     Io {
         action: &'static str,
@@ -161,8 +163,13 @@ pub fn copy_edit_persist<E>(
 where
     E: From<CopyError>,
 {
-    if !force && dst.symlink_metadata().is_ok() {
-        return Err(CopyError::Exists(dst.to_path_buf()).into());
+    match dst.symlink_metadata() {
+        // Renaming over a device node would replace the node, never write the disk.
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(CopyError::NotRegular(dst.to_path_buf()).into())
+        }
+        Ok(_) if !force => return Err(CopyError::Exists(dst.to_path_buf()).into()),
+        _ => {}
     }
     let dir = dst
         .parent()

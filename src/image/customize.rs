@@ -20,6 +20,13 @@ pub enum ImageError {
     Locate { path: PathBuf, error: LocateError },
     #[error("{}: {error}", path.display())]
     Embed { path: PathBuf, error: EmbedError },
+    #[error("{}: the embed area ({len} bytes at byte {offset}) does not fit the {file_len}-byte file; the image is truncated or damaged, nothing was written", path.display())]
+    Extent {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+        file_len: u64,
+    },
 }
 
 impl ImageError {
@@ -102,10 +109,11 @@ fn write_area(f: &File, c: &Carrier, area: &[u8], path: &Path) -> Result<(), Ima
     f.sync_all().map_err(ImageError::io("syncing", path))
 }
 
-/// Stamps `stamp` into the image. The area is built (and size-checked) before the file is
-/// opened for writing, so a payload that does not fit leaves the image untouched.
+/// Stamps `stamp` into the image: one open (locked), locate, build the area (size-checked, so
+/// a payload that does not fit leaves the image untouched), check it lies inside the file,
+/// write it through the same fd.
 pub fn stamp(path: &Path, stamp: &Stamp) -> Result<Carrier, ImageError> {
-    let (_, c) = open(path, false)?;
+    let (f, c) = open(path, true)?;
     let area = embed::build_area(
         c.extent.len as usize,
         stamp.node_config_json.as_deref(),
@@ -115,17 +123,60 @@ pub fn stamp(path: &Path, stamp: &Stamp) -> Result<Carrier, ImageError> {
         path: path.to_path_buf(),
         error,
     })?;
-    let (f, c2) = open(path, true)?;
-    debug_assert_eq!(c, c2);
-    write_area(&f, &c2, &area, path)?;
-    tracing::info!(path = %path.display(), offset = c2.extent.offset, "stamped embed area");
-    Ok(c2)
+    check_extent(&f, &c, area.len(), path)?;
+    write_area(&f, &c, &area, path)?;
+    tracing::info!(path = %path.display(), offset = c.extent.offset, "stamped embed area");
+    Ok(c)
+}
+
+/// The area about to be written must be exactly the located extent, inside the file.
+fn check_extent(f: &File, c: &Carrier, area_len: usize, path: &Path) -> Result<(), ImageError> {
+    let file_len = f
+        .metadata()
+        .map_err(ImageError::io("reading size of", path))?
+        .len();
+    let (offset, len) = (c.extent.offset, c.extent.len);
+    if area_len as u64 != len || offset.checked_add(len).map_or(true, |end| end > file_len) {
+        return Err(ImageError::Extent {
+            path: path.to_path_buf(),
+            offset,
+            len,
+            file_len,
+        });
+    }
+    Ok(())
 }
 
 /// Returns the area to its pristine build-time bytes (all zeros).
 pub fn reset(path: &Path) -> Result<Carrier, ImageError> {
     let (f, c) = open(path, true)?;
     let zeros = vec![0u8; c.extent.len as usize];
+    check_extent(&f, &c, zeros.len(), path)?;
     write_area(&f, &c, &zeros, path)?;
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{CarrierKind, Extent};
+
+    #[test]
+    fn an_extent_outside_the_file_is_refused() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        tmp.as_file().set_len(4096).unwrap();
+        let c = |offset, len| Carrier {
+            kind: CarrierKind::Gpt,
+            extent: Extent { offset, len },
+        };
+        let f = tmp.as_file();
+        assert!(check_extent(f, &c(0, 4096), 4096, tmp.path()).is_ok());
+        let err = check_extent(f, &c(2048, 4096), 4096, tmp.path()).unwrap_err();
+        assert!(
+            matches!(err, ImageError::Extent { file_len: 4096, .. }),
+            "{err}"
+        );
+        assert!(check_extent(f, &c(0, 4096), 2048, tmp.path()).is_err());
+        assert!(check_extent(f, &c(u64::MAX, 2), 2, tmp.path()).is_err());
+    }
 }

@@ -7,6 +7,7 @@ pub mod cpio;
 pub mod customize;
 pub mod embed;
 pub mod flash;
+mod flash_stream;
 pub mod gpt;
 pub mod iso9660;
 pub mod pull;

@@ -10,7 +10,6 @@ use indicatif::ProgressBar;
 use reqwest::blocking::Client;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
-use sha2::{Digest, Sha256};
 
 pub use super::sums::{parse_sha256, sha256_from_sums};
 
@@ -276,8 +275,8 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
 }
 
 fn hash_file(path: &Path) -> Result<(String, u64), PullError> {
-    let mut f = File::open(path).map_err(io("opening", path))?;
-    let mut h = Sha256::new();
-    let n = std::io::copy(&mut f, &mut h).map_err(io("reading", path))?;
-    Ok((hex::encode(h.finalize()), n))
+    let f = File::open(path).map_err(io("opening", path))?;
+    let mut r = crate::io::hash::HashingReader::new(f);
+    std::io::copy(&mut r, &mut std::io::sink()).map_err(io("reading", path))?;
+    Ok(r.finish())
 }

@@ -2,6 +2,7 @@
 //! loop devices, mounts and LVM volume groups even when a test fails.
 #![allow(dead_code)]
 
+pub mod holder;
 pub mod states;
 
 use std::path::{Path, PathBuf};

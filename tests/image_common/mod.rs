@@ -99,3 +99,26 @@ pub fn node_config(dir: &Path) -> (PathBuf, PathBuf) {
         .success();
     (cluster, json)
 }
+
+/// [`node_config`] with the node's `install_disk` removed (then install writes `--device`), and
+/// `edit` applied to the NodeConfig JSON.
+pub fn node_config_edited(
+    dir: &Path,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (PathBuf, PathBuf) {
+    let (cluster, json) = node_config(dir);
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("read NodeConfig"))
+            .expect("NodeConfig JSON");
+    v["node"]
+        .as_object_mut()
+        .expect("node object")
+        .remove("install_disk");
+    edit(&mut v);
+    std::fs::write(&json, serde_json::to_string(&v).expect("serialize")).expect("write NodeConfig");
+    (cluster, json)
+}
+
+pub fn node_config_without_install_disk(dir: &Path) -> (PathBuf, PathBuf) {
+    node_config_edited(dir, |_| {})
+}

@@ -7,11 +7,20 @@
 //! re-encoded for the 1 MiB partition), or nothing (the installed node then takes its config
 //! from a config drive, the kernel command line or `kateskit.config_url`).
 
-use std::fs::File;
-use std::path::Path;
+mod scan;
+mod target;
+mod write;
 
-use crate::image::{self, embed, CarrierKind};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::disk::DiskError;
+use crate::image::{self, embed, flash::FlashError, CarrierKind};
 use crate::nodecfg::NodeConfig;
+
+pub use scan::DiskFacts;
+pub use target::{choose, Chosen, TargetRequest};
+pub use write::{prepare, prepare_chosen, Prepared, WriteReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -34,13 +43,41 @@ pub enum InstallError {
     },
     #[error("{path} carries its embed area as {kind}; install needs the raw disk image (GPT with a KATESKIT-EMBED partition), not the ISO")]
     NotRaw { path: String, kind: CarrierKind },
+    #[error("{} is empty; nothing to write", .0.display())]
+    EmptyImage(PathBuf),
+    #[error("checking {} before writing", device.display())]
+    Disk {
+        device: PathBuf,
+        #[source]
+        source: DiskError,
+    },
+    #[error("{} has a GPT for {image_ss}-byte sectors but {} uses {disk_ss}-byte sectors; the disk would not boot. Use an image built for {disk_ss}-byte sectors", image.display(), device.display())]
+    SectorSize {
+        image: PathBuf,
+        device: PathBuf,
+        image_ss: u64,
+        disk_ss: u32,
+    },
+    #[error("writing {} to {} failed; its first MiB was zeroed so it will not boot half-written", image.display(), device.display())]
+    Flash {
+        image: PathBuf,
+        device: PathBuf,
+        #[source]
+        source: FlashError,
+    },
+    #[error("refusing {device}: {reason}")]
+    Target { device: String, reason: String },
+    #[error("{0}")]
+    NoTarget(String),
 }
 
-/// The embed area for the installed disk and where its content came from.
+/// The embed area for the installed disk, where its content came from, and the NodeConfig it
+/// carries (which names the install disk and the OSD disks install must not touch).
 #[derive(Debug)]
 pub struct ConfigArea {
     pub area: Vec<u8>,
     pub from: String,
+    pub config: Option<NodeConfig>,
 }
 
 /// Builds the 1 MiB area from `--node-config`, else from the first stamped embed area among
@@ -61,20 +98,37 @@ pub fn config_area(
             path: path.clone(),
             source,
         })?;
-        NodeConfig::from_json(&text).map_err(|reason| InstallError::BadConfig {
+        let config = NodeConfig::from_json(&text).map_err(|reason| InstallError::BadConfig {
             path: path.clone(),
             reason,
         })?;
         let area = build(Some(&text), &[], &path)?;
-        return Ok(ConfigArea { area, from: path });
+        return Ok(ConfigArea {
+            area,
+            from: path,
+            config: Some(config),
+        });
     }
     for p in live_areas.iter().filter(|p| p.exists()) {
         let path = p.display().to_string();
         match embed::read_path(p) {
             Ok(None) => continue,
             Ok(Some(e)) => {
+                let config = match e.node_config_json.as_deref() {
+                    Some(text) => Some(NodeConfig::from_json(text).map_err(|reason| {
+                        InstallError::BadConfig {
+                            path: path.clone(),
+                            reason,
+                        }
+                    })?),
+                    None => None,
+                };
                 let area = build(e.node_config_json.as_deref(), &e.kargs, &path)?;
-                return Ok(ConfigArea { area, from: path });
+                return Ok(ConfigArea {
+                    area,
+                    from: path,
+                    config,
+                });
             }
             Err(source) => return Err(InstallError::Embed { path, source }),
         }
@@ -82,6 +136,7 @@ pub fn config_area(
     Ok(ConfigArea {
         area: vec![0; embed::GPT_AREA_SIZE],
         from: "none (pristine area)".into(),
+        config: None,
     })
 }
 

@@ -1,0 +1,225 @@
+//! The two passes of a flash, each a two-thread pipeline: a reader fills aligned buffers one
+//! chunk ahead while the main thread writes (or compares) the previous one.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::mpsc;
+
+use sha2::{Digest, Sha256};
+
+use super::flash::{io, FlashError, FlashOptions, CHUNK, HEAD};
+use crate::io::direct::{read_at, write_at, AlignedBuf};
+use crate::io::overlay::Overlay;
+
+const BUFFERS: usize = 3;
+
+/// Runs `produce` (fill a buffer with the `n` bytes at `off`) on a second thread and `consume`
+/// on this one, in stream order, over `len` bytes in chunks of `chunk`.
+fn pipeline<P, C>(len: u64, chunk: usize, mut produce: P, mut consume: C) -> Result<(), FlashError>
+where
+    P: FnMut(&mut [u8], u64) -> Result<(), FlashError> + Send,
+    C: FnMut(&[u8], u64) -> Result<(), FlashError>,
+{
+    let (free_tx, free_rx) = mpsc::channel::<AlignedBuf>();
+    let (full_tx, full_rx) =
+        mpsc::sync_channel::<Result<(AlignedBuf, u64, usize), FlashError>>(BUFFERS);
+    for _ in 0..BUFFERS.min(len.div_ceil(chunk as u64).max(1) as usize) {
+        free_tx
+            .send(AlignedBuf::new(chunk))
+            .expect("receiver alive");
+    }
+    // `move`: this side's channel ends drop when the closure returns, so a consumer error
+    // unblocks the producer before the scope joins it.
+    std::thread::scope(move |s| {
+        s.spawn(move || {
+            let mut off = 0u64;
+            while off < len {
+                let Ok(mut buf) = free_rx.recv() else { return };
+                let n = (len - off).min(chunk as u64) as usize;
+                let item = produce(&mut buf[..n], off).map(|()| (buf, off, n));
+                let failed = item.is_err();
+                if full_tx.send(item).is_err() || failed {
+                    return;
+                }
+                off += n as u64;
+            }
+        });
+        let mut done = 0u64;
+        while done < len {
+            let (buf, off, n) = full_rx.recv().map_err(|_| FlashError::Io {
+                action: format!("reading at byte {done}"),
+                error: std::io::Error::other("reader thread stopped early"),
+            })??;
+            consume(&buf[..n], off)?;
+            done = off + n as u64;
+            let _ = free_tx.send(buf);
+        }
+        Ok(())
+    })
+}
+
+/// Reads image bytes at `off` with the overlay applied.
+fn image_bytes(
+    image: &File,
+    overlay: Option<&Overlay>,
+    buf: &mut [u8],
+    off: u64,
+) -> Result<(), FlashError> {
+    image
+        .read_exact_at(buf, off)
+        .map_err(io(format!("reading image at byte {off} (did it shrink?)")))?;
+    Overlay::apply_opt(overlay, buf, off);
+    Ok(())
+}
+
+/// Streams the image past its first MiB to the target; returns that first MiB (to be written
+/// last) and the SHA-256 of the whole stream as written.
+pub(super) fn write(
+    image: &File,
+    image_len: u64,
+    direct: &File,
+    target: &File,
+    opts: &FlashOptions,
+) -> Result<(Vec<u8>, String), FlashError> {
+    let mut head = vec![0u8; HEAD.min(image_len) as usize];
+    let mut hasher = Sha256::new();
+    let overlay = opts.overlay.as_ref();
+    let mut written = 0u64;
+    let hasher_ref = &mut hasher;
+    pipeline(
+        image_len,
+        CHUNK,
+        |buf, off| {
+            image_bytes(image, overlay, buf, off)?;
+            hasher_ref.update(&*buf);
+            Ok(())
+        },
+        |chunk, pos| {
+            let split = (HEAD.saturating_sub(pos) as usize).min(chunk.len());
+            if split > 0 {
+                head[pos as usize..pos as usize + split].copy_from_slice(&chunk[..split]);
+            }
+            let rest = &chunk[split..];
+            let at = pos + split as u64;
+            if let Some(limit) = opts.fail_after {
+                if written + rest.len() as u64 > limit {
+                    let part = (limit - written) as usize;
+                    target
+                        .write_all_at(&rest[..part], at)
+                        .map_err(io("writing"))?;
+                    return Err(FlashError::Injected(limit));
+                }
+            }
+            write_at(direct, target, rest, at).map_err(io(format!("writing at byte {at}")))?;
+            written += rest.len() as u64;
+            if let Some(pb) = &opts.progress {
+                pb.set_position(pos + chunk.len() as u64);
+            }
+            Ok(())
+        },
+    )?;
+    Ok((head, hex::encode(hasher.finalize())))
+}
+
+/// Reads the first `len` bytes back from the medium (direct I/O; where the target takes none,
+/// after dropping its cached pages) and compares them with the image.
+pub(super) fn verify(
+    image: &File,
+    len: u64,
+    direct: &File,
+    target: &File,
+    opts: &FlashOptions,
+) -> Result<(), FlashError> {
+    let _ = rustix::fs::fadvise(target, 0, 0, rustix::fs::Advice::DontNeed);
+    let overlay = opts.overlay.as_ref();
+    let mut want = vec![0u8; CHUNK];
+    pipeline(
+        len,
+        CHUNK,
+        |buf, off| {
+            read_at(direct, target, buf, off).map_err(io(format!("reading back at byte {off}")))
+        },
+        |got, off| {
+            let want = &mut want[..got.len()];
+            image_bytes(image, overlay, want, off)?;
+            if got != &*want {
+                return Err(FlashError::Verify { offset: off });
+            }
+            if let Some(pb) = &opts.progress {
+                pb.set_position(len + off + got.len() as u64);
+            }
+            Ok(())
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_visits_every_chunk_in_order_and_stops_on_error() {
+        for len in [0u64, 1, 4095, 4096, 3 * 4096 + 17] {
+            let mut seen = Vec::new();
+            pipeline(
+                len,
+                4096,
+                |buf, off| {
+                    buf.fill((off / 4096) as u8);
+                    Ok(())
+                },
+                |c, off| {
+                    assert!(c.iter().all(|b| *b == (off / 4096) as u8));
+                    seen.push((off, c.len()));
+                    Ok(())
+                },
+            )
+            .unwrap();
+            let total: usize = seen.iter().map(|s| s.1).sum();
+            assert_eq!(total as u64, len);
+            assert!(seen.windows(2).all(|w| w[0].0 + w[0].1 as u64 == w[1].0));
+        }
+        let err = pipeline(
+            10 * 4096,
+            4096,
+            |_, _| Ok(()),
+            |_, off| {
+                if off == 2 * 4096 {
+                    Err(FlashError::Verify { offset: off })
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, FlashError::Verify { offset: 8192 }));
+    }
+
+    #[test]
+    fn verify_names_the_chunk_that_differs_and_honours_the_overlay() {
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let len = CHUNK + 3 * 4096 + 5;
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let (img, dst) = (dir.path().join("img"), dir.path().join("dst"));
+        std::fs::write(&img, &data).unwrap();
+        let mut on_disk = data.clone();
+        on_disk[10..14].copy_from_slice(b"EMBD");
+        std::fs::write(&dst, &on_disk).unwrap();
+        let image = File::open(&img).unwrap();
+        let target = File::options().read(true).write(true).open(&dst).unwrap();
+        let direct = crate::io::direct::reopen_direct(&target);
+        let direct = direct.as_ref().unwrap_or(&target);
+        let mut opts = FlashOptions::default();
+        let err = verify(&image, len as u64, direct, &target, &opts).unwrap_err();
+        assert!(matches!(err, FlashError::Verify { offset: 0 }), "{err}");
+        opts.overlay = Some(Overlay::new(10, b"EMBD".to_vec()));
+        verify(&image, len as u64, direct, &target, &opts).unwrap();
+        // A byte off in the last, partial chunk is found there.
+        target.write_all_at(&[0xFF], len as u64 - 1).unwrap();
+        let err = verify(&image, len as u64, direct, &target, &opts).unwrap_err();
+        assert!(
+            matches!(err, FlashError::Verify { offset } if offset == CHUNK as u64),
+            "{err}"
+        );
+    }
+}
