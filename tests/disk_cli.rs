@@ -5,6 +5,7 @@
 mod common;
 
 use assert_cmd::Command;
+use common::holder::{serve_if_asked, Holder};
 use common::{lock, loop_devices_available, make_osd, run, LoopDev};
 
 const GIB: u64 = 1 << 30;
@@ -277,4 +278,46 @@ fn prepare_keeps_this_clusters_osds() {
         );
     }
     assert_eq!((r.a0.digest(), r.a1.digest()), (d0, d1));
+}
+
+/// The helper process of [`Holder::ofd`]; a no-op in a normal test run.
+#[test]
+fn lock_holder_helper() {
+    serve_if_asked();
+}
+
+/// A disk the plan would wipe but another process holds, with an OFD write lock as ceph-osd
+/// takes on its block device, or with flock: `--apply` is refused naming the holder, nothing
+/// is written.
+#[test]
+fn prepare_refuses_a_disk_another_process_holds() {
+    if !loop_devices_available() {
+        return;
+    }
+    let _l = lock();
+    let r = rack_a1();
+    run("sgdisk", &["-n", "1:0:+100M", r.a1.path()]);
+    for how in ["with an OFD write lock", "flock"] {
+        let holder = if how == "flock" {
+            Holder::flock(r.a1.path())
+        } else {
+            Holder::ofd(r.a1.path())
+        };
+        let (d0, d1) = (r.a0.digest(), r.a1.digest());
+        let out = r.prepare(&["--apply"]);
+        assert!(!out.status.success(), "{how}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("(pid {})", holder.pid())) && err.contains(how),
+            "{how}: {err}"
+        );
+        assert_eq!((r.a0.digest(), r.a1.digest()), (d0, d1), "{how}");
+        drop(holder);
+    }
+    let out = r.prepare(&["--apply"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -71,7 +71,7 @@ fn refuses_a_device_under_flock_and_names_the_holder() {
     assert_locked(
         open_for_write(&dev.dev, 0).unwrap_err(),
         &holder,
-        "flock (pid",
+        "with an exclusive flock",
     );
     let out = kateskit()
         .args(["flash", "--yes"])

@@ -129,12 +129,10 @@ pub enum PrepareError {
         refusals: Vec<Refusal>,
         total: usize,
     },
-    #[error("{by_id}: {source}")]
-    Disk {
-        by_id: String,
-        #[source]
-        source: DiskError,
-    },
+    /// The disk error is part of the message (the agent journals `to_string()`), so it is not
+    /// also a `source`, which would print it twice in an error chain.
+    #[error("{by_id}: {error}")]
+    Disk { by_id: String, error: DiskError },
     #[error("the cluster's Ceph fsid {0:?} is not a UUID; without it no OSD can be recognised as this cluster's (check secrets.ceph_fsid)")]
     InvalidFsid(String),
     #[error("{by_id} changed after it was classified (was {before}, now {now}); it was not wiped")]
@@ -248,9 +246,9 @@ impl Plan {
         let mut reports = Vec::new();
         for d in self.disks {
             let before = d.before.expect("classified: not refused");
-            let disk_err = |source| PrepareError::Disk {
+            let disk_err = |error| PrepareError::Disk {
                 by_id: d.by_id.clone(),
-                source,
+                error,
             };
             let (taken, log) = match d.decision {
                 Action::Accept => (Taken::Accepted, None),

@@ -32,10 +32,19 @@ impl Holder {
         Holder::start(&mut cmd)
     }
 
-    /// `flock -x DEV sleep 60` from util-linux.
+    /// `flock --no-fork -x DEV sleep 60` from util-linux.
     pub fn flock(dev: &str) -> Holder {
         let mut cmd = Command::new("flock");
-        cmd.args(["-x", "-n", dev, "sh", "-c", "echo locked; exec sleep 60"]);
+        // --no-fork: the lock holder is the child itself, so killing it frees the lock.
+        cmd.args([
+            "--no-fork",
+            "-x",
+            "-n",
+            dev,
+            "sh",
+            "-c",
+            "echo locked; exec sleep 60",
+        ]);
         Holder::start(&mut cmd)
     }
 
