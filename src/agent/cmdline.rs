@@ -129,6 +129,10 @@ pub fn layer(args: &[(String, Option<String>)], src: &str) -> Result<Layer, Cmdl
         let Some(rest) = k.strip_prefix("kateskit.") else {
             continue;
         };
+        // `kateskit.install.*` belongs to the live installer (docs/install.md), not to the node.
+        if rest.starts_with("install.") {
+            continue;
+        }
         let rest = ALIASES
             .iter()
             .find(|(a, _)| *a == rest)
@@ -238,6 +242,14 @@ mod tests {
 
     fn parse(line: &str) -> Result<Layer, CmdlineError> {
         layer(&split(line, "test")?, "test")
+    }
+
+    #[test]
+    fn installer_keys_are_not_node_config() {
+        let l =
+            parse("kateskit.install.device=auto kateskit.install.wipe=SER1 kateskit.role=agent")
+                .unwrap();
+        assert_eq!(l.tree, json!({ "node": { "role": "agent" } }));
     }
 
     #[test]
