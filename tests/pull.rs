@@ -273,3 +273,57 @@ fn cli_with_sha256sums_and_clear_errors() {
         .failure()
         .stderr(predicates::str::contains("is not a SHA-256"));
 }
+
+/// `pull -o` renames a finished download over its output, so an output that is a device node
+/// (or a FIFO) is refused even with --force, before anything is fetched.
+#[test]
+fn pull_never_renames_over_a_device_node() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut nodes = vec![fifo];
+    // A character device node like /dev/null (1:3), made here so nothing real is at risk.
+    let null = dir.path().join("null");
+    let made = std::process::Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        nodes.push(null);
+    } else {
+        eprintln!("pull_never_renames_over_a_device_node: mknod needs root; FIFO only");
+    }
+    let sha = "0".repeat(64);
+    for node in nodes {
+        let out = kateskit()
+            .args([
+                "image",
+                "pull",
+                "http://127.0.0.1:9/never-fetched.img",
+                "-o",
+            ])
+            .arg(&node)
+            .args(["--sha256", &sha, "--force"])
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(
+            err.contains("is not a regular file") && err.contains("kateskit flash"),
+            "{err}"
+        );
+        let ft = std::fs::symlink_metadata(&node).unwrap().file_type();
+        assert!(
+            ft.is_fifo() || ft.is_char_device(),
+            "{} was replaced",
+            node.display()
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.len() <= 2, "a partial download was left: {left:?}");
+}

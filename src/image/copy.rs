@@ -37,10 +37,8 @@ impl std::fmt::Display for CopyMethod {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("{} exists; pass --force to overwrite it", .0.display())]
-    Exists(std::path::PathBuf),
-    #[error("{} exists and is not a regular file (a device node, directory or link); --force replaces only image files. To write an image to a disk use `kateskit flash IMAGE DEVICE`", .0.display())]
-    NotRegular(std::path::PathBuf),
+    #[error(transparent)]
+    Output(#[from] super::output::OutputError),
     #[error("{action} {}: {error}", path.display())]
     Io {
         action: &'static str,
@@ -163,14 +161,7 @@ pub fn copy_edit_persist<E>(
 where
     E: From<CopyError>,
 {
-    match dst.symlink_metadata() {
-        // Renaming over a device node would replace the node, never write the disk.
-        Ok(m) if !m.file_type().is_file() => {
-            return Err(CopyError::NotRegular(dst.to_path_buf()).into())
-        }
-        Ok(_) if !force => return Err(CopyError::Exists(dst.to_path_buf()).into()),
-        _ => {}
-    }
+    super::output::check(dst, force).map_err(CopyError::from)?;
     let dir = dst
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -211,7 +202,7 @@ fn persist(tmp: NamedTempFile, dst: &Path, force: bool) -> Result<(), CopyError>
     };
     r.map_err(|e| {
         if e.error.kind() == io::ErrorKind::AlreadyExists {
-            CopyError::Exists(dst.to_path_buf())
+            CopyError::Output(super::output::OutputError::Exists(dst.to_path_buf()))
         } else {
             CopyError::Io {
                 action: "renaming into place",

@@ -10,6 +10,7 @@ pub mod flash;
 mod flash_stream;
 pub mod gpt;
 pub mod iso9660;
+pub mod output;
 pub mod pull;
 pub mod sums;
 

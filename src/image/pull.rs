@@ -33,8 +33,8 @@ pub enum PullError {
     NoSum { sums_url: String, name: String },
     #[error("{0:?} is not a SHA-256 (64 hex digits)")]
     BadHex(String),
-    #[error("{} exists; pass --force to overwrite it", .0.display())]
-    Exists(PathBuf),
+    #[error(transparent)]
+    Output(#[from] super::output::OutputError),
     #[error("{action} {}: {error}", path.display())]
     Io {
         action: &'static str,
@@ -92,9 +92,7 @@ pub fn part_path(out: &Path) -> PathBuf {
 
 /// Downloads `url` to `out`, verifying `sha256` (lowercase hex) before the rename.
 pub fn pull(url: &str, out: &Path, sha256: &str, opts: &PullOptions) -> Result<u64, PullError> {
-    if !opts.force && out.symlink_metadata().is_ok() {
-        return Err(PullError::Exists(out.to_path_buf()));
-    }
+    super::output::check(out, opts.force)?;
     let part = part_path(out);
     let client = client()?;
     let mut last = String::new();
@@ -134,9 +132,8 @@ pub fn pull(url: &str, out: &Path, sha256: &str, opts: &PullOptions) -> Result<u
     File::open(&part)
         .and_then(|f| f.sync_all())
         .map_err(io("syncing", &part))?;
-    if !opts.force && out.symlink_metadata().is_ok() {
-        return Err(PullError::Exists(out.to_path_buf()));
-    }
+    // Checked again: the output may have appeared (or become a device node) meanwhile.
+    super::output::check(out, opts.force)?;
     fs::rename(&part, out).map_err(io("renaming into place", out))?;
     let dir = out
         .parent()
