@@ -86,7 +86,7 @@ pub fn for_cluster(cluster_dir: &std::path::Path) -> (StandIn, String) {
 }
 
 fn tls_config(o: &Opts) -> Arc<rustls::ServerConfig> {
-    let ca_key = KeyPair::from_pem(&o.tls_ca_key).unwrap();
+    let ca_key = kateskit::pki::keyfmt::key_pair(&o.tls_ca_key).unwrap();
     let ca = CertificateParams::from_ca_cert_pem(&o.tls_ca_cert)
         .unwrap()
         .self_signed(&ca_key)
