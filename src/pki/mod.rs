@@ -10,6 +10,7 @@ pub mod ca;
 pub mod ceph;
 pub mod cephx;
 pub mod derive;
+pub mod hashca;
 pub mod keyfmt;
 pub mod kubeconfig;
 pub mod token;
@@ -21,7 +22,8 @@ use rand::RngCore;
 
 use crate::fsutil::{self, FsError};
 pub use ceph::CephIdentity;
-pub use token::{hash_ca, Token, TokenError};
+pub use hashca::hash_ca;
+pub use token::{Token, TokenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
