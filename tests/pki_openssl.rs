@@ -167,6 +167,20 @@ fn kubeconfig_client_cert_verifies_against_client_ca_only() {
         !bad.status.success(),
         "admin cert must not verify against the server CA"
     );
+    // The client key is SEC1 like k3s's own kubeconfigs, and belongs to the certificate.
+    let key = dir.path().join("admin.key");
+    std::fs::write(&key, b64(&user["client-key-data"])).unwrap();
+    assert!(std::fs::read(&key)
+        .unwrap()
+        .starts_with(b"-----BEGIN EC PRIVATE KEY-----\n"));
+    assert_eq!(
+        run(Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)),
+        run(Command::new("openssl")
+            .args(["x509", "-noout", "-pubkey", "-in"])
+            .arg(&cert))
+    );
     let subject = run(Command::new("openssl")
         .args(["x509", "-noout", "-subject", "-in"])
         .arg(&cert));

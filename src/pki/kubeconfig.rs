@@ -44,7 +44,7 @@ pub fn mint_admin(secrets: &Secrets, days: i64) -> Result<AdminCert, PkiError> {
     let cert = p.signed_by(&key, &ca, &ca_key)?;
     Ok(AdminCert {
         cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        key_pem: keyfmt::serialize_sec1(&key),
     })
 }
 

@@ -80,14 +80,15 @@ pub fn other_ca() -> (String, String) {
     (p.self_signed(&key).unwrap().pem(), key.serialize_pem())
 }
 
-/// A client certificate and key for kubeconfigs (the stand-in does not check it).
+/// A client certificate and key for kubeconfigs (the stand-in does not check it). The key is
+/// SEC1 (`EC PRIVATE KEY`), as k3s writes the keys of its kubeconfigs.
 pub fn client_identity() -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["system:node".to_string()])
         .unwrap()
         .self_signed(&key)
         .unwrap();
-    (cert.pem(), key.serialize_pem())
+    (cert.pem(), kateskit::pki::keyfmt::serialize_sec1(&key))
 }
 
 /// The admin kubeconfig k3s writes on a server (`/etc/rancher/k3s/k3s.yaml`, embedded data),
