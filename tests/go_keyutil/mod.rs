@@ -1,6 +1,7 @@
-//! The acceptance rules of client-go `util/keyutil` as kube-apiserver and k3s apply them,
-//! written out here (not shared with the product) so the key files can be checked against what
-//! Go would accept:
+//! The acceptance rules of client-go `util/keyutil` as kube-apiserver and k3s apply them
+//! (read in kubernetes/kubernetes `staging/src/k8s.io/client-go/util/keyutil/key.go` and Go's
+//! `crypto/x509` parsers), written out here (not shared with the product) so the key files can
+//! be checked against what Go would accept:
 //!
 //! * `ParsePublicKeysPEM` (`--service-account-key-file`): every PEM block, whatever its label,
 //!   is tried as an RSA private key (PKCS#1, then PKCS#8 holding RSA), an RSA public key (PKIX,
@@ -127,18 +128,11 @@ pub fn parse_pkcs1_private_key(der: &[u8]) -> R<()> {
     Ok(())
 }
 
-/// `x509.ParseECPrivateKey`; `curve` is the PKCS#8 algorithm parameter when called from there.
-pub fn parse_ec_private_key(curve: Option<&[u8]>, der: &[u8]) -> R<()> {
-    if curve.is_none() && parse_pkcs8(der).is_ok() {
-        return Err("x509: failed to parse private key (use ParsePKCS8PrivateKey instead for this key format)".into());
-    }
-    if curve.is_none() && parse_pkcs1_private_key(der).is_ok() {
-        return Err("x509: failed to parse private key (use ParsePKCS1PrivateKey instead for this key format)".into());
-    }
+/// `asn1.Unmarshal` into Go's `ecPrivateKey`: version, private key, optional explicit `[0]`
+/// named curve and `[1]` public key.
+fn unmarshal_ec_private_key(der: &[u8]) -> R<(Vec<u8>, &[u8], Option<&[u8]>)> {
     let s = seq(der)?;
-    if int(s.first())? != [1] {
-        return Err("x509: unknown EC private key version".into());
-    }
+    let version = int(s.first())?;
     let scalar = tagged(s.get(1), 0x04)?;
     let mut named = None;
     for &(t, c) in &s[2..] {
@@ -149,6 +143,23 @@ pub fn parse_ec_private_key(curve: Option<&[u8]>, der: &[u8]) -> R<()> {
             }
             _ => return Err("asn1: structure error: unexpected field".into()),
         }
+    }
+    Ok((version, scalar, named))
+}
+
+/// `x509.ParseECPrivateKey`; `curve` is the PKCS#8 algorithm parameter when called from there.
+pub fn parse_ec_private_key(curve: Option<&[u8]>, der: &[u8]) -> R<()> {
+    let (version, scalar, named) = unmarshal_ec_private_key(der).map_err(|e| {
+        if parse_pkcs8(der).is_ok() {
+            "x509: failed to parse private key (use ParsePKCS8PrivateKey instead for this key format)".into()
+        } else if parse_pkcs1_private_key(der).is_ok() {
+            "x509: failed to parse private key (use ParsePKCS1PrivateKey instead for this key format)".into()
+        } else {
+            format!("x509: failed to parse EC private key: {e}")
+        }
+    })?;
+    if version != [1] {
+        return Err("x509: unknown EC private key version".into());
     }
     let oid = curve.or(named).ok_or("x509: unknown elliptic curve")?;
     let (_, order_len) = CURVES
