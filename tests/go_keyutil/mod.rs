@@ -128,9 +128,16 @@ pub fn parse_pkcs1_private_key(der: &[u8]) -> R<()> {
     Ok(())
 }
 
-/// `asn1.Unmarshal` into Go's `ecPrivateKey`: version, private key, optional explicit `[0]`
-/// named curve and `[1]` public key.
-fn unmarshal_ec_private_key(der: &[u8]) -> R<(Vec<u8>, &[u8], Option<&[u8]>)> {
+/// Go's `ecPrivateKey`: version, private key, optional explicit `[0]` named curve (the `[1]`
+/// public key is checked for shape only).
+struct EcPrivateKey<'a> {
+    version: Vec<u8>,
+    scalar: &'a [u8],
+    named: Option<&'a [u8]>,
+}
+
+/// `asn1.Unmarshal` into [`EcPrivateKey`].
+fn unmarshal_ec_private_key(der: &[u8]) -> R<EcPrivateKey<'_>> {
     let s = seq(der)?;
     let version = int(s.first())?;
     let scalar = tagged(s.get(1), 0x04)?;
@@ -144,12 +151,20 @@ fn unmarshal_ec_private_key(der: &[u8]) -> R<(Vec<u8>, &[u8], Option<&[u8]>)> {
             _ => return Err("asn1: structure error: unexpected field".into()),
         }
     }
-    Ok((version, scalar, named))
+    Ok(EcPrivateKey {
+        version,
+        scalar,
+        named,
+    })
 }
 
 /// `x509.ParseECPrivateKey`; `curve` is the PKCS#8 algorithm parameter when called from there.
 pub fn parse_ec_private_key(curve: Option<&[u8]>, der: &[u8]) -> R<()> {
-    let (version, scalar, named) = unmarshal_ec_private_key(der).map_err(|e| {
+    let EcPrivateKey {
+        version,
+        scalar,
+        named,
+    } = unmarshal_ec_private_key(der).map_err(|e| {
         if parse_pkcs8(der).is_ok() {
             "x509: failed to parse private key (use ParsePKCS8PrivateKey instead for this key format)".into()
         } else if parse_pkcs1_private_key(der).is_ok() {
