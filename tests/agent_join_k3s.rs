@@ -151,3 +151,68 @@ fn the_verified_ping_is_polled_within_the_bound() {
     );
     assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
 }
+
+/// A custom-CA bundle (`/cacerts` = cluster CA + intermediate + root, as k3s's
+/// generate-custom-ca-certs.sh writes it): the token pins the root's DER. Go's `x509.Verify`
+/// refuses a chain through an expired intermediate, so k3s hashes the bytes instead and the
+/// pin no longer matches; the agent must judge it the same way.
+#[test]
+fn a_custom_ca_chain_is_pinned_by_its_root_only_while_it_verifies() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca = |cn: &str| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.use_authority_key_identifier_extension = cn != "root";
+        p
+    };
+    for expired in [false, true] {
+        let root_key = KeyPair::generate().unwrap();
+        let root = ca("root").self_signed(&root_key).unwrap();
+        let mut ip = ca("intermediate");
+        if expired {
+            ip.not_after = ::time::OffsetDateTime::now_utc() - ::time::Duration::days(1);
+            ip.not_before = ip.not_after - ::time::Duration::days(30);
+        }
+        let int_key = KeyPair::generate().unwrap();
+        let int = ip.signed_by(&int_key, &root, &root_key).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = ca("k3s-server-ca")
+            .signed_by(&leaf_key, &int, &int_key)
+            .unwrap();
+        let bundle = format!("{}{}{}", leaf.pem(), int.pem(), root.pem());
+        let pin = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(root.der()))
+        };
+        let mut s = setup_with("a1", |cfg| {
+            let t = cfg["secrets"]["token"].as_str().unwrap();
+            let creds = t.split_once("::").unwrap().1.to_string();
+            set_token(cfg, format!("K10{pin}::{creds}"));
+            cfg["secrets"]["ca_hash"] = Value::String(pin.clone());
+        });
+        let mut opts = Opts::new(
+            &leaf.pem(),
+            &leaf_key.serialize_pem(),
+            &s.server_password,
+            &s.agent_password,
+        );
+        opts.cacerts = bundle.clone();
+        let stand_in = standin::start(opts);
+        s.ca_cert = bundle;
+        s.kubelet_kubeconfig(&stand_in);
+        let (_, j) = s.run_agent(&stand_in.url(), "");
+        let (outcome, detail) = join_phase(&j);
+        if expired {
+            assert_eq!(outcome, "failed", "{detail}");
+            assert!(
+                detail.contains(&format!("the join token pins {pin}"))
+                    && detail.contains("man-in-the-middle"),
+                "{detail}"
+            );
+        } else {
+            assert_eq!(outcome, "done", "{detail}");
+            assert!(detail.contains(&pin), "{detail}");
+        }
+    }
+}
