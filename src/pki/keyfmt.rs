@@ -166,9 +166,23 @@ fn pem_encode(tag: &str, der: Vec<u8>) -> String {
     pem::encode_config(&pem::Pem::new(tag, der), cfg)
 }
 
+/// The first private-key block; other blocks (`EC PARAMETERS` from `openssl ecparam -genkey`)
+/// are skipped as client-go skips them.
+fn key_block(text: &str) -> Result<pem::Pem, KeyFormatError> {
+    let blocks = pem::parse_many(text).map_err(|e| KeyFormatError::Pem(e.to_string()))?;
+    let first = blocks
+        .first()
+        .map(|b| b.tag().to_string())
+        .ok_or_else(|| KeyFormatError::Pem("no PEM block".into()))?;
+    blocks
+        .into_iter()
+        .find(|b| b.tag() == SEC1_TAG || b.tag() == PKCS8_TAG)
+        .ok_or(KeyFormatError::Label(first))
+}
+
 /// A key as SEC1 PEM, from SEC1 or PKCS#8 PEM; a SEC1 input is returned as it is.
 pub fn to_sec1_pem(text: &str) -> Result<String, KeyFormatError> {
-    let p = pem::parse(text).map_err(|e| KeyFormatError::Pem(e.to_string()))?;
+    let p = key_block(text)?;
     match p.tag() {
         SEC1_TAG => {
             parse_ec_private_key(p.contents())?;
@@ -181,7 +195,7 @@ pub fn to_sec1_pem(text: &str) -> Result<String, KeyFormatError> {
 
 /// Loads a SEC1 or PKCS#8 PEM key for signing with rcgen.
 pub fn key_pair(text: &str) -> Result<KeyPair, KeyFormatError> {
-    let p = pem::parse(text).map_err(|e| KeyFormatError::Pem(e.to_string()))?;
+    let p = key_block(text)?;
     let der = match p.tag() {
         SEC1_TAG => sec1_to_pkcs8(p.contents())?,
         PKCS8_TAG => p.contents().to_vec(),
@@ -228,5 +242,23 @@ mod tests {
         assert!(to_sec1_pem(&ed.serialize_pem()).is_err());
         let junk = "-----BEGIN PRIVATE KEY-----\nMAM=\n-----END PRIVATE KEY-----\n";
         assert!(matches!(to_sec1_pem(junk), Err(KeyFormatError::Der(_))));
+        assert!(matches!(
+            to_sec1_pem("no pem here"),
+            Err(KeyFormatError::Pem(_))
+        ));
+    }
+
+    #[test]
+    fn leading_ec_parameters_are_skipped() {
+        let k = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let text = format!(
+            "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{}",
+            serialize_sec1(&k)
+        );
+        assert_eq!(to_sec1_pem(&text).unwrap(), text, "kept as it is");
+        assert_eq!(
+            key_pair(&text).unwrap().public_key_raw(),
+            k.public_key_raw()
+        );
     }
 }
