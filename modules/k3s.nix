@@ -55,7 +55,11 @@ in
 
     systemd.services.k3s = {
       requires = [ "kateskit-agent.service" ];
-      after = [ "kateskit-agent.service" ];
+      # k3s does not wait for the clock itself: started on a bad RTC it serves and checks
+      # certificates against the wrong time. time-sync.target is a real barrier only with
+      # systemd-time-wait-sync running (below).
+      wants = [ "time-sync.target" ];
+      after = [ "kateskit-agent.service" "time-sync.target" ];
       # The agent writes this file last, after the config drop-ins; without it k3s stays down.
       unitConfig.ConditionPathExists = "/etc/kateskit/k3s.env";
       serviceConfig = {
@@ -63,6 +67,14 @@ in
         EnvironmentFile = lib.mkForce "/etc/kateskit/k3s.env";
         ExecStart = lib.mkForce "${roleExec}";
       };
+    };
+
+    # Holds time-sync.target until timesyncd has set the clock. Bounded: a site without a
+    # reachable NTP server still gets k3s after the timeout (the unit fails, the target is
+    # reached anyway), relying on the CAs' day of back-dating for a clock slightly behind.
+    systemd.services.systemd-time-wait-sync = lib.mkIf config.services.timesyncd.enable {
+      wantedBy = [ "sysinit.target" ];
+      serviceConfig.TimeoutStartSec = lib.mkDefault "3min";
     };
 
     # k3s loads these and sets the sysctls itself at start; doing it at boot makes the host

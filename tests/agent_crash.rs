@@ -50,13 +50,7 @@ fn scenario(name: &str) {
     let ca = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
     let ca_key = std::fs::read_to_string(tls.join("server-ca.key")).unwrap();
     let t = Token::parse(cfg["secrets"]["token"].as_str().unwrap()).unwrap();
-    let s = standin::start(Opts {
-        tls_ca_cert: ca.clone(),
-        tls_ca_key: ca_key,
-        cacerts: ca.clone(),
-        credentials: format!("{}:{}", t.username, t.password),
-        node_ready: true,
-    });
+    let s = standin::start(Opts::new(&ca, &ca_key, &t.password, &t.password));
     let (cert, key) = standin::client_identity();
     let b64 = |x: &str| base64::engine::general_purpose::STANDARD.encode(x);
     let kubeconfig = format!(

@@ -6,85 +6,9 @@ mod agent_support;
 
 use std::time::{Duration, Instant};
 
-use agent_support::standin::{self, Opts, StandIn};
-use agent_support::{Cluster, Node};
+use agent_support::joining::{join_phase, setup};
+use agent_support::standin::{self, Opts};
 use base64::Engine;
-use kateskit::pki::Token;
-
-struct Setup {
-    cluster: Cluster,
-    node: Node,
-    ca_cert: String,
-    ca_key: String,
-    credentials: String,
-}
-
-fn setup(name: &str) -> Setup {
-    let cluster = Cluster::new("rack");
-    let cfg = cluster.render(name);
-    let node = Node::new();
-    node.image_defaults(&cfg);
-    node.attach_osd_disks(&cfg);
-    let tls = cluster.dir.path().join("secrets/tls");
-    let ca_cert = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
-    let ca_key = std::fs::read_to_string(tls.join("server-ca.key")).unwrap();
-    let t = Token::parse(cfg["secrets"]["token"].as_str().unwrap()).unwrap();
-    Setup {
-        cluster,
-        node,
-        ca_cert,
-        ca_key,
-        credentials: format!("{}:{}", t.username, t.password),
-    }
-}
-
-impl Setup {
-    fn opts(&self) -> Opts {
-        Opts {
-            tls_ca_cert: self.ca_cert.clone(),
-            tls_ca_key: self.ca_key.clone(),
-            cacerts: self.ca_cert.clone(),
-            credentials: self.credentials.clone(),
-            node_ready: true,
-        }
-    }
-
-    /// The agent's kubelet kubeconfig as k3s writes it: file paths under the agent dir.
-    fn kubelet_kubeconfig(&self, s: &StandIn) {
-        let (cert, key) = standin::client_identity();
-        self.node
-            .write("var/lib/rancher/k3s/agent/server-ca.crt", &self.ca_cert);
-        self.node
-            .write("var/lib/rancher/k3s/agent/client-kubelet.crt", cert);
-        self.node
-            .write("var/lib/rancher/k3s/agent/client-kubelet.key", key);
-        let kc = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {}\n    certificate-authority: /var/lib/rancher/k3s/agent/server-ca.crt\n  name: local\nusers:\n- name: user\n  user:\n    client-certificate: /var/lib/rancher/k3s/agent/client-kubelet.crt\n    client-key: /var/lib/rancher/k3s/agent/client-kubelet.key\ncontexts:\n- context: {{cluster: local, user: user}}\n  name: default\ncurrent-context: default\n",
-            s.url()
-        );
-        self.node
-            .write("var/lib/rancher/k3s/agent/kubelet.kubeconfig", kc);
-    }
-
-    fn run_agent(&self, s_url: &str, extra: &str) -> (std::process::Output, serde_json::Value) {
-        self.node.set_cmdline(&format!("console=ttyS0 kateskit.server={s_url} kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=3 kateskit.agent.http_timeout_s=1 {extra}"));
-        let out = self.node.run(&[]);
-        (out, self.node.journal())
-    }
-}
-
-fn join_phase(j: &serde_json::Value) -> (String, String) {
-    let p = j["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "join")
-        .unwrap();
-    (
-        p["outcome"].as_str().unwrap().to_string(),
-        p["detail"].as_str().unwrap_or("").to_string(),
-    )
-}
 
 #[test]
 fn right_ca_is_accepted_and_node_ready() {
@@ -112,7 +36,7 @@ fn right_ca_is_accepted_and_node_ready() {
 fn first_server_joins_with_embedded_kubeconfig() {
     let s = setup("s1");
     let stand_in = standin::start(Opts {
-        credentials: "unused:unused".into(),
+        server_password: "unused".into(),
         ..s.opts()
     });
     let (cert, key) = standin::client_identity();
@@ -191,7 +115,7 @@ fn tls_certificate_not_issued_by_served_ca_is_refused() {
 fn wrong_token_is_reported_not_retried() {
     let s = setup("a1");
     let stand_in = standin::start(Opts {
-        credentials: "node:someone-elses-password".into(),
+        agent_password: "someone-elses-password".into(),
         ..s.opts()
     });
     s.kubelet_kubeconfig(&stand_in);
@@ -202,6 +126,10 @@ fn wrong_token_is_reported_not_retried() {
     assert!(
         detail.contains("rejected the join token (HTTP 401") && detail.contains("agent token"),
         "{detail}"
+    );
+    assert!(
+        detail.contains(r#""message":"not authorized""#),
+        "the body is shown: {detail}"
     );
     assert!(
         t0.elapsed() < Duration::from_secs(3),
@@ -228,7 +156,8 @@ fn node_password_rejection_is_recognised_after_bounded_wait() {
     let (outcome, detail) = join_phase(&j);
     assert_eq!(outcome, "failed");
     assert!(detail.contains("Ready condition is False"), "{detail}");
-    assert!(detail.contains("node-password.k3s"), "{detail}");
+    assert!(detail.contains("a1.node-password.k3s"), "{detail}");
+    assert!(detail.contains("kubectl delete node a1"), "{detail}");
     assert!(
         t0.elapsed() < Duration::from_secs(20),
         "ready wait is bounded: {:?}",
@@ -260,7 +189,7 @@ fn unreachable_supervisor_times_out_within_bound() {
 fn additional_server_with_wrong_token_is_named_as_such() {
     let s = setup("s2");
     let stand_in = standin::start(Opts {
-        credentials: "server:the-clusters-real-password".into(),
+        server_password: "the-clusters-real-password".into(),
         ..s.opts()
     });
     let (out, j) = s.run_agent(&stand_in.url(), "");
@@ -273,7 +202,7 @@ fn additional_server_with_wrong_token_is_named_as_such() {
         "{detail}"
     );
     assert!(
-        !String::from_utf8_lossy(&out.stdout).contains(&s.credentials),
+        !String::from_utf8_lossy(&out.stdout).contains(&s.server_password),
         "the token is not echoed"
     );
 }

@@ -281,8 +281,9 @@ fn redact(mut v: Value) -> Value {
         }
         if let Some(Value::Object(files)) = s.get_mut("ca_files") {
             for (name, pem) in files.iter_mut() {
+                // Keys are SEC1, as k3s writes them and kube-apiserver reads service.key.
                 let kind = if name.ends_with(".key") {
-                    "PRIVATE KEY"
+                    "EC PRIVATE KEY"
                 } else {
                     "CERTIFICATE"
                 };

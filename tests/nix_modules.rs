@@ -49,13 +49,21 @@ fn flannel_backends_load_their_modules_and_open_their_ports() {
 fn k3s_unit_waits_for_the_agent_and_its_role_file() {
     let Some(v) = eval(
         "let m = (import ./modules/k3s.nix { inherit lib; pkgs = pkgs // { writeShellScript = n: t: \"/script\"; }; config = { kateskit.k3s = { package = \"/k3s\"; openFirewall = true; }; services.k3s.package = \"/k3s\"; }; }).config;
-         in { unit = m.systemd.services.k3s; tcp = m.networking.firewall.allowedTCPPorts; k3s = m.services.k3s; }",
+         in { unit = m.systemd.services.k3s; tcp = m.networking.firewall.allowedTCPPorts; k3s = m.services.k3s; wait = m.systemd.services.systemd-time-wait-sync; }",
     ) else {
         return;
     };
     let unit = &v["unit"];
     assert_eq!(unit["requires"], json!(["kateskit-agent.service"]));
-    assert_eq!(unit["after"], json!(["kateskit-agent.service"]));
+    // k3s does not wait for the clock: it starts once time-sync.target is reached, which the
+    // wait-sync unit holds (bounded) until timesyncd has set the time.
+    assert_eq!(
+        unit["after"],
+        json!(["kateskit-agent.service", "time-sync.target"])
+    );
+    assert_eq!(unit["wants"], json!(["time-sync.target"]));
+    assert_eq!(v["wait"]["wantedBy"], json!(["sysinit.target"]));
+    assert_eq!(v["wait"]["serviceConfig"]["TimeoutStartSec"], "3min");
     assert_eq!(
         unit["unitConfig"]["ConditionPathExists"],
         "/etc/kateskit/k3s.env"

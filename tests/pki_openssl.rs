@@ -167,6 +167,20 @@ fn kubeconfig_client_cert_verifies_against_client_ca_only() {
         !bad.status.success(),
         "admin cert must not verify against the server CA"
     );
+    // The client key is SEC1 like k3s's own kubeconfigs, and belongs to the certificate.
+    let key = dir.path().join("admin.key");
+    std::fs::write(&key, b64(&user["client-key-data"])).unwrap();
+    assert!(std::fs::read(&key)
+        .unwrap()
+        .starts_with(b"-----BEGIN EC PRIVATE KEY-----\n"));
+    assert_eq!(
+        run(Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)),
+        run(Command::new("openssl")
+            .args(["x509", "-noout", "-pubkey", "-in"])
+            .arg(&cert))
+    );
     let subject = run(Command::new("openssl")
         .args(["x509", "-noout", "-subject", "-in"])
         .arg(&cert));
@@ -193,4 +207,74 @@ fn kubeconfig_client_cert_verifies_against_client_ca_only() {
         .arg(&kc)
         .assert()
         .failure();
+}
+
+/// Seconds since the epoch of an openssl `notBefore=` date, read back with date(1).
+fn not_before(cert: &std::path::Path) -> i64 {
+    let line = run(Command::new("openssl")
+        .args(["x509", "-noout", "-startdate", "-in"])
+        .arg(cert));
+    let date = line.trim().strip_prefix("notBefore=").expect("notBefore=");
+    run(Command::new("date").args(["-u", "-d", date, "+%s"]))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// k3s starts before NTP corrects a bad RTC: the CAs and the admin certificate are valid from
+/// a day before they were made, so a clock running behind still accepts them.
+#[test]
+fn cas_and_admin_cert_are_valid_from_a_day_before_init() {
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let start = now();
+    let dir = example_cluster("rack");
+    let day = 24 * 3600;
+    let mut certs: Vec<std::path::PathBuf> = [
+        "server-ca",
+        "client-ca",
+        "request-header-ca",
+        "etcd/server-ca",
+        "etcd/peer-ca",
+    ]
+    .iter()
+    .map(|s| dir.path().join(format!("secrets/tls/{s}.crt")))
+    .collect();
+    let kc = dir.path().join("admin.kubeconfig");
+    kateskit()
+        .arg("kubeconfig")
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&kc)
+        .assert()
+        .success();
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    use base64::Engine;
+    let admin = dir.path().join("admin.crt");
+    std::fs::write(
+        &admin,
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                doc["users"][0]["user"]["client-certificate-data"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    certs.push(admin);
+    let end = now();
+    for c in &certs {
+        let nb = not_before(c);
+        assert!(
+            nb >= start - day - 1 && nb <= end - day + 1,
+            "{}: notBefore {nb} is not a day before {start}..{end}",
+            c.display()
+        );
+    }
 }

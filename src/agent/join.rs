@@ -1,6 +1,9 @@
 //! Verifying the join after k3s starts: supervisor `/ping`, `/cacerts` pinned against the
-//! token's CA hash, credentials accepted, then the node Ready through the Kubernetes API.
-//! Known k3s failure modes are recognised and reported instead of retried silently.
+//! token's CA hash, the `/ping` again over the pinned CA, credentials accepted, then the node
+//! Ready through the Kubernetes API. Credentials go as k3s's agent and server send them
+//! (pkg/clientaccess): the username forced by role (`node` for agents, `server` for servers),
+//! bootstrap tokens as `Authorization: Bearer`. 401 and 403 are both rejections. Known k3s
+//! failure modes are recognised and reported instead of retried silently.
 
 use std::time::{Duration, Instant};
 
@@ -20,9 +23,9 @@ pub struct JoinOutcome {
     pub ready: bool,
 }
 
-/// Failure modes from k3s logs: (log fragment, explanation and fix).
+/// Failure modes from k3s logs: (log fragment, explanation and fix; `<node>` is this node).
 pub const KNOWN_FAILURES: [(&str, &str); 3] = [
-    ("Node password rejected", "k3s rejected this node's password: a node with this name joined before (it was deleted and is rejoining, or another machine uses the name). Delete the secret `<node>.node-password.k3s` in kube-system, or give the machine a new name"),
+    ("Node password rejected", "k3s rejected this node's password: a node with this name joined before (it was deleted and is rejoining, or another machine uses the name). Delete the Node object (`kubectl delete node <node>`) and the secret `<node>.node-password.k3s` in kube-system, or give the machine a new name"),
     ("bootstrap data already found and encrypted with different token", "this server's token differs from the one the cluster was created with (servers must all use the cluster's server token); re-render the node config from the cluster's secrets"),
     ("token CA hash does not match", "the token's CA hash does not match the cluster CA: a wrong token or a man-in-the-middle"),
 ];
@@ -63,19 +66,35 @@ fn poll<T>(
     }
 }
 
-/// Scans recent k3s log lines for a known failure; returns its explanation.
-pub fn diagnose(env: &AgentEnv) -> Option<String> {
+/// Scans recent k3s log lines for a known failure; returns its explanation for `node`.
+pub fn diagnose(env: &AgentEnv, node: &str) -> Option<String> {
     let (cmd, args) = env.k3s_log_cmd.split_first()?;
     let out = std::process::Command::new(cmd).args(args).output().ok()?;
     let log = String::from_utf8_lossy(&out.stdout);
     KNOWN_FAILURES
         .iter()
         .find(|(frag, _)| log.contains(frag))
-        .map(|(frag, why)| format!("k3s log says \"{frag}\": {why}"))
+        .map(|(frag, why)| format!("k3s log says \"{frag}\": {}", why.replace("<node>", node)))
 }
 
-fn with_diagnosis(env: &AgentEnv, msg: String) -> String {
-    match diagnose(env) {
+/// Longest part of a response body quoted in an error.
+const BODY_SHOWN: usize = 200;
+
+/// A response body for an error message: trimmed, cut at [`BODY_SHOWN`] characters, and with
+/// the token's secret blanked should the server echo it.
+fn shown_body(body: &[u8], secret: &str) -> String {
+    let mut text = String::from_utf8_lossy(body).trim().to_string();
+    if !secret.is_empty() {
+        text = text.replace(secret, "<redacted>");
+    }
+    if text.chars().count() > BODY_SHOWN {
+        text = text.chars().take(BODY_SHOWN).collect::<String>() + "…";
+    }
+    text
+}
+
+fn with_diagnosis(env: &AgentEnv, cfg: &Effective, msg: String) -> String {
+    match diagnose(env, &cfg.node.node.name) {
         Some(d) => format!("{msg}; {d}"),
         None => msg,
     }
@@ -119,7 +138,7 @@ pub fn verify(env: &AgentEnv, cfg: &Effective) -> Result<JoinOutcome, String> {
             Err(e) => Err(e.to_string()),
         },
     )
-    .map_err(|e| with_diagnosis(env, e))?;
+    .map_err(|e| with_diagnosis(env, cfg, e))?;
     let (status, ca) =
         get_text(&c, &format!("{url}/cacerts")).map_err(|e| format!("GET {url}/cacerts: {e}"))?;
     if status != 200 {
@@ -142,17 +161,20 @@ pub fn verify(env: &AgentEnv, cfg: &Effective) -> Result<JoinOutcome, String> {
     let trusted = b
         .build()
         .map_err(|e| format!("building HTTP client: {e}"))?;
-    match get_text(&trusted, &format!("{url}/ping")) {
-        Ok((200, body)) if body.trim_ascii() == b"pong" => {}
-        Ok((s, _)) => return Err(format!("{url}/ping over the pinned CA: HTTP {s}")),
-        Err(e) => return Err(format!("{url}/ping does not verify against the CA it served ({e}); the supervisor's certificate is not issued by the cluster CA")),
-    }
+    // Polled: k3s may still be swapping in a serving certificate with this address as a SAN.
+    poll(deadline, &format!("{url}/ping over the pinned CA"), || {
+        match get_text(&trusted, &format!("{url}/ping")) {
+            Ok((200, body)) if body.trim_ascii() == b"pong" => Ok(Some(())),
+            Ok((s, _)) => Err(format!("HTTP {s}")),
+            Err(e) => Err(format!("{url}/ping does not verify against the CA it served ({e}); the supervisor's certificate is not issued by the cluster CA")),
+        }
+    })?;
     if cfg.node.k3s.server_url.is_some() {
-        check_credentials(&trusted, &url, &token, cfg.node.node.role)
-            .map_err(|e| with_diagnosis(env, e))?;
+        check_credentials(&trusted, &url, &token, cfg.node.node.role, deadline)
+            .map_err(|e| with_diagnosis(env, cfg, e))?;
     }
     let ready_deadline = Instant::now() + Duration::from_secs(a.ready_timeout_s);
-    kube::wait_ready(env, cfg, http, ready_deadline).map_err(|e| with_diagnosis(env, e))?;
+    kube::wait_ready(env, cfg, http, ready_deadline).map_err(|e| with_diagnosis(env, cfg, e))?;
     Ok(JoinOutcome {
         supervisor: url,
         ca_hash: served,
@@ -160,30 +182,45 @@ pub fn verify(env: &AgentEnv, cfg: &Effective) -> Result<JoinOutcome, String> {
     })
 }
 
-/// An authenticated request: 401 means the supervisor rejects this token.
-fn check_credentials(c: &Client, url: &str, token: &Token, role: Role) -> Result<(), String> {
-    let (user, path) = match role {
-        Role::Server => ("server", "/v1-k3s/encrypt/status"),
-        Role::Agent => ("node", "/v1-k3s/readyz"),
+/// An authenticated request as k3s sends it for `role`. 2xx accepts; 401 and 403 reject at
+/// once (k3s answers 401 for a wrong password, 403 for credentials without the role); other
+/// answers (k3s still starting) are retried until `deadline`.
+fn check_credentials(
+    c: &Client,
+    url: &str,
+    token: &Token,
+    role: Role,
+    deadline: Instant,
+) -> Result<(), String> {
+    let (user, path, why) = match role {
+        Role::Server => ("server", "/v1-k3s/encrypt/status", "this server's token is not the cluster's server token (k3s then fails with \"bootstrap data already found and encrypted with different token\")"),
+        Role::Agent => ("node", "/v1-k3s/readyz", "the agent token is not this cluster's agent token"),
     };
-    let user = if token.username.is_empty() {
-        user
-    } else {
-        token.username.as_str()
-    };
-    let r = c
-        .get(format!("{url}{path}"))
-        .basic_auth(user, Some(&token.password))
-        .send()
-        .map_err(|e| format!("GET {url}{path}: {e}"))?;
-    if r.status().as_u16() == 401 {
-        let why = match role {
-            Role::Server => "this server's token is not the cluster's server token (k3s then fails with \"bootstrap data already found and encrypted with different token\")",
-            Role::Agent => "the agent token is not this cluster's agent token",
-        };
-        return Err(format!("supervisor {url} rejected the join token (HTTP 401 on {path}): {why}; re-render the node config from the cluster's secrets"));
+    if token.bootstrap && role == Role::Server {
+        return Err("the join token is a bootstrap token (`k3s token create`), which k3s accepts only for agents; a server joins with the cluster's server token: re-render the node config from the cluster's secrets".into());
     }
-    Ok(())
+    let who = if token.bootstrap {
+        "bearer bootstrap token".to_string()
+    } else {
+        format!("user {user}")
+    };
+    let outcome = poll(deadline, &format!("GET {url}{path}"), || {
+        let req = c.get(format!("{url}{path}"));
+        let req = if token.bootstrap {
+            req.bearer_auth(&token.password)
+        } else {
+            req.basic_auth(user, Some(&token.password))
+        };
+        let r = req.send().map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        let body = shown_body(&r.bytes().unwrap_or_default(), &token.password);
+        match status {
+            200..=299 => Ok(Some(Ok(()))),
+            401 | 403 => Ok(Some(Err(format!("supervisor {url} rejected the join token (HTTP {status} on {path}, {who}: {body}): {why}; re-render the node config from the cluster's secrets")))),
+            _ => Err(format!("HTTP {status}: {body}")),
+        }
+    })?;
+    outcome
 }
 
 /// The bounded polling loop, shared with the API wait.

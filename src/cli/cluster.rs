@@ -138,6 +138,12 @@ pub fn note_generated(s: &pki::Secrets) {
             p.display()
         );
     }
+    for p in &s.migrated {
+        super::note!(
+            "re-encoded {} as SEC1 (`EC PRIVATE KEY`, the form kube-apiserver reads); same key, CA hash unchanged",
+            p.display()
+        );
+    }
 }
 
 fn render(a: RenderArgs) -> anyhow::Result<ExitCode> {

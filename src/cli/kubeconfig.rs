@@ -29,6 +29,7 @@ impl KubeconfigCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let spec = super::cluster::load_spec(&self.dir)?;
         let secrets = pki::load(&self.dir).context("loading cluster secrets")?;
+        super::cluster::note_generated(&secrets);
         let admin = pki::kubeconfig::mint_admin(&secrets, self.days)
             .context("minting admin certificate")?;
         let url = format!("https://{}:6443", nodecfg::api_endpoint(&spec)?);

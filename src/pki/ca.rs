@@ -7,7 +7,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use super::PkiError;
+use super::{keyfmt, PkiError};
 
 /// The CA pairs k3s looks for under `<data-dir>/server/tls/` (stem, common-name prefix).
 pub const CAS: [(&str, &str); 5] = [
@@ -32,6 +32,11 @@ pub struct PemFile {
 /// Ten years, like k3s's own CAs.
 const CA_DAYS: i64 = 3650;
 
+/// How far `NotBefore` lies in the past. k3s starts without waiting for time sync, so a node
+/// whose clock runs behind (a bad RTC before NTP corrects it) would see a CA that is not yet
+/// valid and fail every TLS handshake; a day covers any plausible RTC drift.
+pub const BACKDATE: Duration = Duration::days(1);
+
 fn ca_params(cn: &str, now: OffsetDateTime) -> Result<CertificateParams, PkiError> {
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
@@ -43,12 +48,13 @@ fn ca_params(cn: &str, now: OffsetDateTime) -> Result<CertificateParams, PkiErro
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    p.not_before = now - Duration::minutes(5);
+    p.not_before = now - BACKDATE;
     p.not_after = now + Duration::days(CA_DAYS);
     Ok(p)
 }
 
-/// Generates all five CAs (ECDSA P-256, as k3s does) and the service-account key.
+/// Generates all five CAs (ECDSA P-256, as k3s does) and the service-account key; keys are
+/// written in SEC1 form like k3s's own ([`keyfmt`]).
 pub fn generate() -> Result<Vec<PemFile>, PkiError> {
     let now = OffsetDateTime::now_utc();
     let mut out = Vec::new();
@@ -62,14 +68,14 @@ pub fn generate() -> Result<Vec<PemFile>, PkiError> {
         });
         out.push(PemFile {
             rel: format!("{stem}.key"),
-            pem: key.serialize_pem(),
+            pem: keyfmt::serialize_sec1(&key),
             private: true,
         });
     }
     let sa = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     out.push(PemFile {
         rel: SERVICE_KEY.into(),
-        pem: sa.serialize_pem(),
+        pem: keyfmt::serialize_sec1(&sa),
         private: true,
     });
     Ok(out)

@@ -9,16 +9,21 @@ use rcgen::{
 use serde_yaml::{Mapping, Value};
 use time::{Duration, OffsetDateTime};
 
-use super::{PkiError, Secrets};
+use super::{ca, keyfmt, PkiError, Secrets};
 
-/// An admin client certificate: CN `kateskit-admin`, O `system:masters`, signed by the client CA.
+/// An admin client certificate: CN `kateskit-admin`, O `system:masters`, signed by the client CA,
+/// valid from a day ago like the CAs (an API server whose clock runs behind still accepts it).
 pub struct AdminCert {
     pub cert_pem: String,
     pub key_pem: String,
 }
 
 pub fn mint_admin(secrets: &Secrets, days: i64) -> Result<AdminCert, PkiError> {
-    let ca_key = KeyPair::from_pem(&secrets.tls["client-ca.key"])?;
+    let ca_key =
+        keyfmt::key_pair(&secrets.tls["client-ca.key"]).map_err(|source| PkiError::Key {
+            path: secrets.dir.join("tls/client-ca.key"),
+            source,
+        })?;
     let ca_params = CertificateParams::from_ca_cert_pem(&secrets.tls["client-ca.crt"])?;
     let ca = ca_params.self_signed(&ca_key)?;
     let now = OffsetDateTime::now_utc();
@@ -32,14 +37,14 @@ pub fn mint_admin(secrets: &Secrets, days: i64) -> Result<AdminCert, PkiError> {
         KeyUsagePurpose::KeyEncipherment,
     ];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    p.not_before = now - Duration::minutes(5);
+    p.not_before = now - ca::BACKDATE;
     p.not_after = now + Duration::days(days);
     p.use_authority_key_identifier_extension = true;
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let cert = p.signed_by(&key, &ca, &ca_key)?;
     Ok(AdminCert {
         cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        key_pem: keyfmt::serialize_sec1(&key),
     })
 }
 

@@ -2,12 +2,16 @@
 //!
 //! Layout of `<cluster-dir>/secrets/` (directory 0700, files 0600):
 //! `tls/` (k3s's `server/tls` file names), `token` (server token), `agent-token`, and the Ceph
-//! identity: `ceph-fsid`, `ceph-mon-secret`, `ceph-admin-secret` (see [`ceph`]).
+//! identity: `ceph-fsid`, `ceph-mon-secret`, `ceph-admin-secret` (see [`ceph`]). Private keys
+//! under `tls/` are SEC1 (`EC PRIVATE KEY`), as k3s writes them; older PKCS#8 ones are
+//! re-encoded on load ([`keyfmt`]).
 
 pub mod ca;
 pub mod ceph;
 pub mod cephx;
 pub mod derive;
+pub mod hashca;
+pub mod keyfmt;
 pub mod kubeconfig;
 pub mod token;
 
@@ -18,7 +22,8 @@ use rand::RngCore;
 
 use crate::fsutil::{self, FsError};
 pub use ceph::CephIdentity;
-pub use token::{hash_ca, Token, TokenError};
+pub use hashca::hash_ca;
+pub use token::{Token, TokenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -34,6 +39,11 @@ pub enum PkiError {
     Missing { path: PathBuf },
     #[error("{path}: {reason}")]
     Bad { path: PathBuf, reason: String },
+    #[error("{path}: {source}; it must hold the ECDSA P-256 private key `cluster init` wrote (restore it from a backup of the cluster directory)")]
+    Key {
+        path: PathBuf,
+        source: keyfmt::KeyFormatError,
+    },
 }
 
 /// The secrets of one cluster, loaded from disk.
@@ -47,6 +57,8 @@ pub struct Secrets {
     pub ceph: CephIdentity,
     /// Files [`load`] generated because an older cluster directory lacked them.
     pub generated: Vec<PathBuf>,
+    /// Key files [`load`] re-encoded from PKCS#8 to SEC1 (same key, new encoding).
+    pub migrated: Vec<PathBuf>,
 }
 
 pub fn secrets_dir(cluster_dir: &Path) -> PathBuf {
@@ -128,21 +140,52 @@ pub(crate) fn read(path: &Path) -> Result<String, PkiError> {
     Ok(fsutil::read_string(path)?)
 }
 
+/// Reads a `tls/` private key as SEC1 PEM. A PKCS#8 file (written by older versions) is
+/// re-encoded in place, atomically and 0600, after checking that the public key is unchanged;
+/// returns the PEM and whether the file was rewritten.
+fn read_key(path: &Path) -> Result<(String, bool), PkiError> {
+    let text = read(path)?;
+    let key_err = |source| PkiError::Key {
+        path: path.to_path_buf(),
+        source,
+    };
+    let sec1 = keyfmt::to_sec1_pem(&text).map_err(key_err)?;
+    if sec1 == text {
+        return Ok((text, false));
+    }
+    let before = keyfmt::key_pair(&text).map_err(key_err)?;
+    let after = keyfmt::key_pair(&sec1).map_err(key_err)?;
+    if before.public_key_raw() != after.public_key_raw() {
+        return Err(PkiError::Bad {
+            path: path.to_path_buf(),
+            reason: "re-encoding as SEC1 changed the public key; the file was left as it is".into(),
+        });
+    }
+    fsutil::write_atomic(path, sec1.as_bytes(), 0o600)?;
+    Ok((sec1, true))
+}
+
 /// Loads the secrets of `cluster_dir` and checks that the tokens match the server CA. Ceph
-/// keys missing from an older directory are generated here (never over an existing file).
+/// keys missing from an older directory are generated here (never over an existing file), and
+/// PKCS#8 keys are re-encoded as SEC1 (the same keys: the CA hash and issued certs stay valid).
 pub fn load(cluster_dir: &Path) -> Result<Secrets, PkiError> {
     let dir = secrets_dir(cluster_dir);
     let mut tls = BTreeMap::new();
+    let mut migrated = Vec::new();
+    let mut keys: Vec<String> = vec![ca::SERVICE_KEY.into()];
     for (stem, _) in ca::CAS {
-        for ext in ["crt", "key"] {
-            let rel = format!("{stem}.{ext}");
-            tls.insert(rel.clone(), read(&dir.join("tls").join(&rel))?);
-        }
+        let rel = format!("{stem}.crt");
+        tls.insert(rel.clone(), read(&dir.join("tls").join(&rel))?);
+        keys.push(format!("{stem}.key"));
     }
-    tls.insert(
-        ca::SERVICE_KEY.into(),
-        read(&dir.join("tls").join(ca::SERVICE_KEY))?,
-    );
+    for rel in keys {
+        let path = dir.join("tls").join(&rel);
+        let (pem, rewritten) = read_key(&path)?;
+        if rewritten {
+            migrated.push(path);
+        }
+        tls.insert(rel, pem);
+    }
     let parse_tok = |name: &str| -> Result<Token, PkiError> {
         let p = dir.join(name);
         Token::parse(&read(&p)?).map_err(|e| PkiError::Bad {
@@ -166,6 +209,7 @@ pub fn load(cluster_dir: &Path) -> Result<Secrets, PkiError> {
         agent_token,
         ceph,
         generated,
+        migrated,
     })
 }
 

@@ -1,7 +1,6 @@
-//! k3s join tokens (`K10<cahash>::<user>:<password>`) and k3s's `hashCA` rule.
-
-use sha2::{Digest, Sha256};
-use x509_parser::prelude::*;
+//! k3s join tokens, parsed as k3s's `clientaccess.parseToken` does: `K10<cahash>::<user>:<password>`,
+//! or a bootstrap token `<id>.<secret>` (`k3s token create`), bare or after `K10<cahash>::`.
+//! The CA hash rule itself is in [`super::hashca`].
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TokenError {
@@ -11,17 +10,35 @@ pub enum TokenError {
     NoCredentials,
     #[error("token password is empty")]
     EmptyPassword,
+    #[error("token credentials after `::` are not `<user>:<password>` nor a bootstrap token `[a-z0-9]{{6}}.[a-z0-9]{{16}}`; k3s refuses such a token (\"invalid token format\"): use the full token `kateskit cluster token` prints")]
+    NoUser,
     #[error("no PEM certificate in the CA bundle")]
     NoCertificates,
+    #[error("certificate {0} of the CA bundle does not parse")]
+    BadCertificate(usize),
 }
 
-/// A parsed secure token.
+/// A parsed token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     /// Lower-case hex SHA-256 of the cluster CA as `hashCA` computes it; empty if not pinned.
     pub ca_hash: String,
+    /// Empty for a bare password and for bootstrap tokens.
     pub username: String,
+    /// The password, or the whole `<id>.<secret>` of a bootstrap token.
     pub password: String,
+    /// A kubeadm-style bootstrap token: sent as `Authorization: Bearer`, joins agents only.
+    pub bootstrap: bool,
+}
+
+/// kubeadm's bootstrap token syntax: `^[a-z0-9]{6}\.[a-z0-9]{16}$`.
+pub fn is_bootstrap_token(s: &str) -> bool {
+    let ok = |p: &str, n: usize| {
+        p.len() == n
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    matches!(s.split_once('.'), Some((id, secret)) if ok(id, 6) && ok(secret, 16))
 }
 
 impl Token {
@@ -30,15 +47,27 @@ impl Token {
             ca_hash: ca_hash.into(),
             username: username.into(),
             password: password.into(),
+            bootstrap: false,
         }
     }
 
-    /// Parses a token the way k3s's `clientaccess.ParseToken` does for user:password tokens.
+    fn bootstrap_token(ca_hash: &str, token: &str) -> Self {
+        Token {
+            bootstrap: true,
+            ..Token::new(ca_hash, "", token)
+        }
+    }
+
+    /// Parses a token as k3s does: a bare value is a bootstrap token or a password (empty
+    /// user); after `K10<hash>::` come a bootstrap token or `<user>:<password>`.
     pub fn parse(s: &str) -> Result<Token, TokenError> {
         let s = s.trim();
         let Some(rest) = s.strip_prefix("K10") else {
             if s.is_empty() {
                 return Err(TokenError::EmptyPassword);
+            }
+            if is_bootstrap_token(s) {
+                return Ok(Token::bootstrap_token("", s));
             }
             return Ok(Token::new("", "", s));
         };
@@ -46,7 +75,13 @@ impl Token {
         if !hash.is_empty() && hash.len() != 64 {
             return Err(TokenError::HashLength(hash.len()));
         }
-        let (user, pass) = creds.split_once(':').unwrap_or(("", creds));
+        if is_bootstrap_token(creds) {
+            return Ok(Token::bootstrap_token(hash, creds));
+        }
+        if creds.is_empty() {
+            return Err(TokenError::NoCredentials);
+        }
+        let (user, pass) = creds.split_once(':').ok_or(TokenError::NoUser)?;
         if pass.is_empty() {
             return Err(TokenError::EmptyPassword);
         }
@@ -56,6 +91,9 @@ impl Token {
 
 impl std::fmt::Display for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.bootstrap {
+            return write!(f, "K10{}::{}", self.ca_hash, self.password);
+        }
         write!(
             f,
             "K10{}::{}:{}",
@@ -64,70 +102,44 @@ impl std::fmt::Display for Token {
     }
 }
 
-/// k3s `hashCA`: one certificate → SHA-256 of the file bytes as served; a chain → SHA-256 of
-/// the DER of the root that ends the verified chain of the first certificate; if the chain does
-/// not verify, the file bytes again.
-pub fn hash_ca(bundle: &[u8]) -> Result<String, TokenError> {
-    let blocks: Vec<::pem::Pem> = ::pem::parse_many(bundle)
-        .map_err(|_| TokenError::NoCertificates)?
-        .into_iter()
-        .filter(|p| p.tag() == "CERTIFICATE")
-        .collect();
-    if blocks.is_empty() {
-        return Err(TokenError::NoCertificates);
-    }
-    if blocks.len() == 1 {
-        return Ok(hex::encode(Sha256::digest(bundle)));
-    }
-    match chain_root(&blocks) {
-        Some(root_der) => Ok(hex::encode(Sha256::digest(root_der))),
-        None => Ok(hex::encode(Sha256::digest(bundle))),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn is_root(c: &X509Certificate<'_>) -> bool {
-    let aki = c
-        .extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::AuthorityKeyIdentifier(a) => {
-                a.key_identifier.as_ref().map(|k| k.0.to_vec())
-            }
-            _ => None,
-        });
-    let ski = c
-        .extensions()
-        .iter()
-        .find_map(|e| match e.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-            _ => None,
-        });
-    match aki {
-        None => true,
-        Some(a) => a.is_empty() || Some(a) == ski,
-    }
-}
+    const H: &str = "a3f1c0b2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f";
 
-/// Walks issuer links from the first certificate through the rest, checking each signature.
-fn chain_root(blocks: &[::pem::Pem]) -> Option<&[u8]> {
-    let certs: Vec<(usize, X509Certificate<'_>)> = blocks
-        .iter()
-        .enumerate()
-        .filter_map(|(i, b)| {
-            X509Certificate::from_der(b.contents())
-                .ok()
-                .map(|(_, c)| (i, c))
-        })
-        .collect();
-    let (_, mut cur) = certs.iter().find(|(i, _)| *i == 0)?.clone();
-    for _ in 0..8 {
-        let issuer = certs.iter().skip(1).find(|(_, c)| {
-            c.subject() == cur.issuer() && cur.verify_signature(Some(c.public_key())).is_ok()
-        })?;
-        if is_root(&issuer.1) {
-            return Some(blocks[issuer.0].contents());
-        }
-        cur = issuer.1.clone();
+    #[test]
+    fn user_password_tokens() {
+        let t = Token::parse(&format!("K10{H}::node:s3cret\n")).unwrap();
+        assert_eq!((t.ca_hash.as_str(), t.username.as_str()), (H, "node"));
+        assert_eq!((t.password.as_str(), t.bootstrap), ("s3cret", false));
+        assert_eq!(t.to_string(), format!("K10{H}::node:s3cret"));
+        let bare = Token::parse("just-a-password").unwrap();
+        assert_eq!((bare.username.as_str(), bare.bootstrap), ("", false));
     }
-    None
+
+    #[test]
+    fn a_password_without_user_after_the_hash_is_refused_like_k3s() {
+        let e = Token::parse(&format!("K10{H}::s3cret")).unwrap_err();
+        assert_eq!(e, TokenError::NoUser);
+        assert!(e.to_string().contains("invalid token format"), "{e}");
+        assert_eq!(
+            Token::parse(&format!("K10{H}::node:")),
+            Err(TokenError::EmptyPassword)
+        );
+        assert_eq!(Token::parse("K10abc::u:p"), Err(TokenError::HashLength(3)));
+    }
+
+    #[test]
+    fn bootstrap_tokens_bare_or_pinned() {
+        let t = Token::parse(&format!("K10{H}::abcdef.0123456789abcdef")).unwrap();
+        assert!(t.bootstrap && t.username.is_empty());
+        assert_eq!(t.password, "abcdef.0123456789abcdef");
+        assert_eq!(t.to_string(), format!("K10{H}::abcdef.0123456789abcdef"));
+        assert!(Token::parse("abcdef.0123456789abcdef").unwrap().bootstrap);
+        // Upper case or other lengths are not bootstrap tokens.
+        assert!(!is_bootstrap_token("ABCDEF.0123456789abcdef"));
+        assert!(!is_bootstrap_token("abcdef.0123456789abcde"));
+        assert!(!Token::parse("abcdef.0123456789abcdeX").unwrap().bootstrap);
+    }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod initramfs;
+pub mod joining;
 pub mod kubeapi;
 /// Loop devices over sparse files, shared with the disk tests.
 #[path = "../common/mod.rs"]

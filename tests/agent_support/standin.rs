@@ -1,10 +1,17 @@
 //! A k3s supervisor STAND-IN for join tests: a local HTTPS server on 127.0.0.1 that speaks the
-//! documented unauthenticated `/ping` and `/cacerts`, a token check on `/v1-k3s/readyz` and
-//! `/v1-k3s/encrypt/status`, `GET /api/v1/nodes/<name>`, and namespaces and Secrets
-//! ([`super::kubeapi`]). It is not k3s.
+//! documented unauthenticated `/ping` and `/cacerts`, `GET /api/v1/nodes/<name>`, and
+//! namespaces and Secrets ([`super::kubeapi`]). It is not k3s.
+//!
+//! Its credential check is as strict as k3s's supervisor (pkg/server/auth, deps.go): Basic user
+//! `server` with the server password has the server role, user `node` with the agent password
+//! the agent role, a Bearer bootstrap token the bootstrap role; `/v1-k3s/readyz` wants the agent
+//! or bootstrap role, `/v1-k3s/encrypt/status` the server role. Credentials that do not
+//! authenticate get `reject_status` (401; k3s's doAuth answers 403 when its authenticator says
+//! no without an error), valid credentials without the role get 403.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,9 +27,35 @@ pub struct Opts {
     pub tls_ca_key: String,
     /// Body of `/cacerts`.
     pub cacerts: String,
-    /// `user:password` accepted on the authenticated endpoints.
-    pub credentials: String,
+    /// Password of Basic user `server` (server role).
+    pub server_password: String,
+    /// Password of Basic user `node` (agent role).
+    pub agent_password: String,
+    /// A bootstrap token accepted as `Authorization: Bearer` (bootstrap role).
+    pub bootstrap_token: Option<String>,
+    /// Status for credentials that do not authenticate.
+    pub reject_status: u16,
+    /// 1-based numbers of the `/ping` requests answered 503 (k3s still starting).
+    pub fail_pings: Vec<usize>,
     pub node_ready: bool,
+}
+
+impl Opts {
+    /// A stand-in serving `ca_cert` and signing its TLS certificate with it; the passwords are
+    /// `server_password` / `agent_password`.
+    pub fn new(ca_cert: &str, ca_key: &str, server_password: &str, agent_password: &str) -> Opts {
+        Opts {
+            tls_ca_cert: ca_cert.into(),
+            tls_ca_key: ca_key.into(),
+            cacerts: ca_cert.into(),
+            server_password: server_password.into(),
+            agent_password: agent_password.into(),
+            bootstrap_token: None,
+            reject_status: 401,
+            fail_pings: Vec::new(),
+            node_ready: true,
+        }
+    }
 }
 
 pub struct StandIn {
@@ -47,14 +80,15 @@ pub fn other_ca() -> (String, String) {
     (p.self_signed(&key).unwrap().pem(), key.serialize_pem())
 }
 
-/// A client certificate and key for kubeconfigs (the stand-in does not check it).
+/// A client certificate and key for kubeconfigs (the stand-in does not check it). The key is
+/// SEC1 (`EC PRIVATE KEY`), as k3s writes the keys of its kubeconfigs.
 pub fn client_identity() -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["system:node".to_string()])
         .unwrap()
         .self_signed(&key)
         .unwrap();
-    (cert.pem(), key.serialize_pem())
+    (cert.pem(), kateskit::pki::keyfmt::serialize_sec1(&key))
 }
 
 /// The admin kubeconfig k3s writes on a server (`/etc/rancher/k3s/k3s.yaml`, embedded data),
@@ -75,18 +109,13 @@ pub fn server_kubeconfig(s: &StandIn, ca: &str) -> String {
 pub fn for_cluster(cluster_dir: &std::path::Path) -> (StandIn, String) {
     let tls = cluster_dir.join("secrets/tls");
     let ca = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
-    let s = start(Opts {
-        tls_ca_cert: ca.clone(),
-        tls_ca_key: std::fs::read_to_string(tls.join("server-ca.key")).unwrap(),
-        cacerts: ca.clone(),
-        credentials: "unused:unused".into(),
-        node_ready: true,
-    });
+    let key = std::fs::read_to_string(tls.join("server-ca.key")).unwrap();
+    let s = start(Opts::new(&ca, &key, "unused", "unused"));
     (s, ca)
 }
 
 fn tls_config(o: &Opts) -> Arc<rustls::ServerConfig> {
-    let ca_key = KeyPair::from_pem(&o.tls_ca_key).unwrap();
+    let ca_key = kateskit::pki::keyfmt::key_pair(&o.tls_ca_key).unwrap();
     let ca = CertificateParams::from_ca_cert_pem(&o.tls_ca_cert)
         .unwrap()
         .self_signed(&ca_key)
@@ -108,28 +137,78 @@ fn tls_config(o: &Opts) -> Arc<rustls::ServerConfig> {
     Arc::new(cfg)
 }
 
-fn respond(o: &Opts, api: &Mutex<super::kubeapi::Api>, req: &str, body: &[u8]) -> (u16, String) {
+#[derive(PartialEq)]
+enum Role {
+    Server,
+    Agent,
+    Bootstrap,
+}
+
+/// The role the request's credentials authenticate as, if any.
+fn authenticate(o: &Opts, req: &str) -> Option<Role> {
+    let value = req.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("authorization").then(|| v.trim())
+    })?;
+    let (scheme, cred) = value.split_once(' ')?;
+    match scheme {
+        "Basic" => {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(cred.trim())
+                .ok()?;
+            let (user, pass) = std::str::from_utf8(&raw).ok()?.split_once(':')?;
+            match user {
+                "server" if pass == o.server_password => Some(Role::Server),
+                "node" if pass == o.agent_password => Some(Role::Agent),
+                _ => None,
+            }
+        }
+        "Bearer" => (o.bootstrap_token.as_deref() == Some(cred.trim())).then_some(Role::Bootstrap),
+        _ => None,
+    }
+}
+
+/// k3s's error body (a Kubernetes Status object) for 401 and 403.
+fn status_body(code: u16) -> String {
+    let (msg, reason) = if code == 401 {
+        ("not authorized", "Unauthorized")
+    } else {
+        ("forbidden", "Forbidden")
+    };
+    format!(
+        r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"{msg}","reason":"{reason}","code":{code}}}"#
+    )
+}
+
+fn respond(
+    o: &Opts,
+    api: &Mutex<super::kubeapi::Api>,
+    pings: &AtomicUsize,
+    req: &str,
+    body: &[u8],
+) -> (u16, String) {
     let method = req.split_whitespace().next().unwrap_or("GET");
     let path = req.split_whitespace().nth(1).unwrap_or("/");
     if let Some(r) = api.lock().unwrap().handle(method, path, body) {
         return r;
     }
-    let auth = req.lines().find_map(|l| {
-        l.strip_prefix("authorization: Basic ")
-            .or_else(|| l.strip_prefix("Authorization: Basic "))
-    });
-    let authed = auth
-        .and_then(|a| {
-            base64::engine::general_purpose::STANDARD
-                .decode(a.trim())
-                .ok()
-        })
-        .is_some_and(|c| c == o.credentials.as_bytes());
+    let guarded = |allowed: &[Role]| match authenticate(o, req) {
+        None => (o.reject_status, status_body(o.reject_status)),
+        Some(r) if allowed.contains(&r) => (200, "ok".to_string()),
+        Some(_) => (403, status_body(403)),
+    };
     match path {
-        "/ping" => (200, "pong".into()),
+        "/ping" => {
+            let n = pings.fetch_add(1, Ordering::SeqCst) + 1;
+            if o.fail_pings.contains(&n) {
+                (503, "starting".into())
+            } else {
+                (200, "pong".into())
+            }
+        }
         "/cacerts" => (200, o.cacerts.clone()),
-        "/v1-k3s/readyz" | "/v1-k3s/encrypt/status" if authed => (200, "ok".into()),
-        "/v1-k3s/readyz" | "/v1-k3s/encrypt/status" => (401, "Unauthorized".into()),
+        "/v1-k3s/readyz" => guarded(&[Role::Agent, Role::Bootstrap]),
+        "/v1-k3s/encrypt/status" => guarded(&[Role::Server]),
         p if p.starts_with("/api/v1/nodes/") => {
             let st = if o.node_ready { "True" } else { "False" };
             (
@@ -150,9 +229,10 @@ pub fn start(o: Opts) -> StandIn {
     let port = l.local_addr().unwrap().port();
     let api: Arc<Mutex<super::kubeapi::Api>> = Arc::default();
     let shared = api.clone();
+    let pings: Arc<AtomicUsize> = Arc::default();
     std::thread::spawn(move || {
         for tcp in l.incoming().flatten() {
-            let (cfg, o, api) = (cfg.clone(), o.clone(), shared.clone());
+            let (cfg, o, api, pings) = (cfg.clone(), o.clone(), shared.clone(), pings.clone());
             std::thread::spawn(move || {
                 tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
                 let conn = rustls::ServerConnection::new(cfg).unwrap();
@@ -181,7 +261,7 @@ pub fn start(o: Opts) -> StandIn {
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
-                let (status, body) = respond(&o, &api, &head, &buf[end..end + want]);
+                let (status, body) = respond(&o, &api, &pings, &head, &buf[end..end + want]);
                 let head = format!("HTTP/1.1 {status} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", if body.starts_with('{') { "application/json" } else { "text/plain" }, body.len());
                 let _ = s.write_all(head.as_bytes());
                 let _ = s.write_all(body.as_bytes());
