@@ -57,7 +57,7 @@ fn render_nix_equals_rust_for_examples() {
 
 /// Serde defaults that are easy to get wrong: a component table without `enable` is off, an
 /// absent one takes its default, empty `values` are omitted, MACs are lower-cased, optional keys
-/// stay absent, a DHCP first server joins by name, and tls_sans repeats collapse.
+/// stay absent, a DHCP first server is listed by name, and tls_sans repeats collapse.
 const EDGE: &str = r#"
 [cluster]
 name = "edge"
@@ -114,7 +114,12 @@ fn render_nix_equals_rust_on_defaults_and_optional_keys() {
     .unwrap();
     assert_eq!(
         by_dir["server_url"],
-        Value::from("https://dhcp-server:6443")
+        Value::from("https://192.0.2.50:6443"),
+        "joining nodes use the VIP"
+    );
+    assert_eq!(
+        by_dir["server_urls"],
+        serde_json::json!(["https://dhcp-server:6443"])
     );
     assert_eq!(by_dir["cluster_init"], Value::from(false));
     let first = eval_json(
