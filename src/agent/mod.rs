@@ -22,6 +22,7 @@ pub mod network;
 pub mod persist;
 pub mod phases;
 pub mod report;
+pub mod reprovision;
 pub mod sources;
 pub mod tree;
 pub mod validate;

@@ -1,0 +1,297 @@
+//! Choosing the supervisor before k3s starts, against local HTTPS STAND-INs for k3s's
+//! supervisor (not k3s): a joining node takes the first server serving the token's CA and
+//! falls back to the first listed; a reinstalled first server rejoins a server that answers
+//! instead of running `cluster-init` again, initialises when none answers, and keeps its config
+//! when its datastore exists. Every probe is bounded.
+
+mod agent_support;
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent_support::standin::{self, Opts, StandIn};
+use agent_support::{Cluster, Node};
+use kateskit::agent::reprovision;
+use kateskit::pki::Token;
+
+const DROPIN: &str = "etc/rancher/k3s/config.yaml.d/10-kateskit.yaml";
+
+struct Setup {
+    _cluster: Cluster,
+    node: Node,
+    ca_cert: String,
+    ca_key: String,
+    credentials: String,
+}
+
+fn setup(name: &str) -> Setup {
+    let cluster = Cluster::new("rack");
+    let cfg = cluster.render(name);
+    let node = Node::new();
+    node.image_defaults(&cfg);
+    node.attach_osd_disks(&cfg);
+    let tls = cluster.dir.path().join("secrets/tls");
+    let t = Token::parse(cfg["secrets"]["token"].as_str().unwrap()).unwrap();
+    Setup {
+        ca_cert: std::fs::read_to_string(tls.join("server-ca.crt")).unwrap(),
+        ca_key: std::fs::read_to_string(tls.join("server-ca.key")).unwrap(),
+        credentials: format!("{}:{}", t.username, t.password),
+        _cluster: cluster,
+        node,
+    }
+}
+
+impl Setup {
+    fn opts(&self) -> Opts {
+        Opts {
+            tls_ca_cert: self.ca_cert.clone(),
+            tls_ca_key: self.ca_key.clone(),
+            cacerts: self.ca_cert.clone(),
+            credentials: self.credentials.clone(),
+            node_ready: true,
+        }
+    }
+
+    /// A stand-in of this cluster (its TLS certificate issued by the cluster CA).
+    fn member(&self) -> StandIn {
+        standin::start(self.opts())
+    }
+
+    /// Runs the agent with `server_urls` in place of the rendered servers' addresses (and, on
+    /// a joining node, `server_url` = the first of them, as render makes it).
+    fn run(&self, server_url: Option<&str>, server_urls: &[String]) -> (Duration, String) {
+        let mut line = "console=ttyS0 kateskit.agent.join_timeout_s=2 kateskit.agent.ready_timeout_s=2 kateskit.agent.http_timeout_s=1".to_string();
+        if let Some(u) = server_url {
+            line.push_str(&format!(" kateskit.server={u}"));
+        }
+        for u in server_urls {
+            line.push_str(&format!(" kateskit.k3s.server_urls[]={u}"));
+        }
+        self.node.set_cmdline(&line);
+        let t0 = Instant::now();
+        let _ = self.node.run(&[]);
+        (t0.elapsed(), phase(&self.node.journal(), "k3s-config"))
+    }
+
+    /// The kubelet kubeconfig k3s writes on an agent, pointing at `s`.
+    fn kubelet_kubeconfig(&self, s: &StandIn) {
+        let (cert, key) = standin::client_identity();
+        let dir = "var/lib/rancher/k3s/agent";
+        self.node
+            .write(&format!("{dir}/server-ca.crt"), &self.ca_cert);
+        self.node.write(&format!("{dir}/client-kubelet.crt"), cert);
+        self.node.write(&format!("{dir}/client-kubelet.key"), key);
+        let kc = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {}\n    certificate-authority: /{dir}/server-ca.crt\n  name: local\nusers:\n- name: user\n  user:\n    client-certificate: /{dir}/client-kubelet.crt\n    client-key: /{dir}/client-kubelet.key\ncontexts:\n- context: {{cluster: local, user: user}}\n  name: default\ncurrent-context: default\n",
+            s.url()
+        );
+        self.node.write(&format!("{dir}/kubelet.kubeconfig"), kc);
+    }
+
+    fn dropin(&self) -> serde_yaml::Mapping {
+        serde_yaml::from_str(&self.node.read(DROPIN)).unwrap()
+    }
+}
+
+fn phase(j: &serde_json::Value, name: &str) -> String {
+    let p = j["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap();
+    assert_eq!(p["outcome"], "done", "{name}: {p}");
+    p["detail"].as_str().unwrap_or("").to_string()
+}
+
+fn server_of(m: &serde_yaml::Mapping) -> Option<String> {
+    m.get("server").map(|v| v.as_str().unwrap().to_string())
+}
+
+fn cluster_init(m: &serde_yaml::Mapping) -> bool {
+    m.get("cluster-init").and_then(|v| v.as_bool()) == Some(true)
+}
+
+/// A TCP port where nothing listens (connections are refused at once).
+fn closed_port() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("https://127.0.0.1:{port}")
+}
+
+/// A listener that counts connections and closes them: proves whether a probe happened.
+fn counting() -> (String, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let n = Arc::new(AtomicUsize::new(0));
+    let seen = n.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    (format!("https://127.0.0.1:{port}"), n)
+}
+
+fn hole() -> String {
+    format!("https://127.0.0.1:{}", standin::black_hole())
+}
+
+#[test]
+fn joining_node_takes_the_first_server_serving_the_tokens_ca() {
+    let s = setup("a1");
+    let (evil_cert, evil_key) = standin::other_ca();
+    let foreign = standin::start(Opts {
+        tls_ca_cert: evil_cert.clone(),
+        tls_ca_key: evil_key,
+        cacerts: evil_cert,
+        ..s.opts()
+    });
+    let good = s.member();
+    s.kubelet_kubeconfig(&good);
+    let down = closed_port();
+    let urls = [down.clone(), foreign.url(), good.url()];
+    let (_, detail) = s.run(Some(&down), &urls);
+    assert_eq!(server_of(&s.dropin()), Some(good.url()), "{detail}");
+    let join = phase(&s.node.journal(), "join");
+    assert!(
+        join.contains(&format!("joined via {}", good.url())),
+        "the join check follows the choice: {join}"
+    );
+    assert!(
+        detail.contains(&format!("joins through {}", good.url()))
+            && detail.contains(&format!("{down}: no answer"))
+            && detail.contains(&format!("{}: serves CA", foreign.url()))
+            && detail.contains("another cluster"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn joining_node_falls_back_to_the_first_listed_when_none_answers_within_the_bound() {
+    let s = setup("s2");
+    let urls = [hole(), hole(), closed_port()];
+    let (_, detail) = s.run(Some(&urls[0]), &urls);
+    let d = s.dropin();
+    assert_eq!(server_of(&d), Some(urls[0].clone()), "{detail}");
+    assert!(!cluster_init(&d));
+    assert!(
+        detail.contains(&format!(
+            "no server answered; joins through {} and lets k3s retry",
+            urls[0]
+        )),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_vip_or_a_server_url_outside_the_list_is_used_without_probing() {
+    let s = setup("a1");
+    let (probed, n) = counting();
+    let vip = closed_port();
+    let (_, detail) = s.run(Some(&vip), &[probed]);
+    assert_eq!(server_of(&s.dropin()), Some(vip));
+    assert_eq!(n.load(Ordering::SeqCst), 0, "no probe: {detail}");
+    assert!(!detail.contains("joins through"), "{detail}");
+}
+
+#[test]
+fn fresh_first_server_rejoins_a_server_that_answers_instead_of_cluster_init() {
+    let s = setup("s1");
+    let good = s.member();
+    let down = closed_port();
+    let (_, detail) = s.run(None, &[down.clone(), good.url()]);
+    let d = s.dropin();
+    assert_eq!(server_of(&d), Some(good.url()), "{detail}");
+    assert!(
+        !cluster_init(&d),
+        "a rejoining server must not cluster-init"
+    );
+    assert!(
+        detail.contains("server/db is empty")
+            && detail.contains(&format!("{} serves the token's CA", good.url()))
+            && detail.contains("instead of cluster-init")
+            && detail.contains(&format!("{down}: no answer")),
+        "{detail}"
+    );
+}
+
+#[test]
+fn fresh_first_server_initialises_when_no_server_answers() {
+    let s = setup("s1");
+    let (_, detail) = s.run(None, &[closed_port(), hole()]);
+    let d = s.dropin();
+    assert_eq!(server_of(&d), None, "{detail}");
+    assert!(cluster_init(&d), "{detail}");
+    assert!(
+        detail.contains("no other server answered: initialises the cluster"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn first_server_with_a_datastore_keeps_its_config_and_probes_nothing() {
+    let s = setup("s1");
+    s.node
+        .write("var/lib/rancher/k3s/server/db/etcd/member/snap/db", "etcd");
+    let good = s.member();
+    let (probed, n) = counting();
+    let (_, detail) = s.run(None, &[probed, good.url()]);
+    let d = s.dropin();
+    assert!(cluster_init(&d) && server_of(&d).is_none(), "{detail}");
+    assert_eq!(n.load(Ordering::SeqCst), 0, "no probe: {detail}");
+    assert!(
+        detail.contains("holds a datastore; config unchanged"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn rejoined_first_server_keeps_its_choice_once_the_datastore_exists() {
+    let s = setup("s1");
+    let good = s.member();
+    s.run(None, &[good.url()]);
+    assert_eq!(server_of(&s.dropin()), Some(good.url()));
+    // k3s joined and wrote its datastore; the next boot neither probes nor flips back.
+    s.node
+        .write("var/lib/rancher/k3s/server/db/etcd/member/snap/db", "etcd");
+    let (probed, n) = counting();
+    let (_, detail) = s.run(None, &[probed]);
+    let d = s.dropin();
+    assert_eq!(server_of(&d), Some(good.url()), "{detail}");
+    assert!(!cluster_init(&d));
+    assert_eq!(n.load(Ordering::SeqCst), 0, "no probe: {detail}");
+}
+
+#[test]
+fn a_probe_is_bounded_by_its_timeout() {
+    let s = setup("a1");
+    let pinned = kateskit::pki::hash_ca(s.ca_cert.as_bytes()).unwrap();
+    let t0 = Instant::now();
+    let e = reprovision::probe(&hole(), &pinned, Duration::from_secs(1)).unwrap_err();
+    assert!(
+        t0.elapsed() < Duration::from_millis(2500),
+        "{:?}: {e}",
+        t0.elapsed()
+    );
+    assert!(e.contains("no answer"), "{e}");
+    // And an answering member passes the same probe.
+    reprovision::probe(&s.member().url(), &pinned, Duration::from_secs(1)).unwrap();
+}
+
+#[test]
+fn probing_every_server_is_bounded_by_the_per_server_timeout() {
+    let s = setup("s1");
+    let urls: Vec<String> = (0..3).map(|_| hole()).collect();
+    let t0 = Instant::now();
+    s.run(None, &urls);
+    let whole = t0.elapsed();
+    let detail = phase(&s.node.journal(), "k3s-config");
+    assert!(detail.contains("initialises the cluster"), "{detail}");
+    // 3 silent servers at 1 s each, then the join wait (2 s) and the ready wait (2 s).
+    assert!(whole < Duration::from_secs(15), "{whole:?}");
+}
