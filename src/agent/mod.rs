@@ -21,6 +21,7 @@ pub mod ladder;
 pub mod network;
 pub mod persist;
 pub mod phases;
+pub mod pin;
 pub mod report;
 pub mod reprovision;
 pub mod sources;

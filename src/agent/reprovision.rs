@@ -8,12 +8,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::blocking::Client;
-
 use super::effective::Effective;
+use super::pin::{self, PinError};
 use super::AgentEnv;
 use crate::nodecfg::NodeConfig;
-use crate::pki::{hash_ca, Token};
+use crate::pki::Token;
 
 /// k3s's datastore directory (etcd or SQLite), relative to the root.
 pub const DB_DIR: &str = "var/lib/rancher/k3s/server/db";
@@ -71,36 +70,17 @@ fn pinned_hash(node: &NodeConfig) -> Result<String, String> {
 /// against that CA on `/ping`: the supervisor is a member of this cluster.
 pub fn probe(url: &str, pinned: &str, timeout: Duration) -> Result<(), String> {
     let url = url.trim_end_matches('/');
-    let insecure = Client::builder()
-        .danger_accept_invalid_certs(true)
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .build()
-        .map_err(|e| format!("building HTTP client: {e}"))?;
-    let r = insecure
-        .get(format!("{url}/cacerts"))
-        .send()
-        .map_err(|e| format!("no answer ({e})"))?;
-    if !r.status().is_success() {
-        return Err(format!("/cacerts answered HTTP {}", r.status().as_u16()));
-    }
-    let ca = r.bytes().map_err(|e| format!("reading /cacerts: {e}"))?;
-    let served = hash_ca(&ca).map_err(|e| format!("/cacerts: {e}"))?;
-    if served != pinned {
-        return Err(format!(
-            "serves CA {served}, not the token's {pinned} (another cluster)"
-        ));
-    }
-    let mut b = Client::builder()
-        .tls_built_in_root_certs(false)
-        .timeout(timeout)
-        .connect_timeout(timeout);
-    for c in reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| format!("/cacerts: {e}"))? {
-        b = b.add_root_certificate(c);
-    }
-    let trusted = b
-        .build()
-        .map_err(|e| format!("building HTTP client: {e}"))?;
+    let short = |e: PinError| match e {
+        PinError::Unreachable { source, .. } => format!("no answer ({source})"),
+        PinError::Mismatch { served, .. } => {
+            format!("serves CA {served}, not the token's {pinned} (another cluster)")
+        }
+        other => other.to_string(),
+    };
+    let insecure = pin::insecure(timeout).map_err(short)?;
+    let trusted = pin::pin_ca(&insecure, url, pinned, timeout)
+        .map_err(short)?
+        .client;
     match trusted.get(format!("{url}/ping")).send() {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(format!("/ping answered HTTP {}", r.status().as_u16())),
