@@ -66,9 +66,14 @@ fn a_vip_or_a_server_url_outside_the_list_is_used_without_probing() {
     let (probed, n) = counting();
     let vip = closed_port();
     let (_, detail) = s.run(Some(&vip), &[probed]);
-    assert_eq!(server_of(&s.dropin()), Some(vip));
+    assert_eq!(server_of(&s.dropin()), Some(vip.clone()));
     assert_eq!(n.load(Ordering::SeqCst), 0, "no probe: {detail}");
-    assert!(!detail.contains("joins through"), "{detail}");
+    assert!(
+        detail.contains(&format!("joins through {vip} as given"))
+            && detail.contains("kernel argument kateskit.server")
+            && detail.contains("not probed"),
+        "{detail}"
+    );
 }
 
 #[test]

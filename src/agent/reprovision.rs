@@ -128,18 +128,32 @@ pub fn decide(env: &AgentEnv, cfg: &Effective) -> Result<Option<Choice>, String>
     let k = &cfg.node.k3s;
     let server = cfg.node.node.role == crate::spec::Role::Server;
     let first = server && k.server_url.is_none();
+    let as_given = |url: &String, why: String| Choice {
+        server_url: Some(url.clone()),
+        cluster_init: k.cluster_init,
+        why,
+    };
     let candidates: Vec<String> = match &k.server_url {
         // A VIP or an operator's override is used as given.
-        Some(url) if !k.server_urls.contains(url) => return Ok(None),
+        Some(url) if !k.server_urls.contains(url) => {
+            let from = cfg.merged.source_of("k3s.server_url").unwrap_or("config");
+            return Ok(Some(as_given(
+                url,
+                format!("joins through {url} as given (k3s.server_url from {from}, not one of k3s.server_urls), not probed"),
+            )));
+        }
+        Some(url) if k.server_urls.len() == 1 => {
+            return Ok(Some(as_given(
+                url,
+                format!("joins through {url}, the only server listed"),
+            )))
+        }
         Some(url) => std::iter::once(url.clone())
             .chain(k.server_urls.iter().filter(|u| *u != url).cloned())
             .collect(),
-        None if first => k.server_urls.clone(),
+        None if first && !k.server_urls.is_empty() => k.server_urls.clone(),
         None => return Ok(None),
     };
-    if candidates.is_empty() || (!first && candidates.len() == 1) {
-        return Ok(None);
-    }
     if first && has_datastore(&env.root) {
         return Ok(Some(match previous_server(env) {
             Some(url) => Choice {
