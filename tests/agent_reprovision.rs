@@ -189,3 +189,22 @@ fn probing_every_server_is_bounded_by_the_per_server_timeout() {
     // 3 silent servers at 1 s each, then the join wait (2 s) and the ready wait (2 s).
     assert!(whole < Duration::from_secs(15), "{whole:?}");
 }
+
+#[test]
+fn a_listed_server_that_is_not_https_is_refused_before_anything_is_written() {
+    let s = setup("s1");
+    s.node
+        .set_cmdline("console=ttyS0 kateskit.agent.join_timeout_s=2 kateskit.agent.ready_timeout_s=2 kateskit.k3s.server_urls[]=http://127.0.0.1:1");
+    let out = s.node.run(&[]);
+    assert!(!out.status.success());
+    let j = s.node.journal();
+    assert_eq!(j["phases"][1]["outcome"], "failed", "{j}");
+    let d = j["phases"][1]["detail"].as_str().unwrap();
+    assert!(
+        d.contains("kernel argument kateskit.k3s.server_urls[]=http://127.0.0.1:1 (from")
+            && d.contains("k3s.server_urls[0]")
+            && d.contains("must start with https://"),
+        "{d}"
+    );
+    assert!(!s.node.path(agent_support::peers::DROPIN).exists());
+}
