@@ -32,8 +32,10 @@ let
   # Joining nodes use the VIP when set, else the first server.
   joinUrl = if network ? api_vip then "https://${network.api_vip}:6443" else supervisorUrl firstServer;
 
-  # VIP, then tls_sans, then every server's name and address, without repeats.
-  serverNames = builtins.concatMap (s: [ s.name ] ++ (let ip = primaryIp s; in if ip == null then [ ] else [ ip ])) servers;
+  # A node's static addresses without their prefix length.
+  addresses = n: if n ? network then map (a: head (split "/" a)) n.network.addresses else [ ];
+  # VIP, then tls_sans, then every server's name and static addresses, without repeats.
+  serverNames = builtins.concatMap (s: [ s.name ] ++ addresses s) servers;
   tlsSans = foldl' (acc: s: if elem s acc then acc else acc ++ [ s ])
     [ ] ((if network ? api_vip then [ network.api_vip ] else [ ]) ++ network.tls_sans ++ serverNames);
 

@@ -5,7 +5,7 @@
 use kateskit::nodecfg::{render_public, NodeConfig};
 use kateskit::spec::{parse_str, ClusterSpec};
 
-/// Three servers (one on DHCP, known by name only), one agent, no VIP.
+/// Three servers (one on DHCP, known by name only; one with two addresses), one agent, no VIP.
 const NO_VIP: &str = r#"
 [cluster]
 name = "novip"
@@ -25,7 +25,7 @@ role = "server"
 [[nodes]]
 name = "s3"
 role = "server"
-network = { addresses = ["192.0.2.13/24"] }
+network = { addresses = ["192.0.2.13/24", "198.51.100.13/24"] }
 
 [[nodes]]
 name = "w1"
@@ -58,7 +58,8 @@ fn every_server_name_and_address_is_a_tls_san_on_every_server() {
                 "192.0.2.11",
                 "s2",
                 "s3",
-                "192.0.2.13"
+                "192.0.2.13",
+                "198.51.100.13"
             ],
             "{name}"
         );
@@ -77,7 +78,14 @@ fn sans_do_not_repeat_an_address_already_listed() {
     ));
     assert_eq!(
         node(&s, "s3").k3s.tls_sans,
-        ["s2", "192.0.2.11", "s1", "s3", "192.0.2.13"]
+        [
+            "s2",
+            "192.0.2.11",
+            "s1",
+            "s3",
+            "192.0.2.13",
+            "198.51.100.13"
+        ]
     );
 }
 

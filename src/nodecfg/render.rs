@@ -39,13 +39,22 @@ pub fn join_url(spec: &ClusterSpec) -> Result<String, RenderError> {
     Ok(supervisor_url(first))
 }
 
-/// VIP, cluster.toml `tls_sans`, then every server's name and address, without repeats, so a
-/// node may reach the API through any server.
+/// A node's static addresses without their prefix length.
+fn addresses(node: &NodeSpec) -> Vec<String> {
+    node.network
+        .iter()
+        .flat_map(|n| &n.addresses)
+        .map(|a| a.split('/').next().unwrap_or(a).to_string())
+        .collect()
+}
+
+/// VIP, cluster.toml `tls_sans`, then every server's name and static addresses, without
+/// repeats, so a node may reach the API through any server by any of them.
 fn server_sans(spec: &ClusterSpec) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let servers = spec
         .servers()
-        .flat_map(|s| std::iter::once(s.name.clone()).chain(s.primary_ip()));
+        .flat_map(|s| std::iter::once(s.name.clone()).chain(addresses(s)));
     for san in spec
         .network
         .api_vip
