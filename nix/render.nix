@@ -27,12 +27,17 @@ let
   primaryIp = n:
     if n ? network && n.network.addresses != [ ] then head (split "/" (head n.network.addresses)) else null;
 
-  firstAddr = let ip = primaryIp firstServer; in if ip == null then firstServer.name else ip;
-  joinUrl = "https://${firstAddr}:6443";
+  # A server's supervisor URL: its first static address, else its name.
+  supervisorUrl = s: let ip = primaryIp s; in "https://${if ip == null then s.name else ip}:6443";
+  # Joining nodes use the VIP when set, else the first server.
+  joinUrl = if network ? api_vip then "https://${network.api_vip}:6443" else supervisorUrl firstServer;
 
-  # VIP first, then tls_sans without repeats.
+  # A node's static addresses without their prefix length.
+  addresses = n: if n ? network then map (a: head (split "/" a)) n.network.addresses else [ ];
+  # VIP, then tls_sans, then every server's name and static addresses, without repeats.
+  serverNames = builtins.concatMap (s: [ s.name ] ++ addresses s) servers;
   tlsSans = foldl' (acc: s: if elem s acc then acc else acc ++ [ s ])
-    (if network ? api_vip then [ network.api_vip ] else [ ]) network.tls_sans;
+    [ ] ((if network ? api_vip then [ network.api_vip ] else [ ]) ++ network.tls_sans ++ serverNames);
 
   # k3s packaged components that are off, in k3s's `--disable` order.
   disabled = map (p: p.name) (filter (p: !p.on) [
@@ -72,6 +77,7 @@ let
       };
       k3s = {
         cluster_init = isFirst && multi;
+        server_urls = map supervisorUrl (filter (s: s.name != n.name) servers);
         inherit (network) flannel_backend cluster_cidr service_cidr;
         cluster_domain = cluster.domain;
         tls_sans = if server then tlsSans else [ ];

@@ -49,7 +49,8 @@ fn first_server_joins_with_embedded_kubeconfig() {
         b64(&key)
     );
     s.node.write("etc/rancher/k3s/k3s.yaml", kc);
-    s.node.set_cmdline(&format!("kateskit.agent.supervisor_url={} kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=3", stand_in.url()));
+    // No peer answers the re-provisioning probe (a closed local port): s1 initialises.
+    s.node.set_cmdline(&format!("kateskit.k3s.server_urls[]=https://127.0.0.1:1 kateskit.agent.supervisor_url={} kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=3", stand_in.url()));
     let out = s.node.run(&[]);
     assert!(
         out.status.success(),

@@ -69,7 +69,7 @@ fn config_tree_status_command_and_phone_home() {
     // One value per file; lists one item per line; `/` in keys percent-encoded; no secrets.
     assert_eq!(n.value("node/role"), "agent");
     assert_eq!(n.value("node/labels/node.kateskit.dev%2Fstorage"), "ceph");
-    assert_eq!(n.value("k3s/server_url"), "https://192.0.2.11:6443");
+    assert_eq!(n.value("k3s/server_url"), "https://192.0.2.10:6443");
     assert_eq!(
         n.read("run/kateskit/config/node/taints"),
         "dedicated=storage:PreferNoSchedule\n"

@@ -55,9 +55,36 @@ fn render_nix_equals_rust_for_examples() {
     assert_eq!(rack, 7);
 }
 
+/// The VM fixtures, among them three servers without a VIP: joining nodes list every other
+/// server and the SANs name all three.
+#[test]
+fn render_nix_equals_rust_for_the_vm_fixtures() {
+    let state = tempfile::tempdir().unwrap();
+    let fixtures = repo().join("nix/tests/fixtures");
+    let Some(trio) = compare(state.path(), &fixtures.join("trio/cluster.toml")) else {
+        return;
+    };
+    assert_eq!(trio, 3);
+    for f in ["pair", "osd"] {
+        compare(state.path(), &fixtures.join(f).join("cluster.toml")).unwrap();
+    }
+    let s2 = eval_json(
+        state.path(),
+        &format!(
+            "(import ./nix/render.nix {}).s2.k3s",
+            nix_str(&fixtures.join("trio/cluster.toml"))
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        s2["server_urls"],
+        serde_json::json!(["https://192.168.1.1:6443", "https://192.168.1.3:6443"])
+    );
+}
+
 /// Serde defaults that are easy to get wrong: a component table without `enable` is off, an
 /// absent one takes its default, empty `values` are omitted, MACs are lower-cased, optional keys
-/// stay absent, a DHCP first server joins by name, and tls_sans repeats collapse.
+/// stay absent, a DHCP first server is listed by name, and tls_sans repeats collapse.
 const EDGE: &str = r#"
 [cluster]
 name = "edge"
@@ -114,7 +141,12 @@ fn render_nix_equals_rust_on_defaults_and_optional_keys() {
     .unwrap();
     assert_eq!(
         by_dir["server_url"],
-        Value::from("https://dhcp-server:6443")
+        Value::from("https://192.0.2.50:6443"),
+        "joining nodes use the VIP"
+    );
+    assert_eq!(
+        by_dir["server_urls"],
+        serde_json::json!(["https://dhcp-server:6443"])
     );
     assert_eq!(by_dir["cluster_init"], Value::from(false));
     let first = eval_json(

@@ -11,4 +11,5 @@ in
   vm-join-server-agent = import ./join.nix args;
   vm-osd-disk = import ./osd-disk.nix args;
   vm-raw-idempotent = import ./raw-idempotent.nix args;
+  vm-reprovision-first-server = import ./reprovision.nix args;
 }

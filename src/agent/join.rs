@@ -12,7 +12,7 @@ use reqwest::blocking::Client;
 use super::effective::Effective;
 use super::kube;
 use super::AgentEnv;
-use crate::pki::{hash_ca, Token};
+use crate::pki::Token;
 use crate::spec::Role;
 
 /// What the join established, for the status report.
@@ -139,28 +139,10 @@ pub fn verify(env: &AgentEnv, cfg: &Effective) -> Result<JoinOutcome, String> {
         },
     )
     .map_err(|e| with_diagnosis(env, cfg, e))?;
-    let (status, ca) =
-        get_text(&c, &format!("{url}/cacerts")).map_err(|e| format!("GET {url}/cacerts: {e}"))?;
-    if status != 200 {
-        return Err(format!(
-            "GET {url}/cacerts: HTTP {status}; is {url} a k3s supervisor?"
-        ));
-    }
-    let served = hash_ca(&ca).map_err(|e| format!("{url}/cacerts: {e}"))?;
-    if served != pinned {
-        return Err(format!("supervisor {url} serves a cluster CA with hash {served}, but the join token pins {pinned}: this is a wrong token for this cluster or a man-in-the-middle; refusing to join"));
-    }
-    let roots =
-        reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| format!("{url}/cacerts: {e}"))?;
-    let mut b = Client::builder()
-        .tls_built_in_root_certs(false)
-        .timeout(http);
-    for r in roots {
-        b = b.add_root_certificate(r);
-    }
-    let trusted = b
-        .build()
-        .map_err(|e| format!("building HTTP client: {e}"))?;
+    let super::pin::PinnedCa {
+        hash: served,
+        client: trusted,
+    } = super::pin::pin_ca(&c, &url, &pinned, http).map_err(|e| e.to_string())?;
     // Polled: k3s may still be swapping in a serving certificate with this address as a SAN.
     poll(deadline, &format!("{url}/ping over the pinned CA"), || {
         match get_text(&trusted, &format!("{url}/ping")) {

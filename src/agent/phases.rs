@@ -160,6 +160,9 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
         "disks" => super::disks::prepare(env, &cfg, st).map_err(AgentError::Disk)?,
         "k3s-config" => {
             let k = |e: crate::k3s::K3sError| AgentError::K3s(e.to_string());
+            let mut cfg = cfg.clone();
+            let why = super::reprovision::settle(env, &mut cfg).map_err(AgentError::K3s)?;
+            let n = &cfg.node;
             st.k3s_changed = crate::k3s::write_config(&env.root, n).map_err(k)?;
             st.warnings
                 .extend(crate::k3s::seed_ca(&env.root, n).map_err(k)?);
@@ -176,7 +179,12 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
                     .collect();
                 st.k3s_changed += crate::k3s::write_manifests(&env.root, &files).map_err(k)?;
             }
-            format!("{} config for {}", n.node.role.as_str(), n.node.name)
+            let what = format!("{} config for {}", n.node.role.as_str(), n.node.name);
+            st.effective = Some(cfg.clone());
+            match why {
+                Some(why) => format!("{what}; {why}"),
+                None => what,
+            }
         }
         "start" => {
             let verb = if st.k3s_changed > 0 {

@@ -56,6 +56,14 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
         ),
         _ => {}
     }
+    for (i, u) in n.k3s.server_urls.iter().enumerate() {
+        if !u.starts_with("https://") {
+            bad(
+                "k3s.server_urls",
+                format!("k3s.server_urls[{i}] `{u}` must start with https:// (k3s accepts only https server URLs)"),
+            );
+        }
+    }
     if let Some(ip) = &n.k3s.node_ip {
         if ip
             .split(',')

@@ -76,9 +76,15 @@ pub struct HostInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct K3sInfo {
-    /// Supervisor URL to join; absent on the server that starts the cluster.
+    /// Supervisor URL to join: the API VIP when set, else the first server; absent on the
+    /// server that starts the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_url: Option<String>,
+    /// Supervisor URL of every other server, in cluster.toml order. Without a VIP a joining
+    /// node takes the first that serves the token's CA; a first server whose datastore is
+    /// empty probes them to rejoin its cluster instead of starting a new one.
+    #[serde(default)]
+    pub server_urls: Vec<String>,
     /// Start embedded etcd (first server of a multi-server cluster).
     pub cluster_init: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -21,14 +21,53 @@ pub fn api_endpoint(spec: &ClusterSpec) -> Result<String, RenderError> {
     Ok(first.primary_ip().unwrap_or_else(|| first.name.clone()))
 }
 
-/// Supervisor URL joining nodes use: the first server directly, since a VIP may only be
-/// served once the cluster runs.
-pub fn join_url(spec: &ClusterSpec) -> Result<String, RenderError> {
-    let first = spec.servers().next().ok_or(RenderError::NoServer)?;
-    Ok(format!(
+/// A server's supervisor URL: its first static address, else its name.
+fn supervisor_url(server: &NodeSpec) -> String {
+    format!(
         "https://{}:6443",
-        first.primary_ip().unwrap_or_else(|| first.name.clone())
-    ))
+        server.primary_ip().unwrap_or_else(|| server.name.clone())
+    )
+}
+
+/// Supervisor URL joining nodes use: the API VIP when set (any server behind it answers),
+/// else the first server; the agent may pick another from `server_urls`.
+pub fn join_url(spec: &ClusterSpec) -> Result<String, RenderError> {
+    if let Some(vip) = &spec.network.api_vip {
+        return Ok(format!("https://{vip}:6443"));
+    }
+    let first = spec.servers().next().ok_or(RenderError::NoServer)?;
+    Ok(supervisor_url(first))
+}
+
+/// A node's static addresses without their prefix length.
+fn addresses(node: &NodeSpec) -> Vec<String> {
+    node.network
+        .iter()
+        .flat_map(|n| &n.addresses)
+        .map(|a| a.split('/').next().unwrap_or(a).to_string())
+        .collect()
+}
+
+/// VIP, cluster.toml `tls_sans`, then every server's name and static addresses, without
+/// repeats, so a node may reach the API through any server by any of them.
+fn server_sans(spec: &ClusterSpec) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let servers = spec
+        .servers()
+        .flat_map(|s| std::iter::once(s.name.clone()).chain(addresses(s)));
+    for san in spec
+        .network
+        .api_vip
+        .iter()
+        .cloned()
+        .chain(spec.network.tls_sans.iter().cloned())
+        .chain(servers)
+    {
+        if !out.contains(&san) {
+            out.push(san);
+        }
+    }
+    out
 }
 
 fn disabled(spec: &ClusterSpec) -> Vec<String> {
@@ -76,15 +115,11 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
     let first_server = spec.servers().next().map(|s| s.name.as_str());
     let is_first = first_server == Some(node.name.as_str());
     let multi = spec.servers().count() > 1;
-    let mut tls_sans = Vec::new();
-    if let Some(vip) = &spec.network.api_vip {
-        tls_sans.push(vip.clone());
-    }
-    for san in &spec.network.tls_sans {
-        if !tls_sans.contains(san) {
-            tls_sans.push(san.clone());
-        }
-    }
+    let server_urls: Vec<String> = spec
+        .servers()
+        .filter(|s| s.name != node.name)
+        .map(supervisor_url)
+        .collect();
     let server = node.role == Role::Server;
     Ok(NodeConfig {
         api_version: API_VERSION.into(),
@@ -114,13 +149,18 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
             } else {
                 Some(join_url(spec)?)
             },
+            server_urls,
             cluster_init: is_first && multi,
             node_ip: node.primary_ip(),
             flannel_backend: spec.network.flannel_backend,
             cluster_cidr: spec.network.cluster_cidr.clone(),
             service_cidr: spec.network.service_cidr.clone(),
             cluster_domain: spec.cluster.domain.clone(),
-            tls_sans: if server { tls_sans } else { Vec::new() },
+            tls_sans: if server {
+                server_sans(spec)
+            } else {
+                Vec::new()
+            },
             disable: if server { disabled(spec) } else { Vec::new() },
         },
         bundle: if server {

@@ -8,6 +8,7 @@ pub mod kubeapi;
 /// Loop devices over sparse files, shared with the disk tests.
 #[path = "../common/mod.rs"]
 pub mod loopdev;
+pub mod peers;
 pub mod standin;
 
 use std::collections::BTreeMap;
