@@ -4,7 +4,10 @@
 //! `bundle/charts.toml`; k3s's packaged components are switched with `disable` instead. The
 //! lock also pins Rook's operator chart (`[rook_ceph]`), whose manifests `bundle::rook` renders.
 
+mod compat;
 mod values;
+
+pub use compat::{minor, K3sPin};
 
 use std::collections::BTreeMap;
 
@@ -61,6 +64,29 @@ pub enum ChartError {
     VerifiedWithoutDigest { origin: String, component: String },
     #[error("{origin}: unknown component [{component}]; the lock holds: {}", LOCKED.join(", "))]
     Unknown { origin: String, component: String },
+    #[error(
+        "{origin}: [{component}] {field} `{value}` is not a Kubernetes minor such as \"1.35\""
+    )]
+    BadKubeVersion {
+        origin: String,
+        component: String,
+        field: &'static str,
+        value: String,
+    },
+    #[error("{origin}: [{component}] records a Kubernetes range without kube_min and kube_source; add both (the chart's Chart.yaml kubeVersion or its support matrix)")]
+    RangeWithoutSource { origin: String, component: String },
+    #[error(
+        "{origin}: no [k3s] table; add version, kubernetes and source of the k3s the image ships"
+    )]
+    NoK3sPin { origin: String },
+    #[error("{origin}: [{component}] {version} supports Kubernetes {range}, not {kube} of [k3s]; pin a release whose range includes it (with its digest, range and key list)")]
+    OutOfRange {
+        origin: String,
+        component: String,
+        version: String,
+        kube: String,
+        range: String,
+    },
 }
 
 /// One locked chart.
@@ -76,12 +102,21 @@ pub struct LockedChart {
     pub digest: String,
     pub verified: bool,
     pub source: String,
+    /// Supported Kubernetes minors (see [`LockedChart::supports`]) and where they were read.
+    #[serde(default)]
+    pub kube_min: Option<String>,
+    #[serde(default)]
+    pub kube_max: Option<String>,
+    #[serde(default)]
+    pub kube_source: Option<String>,
 }
 
 /// The parsed lock file, keyed by component.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChartLock {
     pub origin: String,
+    /// The `[k3s]` table: the Kubernetes the charts must run on.
+    pub k3s: Option<K3sPin>,
     pub charts: BTreeMap<String, LockedChart>,
 }
 
@@ -96,11 +131,17 @@ fn is_digest(d: &str) -> bool {
 impl ChartLock {
     /// Parses and checks a lock file; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<ChartLock, ChartError> {
+        let parse_err = |e: toml::de::Error| ChartError::Parse {
+            origin: origin.into(),
+            message: e.to_string().trim().to_string(),
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+        let k3s = match table.remove("k3s") {
+            Some(t) => Some(t.try_into().map_err(parse_err)?),
+            None => None,
+        };
         let charts: BTreeMap<String, LockedChart> =
-            toml::from_str(text).map_err(|e| ChartError::Parse {
-                origin: origin.into(),
-                message: e.to_string().trim().to_string(),
-            })?;
+            toml::Value::Table(table).try_into().map_err(parse_err)?;
         for (component, c) in &charts {
             let err =
                 |f: fn(String, String) -> ChartError| Err(f(origin.into(), component.clone()));
@@ -120,9 +161,11 @@ impl ChartLock {
                     component,
                 });
             }
+            compat::check_entry(origin, component, c)?;
         }
         Ok(ChartLock {
             origin: origin.into(),
+            k3s,
             charts,
         })
     }
