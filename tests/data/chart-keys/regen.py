@@ -54,6 +54,7 @@ SOURCES = {
                      "deploy/charts/cert-manager/values.yaml", None),
     "internal_dns": ("ori-edge/k8s_gateway", "HEAD", None, "charts/k8s-gateway-{version}.tgz"),
     "longhorn": ("longhorn/longhorn", "v{version}", "chart/values.yaml", None),
+    "rook_ceph": ("rook/rook", "{version}", "deploy/charts/rook-ceph/values.yaml", None),
 }
 
 
