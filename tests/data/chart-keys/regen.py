@@ -16,6 +16,10 @@ Sources, in order of preference (the header of each list names the one used):
   3. The chart's source repository at the release tag (SOURCES below): `git show
      <tag>:<path>`. Used where the archive is not reachable; the published chart is packaged
      from that directory at that tag.
+The committed lists came from source 3 (the published archives were not reachable), except
+k8s-gateway's, read from its committed archive (source 2) after the digest check; the repositories
+were snapshots of dexidp/helm-charts, oauth2-proxy/manifests, kubernetes-sigs/headlamp,
+cert-manager/cert-manager, ori-edge/k8s_gateway, longhorn/longhorn and rook/rook.
 --clones DIR holds Git clones (bare or not) of the repositories in SOURCES, found as
 DIR/<owner>+<name>/repo, DIR/<owner>+<name> or DIR/<name>. Nothing at test time reads them:
 the generated lists are committed.
