@@ -68,8 +68,9 @@ pub(super) fn check_entry(
             });
         }
     }
-    if c.kube_max.is_some() && c.kube_min.is_none()
-        || c.kube_min.is_some() && c.kube_source.is_none()
+    // A range needs its lower bound and where it was read.
+    if (c.kube_max.is_some() && c.kube_min.is_none())
+        || (c.kube_min.is_some() && c.kube_source.is_none())
     {
         return Err(ChartError::RangeWithoutSource {
             origin: origin.into(),
