@@ -191,7 +191,7 @@ fn lock_file_entries_are_complete_and_honest() {
 
 #[test]
 fn broken_lock_files_name_the_file_and_the_fix() {
-    let bad_digest = charts::LOCK.replacen("sha256:8100ba92", "sha256:XYZ", 1);
+    let bad_digest = charts::LOCK.replacen("sha256:24d486ac", "sha256:XYZ", 1);
     let e = ChartLock::parse(&bad_digest, "my.toml").unwrap_err();
     assert!(
         matches!(e, ChartError::BadDigest { ref component, .. } if component == "dex"),
@@ -206,7 +206,7 @@ fn broken_lock_files_name_the_file_and_the_fix() {
     ));
 
     let no_digest = charts::LOCK.replacen(
-        "digest = \"sha256:8100ba92ee85ee1b25298bcf9ea72f09a004ef502e43f38e45bf793cae5b88f3\"\n",
+        "digest = \"sha256:24d486ac2182b919483a9840339997443793ce637e3f10d37ab3284eaa229d33\"\n",
         "",
         1,
     );

@@ -4,11 +4,13 @@
 //! `bundle/charts.toml`; k3s's packaged components are switched with `disable` instead. The
 //! lock also pins Rook's operator chart (`[rook_ceph]`), whose manifests `bundle::rook` renders.
 
+mod compat;
+mod lock;
 mod values;
 
-use std::collections::BTreeMap;
+pub use compat::{minor, K3sPin};
+pub use lock::{ChartError, ChartLock, LockedChart};
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::Manifest;
@@ -44,94 +46,6 @@ pub const LOCKED: [&str; 7] = [
     "longhorn",
     ROOK,
 ];
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ChartError {
-    #[error("{origin}: {message}")]
-    Parse { origin: String, message: String },
-    #[error("{origin}: component `{component}` is enabled but has no [{component}] table; add repo, chart, version, namespace, url and digest for it")]
-    Missing { origin: String, component: String },
-    #[error("{origin}: [{component}] digest `{digest}` is not sha256:<64 hex digits>; copy the `digest` field of the chart repository's index.yaml")]
-    BadDigest {
-        origin: String,
-        component: String,
-        digest: String,
-    },
-    #[error("{origin}: [{component}] says verified = true but has no digest; add the digest or set verified = false")]
-    VerifiedWithoutDigest { origin: String, component: String },
-    #[error("{origin}: unknown component [{component}]; the lock holds: {}", LOCKED.join(", "))]
-    Unknown { origin: String, component: String },
-}
-
-/// One locked chart.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockedChart {
-    pub repo: String,
-    pub chart: String,
-    pub version: String,
-    pub namespace: String,
-    pub url: String,
-    #[serde(default)]
-    pub digest: String,
-    pub verified: bool,
-    pub source: String,
-}
-
-/// The parsed lock file, keyed by component.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChartLock {
-    pub origin: String,
-    pub charts: BTreeMap<String, LockedChart>,
-}
-
-fn is_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-impl ChartLock {
-    /// Parses and checks a lock file; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<ChartLock, ChartError> {
-        let charts: BTreeMap<String, LockedChart> =
-            toml::from_str(text).map_err(|e| ChartError::Parse {
-                origin: origin.into(),
-                message: e.to_string().trim().to_string(),
-            })?;
-        for (component, c) in &charts {
-            let err =
-                |f: fn(String, String) -> ChartError| Err(f(origin.into(), component.clone()));
-            if !LOCKED.contains(&component.as_str()) {
-                return err(|origin, component| ChartError::Unknown { origin, component });
-            }
-            if !c.digest.is_empty() && !is_digest(&c.digest) {
-                return Err(ChartError::BadDigest {
-                    origin: origin.into(),
-                    component: component.clone(),
-                    digest: c.digest.clone(),
-                });
-            }
-            if c.verified && c.digest.is_empty() {
-                return err(|origin, component| ChartError::VerifiedWithoutDigest {
-                    origin,
-                    component,
-                });
-            }
-        }
-        Ok(ChartLock {
-            origin: origin.into(),
-            charts,
-        })
-    }
-
-    /// The lock file compiled into this binary.
-    pub fn bundled() -> Result<ChartLock, ChartError> {
-        ChartLock::parse(LOCK, "bundle/charts.toml")
-    }
-}
 
 /// Where the Helm job fetches the chart from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

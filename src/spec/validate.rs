@@ -221,6 +221,24 @@ fn check_auth(c: &mut Checker, b: &crate::spec::BundleSpec, p: &KeyPath) {
     }
 }
 
+/// k8s-gateway answers for one zone (its chart's `domain`); without it the Helm job fails.
+fn check_internal_dns(c: &mut Checker, b: &crate::spec::BundleSpec, p: &KeyPath) {
+    let p = p.key("internal_dns");
+    match b.internal_dns.values.get("zone").map(|v| v.as_str().unwrap_or_default()) {
+        None => c.err(
+            p.key("enable"),
+            "internal_dns has no values.zone, the DNS zone k8s-gateway answers for",
+            "add values = { zone = \"cluster.internal\" } to bundle.internal_dns (a zone your site's DNS delegates to it)",
+        ),
+        Some(z) if z.is_empty() || !z.trim_end_matches('.').split('.').all(is_dns_label) => c.err(
+            p.key("values").key("zone"),
+            format!("internal DNS zone `{z}` is not a DNS name"),
+            "write a DNS name such as \"rack.internal\"",
+        ),
+        Some(_) => {}
+    }
+}
+
 fn check_bundle(c: &mut Checker, spec: &ClusterSpec) {
     let b = &spec.bundle;
     let p = KeyPath::root().key("bundle");
@@ -233,6 +251,9 @@ fn check_bundle(c: &mut Checker, spec: &ClusterSpec) {
     }
     if b.auth_proxy.enable && b.dex.enable {
         check_auth(c, b, &p);
+    }
+    if b.internal_dns.enable {
+        check_internal_dns(c, b, &p);
     }
     if b.dashboard.enable && !b.auth_proxy.enable {
         c.warn(

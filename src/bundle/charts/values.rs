@@ -55,8 +55,9 @@ pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String,
         "dashboard" => (user_values(&b.dashboard), json!({}), None),
         "cert_manager" => {
             let mut u = user_values(&b.cert_manager);
-            // cert-manager chart v1.13 installs its CRDs with `installCRDs` (later: crds.enabled).
-            let d = json!({ "installCRDs": true });
+            // The chart installs its CRDs only when asked; `crds.enabled` replaced the deprecated
+            // `installCRDs` (cert-manager values.yaml at the pinned v1.21).
+            let d = json!({ "crds": { "enabled": true } });
             let extra = u
                 .remove("acme_email")
                 .map(|email| ("cert-manager-issuer".to_string(), acme_issuer(email)));
@@ -71,8 +72,7 @@ pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String,
             (u, d, None)
         }
         "longhorn" => {
-            // Longhorn 1.3 creates PodSecurityPolicies by default; Kubernetes 1.25+ has none.
-            let d = json!({ "enablePSP": false, "defaultSettings": { "defaultDataPath": "/var/lib/longhorn" } });
+            let d = json!({ "defaultSettings": { "defaultDataPath": "/var/lib/longhorn" } });
             (Map::new(), d, None)
         }
         _ => (Map::new(), json!({}), None),

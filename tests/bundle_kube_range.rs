@@ -1,0 +1,96 @@
+//! Every chart pin runs on the k3s the image ships: bundle/charts.toml records the k3s
+//! Kubernetes minor (and the next one, nixpkgs' upgrade path) and each pin's supported range
+//! with its source, and `ChartLock::check_kubernetes` refuses a pin whose range excludes them.
+
+use kateskit::bundle::charts::{self, ChartError, ChartLock};
+
+#[test]
+fn every_pin_supports_the_pinned_k3s() {
+    let lock = ChartLock::bundled().unwrap();
+    let pin = lock
+        .k3s
+        .as_ref()
+        .expect("bundle/charts.toml has a [k3s] table");
+    assert!(pin.source.contains("NixOS/nixpkgs @ "), "{}", pin.source);
+    assert!(
+        pin.version.starts_with(&format!("{}.", pin.kubernetes)),
+        "{pin:?}"
+    );
+    for c in charts::COMPONENTS {
+        let e = &lock.charts[c];
+        assert!(
+            e.kube_min.is_some() && e.kube_source.is_some(),
+            "[{c}] has no recorded range"
+        );
+    }
+    assert_eq!(lock.check_kubernetes(), Ok(()));
+}
+
+fn with(find: &str, replace: &str) -> ChartLock {
+    assert!(charts::LOCK.contains(find), "{find}");
+    ChartLock::parse(&charts::LOCK.replacen(find, replace, 1), "my.toml").unwrap()
+}
+
+#[test]
+fn a_pin_whose_range_excludes_the_k3s_is_refused() {
+    // cert-manager 1.20 stops at 1.35: the next minor, k3s's upgrade path, is outside.
+    let e = with("kube_max = \"1.36\"", "kube_max = \"1.35\"")
+        .check_kubernetes()
+        .unwrap_err();
+    assert!(
+        matches!(&e, ChartError::OutOfRange { component, kube, .. } if component == "cert_manager" && kube == "1.36"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().starts_with(
+            "my.toml: [cert_manager] v1.21.1 supports Kubernetes 1.33 to 1.35, not 1.36"
+        ),
+        "{e}"
+    );
+    // Longhorn 1.3 ends at 1.24; its successors start at 1.25.
+    let old = with(
+        "kube_min = \"1.25\"",
+        "kube_min = \"1.21\"\nkube_max = \"1.24\"",
+    );
+    let e = old.check_kubernetes().unwrap_err();
+    assert!(
+        matches!(&e, ChartError::OutOfRange { component, kube, .. } if component == "longhorn" && kube == "1.35"),
+        "{e}"
+    );
+    let future = with("kube_min = \"1.25\"", "kube_min = \"1.37\"");
+    assert!(future.check_kubernetes().is_err());
+    // A rendered component without a range cannot be shown to fit.
+    let none = with("kube_min = \"1.14\"\n", "");
+    let e = none.check_kubernetes().unwrap_err();
+    assert!(
+        matches!(&e, ChartError::OutOfRange { component, .. } if component == "dex"),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_ranges_and_a_missing_k3s_table_name_the_fix() {
+    let bad = charts::LOCK.replacen("kube_min = \"1.25\"", "kube_min = \"v1.25\"", 1);
+    let e = ChartLock::parse(&bad, "my.toml").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "my.toml: [longhorn] kube_min `v1.25` is not a Kubernetes minor such as \"1.35\""
+    );
+    let unsourced = charts::LOCK.replacen("kube_source = \"longhorn/", "# kube_source = \"", 1);
+    assert!(matches!(
+        ChartLock::parse(&unsourced, "x").unwrap_err(),
+        ChartError::RangeWithoutSource { component, .. } if component == "longhorn"
+    ));
+    let start = charts::LOCK.find("\n[k3s]\n").unwrap();
+    let end = charts::LOCK.find("\n[dex]\n").unwrap();
+    let no_k3s = format!("{}{}", &charts::LOCK[..start], &charts::LOCK[end..]);
+    let lock = ChartLock::parse(&no_k3s, "x.toml").unwrap();
+    assert_eq!(
+        lock.check_kubernetes(),
+        Err(ChartError::NoK3sPin {
+            origin: "x.toml".into()
+        })
+    );
+    assert_eq!(charts::minor("1.35"), Some((1, 35)));
+    assert_eq!(charts::minor("1.35.0"), None);
+}
