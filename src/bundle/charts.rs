@@ -6,6 +6,8 @@
 
 mod values;
 
+pub use values::proxy_hostname;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -192,6 +194,13 @@ pub fn render(
             file_name: format!("kateskit-{}.yaml", locked.chart),
             yaml: to_yaml(&helm_chart(component, locked, &values, source)),
         });
+        if component == "cert_manager" {
+            let docs = super::tls::issuers(bundle, &locked.namespace);
+            out.push(Manifest {
+                file_name: "kateskit-cert-manager-issuer.yaml".into(),
+                yaml: docs.iter().map(to_yaml).collect::<Vec<_>>().join("---\n"),
+            });
+        }
         if let Some((name, doc)) = extra {
             out.push(Manifest {
                 file_name: format!("kateskit-{name}.yaml"),
