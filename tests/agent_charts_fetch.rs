@@ -100,57 +100,55 @@ fn not_found_fails_at_once_and_a_silent_server_within_the_bound() {
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
 
-/// On a server, a corrupted archive fails k3s-config naming the chart: k3s is not started and
-/// no HelmChart for the chart (repo mode or static) is written.
-#[test]
-fn agent_refuses_a_corrupted_chart_and_never_writes_a_repo_helmchart() {
+const RACK_CHARTS: [&str; 6] = [
+    "dex",
+    "auth_proxy",
+    "dashboard",
+    "cert_manager",
+    "internal_dns",
+    "rook_ceph",
+];
+
+/// Server s1 of examples/rack whose chart lock points at a stand-in serving `body(c)`, with
+/// `digest(c)` in the lock; the agent runs once with the join not verified.
+fn run_rack_server(
+    body: impl Fn(&str) -> Vec<u8>,
+    pin: impl Fn(&str) -> Option<String>,
+) -> (Node, String, serde_json::Value) {
     let cluster = Cluster::new("rack");
     let cfg = cluster.render("s1");
     let mut node = Node::new();
     node.image_defaults(&cfg);
     node.set_cmdline("console=ttyS0 kateskit.agent.verify_join=false kateskit.agent.http_timeout_s=2 kateskit.agent.fetch_retries=0");
     let base = serve(
-        [
-            "dex",
-            "auth_proxy",
-            "dashboard",
-            "cert_manager",
-            "internal_dns",
-            "rook_ceph",
-        ]
-        .iter()
-        .map(|c| {
-            let mut b = archive(c);
-            if *c == "dex" {
-                b.push(b'!');
-            }
-            (format!("/{c}.tgz"), b)
-        })
-        .collect(),
+        RACK_CHARTS
+            .iter()
+            .map(|c| (format!("/{c}.tgz"), body(c)))
+            .collect(),
     );
     let lockfile = node.aux().join("charts.toml");
     std::fs::write(
         &lockfile,
-        lock_text(|c| (format!("{base}/{c}.tgz"), Some(digest(&archive(c))))),
+        lock_text(|c| (format!("{base}/{c}.tgz"), pin(c))),
     )
     .unwrap();
     node.setenv("KATESKIT_CHART_LOCK", lockfile.to_str().unwrap());
-    let out = node.run(&[]);
-    assert!(!out.status.success());
+    node.run(&[]);
     let j = node.journal();
-    let phase = j["phases"]
+    (node, base, j)
+}
+
+fn phase<'a>(j: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    j["phases"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["name"] == "k3s-config")
-        .unwrap();
-    assert_eq!(phase["outcome"], "failed", "{phase}");
-    let detail = phase["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("chart `dex`") && detail.contains(&format!("{base}/dex.tgz")),
-        "{detail}"
-    );
-    assert!(!node.path(&format!("{STATIC_CHARTS}/dex.tgz")).exists());
+        .find(|p| p["name"] == name)
+        .unwrap()
+}
+
+/// The manifests directory holds no HelmChart naming a repository, nor one for `chart`.
+fn assert_no_helmchart_for(node: &Node, chart: &str) {
     let manifests = node.path("var/lib/rancher/k3s/server/manifests");
     for f in std::fs::read_dir(&manifests)
         .into_iter()
@@ -159,13 +157,65 @@ fn agent_refuses_a_corrupted_chart_and_never_writes_a_repo_helmchart() {
     {
         let t = std::fs::read_to_string(f.path()).unwrap();
         assert!(!t.contains("repo: "), "{}: {t}", f.path().display());
-        assert!(!t.contains("chart: dex"), "{}: {t}", f.path().display());
+        assert!(
+            !t.contains(&format!("chart: {chart}")) && !t.contains(&format!("name: {chart}\n")),
+            "{}: {t}",
+            f.path().display()
+        );
     }
-    let start = j["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "start")
-        .unwrap();
-    assert_eq!(start["outcome"], "not-run");
+}
+
+/// On a server, a corrupted archive fails k3s-config naming the chart: k3s is not started and
+/// no HelmChart for the chart (repo mode or static) is written.
+#[test]
+fn agent_refuses_a_corrupted_chart_and_never_writes_a_repo_helmchart() {
+    let (node, base, j) = run_rack_server(
+        |c| {
+            let mut b = archive(c);
+            if c == "dex" {
+                b.push(b'!');
+            }
+            b
+        },
+        |c| Some(digest(&archive(c))),
+    );
+    let p = phase(&j, "k3s-config");
+    assert_eq!(p["outcome"], "failed", "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("chart `dex`") && detail.contains(&format!("{base}/dex.tgz")),
+        "{detail}"
+    );
+    assert!(!node.path(&format!("{STATIC_CHARTS}/dex.tgz")).exists());
+    assert_no_helmchart_for(&node, "dex");
+    assert_eq!(phase(&j, "start")["outcome"], "not-run");
+}
+
+/// A Rook chart without digest in the lock stops only Rook: k3s starts with the other charts,
+/// the join phase fails naming rook_ceph, and no Rook file is written.
+#[test]
+fn rook_without_digest_stops_only_rook() {
+    let (node, base, j) =
+        run_rack_server(archive, |c| (c != "rook_ceph").then(|| digest(&archive(c))));
+    assert_eq!(phase(&j, "k3s-config")["outcome"], "done", "{j}");
+    assert_eq!(phase(&j, "start")["outcome"], "done");
+    assert!(node
+        .read("var/lib/rancher/k3s/server/manifests/kateskit-dex.yaml")
+        .contains("static/charts/dex.tgz"));
+    let p = phase(&j, "join");
+    assert_eq!(p["outcome"], "failed", "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("chart `rook_ceph`")
+            && detail.contains(&format!("{base}/rook_ceph.tgz"))
+            && detail.contains("no digest"),
+        "{detail}"
+    );
+    assert!(!node
+        .path(&format!("{STATIC_CHARTS}/rook_ceph.tgz"))
+        .exists());
+    assert!(!node
+        .path("var/lib/rancher/k3s/server/manifests/rook-ceph-operator.yaml")
+        .exists());
+    assert_no_helmchart_for(&node, "rook-ceph");
 }

@@ -7,20 +7,30 @@ use std::time::Duration;
 
 use super::{ceph_identity, charts_fetch, join, AgentEnv, AgentError};
 
-/// Bundle objects for a server. Every chart archive the bundle needs (Rook's too) is first put
-/// into k3s's static charts directory, verified against the lock (`charts_fetch`), so the
-/// HelmCharts always name the static URL and no chart reaches k3s unchecked.
-pub fn bundle(env: &AgentEnv, cfg: &Effective) -> Result<crate::bundle::Bundle, String> {
+/// Bundle objects for a server. The chart archives about to be used are first put into k3s's
+/// static charts directory, verified against the lock (`charts_fetch`), so the HelmCharts
+/// always name the static URL and no chart reaches k3s unchecked: the charts' archives for the
+/// k3s-config phase, Rook's alone (`rook`) for the join phase, so an unverifiable Rook chart
+/// stops only Rook.
+pub fn bundle(
+    env: &AgentEnv,
+    cfg: &Effective,
+    rook: bool,
+) -> Result<crate::bundle::Bundle, String> {
     use crate::bundle::charts::{self, ChartSource};
     let lock = chart_lock(env)?;
     if let Some(b) = &cfg.node.bundle {
+        let wanted: Vec<&str> = charts::archives(b)
+            .into_iter()
+            .filter(|c| (*c == charts::ROOK) == rook)
+            .collect();
         let http = charts_fetch::Http {
             timeout: Duration::from_secs(cfg.agent.http_timeout_s.max(1)),
             retries: cfg.agent.fetch_retries,
         };
         let dir = env.path(charts_fetch::STATIC_CHARTS);
-        for (c, action) in charts_fetch::ensure(&dir, &lock, &charts::archives(b), http)
-            .map_err(|e| e.to_string())?
+        for (c, action) in
+            charts_fetch::ensure(&dir, &lock, &wanted, http).map_err(|e| e.to_string())?
         {
             if action != charts_fetch::Action::Kept {
                 tracing::info!("chart {c}: archive downloaded and verified ({action:?})");
@@ -66,7 +76,7 @@ pub fn after_k3s(env: &AgentEnv, cfg: &Effective, st: &mut RunState) -> Result<S
     let rook = if cfg.node.node.role == crate::spec::Role::Server
         && cfg.node.storage.ceph_cluster.is_some()
     {
-        bundle(env, cfg).map_err(AgentError::K3s)?.rook
+        bundle(env, cfg, true).map_err(AgentError::K3s)?.rook
     } else {
         None
     };
