@@ -145,3 +145,46 @@ pub fn issuers(b: &BundleSpec, cert_ns: &str) -> Vec<Value> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_names_exclude_private_suffixes_addresses_and_single_labels() {
+        for h in [
+            "dex.example.com",
+            "auth.rack.example.com.",
+            "a.internal.example.org",
+        ] {
+            assert!(is_public(h), "{h}");
+        }
+        for h in [
+            "dex.rack.internal",
+            "box.local",
+            "nas.home.arpa",
+            "HOST.LAN",
+            "localhost",
+            "dex",
+            "192.0.2.10",
+            "x.test",
+        ] {
+            assert!(!is_public(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn issuer_urls_split_into_host_and_path() {
+        let hp = |u| host_and_path(u).map(|(h, p)| format!("{h} {p}"));
+        assert_eq!(
+            hp("https://dex.example.com").as_deref(),
+            Some("dex.example.com /")
+        );
+        assert_eq!(
+            hp("https://id.example.com:8443/dex/").as_deref(),
+            Some("id.example.com /dex")
+        );
+        assert_eq!(hp("http://dex.example.com"), None);
+        assert_eq!(hp("https:///dex"), None);
+    }
+}
