@@ -300,8 +300,16 @@ fn every_chart_is_served_from_the_static_directory() {
         &format!("{dir}/dex.tgz"),
         agent_support::charts::archive("dex"),
     );
+    use std::os::unix::fs::MetadataExt;
+    let inode = |c: &str| {
+        std::fs::metadata(s.node.path(&format!("{dir}/{c}.tgz")))
+            .unwrap()
+            .ino()
+    };
+    let shipped = inode("dex");
     let out = s.run(false, &[]);
     assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(inode("dex"), shipped, "a matching shipped archive is kept");
     for c in &archives {
         assert_eq!(
             std::fs::read(s.node.path(&format!("{dir}/{c}.tgz"))).unwrap(),
