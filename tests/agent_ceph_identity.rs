@@ -290,38 +290,42 @@ fn node_config_without_ceph_keys_refuses_to_deploy_rook() {
         .exists());
 }
 
-/// The agent takes charts from k3s's static directory only when every archive the bundle needs
-/// is there, Rook's included: without `rook_ceph.tgz` every chart still comes from its repo.
+/// Every chart, Rook's included, comes from k3s's static directory: archives the image ships
+/// (matching the lock) are kept, the others are fetched from the stand-in chart repository and
+/// verified; no HelmChart names a repository.
 #[test]
-fn static_charts_are_used_only_when_rook_ships_too() {
+fn every_chart_is_served_from_the_static_directory() {
     let s = setup();
     let bundle: kateskit::spec::BundleSpec =
         serde_json::from_value(s.cfg["bundle"].clone()).unwrap();
     let archives = kateskit::bundle::charts::archives(&bundle);
     assert!(archives.contains(&"rook_ceph"), "{archives:?}");
-    for c in archives.iter().filter(|c| **c != "rook_ceph") {
-        s.node.write(
-            &format!("var/lib/rancher/k3s/server/static/charts/{c}.tgz"),
-            "archive",
-        );
-    }
-    let dex = "var/lib/rancher/k3s/server/manifests/kateskit-dex.yaml";
-    assert!(s.run(false, &[]).status.success());
-    assert!(s.node.read(dex).contains("repo: https://charts.dexidp.io"));
-    assert!(s
-        .node
-        .read(ROOK_FILES[0])
-        .contains("repo: https://charts.rook.io/release"));
+    let dir = "var/lib/rancher/k3s/server/static/charts";
     s.node.write(
-        "var/lib/rancher/k3s/server/static/charts/rook_ceph.tgz",
-        "archive",
+        &format!("{dir}/dex.tgz"),
+        agent_support::charts::archive("dex"),
     );
+    use std::os::unix::fs::MetadataExt;
+    let inode = |c: &str| {
+        std::fs::metadata(s.node.path(&format!("{dir}/{c}.tgz")))
+            .unwrap()
+            .ino()
+    };
+    let shipped = inode("dex");
     let out = s.run(false, &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(s
+    assert_eq!(inode("dex"), shipped, "a matching shipped archive is kept");
+    for c in &archives {
+        assert_eq!(
+            std::fs::read(s.node.path(&format!("{dir}/{c}.tgz"))).unwrap(),
+            agent_support::charts::archive(c),
+            "{c}"
+        );
+    }
+    let dex = s
         .node
-        .read(dex)
-        .contains("chart: https://%{KUBERNETES_API}%/static/charts/dex.tgz"));
+        .read("var/lib/rancher/k3s/server/manifests/kateskit-dex.yaml");
+    assert!(dex.contains("chart: https://%{KUBERNETES_API}%/static/charts/dex.tgz"));
     let op = s.node.read(ROOK_FILES[0]);
     assert!(
         op.contains("chart: https://%{KUBERNETES_API}%/static/charts/rook_ceph.tgz")

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use kateskit::bundle::charts::{self, ChartLock, ChartSource};
 use kateskit::{nodecfg, spec};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Values subtrees a chart takes as free-form maps or Kubernetes objects, so their sub-keys are
@@ -27,11 +28,18 @@ const FREE_FORM: &[(&str, &str, &str)] = &[
         "extraArgs",
         "oauth2-proxy flags by name (values.yaml `extraArgs: {}`)",
     ),
+    ("dex", "ingress.annotations", ANNOTATIONS),
+    ("dex", "ingress.tls", INGRESS_TLS),
+    ("oauth2-proxy", "ingress.annotations", ANNOTATIONS),
+    ("oauth2-proxy", "ingress.tls", INGRESS_TLS),
     ("rook-ceph", "csi.csiRBDPluginVolume", ROOK_OBJECTS),
     ("rook-ceph", "csi.csiRBDPluginVolumeMount", ROOK_OBJECTS),
     ("rook-ceph", "csi.csiCephFSPluginVolume", ROOK_OBJECTS),
     ("rook-ceph", "csi.csiCephFSPluginVolumeMount", ROOK_OBJECTS),
 ];
+const ANNOTATIONS: &str = "Kubernetes annotations, any key (values.yaml `annotations: {}`)";
+const INGRESS_TLS: &str =
+    "Kubernetes IngressTLS objects, `hosts` and `secretName` (values.yaml `tls: []`)";
 const ROOK_OBJECTS: &str =
     "Kubernetes Volume / VolumeMount objects (values.yaml shows their fields only as comments)";
 
@@ -98,8 +106,16 @@ fn unknown_keys(cfg: &nodecfg::NodeConfig, lock: &ChartLock) -> Vec<String> {
 
 fn unknown_in(manifests: &[kateskit::bundle::Manifest]) -> Vec<String> {
     let mut bad = Vec::new();
-    for m in manifests {
-        let doc: Value = serde_yaml::from_str(&m.yaml).unwrap();
+    // A manifest file may hold several documents (a HelmChart and the objects it needs).
+    let docs = manifests.iter().flat_map(|m| {
+        serde_yaml::Deserializer::from_str(&m.yaml)
+            .map(|d| Value::deserialize(d).unwrap())
+            .collect::<Vec<_>>()
+    });
+    for doc in docs {
+        if doc["kind"] != "HelmChart" {
+            continue;
+        }
         let Some(values) = doc["spec"]["valuesContent"].as_str() else {
             continue;
         };

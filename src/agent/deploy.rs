@@ -3,25 +3,56 @@
 
 use super::effective::Effective;
 use super::phases::RunState;
-use super::{ceph_identity, join, AgentEnv, AgentError};
+use std::time::Duration;
 
-/// Bundle objects for a server. Charts (Rook's too) come from k3s's static charts directory
-/// when the image ships every archive needed (air-gapped), otherwise from their repositories.
+use super::{ceph_identity, charts_fetch, join, AgentEnv, AgentError};
+
+/// Bundle objects for a server. The chart archives about to be used are first put into k3s's
+/// static charts directory, verified against the lock (`charts_fetch`), so the HelmCharts
+/// always name the static URL and no chart reaches k3s unchecked: the charts' archives for the
+/// k3s-config phase, Rook's alone (`rook`) for the join phase, so an unverifiable Rook chart
+/// stops only Rook.
 pub fn bundle(
     env: &AgentEnv,
-    cfg: &crate::nodecfg::NodeConfig,
+    cfg: &Effective,
+    rook: bool,
 ) -> Result<crate::bundle::Bundle, String> {
-    use crate::bundle::charts::{self, ChartLock, ChartSource};
-    let lock = ChartLock::bundled().map_err(|e| e.to_string())?;
-    let shipped = |c: &&str| {
-        env.path(format!("var/lib/rancher/k3s/server/static/charts/{c}.tgz"))
-            .exists()
-    };
-    let source = match &cfg.bundle {
-        Some(b) if charts::archives(b).iter().all(shipped) => ChartSource::Static,
-        _ => ChartSource::Repo,
-    };
-    crate::bundle::manifests(cfg, &lock, source).map_err(|e| e.to_string())
+    use crate::bundle::charts::{self, ChartSource};
+    let lock = chart_lock(env)?;
+    if let Some(b) = &cfg.node.bundle {
+        let wanted: Vec<&str> = charts::archives(b)
+            .into_iter()
+            .filter(|c| (*c == charts::ROOK) == rook)
+            .collect();
+        let http = charts_fetch::Http {
+            timeout: Duration::from_secs(cfg.agent.http_timeout_s.max(1)),
+            retries: cfg.agent.fetch_retries,
+        };
+        let dir = env.path(charts_fetch::STATIC_CHARTS);
+        for (c, action) in
+            charts_fetch::ensure(&dir, &lock, &wanted, http).map_err(|e| e.to_string())?
+        {
+            if action != charts_fetch::Action::Kept {
+                tracing::info!("chart {c}: archive downloaded and verified ({action:?})");
+            }
+        }
+    }
+    crate::bundle::manifests(&cfg.node, &lock, ChartSource::Static).map_err(|e| e.to_string())
+}
+
+/// The chart lock: the one compiled in, or the file `KATESKIT_CHART_LOCK` names (a site that
+/// mirrors the chart archives points their `url`s at the mirror; digests stay the publisher's).
+fn chart_lock(env: &AgentEnv) -> Result<crate::bundle::charts::ChartLock, String> {
+    use crate::bundle::charts::ChartLock;
+    match &env.chart_lock {
+        None => ChartLock::bundled().map_err(|e| e.to_string()),
+        Some(p) => {
+            let text = crate::fsutil::read_string(p).map_err(|e| {
+                format!("{e}; KATESKIT_CHART_LOCK must name a readable chart lock file")
+            })?;
+            ChartLock::parse(&text, &p.display().to_string()).map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// The run after k3s is up: verify the join (unless switched off), then, on a server with a
@@ -45,7 +76,7 @@ pub fn after_k3s(env: &AgentEnv, cfg: &Effective, st: &mut RunState) -> Result<S
     let rook = if cfg.node.node.role == crate::spec::Role::Server
         && cfg.node.storage.ceph_cluster.is_some()
     {
-        bundle(env, &cfg.node).map_err(AgentError::K3s)?.rook
+        bundle(env, cfg, true).map_err(AgentError::K3s)?.rook
     } else {
         None
     };

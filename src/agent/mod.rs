@@ -6,6 +6,7 @@
 //! ordinary process in tests.
 
 pub mod ceph_identity;
+pub mod charts_fetch;
 pub mod cmdline;
 pub mod deploy;
 pub mod disks;
@@ -52,6 +53,8 @@ pub struct AgentEnv {
     /// Leave the join to a later run (`agent run --before-k3s`): the unit that runs before
     /// k3s cannot wait for k3s to become Ready.
     pub defer_join: bool,
+    /// Chart lock read instead of the compiled-in one (`KATESKIT_CHART_LOCK`).
+    pub chart_lock: Option<PathBuf>,
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -79,6 +82,7 @@ impl AgentEnv {
             ),
             fault_after: var("KATESKIT_FAULT_AFTER"),
             defer_join: false,
+            chart_lock: var("KATESKIT_CHART_LOCK").map(PathBuf::from),
             root,
         }
     }

@@ -171,7 +171,7 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             if n.node.role == crate::spec::Role::Server {
                 // Rook waits for the join phase (its Secret needs the API); a Rook file left
                 // by an earlier boot stays.
-                let files: Vec<(String, String)> = deploy::bundle(env, n)
+                let files: Vec<(String, String)> = deploy::bundle(env, &cfg, false)
                     .map_err(AgentError::K3s)?
                     .manifests
                     .into_iter()

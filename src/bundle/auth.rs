@@ -6,7 +6,7 @@
 //! need no new files, and rotating the server token rotates them too (logging everyone out).
 
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::pki::derive::hmac_label as hmac;
 
@@ -78,6 +78,57 @@ pub fn proxy_values(issuer: &str, hostname: &str) -> Value {
             "hosts": [hostname],
         },
     })
+}
+
+/// Secrets cert-manager stores the Ingress certificates in (dex's and the proxy's namespace).
+pub const DEX_TLS_SECRET: &str = "dex-tls";
+pub const PROXY_TLS_SECRET: &str = "oauth2-proxy-tls";
+const CA_MOUNT: &str = "/etc/kateskit-ca";
+
+/// Dex's Ingress on Traefik for its issuer URL, so oauth2-proxy's OIDC discovery
+/// (`<issuer>/.well-known/openid-configuration`) and browsers reach it.
+pub fn dex_ingress(host: &str, path: &str) -> Value {
+    json!({ "ingress": {
+        "enabled": true,
+        "className": "traefik",
+        "hosts": [{ "host": host, "paths": [{ "path": path, "pathType": "Prefix" }] }],
+    } })
+}
+
+/// With the cluster CA issuer, dex's certificate is signed by a root no image trusts: the proxy
+/// reads it from the `ca.crt` of its own Ingress certificate's Secret (same issuer).
+pub fn proxy_ca_trust() -> Value {
+    json!({
+        "extraArgs": { "provider-ca-file": format!("{CA_MOUNT}/ca.crt") },
+        "extraVolumes": [{ "name": "kateskit-ca", "secret": {
+            "secretName": PROXY_TLS_SECRET,
+            "items": [{ "key": "ca.crt", "path": "ca.crt" }],
+        } }],
+        "extraVolumeMounts": [{ "name": "kateskit-ca", "mountPath": CA_MOUNT, "readOnly": true }],
+    })
+}
+
+/// A user's own `config.staticClients` and `envFrom` lists would replace the proxy's entries
+/// (lists do not merge): append ours to the user's lists instead. A user client with the proxy's
+/// id is the user's deliberate override and is kept alone.
+pub fn keep_proxy_entries(user: &mut Map<String, Value>, ours: &Value) {
+    let append =
+        |list: Option<&mut Value>, extra: &Value, same: &dyn Fn(&Value, &Value) -> bool| {
+            if let (Some(Value::Array(list)), Some(extra)) = (list, extra.as_array()) {
+                for e in extra {
+                    if !list.iter().any(|u| same(u, e)) {
+                        list.push(e.clone());
+                    }
+                }
+            }
+        };
+    append(
+        user.get_mut("config")
+            .and_then(|c| c.get_mut("staticClients")),
+        &ours["config"]["staticClients"],
+        &|u, e| u.get("id").is_some() && u.get("id") == e.get("id"),
+    );
+    append(user.get_mut("envFrom"), &ours["envFrom"], &|u, e| u == e);
 }
 
 /// The two Secrets (with their namespaces, which may not exist yet when k3s applies this file).

@@ -10,6 +10,7 @@ mod values;
 
 pub use compat::{minor, K3sPin};
 pub use lock::{ChartError, ChartLock, LockedChart};
+pub use values::proxy_hostname;
 
 use serde_json::{json, Map, Value};
 
@@ -106,6 +107,13 @@ pub fn render(
             file_name: format!("kateskit-{}.yaml", locked.chart),
             yaml: to_yaml(&helm_chart(component, locked, &values, source)),
         });
+        if component == "cert_manager" {
+            let docs = super::tls::issuers(bundle, &locked.namespace);
+            out.push(Manifest {
+                file_name: "kateskit-cert-manager-issuer.yaml".into(),
+                yaml: docs.iter().map(to_yaml).collect::<Vec<_>>().join("---\n"),
+            });
+        }
         if let Some((name, doc)) = extra {
             out.push(Manifest {
                 file_name: format!("kateskit-{name}.yaml"),

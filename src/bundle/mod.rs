@@ -4,6 +4,7 @@ pub mod auth;
 pub mod charts;
 pub mod rook;
 pub mod rook_storage;
+pub mod tls;
 
 use crate::nodecfg::NodeConfig;
 

@@ -4,6 +4,7 @@
 mod locate;
 mod model;
 mod validate;
+mod validate_auth;
 mod validate_nodes;
 mod validate_osd;
 mod validate_rook;

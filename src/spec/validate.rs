@@ -255,6 +255,7 @@ fn check_bundle(c: &mut Checker, spec: &ClusterSpec) {
     if b.internal_dns.enable {
         check_internal_dns(c, b, &p);
     }
+    super::validate_auth::check_dex_and_tls(c, b, &p);
     if b.dashboard.enable && !b.auth_proxy.enable {
         c.warn(
             p.key("dashboard").key("enable"),

@@ -1,7 +1,8 @@
 //! Shared support for the agent tests: a cluster with fresh secrets, a node root the agent runs
-//! against as a plain process, a tiny HTTP server for config_url, and file-tree snapshots.
+//! against as a plain process, a tiny HTTP server for config_url, a stand-in chart repository, and file-tree snapshots.
 #![allow(dead_code)]
 
+pub mod charts;
 pub mod initramfs;
 pub mod joining;
 pub mod kubeapi;
@@ -89,6 +90,10 @@ impl Node {
         let env = vec![
             ("KATESKIT_SYSTEMCTL".into(), "true".into()),
             ("KATESKIT_K3S_LOG_CMD".into(), "true".into()),
+            (
+                "KATESKIT_CHART_LOCK".into(),
+                charts::shared_lock().display().to_string(),
+            ),
         ];
         Node {
             root,

@@ -5,11 +5,11 @@
 use serde_json::{json, Map, Value};
 
 use super::user_values;
-use crate::bundle::auth;
+use crate::bundle::{auth, tls};
 use crate::spec::BundleSpec;
 
 /// The auth proxy's public hostname (`bundle.auth_proxy.values.hostname`), when it is on.
-pub(super) fn proxy_hostname(b: &BundleSpec) -> Option<String> {
+pub fn proxy_hostname(b: &BundleSpec) -> Option<String> {
     b.auth_proxy
         .enable
         .then(|| b.auth_proxy.values.get("hostname"))
@@ -35,6 +35,11 @@ pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String,
             }
             if let Some(host) = proxy_hostname(b) {
                 merge(&mut d, auth::dex_values(&host));
+                auth::keep_proxy_entries(&mut u, &d);
+            }
+            if let Some((host, path)) = dex_issuer.as_deref().and_then(tls::host_and_path) {
+                merge(&mut d, auth::dex_ingress(&host, &path));
+                merge(&mut d, tls::ingress_values(b, &host, auth::DEX_TLS_SECRET));
             }
             (u, d, None)
         }
@@ -47,7 +52,14 @@ pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String,
                 b.dex.enable,
                 host.as_ref().and_then(|h| h.as_str()),
             ) {
-                (Some(issuer), true, Some(host)) => auth::proxy_values(issuer, host),
+                (Some(issuer), true, Some(host)) => {
+                    let mut d = auth::proxy_values(issuer, host);
+                    merge(&mut d, tls::ingress_values(b, host, auth::PROXY_TLS_SECRET));
+                    if tls::issuer(b) == Some(tls::CA_ISSUER) {
+                        merge(&mut d, auth::proxy_ca_trust());
+                    }
+                    d
+                }
                 _ => json!({}),
             };
             (u, d, None)
@@ -58,10 +70,9 @@ pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String,
             // The chart installs its CRDs only when asked; `crds.enabled` replaced the deprecated
             // `installCRDs` (cert-manager values.yaml at the pinned v1.21).
             let d = json!({ "crds": { "enabled": true } });
-            let extra = u
-                .remove("acme_email")
-                .map(|email| ("cert-manager-issuer".to_string(), acme_issuer(email)));
-            (u, d, extra)
+            // Read by bundle::tls, which renders the ClusterIssuers.
+            u.remove("acme_email");
+            (u, d, None)
         }
         "internal_dns" => {
             let mut u = user_values(&b.internal_dns);
@@ -82,23 +93,8 @@ pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String,
     (merged, extra)
 }
 
-/// A Let's Encrypt ClusterIssuer solving HTTP-01 through the bundled Traefik ingress.
-fn acme_issuer(email: Value) -> Value {
-    json!({
-        "apiVersion": "cert-manager.io/v1",
-        "kind": "ClusterIssuer",
-        "metadata": { "name": "letsencrypt" },
-        "spec": { "acme": {
-            "server": "https://acme-v02.api.letsencrypt.org/directory",
-            "email": email,
-            "privateKeySecretRef": { "name": "letsencrypt-account-key" },
-            "solvers": [{ "http01": { "ingress": { "ingressClassName": "traefik" } } }],
-        } },
-    })
-}
-
 /// Recursive merge: objects merge key by key, anything else in `top` replaces `base`.
-fn merge(base: &mut Value, top: Value) {
+pub(super) fn merge(base: &mut Value, top: Value) {
     match (base, top) {
         (Value::Object(b), Value::Object(t)) => {
             for (k, v) in t {
