@@ -7,15 +7,13 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::mpsc;
 
 use indicatif::ProgressBar;
 
 pub use crate::io::direct::{read_at, reopen_direct, write_at, AlignedBuf, ALIGN};
 
-/// Bytes per write; three buffers are in flight.
+/// Bytes per write; three buffers are in flight (`io::pipeline`).
 pub const CHUNK: usize = 16 << 20;
-const BUFFERS: usize = 3;
 
 /// Copies `len` bytes of `src` to `direct` (the destination opened with `O_DIRECT`) in chunks of
 /// `chunk` bytes (a multiple of [`ALIGN`]). A final piece shorter than [`ALIGN`] goes through
@@ -32,45 +30,17 @@ pub fn copy(
         chunk >= ALIGN && chunk % ALIGN == 0,
         "chunk must be a multiple of ALIGN"
     );
-    let (free_tx, free_rx) = mpsc::channel::<AlignedBuf>();
-    let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(AlignedBuf, u64, usize)>>(BUFFERS);
-    for _ in 0..BUFFERS.min(len.div_ceil(chunk as u64).max(1) as usize) {
-        free_tx
-            .send(AlignedBuf::new(chunk))
-            .expect("receiver alive");
-    }
-    // `move`: the writer's ends of both channels drop when this closure returns, so a writer
-    // error unblocks the reader before the scope joins it.
-    std::thread::scope(move |s| {
-        s.spawn(move || {
-            let mut off = 0u64;
-            while off < len {
-                // The writer hung up (it failed): stop reading.
-                let Ok(mut buf) = free_rx.recv() else { return };
-                let n = (len - off).min(chunk as u64) as usize;
-                let item = src
-                    .read_exact_at(&mut buf[..n], off)
-                    .map(|()| (buf, off, n));
-                let failed = item.is_err();
-                if full_tx.send(item).is_err() || failed {
-                    return;
-                }
-                off += n as u64;
-            }
-        });
-        let mut done = 0u64;
-        while done < len {
-            let (buf, off, n) = full_rx.recv().map_err(|_| {
-                io::Error::new(io::ErrorKind::UnexpectedEof, "source reader stopped early")
-            })??;
-            write_at(direct, buffered, &buf[..n], off)?;
-            done = off + n as u64;
+    crate::io::pipeline::run(
+        len,
+        chunk,
+        |buf, off| src.read_exact_at(buf, off),
+        |data, off| {
+            write_at(direct, buffered, data, off)?;
             if let Some(pb) = progress {
-                pb.set_position(done);
+                pb.set_position(off + data.len() as u64);
             }
-            // The reader may already be done and gone; the buffer is then simply dropped.
-            let _ = free_tx.send(buf);
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+        |_| io::Error::new(io::ErrorKind::UnexpectedEof, "source reader stopped early"),
+    )
 }

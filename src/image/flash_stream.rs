@@ -3,58 +3,22 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
 
 use super::flash::{io, FlashError, FlashOptions, CHUNK, HEAD};
-use crate::io::direct::{read_at, write_at, AlignedBuf};
+use crate::io::direct::{read_at, write_at};
 use crate::io::overlay::Overlay;
 
-const BUFFERS: usize = 3;
-
-/// Runs `produce` (fill a buffer with the `n` bytes at `off`) on a second thread and `consume`
-/// on this one, in stream order, over `len` bytes in chunks of `chunk`.
-fn pipeline<P, C>(len: u64, chunk: usize, mut produce: P, mut consume: C) -> Result<(), FlashError>
+/// [`crate::io::pipeline::run`] with the flash's error for a reader that stopped early.
+fn pipeline<P, C>(len: u64, chunk: usize, produce: P, consume: C) -> Result<(), FlashError>
 where
     P: FnMut(&mut [u8], u64) -> Result<(), FlashError> + Send,
     C: FnMut(&[u8], u64) -> Result<(), FlashError>,
 {
-    let (free_tx, free_rx) = mpsc::channel::<AlignedBuf>();
-    let (full_tx, full_rx) =
-        mpsc::sync_channel::<Result<(AlignedBuf, u64, usize), FlashError>>(BUFFERS);
-    for _ in 0..BUFFERS.min(len.div_ceil(chunk as u64).max(1) as usize) {
-        free_tx
-            .send(AlignedBuf::new(chunk))
-            .expect("receiver alive");
-    }
-    // `move`: this side's channel ends drop when the closure returns, so a consumer error
-    // unblocks the producer before the scope joins it.
-    std::thread::scope(move |s| {
-        s.spawn(move || {
-            let mut off = 0u64;
-            while off < len {
-                let Ok(mut buf) = free_rx.recv() else { return };
-                let n = (len - off).min(chunk as u64) as usize;
-                let item = produce(&mut buf[..n], off).map(|()| (buf, off, n));
-                let failed = item.is_err();
-                if full_tx.send(item).is_err() || failed {
-                    return;
-                }
-                off += n as u64;
-            }
-        });
-        let mut done = 0u64;
-        while done < len {
-            let (buf, off, n) = full_rx.recv().map_err(|_| FlashError::Io {
-                action: format!("reading at byte {done}"),
-                error: std::io::Error::other("reader thread stopped early"),
-            })??;
-            consume(&buf[..n], off)?;
-            done = off + n as u64;
-            let _ = free_tx.send(buf);
-        }
-        Ok(())
+    crate::io::pipeline::run(len, chunk, produce, consume, |done| FlashError::Io {
+        action: format!("reading at byte {done}"),
+        error: std::io::Error::other("reader thread stopped early"),
     })
 }
 

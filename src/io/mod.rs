@@ -5,3 +5,4 @@
 pub mod direct;
 pub mod hash;
 pub mod overlay;
+pub mod pipeline;
