@@ -100,13 +100,14 @@ fn not_found_fails_at_once_and_a_silent_server_within_the_bound() {
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
 
-const RACK_CHARTS: [&str; 6] = [
+const RACK_CHARTS: [&str; 7] = [
     "dex",
     "auth_proxy",
     "dashboard",
     "cert_manager",
     "internal_dns",
     "rook_ceph",
+    "rook_csi_drivers",
 ];
 
 /// Server s1 of examples/rack whose chart lock points at a stand-in serving `body(c)`, with
