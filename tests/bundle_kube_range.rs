@@ -73,19 +73,11 @@ fn a_pin_whose_range_excludes_the_k3s_is_refused() {
 /// that records no range at all.
 #[test]
 fn rook_is_held_to_the_pinned_k3s_too() {
-    let rook = |lock: &str| {
-        let start = lock.find("\n[rook_ceph]\n").expect("a [rook_ceph] table");
-        start + lock[start..].find("\nkube_min = ").unwrap()
-    };
-    let lock = charts::LOCK;
-    let at = rook(lock);
-    let end = at + 1 + lock[at + 1..].find("\nkube_source = ").unwrap();
-    let old = format!(
-        "{}\nkube_min = \"1.29\"\nkube_max = \"1.34\"{}",
-        &lock[..at],
-        &lock[end..]
-    )
-    .replacen("version = \"v1.20.6\"", "version = \"v1.18.7\"", 1);
+    let range = "kube_min = \"1.31\"\nkube_max = \"1.36\"\n";
+    assert!(charts::LOCK.contains(range), "Rook's recorded range");
+    let old = charts::LOCK
+        .replacen(range, "kube_min = \"1.29\"\nkube_max = \"1.34\"\n", 1)
+        .replacen("version = \"v1.20.6\"", "version = \"v1.18.7\"", 1);
     let e = ChartLock::parse(&old, "my.toml")
         .unwrap()
         .check_kubernetes()
@@ -94,9 +86,12 @@ fn rook_is_held_to_the_pinned_k3s_too() {
         e.to_string().split(';').next().unwrap(),
         "my.toml: [rook_ceph] v1.18.7 supports Kubernetes 1.29 to 1.34, not 1.35 of [k3s]"
     );
-    let line_end = |from: usize| from + 1 + lock[from + 1..].find('\n').unwrap();
-    let source_end = line_end(end);
-    let unranged = format!("{}{}", &lock[..at], &lock[source_end..]);
+    let unranged: String = charts::LOCK
+        .replacen(range, "", 1)
+        .lines()
+        .filter(|l| !l.starts_with("kube_source = \"rook/rook"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let e = ChartLock::parse(&unranged, "x.toml")
         .unwrap()
         .check_kubernetes()
