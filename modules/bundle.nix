@@ -6,7 +6,8 @@
 #   * the other components are HelmChart manifests rendered by `kateskit::bundle::charts`
 #     from bundle/charts.toml (chart repo, name, version, digest) and written by the agent into
 #     /var/lib/rancher/k3s/server/manifests/; Rook's operator chart is pinned there too
-#     ([rook_ceph]) and its files are written once its mon Secret exists (docs/disks.md).
+#     ([rook_ceph], with its CSI drivers chart [rook_csi_drivers]) and its files are written
+#     once its mon Secret exists (docs/disks.md).
 # What the image adds, for air-gapped sites: the k3s airgap image archive through
 # `services.k3s.images`, and the locked chart archives in k3s's static charts directory
 # (`services.k3s.charts`), fetched at build time and checked against the lock's digests.
@@ -19,7 +20,7 @@ let
   # Components the spec switches on that are installed from a chart.
   wanted = builtins.filter (c: (b.${c}.enable or false)) [ "dex" "auth_proxy" "dashboard" "cert_manager" "internal_dns" ]
     ++ lib.optional ((b.storage or "") == "longhorn") "longhorn"
-    ++ lib.optional ((b.storage or "") == "rook-ceph") "rook_ceph";
+    ++ lib.optionals ((b.storage or "") == "rook-ceph") [ "rook_ceph" "rook_csi_drivers" ];
 
   hexDigest = c: lib.removePrefix "sha256:" lock.${c}.digest;
   hasDigest = c: lock ? ${c} && (lock.${c}.digest or "") != "";

@@ -299,7 +299,10 @@ fn every_chart_is_served_from_the_static_directory() {
     let bundle: kateskit::spec::BundleSpec =
         serde_json::from_value(s.cfg["bundle"].clone()).unwrap();
     let archives = kateskit::bundle::charts::archives(&bundle);
-    assert!(archives.contains(&"rook_ceph"), "{archives:?}");
+    assert!(
+        archives.contains(&"rook_ceph") && archives.contains(&"rook_csi_drivers"),
+        "{archives:?}"
+    );
     let dir = "var/lib/rancher/k3s/server/static/charts";
     s.node.write(
         &format!("{dir}/dex.tgz"),
@@ -329,6 +332,7 @@ fn every_chart_is_served_from_the_static_directory() {
     let op = s.node.read(ROOK_FILES[0]);
     assert!(
         op.contains("chart: https://%{KUBERNETES_API}%/static/charts/rook_ceph.tgz")
+            && op.contains("chart: https://%{KUBERNETES_API}%/static/charts/rook_csi_drivers.tgz")
             && !op.contains("repo:"),
         "{op}"
     );

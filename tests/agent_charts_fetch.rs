@@ -100,13 +100,14 @@ fn not_found_fails_at_once_and_a_silent_server_within_the_bound() {
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
 
-const RACK_CHARTS: [&str; 6] = [
+const RACK_CHARTS: [&str; 7] = [
     "dex",
     "auth_proxy",
     "dashboard",
     "cert_manager",
     "internal_dns",
     "rook_ceph",
+    "rook_csi_drivers",
 ];
 
 /// Server s1 of examples/rack whose chart lock points at a stand-in serving `body(c)`, with
@@ -189,6 +190,39 @@ fn agent_refuses_a_corrupted_chart_and_never_writes_a_repo_helmchart() {
     assert!(!node.path(&format!("{STATIC_CHARTS}/dex.tgz")).exists());
     assert_no_helmchart_for(&node, "dex");
     assert_eq!(phase(&j, "start")["outcome"], "not-run");
+}
+
+/// Rook's CSI drivers chart is verified with Rook's operator chart in the join phase: a
+/// served archive that does not match its digest stops only Rook, named, with no Rook file.
+#[test]
+fn a_corrupt_csi_drivers_archive_stops_only_rook() {
+    let (node, base, j) = run_rack_server(
+        |c| {
+            if c == "rook_csi_drivers" {
+                b"not the pinned chart".to_vec()
+            } else {
+                archive(c)
+            }
+        },
+        |c| Some(digest(&archive(c))),
+    );
+    assert_eq!(phase(&j, "k3s-config")["outcome"], "done", "{j}");
+    assert_eq!(phase(&j, "start")["outcome"], "done");
+    let p = phase(&j, "join");
+    assert_eq!(p["outcome"], "failed", "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("chart `rook_csi_drivers`")
+            && detail.contains(&format!("{base}/rook_csi_drivers.tgz")),
+        "{detail}"
+    );
+    assert!(!node
+        .path(&format!("{STATIC_CHARTS}/rook_csi_drivers.tgz"))
+        .exists());
+    assert!(!node
+        .path("var/lib/rancher/k3s/server/manifests/rook-ceph-operator.yaml")
+        .exists());
+    assert_no_helmchart_for(&node, "ceph-csi-drivers");
 }
 
 /// A Rook chart without digest in the lock stops only Rook: k3s starts with the other charts,

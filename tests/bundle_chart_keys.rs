@@ -32,16 +32,22 @@ const FREE_FORM: &[(&str, &str, &str)] = &[
     ("dex", "ingress.tls", INGRESS_TLS),
     ("oauth2-proxy", "ingress.annotations", ANNOTATIONS),
     ("oauth2-proxy", "ingress.tls", INGRESS_TLS),
-    ("rook-ceph", "csi.csiRBDPluginVolume", ROOK_OBJECTS),
-    ("rook-ceph", "csi.csiRBDPluginVolumeMount", ROOK_OBJECTS),
-    ("rook-ceph", "csi.csiCephFSPluginVolume", ROOK_OBJECTS),
-    ("rook-ceph", "csi.csiCephFSPluginVolumeMount", ROOK_OBJECTS),
+    (
+        "ceph-csi-drivers",
+        "drivers.rbd.nodePlugin.volumes",
+        CSI_VOLUMES,
+    ),
+    (
+        "ceph-csi-drivers",
+        "drivers.cephfs.nodePlugin.volumes",
+        CSI_VOLUMES,
+    ),
 ];
 const ANNOTATIONS: &str = "Kubernetes annotations, any key (values.yaml `annotations: {}`)";
 const INGRESS_TLS: &str =
     "Kubernetes IngressTLS objects, `hosts` and `secretName` (values.yaml `tls: []`)";
-const ROOK_OBJECTS: &str =
-    "Kubernetes Volume / VolumeMount objects (values.yaml shows their fields only as comments)";
+const CSI_VOLUMES: &str =
+    "ceph-csi-operator VolumeSpec objects, a Kubernetes Volume and VolumeMount each (values.yaml `volumes: []`)";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -174,9 +180,9 @@ fn every_rendered_values_key_exists_in_the_pinned_chart() {
     );
 }
 
-/// Rook's operator chart, rendered by `bundle::rook` for the rack.
+/// Rook's operator and CSI drivers charts, rendered by `bundle::rook` for the rack.
 #[test]
-fn rook_operator_values_exist_in_the_pinned_chart() {
+fn rook_chart_values_exist_in_the_pinned_charts() {
     let rack = spec::load(&root().join("examples/rack/cluster.toml"))
         .unwrap()
         .spec;
@@ -187,8 +193,10 @@ fn rook_operator_values_exist_in_the_pinned_chart() {
         "keys Rook's chart does not have:\n{}",
         bad.join("\n")
     );
-    let doc: Value = serde_yaml::from_str(&manifests[0].yaml).unwrap();
-    assert_eq!(doc["metadata"]["name"], "rook-ceph");
+    let names: Vec<Value> = serde_yaml::Deserializer::from_str(&manifests[0].yaml)
+        .map(|d| Value::deserialize(d).unwrap()["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(names, ["rook-ceph", "ceph-csi-drivers"]);
 }
 
 #[test]

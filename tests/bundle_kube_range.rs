@@ -16,8 +16,8 @@ fn every_pin_supports_the_pinned_k3s() {
         pin.version.starts_with(&format!("{}.", pin.kubernetes)),
         "{pin:?}"
     );
-    for c in charts::COMPONENTS {
-        let e = &lock.charts[c];
+    for c in charts::COMPONENTS.iter().chain(&charts::ROOK_CHARTS) {
+        let e = &lock.charts[*c];
         assert!(
             e.kube_min.is_some() && e.kube_source.is_some(),
             "[{c}] has no recorded range"
@@ -65,6 +65,47 @@ fn a_pin_whose_range_excludes_the_k3s_is_refused() {
     assert!(
         matches!(&e, ChartError::OutOfRange { component, .. } if component == "dex"),
         "{e}"
+    );
+}
+
+/// Rook is checked like the rendered charts: v1.18 (Kubernetes 1.29 to 1.34 in its
+/// Documentation/Getting-Started/Prerequisites) is refused on k3s 1.35, and so is a Rook entry
+/// that records no range at all.
+#[test]
+fn rook_is_held_to_the_pinned_k3s_too() {
+    let range = "kube_min = \"1.31\"\nkube_max = \"1.36\"\n";
+    assert!(charts::LOCK.contains(range), "Rook's recorded range");
+    let old = charts::LOCK
+        .replacen(range, "kube_min = \"1.29\"\nkube_max = \"1.34\"\n", 1)
+        .replacen("version = \"v1.20.6\"", "version = \"v1.18.7\"", 1);
+    let e = ChartLock::parse(&old, "my.toml")
+        .unwrap()
+        .check_kubernetes()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string().split(';').next().unwrap(),
+        "my.toml: [rook_ceph] v1.18.7 supports Kubernetes 1.29 to 1.34, not 1.35 of [k3s]"
+    );
+    let unranged: String = charts::LOCK
+        .replacen(range, "", 1)
+        .lines()
+        .filter(|l| !l.starts_with("kube_source = \"rook/rook"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let e = ChartLock::parse(&unranged, "x.toml")
+        .unwrap()
+        .check_kubernetes()
+        .unwrap_err();
+    assert!(
+        matches!(&e, ChartError::OutOfRange { component, .. } if component == "rook_ceph"),
+        "{e}"
+    );
+    let csi = with("kube_min = \"1.32\"", "kube_min = \"1.37\"")
+        .check_kubernetes()
+        .unwrap_err();
+    assert!(
+        matches!(&csi, ChartError::OutOfRange { component, .. } if component == "rook_csi_drivers"),
+        "{csi}"
     );
 }
 

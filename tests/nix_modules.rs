@@ -213,7 +213,8 @@ fn chart_archives_match_what_the_agent_looks_for() {
     ] {
         let Some(v) = eval(&format!(
             "let lib' = lib // {{ genAttrs = ns: f: builtins.listToAttrs (map (n: {{ name = n; value = f n; }}) ns);
-                 optional = c: x: if c then [ x ] else [ ]; concatStringsSep = builtins.concatStringsSep;
+                 optional = c: x: if c then [ x ] else [ ]; optionals = c: xs: if c then xs else [ ];
+                 concatStringsSep = builtins.concatStringsSep;
                  removePrefix = p: s: builtins.substring (builtins.stringLength p) (-1) s; }};
                  m = (import ./modules/bundle.nix {{ lib = lib'; pkgs = pkgs // {{ fetchurl = a: a.url; }};
                config = {{ services.k3s.package = {{ }}; kateskit = {{ enable = true;

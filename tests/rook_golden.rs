@@ -111,10 +111,7 @@ fn cluster_lists_exactly_the_declared_disks() {
         Some("https://charts.rook.io/release")
     );
     assert_eq!(op["spec"]["targetNamespace"].as_str(), Some("rook-ceph"));
-    let values: serde_yaml::Value =
-        serde_yaml::from_str(op["spec"]["valuesContent"].as_str().unwrap()).unwrap();
-    let vol = &values["csi"]["csiRBDPluginVolume"][0]["hostPath"]["path"];
-    assert_eq!(vol.as_str(), Some(rook::NIXOS_MODULES));
+    assert_eq!(op["spec"]["failurePolicy"].as_str(), Some("abort"));
 }
 
 #[test]
@@ -136,47 +133,120 @@ fn refuses_specs_rook_cannot_serve() {
     assert_eq!(d[1]["spec"]["mon"]["count"].as_u64(), Some(1));
 }
 
-/// Rook's chart pin lives in bundle/charts.toml like the others, and an air-gapped image
-/// (every archive shipped, Rook's included) gets Rook's chart from k3s's static directory.
+/// Rook's chart pins (the operator and, since v1.20, the CSI drivers) live in
+/// bundle/charts.toml like the others, and an air-gapped image (every archive shipped, Rook's
+/// included) gets both charts from k3s's static directory, the operator's first.
 #[test]
-fn rook_chart_comes_from_the_lock_and_the_static_directory() {
+fn rook_charts_come_from_the_lock_and_the_static_directory() {
     use kateskit::bundle::charts::{self, ChartLock, ChartSource};
     let lock = ChartLock::bundled().unwrap();
-    let pin = &lock.charts[charts::ROOK];
+    let pin = |c: &str| {
+        let p = &lock.charts[c];
+        (p.chart.clone(), p.version.clone(), p.namespace.clone())
+    };
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(pin(charts::ROOK), s("rook-ceph", "v1.20.6", "rook-ceph"));
     assert_eq!(
-        (
-            pin.chart.as_str(),
-            pin.version.as_str(),
-            pin.namespace.as_str()
-        ),
-        ("rook-ceph", "v1.18.7", "rook-ceph")
+        pin(charts::ROOK_CSI),
+        s("ceph-csi-drivers", "1.0.4", "rook-ceph")
     );
-    assert!(!pin.verified || pin.digest.starts_with("sha256:"));
+    for c in charts::ROOK_CHARTS {
+        let p = &lock.charts[c];
+        assert!(!p.verified || p.digest.starts_with("sha256:"), "{c}");
+    }
     let spec = rack();
-    assert!(charts::archives(&spec.bundle).contains(&charts::ROOK));
+    let archives = charts::archives(&spec.bundle);
+    assert!(charts::ROOK_CHARTS.iter().all(|c| archives.contains(c)));
     let layout = kateskit::nodecfg::ceph_layout(&spec);
     let m = rook::render_layout(&layout, &lock, ChartSource::Static).unwrap();
-    let op = &docs(&m[0].yaml)[0];
+    let ops = docs(&m[0].yaml);
+    let urls: Vec<_> = ops.iter().map(|d| d["spec"]["chart"].as_str()).collect();
     assert_eq!(
-        op["spec"]["chart"].as_str(),
-        Some("https://%{KUBERNETES_API}%/static/charts/rook_ceph.tgz")
+        urls,
+        [
+            Some("https://%{KUBERNETES_API}%/static/charts/rook_ceph.tgz"),
+            Some("https://%{KUBERNETES_API}%/static/charts/rook_csi_drivers.tgz")
+        ]
     );
-    assert!(op["spec"]["repo"].is_null());
+    assert!(ops.iter().all(|d| d["spec"]["repo"].is_null()));
     let repo = rook::render_layout(&layout, &lock, ChartSource::Repo).unwrap();
-    assert_eq!(
-        docs(&repo[0].yaml)[0]["spec"]["version"].as_str(),
-        Some("v1.18.7")
-    );
-    // A lock without [rook_ceph] is named as the cause.
-    let start = charts::LOCK.find("[rook_ceph]").unwrap();
-    let short = ChartLock::parse(&charts::LOCK[..start], "short.toml").unwrap();
-    assert_eq!(
-        rook::render_layout(&layout, &short, ChartSource::Repo),
-        Err(RookError::NoLock("short.toml".into()))
-    );
+    let versions: Vec<_> = docs(&repo[0].yaml)
+        .iter()
+        .map(|d| d["spec"]["version"].as_str().map(String::from))
+        .collect();
+    assert_eq!(versions, [Some("v1.20.6".into()), Some("1.0.4".into())]);
+    // A lock without one of Rook's tables is named as the cause, with the table.
+    let cut = |table: &str| {
+        let start = charts::LOCK.find(&format!("\n[{table}]\n")).unwrap();
+        let rest = &charts::LOCK[start + 1..];
+        let end = rest
+            .find("\n[")
+            .map_or(charts::LOCK.len(), |e| start + 1 + e);
+        let text = format!("{}{}", &charts::LOCK[..start], &charts::LOCK[end..]);
+        let short = ChartLock::parse(&text, "short.toml").unwrap();
+        rook::render_layout(&layout, &short, ChartSource::Repo)
+    };
+    for table in charts::ROOK_CHARTS {
+        let e = cut(table).unwrap_err();
+        assert_eq!(e, RookError::NoLock("short.toml".into(), table.into()));
+        assert!(
+            e.to_string().contains(&format!("no [{table}] table")),
+            "{e}"
+        );
+    }
 }
 
-/// The `rook-ceph-mon` Secret carries the four keys Rook v1.18.7 reads, base64 in `data`,
+/// The CSI drivers are named as Rook's StorageClass expects (the RBD one is its provisioner),
+/// RBD and CephFS on, and both node plugins get the NixOS module tree: `lib-modules` re-pointed
+/// (its built-in mount kept) and `/nix` mounted read-only for the tree's links.
+#[test]
+fn csi_drivers_carry_rooks_names_and_the_nixos_module_mounts() {
+    let m = rook::render(&rack()).unwrap();
+    let ops = docs(&m[0].yaml);
+    assert_eq!(ops.len(), 2);
+    assert_eq!(ops[1]["metadata"]["name"], "ceph-csi-drivers");
+    assert_eq!(ops[1]["spec"]["targetNamespace"], "rook-ceph");
+    let values: serde_yaml::Value =
+        serde_yaml::from_str(ops[1]["spec"]["valuesContent"].as_str().unwrap()).unwrap();
+    let drivers = &values["drivers"];
+    assert_eq!(
+        drivers["rbd"]["name"].as_str(),
+        Some(kateskit::bundle::rook_storage::RBD_PROVISIONER)
+    );
+    assert_eq!(
+        drivers["cephfs"]["name"].as_str(),
+        Some("rook-ceph.cephfs.csi.ceph.com")
+    );
+    assert_eq!(values["operatorConfig"]["namespace"], "rook-ceph");
+    for (d, on) in [
+        ("rbd", true),
+        ("cephfs", true),
+        ("nfs", false),
+        ("nvmeof", false),
+    ] {
+        assert_eq!(drivers[d]["enabled"].as_bool(), Some(on), "{d}");
+        let vols = &drivers[d]["nodePlugin"]["volumes"];
+        if !on {
+            assert!(vols.is_null(), "{d}");
+            continue;
+        }
+        assert_eq!(
+            vols[0]["volume"]["hostPath"]["path"].as_str(),
+            Some(rook::NIXOS_MODULES),
+            "{d}"
+        );
+        assert_eq!(vols[0]["volume"]["name"], "lib-modules");
+        assert!(vols[0]["mount"].is_null(), "{d}: the built-in mount stays");
+        assert_eq!(vols[1]["mount"]["mountPath"], "/nix");
+        assert_eq!(vols[1]["mount"]["readOnly"].as_bool(), Some(true));
+    }
+    // The operator chart has no CSI settings left: v1.20 reads none.
+    let op: serde_yaml::Value =
+        serde_yaml::from_str(ops[0]["spec"]["valuesContent"].as_str().unwrap()).unwrap();
+    assert!(op["csi"].is_null(), "{op:?}");
+}
+
+/// The `rook-ceph-mon` Secret carries the four keys Rook v1.20.6 reads, base64 in `data`,
 /// and refuses node configs without (or with malformed) Ceph keys.
 #[test]
 fn mon_secret_holds_the_declared_identity() {

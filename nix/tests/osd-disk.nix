@@ -10,7 +10,7 @@ let
 in
 pkgs.testers.runNixOSTest {
   name = "kateskit-osd-disk";
-  nodes.storage = { ... }: {
+  nodes.storage = { lib, ... }: {
     imports = [ self.nixosModules.kateskit (t.withEmbed (t.embedImg dir "storage")) ];
     kateskit.enable = true;
     kateskit.cluster.specFile = spec;
@@ -20,7 +20,11 @@ pkgs.testers.runNixOSTest {
     # Rook's lock entry has no digest yet, so only an archive the image ships is accepted; this
     # stand-in lets the join phase seed the Secret and write Rook's files (the operator cannot
     # run here anyway). Once the lock has Rook's digest, use kateskit.bundle.chartArchives.
+    # The CSI drivers chart has a digest, so the agent verifies it: ship the real archive.
     services.k3s.charts.rook_ceph = pkgs.writeText "rook_ceph.tgz" "stand-in archive";
+    services.k3s.charts.rook_csi_drivers =
+      let pin = (builtins.fromTOML (builtins.readFile ../../bundle/charts.toml)).rook_csi_drivers;
+      in pkgs.fetchurl { url = pin.url; sha256 = lib.removePrefix "sha256:" pin.digest; };
     virtualisation.memorySize = 2048;
     virtualisation.qemu.drives = [{ file = "$NIX_BUILD_TOP/osd0.qcow2"; deviceExtraOpts.serial = "osd0"; }];
   };
@@ -47,6 +51,7 @@ pkgs.testers.runNixOSTest {
     assert storage.succeed(get % "ceph-username").strip() == "client.admin"
     storage.succeed("grep -q 'rook-ceph-mon created' /var/lib/kateskit/journal.json")
     storage.succeed("test -f /var/lib/rancher/k3s/server/manifests/rook-ceph-cluster.yaml")
+    storage.succeed("grep -q 'static/charts/rook_csi_drivers.tgz' /var/lib/rancher/k3s/server/manifests/rook-ceph-operator.yaml")
     # A restart of the agent finds the Secret and changes nothing.
     storage.succeed("systemctl restart kateskit-join.service")
     storage.succeed("grep -q 'already present with the same fsid' /var/lib/kateskit/journal.json")

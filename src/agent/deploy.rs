@@ -10,8 +10,8 @@ use super::{ceph_identity, charts_fetch, join, AgentEnv, AgentError};
 /// Bundle objects for a server. The chart archives about to be used are first put into k3s's
 /// static charts directory, verified against the lock (`charts_fetch`), so the HelmCharts
 /// always name the static URL and no chart reaches k3s unchecked: the charts' archives for the
-/// k3s-config phase, Rook's alone (`rook`) for the join phase, so an unverifiable Rook chart
-/// stops only Rook.
+/// k3s-config phase, Rook's (`rook`: its operator and CSI drivers charts) for the join phase,
+/// so an unverifiable Rook chart stops only Rook.
 pub fn bundle(
     env: &AgentEnv,
     cfg: &Effective,
@@ -22,7 +22,7 @@ pub fn bundle(
     if let Some(b) = &cfg.node.bundle {
         let wanted: Vec<&str> = charts::archives(b)
             .into_iter()
-            .filter(|c| (*c == charts::ROOK) == rook)
+            .filter(|c| charts::ROOK_CHARTS.contains(c) == rook)
             .collect();
         let http = charts_fetch::Http {
             timeout: Duration::from_secs(cfg.agent.http_timeout_s.max(1)),

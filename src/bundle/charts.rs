@@ -2,7 +2,8 @@
 //! charts: dex, the auth proxy (oauth2-proxy), the dashboard (Headlamp), cert-manager, internal
 //! DNS (k8s_gateway) and Longhorn. Chart coordinates and digests come from the lock file
 //! `bundle/charts.toml`; k3s's packaged components are switched with `disable` instead. The
-//! lock also pins Rook's operator chart (`[rook_ceph]`), whose manifests `bundle::rook` renders.
+//! lock also pins Rook's operator chart (`[rook_ceph]`) and its CSI drivers chart
+//! (`[rook_csi_drivers]`), whose manifests `bundle::rook` renders.
 
 mod compat;
 mod lock;
@@ -32,13 +33,18 @@ pub const COMPONENTS: [&str; 6] = [
 ];
 /// Lock entry of Rook's operator chart (rendered by `bundle::rook`, not here).
 pub const ROOK: &str = "rook_ceph";
+/// Lock entry of the Ceph CSI drivers chart, which Rook (since v1.20) needs beside its operator
+/// chart to provision volumes (rendered by `bundle::rook`).
+pub const ROOK_CSI: &str = "rook_csi_drivers";
+/// The charts deployed with Rook, after its `rook-ceph-mon` Secret exists.
+pub const ROOK_CHARTS: [&str; 2] = [ROOK, ROOK_CSI];
 /// Charts that own data: on a failed upgrade helm-controller's default `failurePolicy`
 /// (`reinstall`) uninstalls the release, which can delete its volumes; these get `abort`, which
 /// leaves the release failed for a person to resolve. Field and values (`abort`, `reinstall`,
 /// `retry`) as in k3s-io/helm-controller `pkg/apis/helm.cattle.io/v1/types.go`.
 pub const STATEFUL: [&str; 2] = ["longhorn", ROOK];
 /// Every table the lock may hold.
-pub const LOCKED: [&str; 7] = [
+pub const LOCKED: [&str; 8] = [
     "cert_manager",
     "dex",
     "auth_proxy",
@@ -46,6 +52,7 @@ pub const LOCKED: [&str; 7] = [
     "internal_dns",
     "longhorn",
     ROOK,
+    ROOK_CSI,
 ];
 
 /// Where the Helm job fetches the chart from.
@@ -76,7 +83,7 @@ pub fn enabled(bundle: &BundleSpec) -> Vec<&'static str> {
 pub fn archives(bundle: &BundleSpec) -> Vec<&'static str> {
     let mut out = enabled(bundle);
     if bundle.storage == StorageDriver::RookCeph {
-        out.push(ROOK);
+        out.extend(ROOK_CHARTS);
     }
     out
 }

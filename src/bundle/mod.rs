@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod charts;
 pub mod rook;
+pub mod rook_csi;
 pub mod rook_storage;
 pub mod tls;
 

@@ -1,5 +1,6 @@
-//! Rook-Ceph manifests rendered from cluster.toml: the operator as a k3s `HelmChart` (chart
-//! pinned in `bundle/charts.toml` as `[rook_ceph]`) and one `CephCluster` that names every OSD
+//! Rook-Ceph manifests rendered from cluster.toml: the operator and its CSI drivers as k3s
+//! `HelmChart`s (charts pinned in `bundle/charts.toml` as `[rook_ceph]` and
+//! `[rook_csi_drivers]`, see `bundle::rook_csi`) and one `CephCluster` that names every OSD
 //! disk explicitly (no `useAllNodes`/`useAllDevices`), so Ceph never takes a disk that was not
 //! declared, with the block pool and default StorageClass of `bundle::rook_storage` in the same
 //! file. Also the `rook-ceph-mon` Secret that carries the cluster's pre-generated Ceph
@@ -9,16 +10,17 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::charts::{self, ChartLock, ChartSource, LockedChart};
-use super::rook_storage;
 use super::Manifest;
+use super::{rook_csi, rook_storage};
 use crate::nodecfg::{CephLayout, NodeSecrets};
 use crate::pki::cephx;
 use crate::spec::{ClusterSpec, StorageDriver};
 
 /// Name of Rook's cluster access Secret (`AppName` in Rook's `pkg/operator/ceph/controller`).
 pub const MON_SECRET_NAME: &str = "rook-ceph-mon";
-/// Pinned Ceph image (Squid), a release Rook 1.18 supports.
-pub const CEPH_IMAGE: &str = "quay.io/ceph/ceph:v19.2.3";
+/// Pinned Ceph image (Tentacle): the one rook/rook v1.20.6 deploy/examples/cluster.yaml names,
+/// in the releases its pkg/operator/ceph/version/version.go supports (Squid, Tentacle).
+pub const CEPH_IMAGE: &str = "quay.io/ceph/ceph:v20.2.4";
 /// Namespace of the operator and the cluster.
 pub const NAMESPACE: &str = "rook-ceph";
 /// Host directory for mon data and Ceph config on every node.
@@ -37,8 +39,8 @@ pub enum RookError {
     NoServers,
     #[error("encoding {0} as YAML failed: {1}")]
     Yaml(&'static str, String),
-    #[error("{0}: no [rook_ceph] table; add repo, chart, version, namespace, url for Rook's operator chart")]
-    NoLock(String),
+    #[error("{0}: no [{1}] table; add repo, chart, version, namespace, url and digest for that chart of Rook's (bundle/charts.toml has both)")]
+    NoLock(String, String),
     #[error("the chart lock: {0}")]
     Lock(String),
     #[error("the node config has no secrets.{0}, so Rook would choose its own Ceph fsid; re-render the node config with this kateskit (`kateskit cluster render`)")]
@@ -59,29 +61,10 @@ pub fn mon_count(servers: usize) -> usize {
     }
 }
 
-fn module_volumes() -> Value {
-    json!([
-        { "name": "lib-modules", "hostPath": { "path": NIXOS_MODULES } },
-        { "name": "host-nix", "hostPath": { "path": "/nix" } }
-    ])
-}
-
-fn nix_mount() -> Value {
-    json!([{ "name": "host-nix", "mountPath": "/nix", "readOnly": true }])
-}
-
-/// The operator chart as a k3s `HelmChart`, with the CSI plugin mounts NixOS needs so the
-/// plugins can load `rbd` and `ceph` from the host's module tree.
+/// The operator chart as a k3s `HelmChart`. It has no CSI settings since v1.20: those, and
+/// the module mounts NixOS needs, are in the drivers chart (`bundle::rook_csi`).
 pub fn operator_chart(locked: &LockedChart, source: ChartSource) -> Value {
-    let values = json!({
-        "crds": { "enabled": true },
-        "csi": {
-            "csiRBDPluginVolume": module_volumes(),
-            "csiRBDPluginVolumeMount": nix_mount(),
-            "csiCephFSPluginVolume": module_volumes(),
-            "csiCephFSPluginVolumeMount": nix_mount(),
-        }
-    });
+    let values = json!({ "crds": { "enabled": true } });
     charts::helm_chart(charts::ROOK, locked, &values, source)
 }
 
@@ -175,17 +158,20 @@ pub fn render_layout(
     lock: &ChartLock,
     source: ChartSource,
 ) -> Result<Vec<Manifest>, RookError> {
-    let locked = lock
-        .charts
-        .get(charts::ROOK)
-        .ok_or_else(|| RookError::NoLock(lock.origin.clone()))?;
+    let locked = |c: &str| {
+        lock.charts
+            .get(c)
+            .ok_or_else(|| RookError::NoLock(lock.origin.clone(), c.to_string()))
+    };
+    let operator = operator_chart(locked(charts::ROOK)?, source);
+    let drivers = rook_csi::drivers_chart(locked(charts::ROOK_CSI)?, source);
     let cluster = ceph_cluster(layout)?;
     let namespace =
         json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NAMESPACE } });
     Ok(vec![
         Manifest {
             file_name: "rook-ceph-operator.yaml".into(),
-            yaml: yaml("the Rook HelmChart", &[operator_chart(locked, source)])?,
+            yaml: yaml("the Rook HelmCharts", &[operator, drivers])?,
         },
         Manifest {
             file_name: "rook-ceph-cluster.yaml".into(),
@@ -203,7 +189,7 @@ pub fn render_layout(
 }
 
 /// Rook's `rook-ceph-mon` Secret holding the cluster's own identity. Rook loads an existing one
-/// on a new cluster instead of generating a fsid and keys (keys as read in Rook v1.18.7
+/// on a new cluster instead of generating a fsid and keys (keys as read in Rook v1.20.6
 /// `pkg/operator/ceph/controller/cluster_info.go`: `fsid`, `mon-secret`, `ceph-username`,
 /// `ceph-secret`). `type` matches the Secret Rook would create itself.
 pub fn mon_secret(secrets: &NodeSecrets) -> Result<Value, RookError> {

@@ -2,8 +2,8 @@
 //! daemons run: a replicated `CephBlockPool`, the default RBD `StorageClass` on it, and the
 //! placement that keeps mons and mgrs on the servers.
 //!
-//! Every field was checked against Rook v1.18.7: the CRD schemas of `deploy/examples/crds.yaml`
-//! (key list in `tests/data/rook/crd-paths-v1.18.7.txt`), the pool example and the RBD
+//! Every field was checked against Rook v1.20.6: the CRD schemas of `deploy/examples/crds.yaml`
+//! (key list in `tests/data/rook/crd-paths-v1.20.6.txt`), the pool example and the RBD
 //! StorageClass of `deploy/examples/csi/rbd/storageclass.yaml`, whose CSI secret parameters are
 //! copied as they are. docs/disks.md names the sources.
 

@@ -81,8 +81,8 @@ pub(super) fn check_entry(
 }
 
 impl ChartLock {
-    /// Refuses a lock whose charts (the rendered components, and any other entry that records
-    /// a range) do not support every [`K3sPin::targets`] minor.
+    /// Refuses a lock whose charts (the rendered components, Rook's charts, and any other
+    /// entry that records a range) do not support every [`K3sPin::targets`] minor.
     pub fn check_kubernetes(&self) -> Result<(), ChartError> {
         let pin = self.k3s.as_ref().ok_or_else(|| ChartError::NoK3sPin {
             origin: self.origin.clone(),
@@ -95,7 +95,8 @@ impl ChartLock {
                 value: kube.into(),
             })?;
             for (component, c) in &self.charts {
-                let required = super::COMPONENTS.contains(&component.as_str());
+                let required = super::COMPONENTS.contains(&component.as_str())
+                    || super::ROOK_CHARTS.contains(&component.as_str());
                 match c.supports(want) {
                     Some(true) => {}
                     None if !required => {}

@@ -19,7 +19,9 @@ Sources, in order of preference (the header of each list names the one used):
 The committed lists came from source 3 (the published archives were not reachable), except
 k8s-gateway's, read from its committed archive (source 2) after the digest check; the repositories
 were snapshots of dexidp/helm-charts, oauth2-proxy/manifests, kubernetes-sigs/headlamp,
-cert-manager/cert-manager, ori-edge/k8s_gateway, longhorn/longhorn and rook/rook.
+cert-manager/cert-manager, ori-edge/k8s_gateway, longhorn/longhorn, rook/rook and
+ceph/ceph-csi-operator (whose release workflow packages the chart of tag v<version> with that
+version, though its Chart.yaml in Git says 0.2.0).
 --clones DIR holds Git clones (bare or not) of the repositories in SOURCES, found as
 DIR/<owner>+<name>/repo, DIR/<owner>+<name> or DIR/<name>. Nothing at test time reads them:
 the generated lists are committed.
@@ -59,6 +61,8 @@ SOURCES = {
     "internal_dns": ("ori-edge/k8s_gateway", "HEAD", None, "charts/k8s-gateway-{version}.tgz"),
     "longhorn": ("longhorn/longhorn", "v{version}", "chart/values.yaml", None),
     "rook_ceph": ("rook/rook", "{version}", "deploy/charts/rook-ceph/values.yaml", None),
+    "rook_csi_drivers": ("ceph/ceph-csi-operator", "v{version}",
+                         "deploy/charts/ceph-csi-drivers/values.yaml", None),
 }
 
 

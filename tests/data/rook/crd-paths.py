@@ -2,8 +2,8 @@
 """Key paths of Rook's CephCluster and CephBlockPool CRD schemas, one per line.
 
 Regenerate (never edit the output by hand):
-  git -C <rook checkout> show v1.18.7:deploy/examples/crds.yaml > /tmp/crds.yaml
-  python3 tests/data/rook/crd-paths.py /tmp/crds.yaml > tests/data/rook/crd-paths-v1.18.7.txt
+  git -C <rook checkout> show v1.20.6:deploy/examples/crds.yaml > /tmp/crds.yaml
+  python3 tests/data/rook/crd-paths.py /tmp/crds.yaml > tests/data/rook/crd-paths-v1.20.6.txt
 
 A path is `<Kind>.<field>.<field>...`; `[]` stands for an array element and `*` for a map
 value or a subtree the schema leaves open (x-kubernetes-preserve-unknown-fields).
