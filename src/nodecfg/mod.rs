@@ -167,7 +167,7 @@ pub struct NodeSecrets {
     /// `kateskit cluster ingress-ca` prints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_ca_crt: Option<String>,
-    /// The Ingress CA's private key (SEC1 PEM), with [`Self::ingress_ca_crt`].
+    /// The Ingress CA's private key (SEC1 PEM), present with `ingress_ca_crt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_ca_key: Option<String>,
 }
