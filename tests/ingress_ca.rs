@@ -3,6 +3,7 @@
 //! Secret only where the node config holds secrets. Checked with the real openssl CLI.
 
 mod cluster_common;
+mod go_keyutil;
 
 use std::path::Path;
 use std::process::Command;
@@ -217,4 +218,27 @@ fn acme_clusters_carry_no_ingress_ca() {
     assert!(manifests(&s1)
         .iter()
         .all(|m| m.file_name != "kateskit-ingress-ca-secret.yaml"));
+}
+
+/// cert-manager's CA issuer decodes the key with Go's `x509.ParseECPrivateKey` for
+/// `EC PRIVATE KEY`: the key is SEC1, accepted by client-go's rules and by openssl.
+#[test]
+fn the_ingress_ca_key_is_sec1_as_go_and_openssl_read_it() {
+    let dir = example_cluster("homelab");
+    let key = dir.path().join("secrets/ingress-ca.key");
+    let text = std::fs::read(&key).unwrap();
+    assert_eq!(
+        go_keyutil::parse_private_key_pem(&text).as_deref(),
+        Ok("EC PRIVATE KEY")
+    );
+    run(Command::new("openssl")
+        .args(["ec", "-noout", "-check", "-in"])
+        .arg(&key));
+    let a = run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key));
+    let b = run(Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(dir.path().join("secrets/ingress-ca.crt")));
+    assert_eq!(a, b, "the key belongs to the certificate");
 }
