@@ -1,6 +1,6 @@
 //! Dex and the auth proxy as rendered for k3s: dex refuses to be enabled without a connector,
 //! its issuer gets an Ingress, a user's own dex lists keep the proxy's client, and both
-//! Ingresses get TLS from cert-manager (ACME for public names, else the cluster CA).
+//! Ingresses get TLS from cert-manager (ACME for public names, else the Ingress CA).
 
 use kateskit::bundle::charts::{self, ChartLock, ChartSource};
 use kateskit::{nodecfg, spec};
@@ -146,6 +146,7 @@ fn public_names_with_an_acme_email_use_letsencrypt() {
         .as_str()
         .unwrap();
     assert!(issuers.contains("email: ops@example.com"), "{issuers}");
+    assert!(!issuers.contains("kateskit-ca"), "ACME only: {issuers}");
 }
 
 /// Internal names (or no ACME email) use the cluster CA, and the proxy trusts that CA for dex.
@@ -191,14 +192,18 @@ fn internal_names_use_the_cluster_ca_which_the_proxy_trusts() {
     )
     .map(|d| serde::Deserialize::deserialize(d).unwrap())
     .collect();
-    let ca = issuers
+    // One CA issuer reading the Ingress CA's Secret: no in-cluster self-signed root, and no
+    // key material in the public render.
+    assert_eq!(issuers.len(), 1, "{issuers:?}");
+    assert_eq!(issuers[0]["kind"], "ClusterIssuer");
+    assert_eq!(issuers[0]["metadata"]["name"], "kateskit-ca");
+    assert_eq!(
+        issuers[0]["spec"]["ca"]["secretName"],
+        "kateskit-ingress-ca"
+    );
+    assert!(out
         .iter()
-        .find(|d| d["metadata"]["name"] == "kateskit-ca")
-        .unwrap();
-    let root = issuers.iter().find(|d| d["kind"] == "Certificate").unwrap();
-    assert_eq!(ca["spec"]["ca"]["secretName"], root["spec"]["secretName"]);
-    assert_eq!(root["metadata"]["namespace"], "cert-manager");
-    assert_eq!(root["spec"]["isCA"], true);
+        .all(|(f, _)| f != "kateskit-ingress-ca-secret.yaml"));
 }
 
 #[test]

@@ -85,6 +85,8 @@ fn servers_with_secrets_get_the_auth_proxy_secrets_before_dex() {
         node_password: None,
         ceph_mon_secret: None,
         ceph_admin_secret: None,
+        ingress_ca_crt: None,
+        ingress_ca_key: None,
     });
     let out = charts::render(&cfg, &lock, ChartSource::Repo).unwrap();
     let names: Vec<_> = out.iter().map(|m| m.file_name.as_str()).collect();

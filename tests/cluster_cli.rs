@@ -33,8 +33,8 @@ fn init_writes_private_secrets_and_refuses_to_overwrite() {
         }
     }
     assert_eq!(
-        files, 16,
-        "10 CA files, service.key, two tokens, ceph-fsid, ceph-mon-secret, ceph-admin-secret"
+        files, 18,
+        "10 CA files, service.key, two tokens, ceph-fsid, ceph-mon-secret, ceph-admin-secret, ingress-ca.crt, ingress-ca.key"
     );
     for k in ["ceph-mon-secret", "ceph-admin-secret"] {
         let key = std::fs::read_to_string(c.join("secrets").join(k)).unwrap();
@@ -169,7 +169,12 @@ fn agents_never_receive_key_material() {
             "{node} joins with the agent token"
         );
         assert!(v["secrets"].get("agent_token").is_none());
-        for k in ["ceph_mon_secret", "ceph_admin_secret"] {
+        for k in [
+            "ceph_mon_secret",
+            "ceph_admin_secret",
+            "ingress_ca_crt",
+            "ingress_ca_key",
+        ] {
             assert!(v["secrets"].get(k).is_none(), "{node} got {k}");
         }
         let s = kateskit::pki::load(dir.path()).unwrap();
@@ -279,6 +284,16 @@ fn redact(mut v: Value) -> Value {
                 *key = Value::String("<cephx-key>".into());
             }
         }
+        for (k, kind) in [
+            ("ingress_ca_crt", "CERTIFICATE"),
+            ("ingress_ca_key", "EC PRIVATE KEY"),
+        ] {
+            if let Some(pem) = s.get_mut(k) {
+                let begin = format!("-----BEGIN {kind}-----");
+                assert!(pem.as_str().unwrap().starts_with(&begin), "{k}");
+                *pem = Value::String(format!("<{kind}>"));
+            }
+        }
         if let Some(Value::Object(files)) = s.get_mut("ca_files") {
             for (name, pem) in files.iter_mut() {
                 // Keys are SEC1, as k3s writes them and kube-apiserver reads service.key.
@@ -320,7 +335,18 @@ fn golden_nodeconfigs_for_both_examples() {
             // The golden document is a valid NodeConfig.
             kateskit::nodecfg::NodeConfig::from_json(&text).unwrap();
         }
-    }
+    } // A server whose Ingresses use the CA issuer (internal names) carries the Ingress CA.
+    let dir = example_cluster("rack");
+    let toml = dir.path().join("cluster.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, text.replace(".rack.example.com", ".rack.internal")).unwrap();
+    let v = redact(render(dir.path(), "s1"));
+    assert_eq!(v["secrets"]["ingress_ca_key"], "<EC PRIVATE KEY>");
+    let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
+    golden(
+        &repo().join("tests/golden/nodeconfig/rack-internal/s1.json"),
+        &text,
+    );
 }
 
 #[test]

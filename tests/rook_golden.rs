@@ -262,6 +262,8 @@ fn mon_secret_holds_the_declared_identity() {
         ceph_mon_secret: Some(mon.clone()),
         ceph_admin_secret: Some(admin.clone()),
         node_password: None,
+        ingress_ca_crt: None,
+        ingress_ca_key: None,
     };
     let v = rook::mon_secret(&s).unwrap();
     assert_eq!(v["kind"], "Secret");

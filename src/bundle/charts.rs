@@ -115,11 +115,12 @@ pub fn render(
             yaml: to_yaml(&helm_chart(component, locked, &values, source)),
         });
         if component == "cert_manager" {
-            let docs = super::tls::issuers(bundle, &locked.namespace);
+            let docs = super::tls::issuers(bundle);
             out.push(Manifest {
                 file_name: "kateskit-cert-manager-issuer.yaml".into(),
                 yaml: docs.iter().map(to_yaml).collect::<Vec<_>>().join("---\n"),
             });
+            out.extend(ingress_ca_secret(cfg, &locked.namespace));
         }
         if let Some((name, doc)) = extra {
             out.push(Manifest {
@@ -143,6 +144,21 @@ fn auth_secrets(cfg: &NodeConfig, bundle: &BundleSpec, lock: &ChartLock) -> Opti
     );
     Some(Manifest {
         file_name: "kateskit-auth-proxy-secrets.yaml".into(),
+        yaml: docs.iter().map(to_yaml).collect::<Vec<_>>().join("---\n"),
+    })
+}
+
+/// The CA issuer's Secret, on servers whose NodeConfig carries the Ingress CA (the public
+/// render has none, so the key never reaches Nix).
+fn ingress_ca_secret(cfg: &NodeConfig, cert_ns: &str) -> Option<Manifest> {
+    let s = cfg.secrets.as_ref()?;
+    let docs = super::tls::ca_secret_documents(
+        s.ingress_ca_crt.as_ref()?,
+        s.ingress_ca_key.as_ref()?,
+        cert_ns,
+    );
+    Some(Manifest {
+        file_name: "kateskit-ingress-ca-secret.yaml".into(),
         yaml: docs.iter().map(to_yaml).collect::<Vec<_>>().join("---\n"),
     })
 }

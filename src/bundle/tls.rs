@@ -1,9 +1,10 @@
 //! TLS for the bundle's Ingresses (dex's issuer, the auth proxy) from cert-manager. One issuer
 //! serves every Ingress of the cluster: Let's Encrypt (ACME HTTP-01 through Traefik) when
-//! `cert_manager.values.acme_email` is set and every Ingress name is public, else a cluster CA
-//! the bundle renders (a self-signed root in cert-manager's namespace that signs the Ingress
-//! certificates; browsers need that root imported, and the auth proxy trusts it for dex).
-//! Without cert-manager the Ingresses get no `tls` and validation warns.
+//! `cert_manager.values.acme_email` is set and every Ingress name is public, else a CA issuer
+//! signing with the cluster's Ingress CA (`secrets/ingress-ca.*`, made by `cluster init`, so
+//! `kateskit cluster ingress-ca` can print the root browsers must import before any node
+//! boots; the auth proxy trusts it for dex). Without cert-manager the Ingresses get no `tls`
+//! and validation warns.
 
 use serde_json::{json, Value};
 
@@ -11,12 +12,12 @@ use crate::spec::BundleSpec;
 
 /// Let's Encrypt ClusterIssuer, rendered when an ACME email is set.
 pub const ACME_ISSUER: &str = "letsencrypt";
-/// ClusterIssuer signing with the cluster CA.
+/// ClusterIssuer signing with the Ingress CA.
 pub const CA_ISSUER: &str = "kateskit-ca";
-/// ClusterIssuer that only signs the cluster CA's own root.
-pub const ROOT_ISSUER: &str = "kateskit-selfsigned";
-/// Secret (in cert-manager's namespace) holding the cluster CA; `ca.crt` is the root to import.
-pub const CA_SECRET: &str = "kateskit-cluster-ca";
+/// `kubernetes.io/tls` Secret holding the Ingress CA (`tls.crt`, `tls.key`), in cert-manager's
+/// namespace: a ClusterIssuer reads its Secret from the cluster resource namespace, which is
+/// cert-manager's own namespace by default (cert-manager.io/docs/configuration/ca/).
+pub const CA_SECRET: &str = "kateskit-ingress-ca";
 
 /// Top-level names that no public CA issues for (RFC 6761, RFC 8375, common LAN suffixes).
 const PRIVATE_SUFFIXES: [&str; 8] = [
@@ -107,33 +108,17 @@ pub fn ingress_values(b: &BundleSpec, host: &str, secret: &str) -> Value {
     }
 }
 
-/// The ClusterIssuers (and the CA's root Certificate, in `cert_ns`) for a bundle with
-/// cert-manager: the cluster CA always (names ACME cannot serve fall back to it), ACME when an
-/// email is set.
-pub fn issuers(b: &BundleSpec, cert_ns: &str) -> Vec<Value> {
+/// The ClusterIssuer every Ingress uses, for a bundle with cert-manager: the CA issuer reading
+/// [`CA_SECRET`] (field `spec.ca.secretName`, cert-manager.io/docs/configuration/ca/), or ACME
+/// when an email is set and every name is public. Holds no key: the Secret comes from
+/// [`ca_secret_documents`], on nodes that carry secrets only.
+pub fn issuers(b: &BundleSpec) -> Vec<Value> {
     let cluster_issuer = |name: &str, spec: Value| {
         json!({ "apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
                 "metadata": { "name": name }, "spec": spec })
     };
-    let mut out = vec![
-        cluster_issuer(ROOT_ISSUER, json!({ "selfSigned": {} })),
-        json!({
-            "apiVersion": "cert-manager.io/v1",
-            "kind": "Certificate",
-            "metadata": { "name": CA_SECRET, "namespace": cert_ns },
-            "spec": {
-                "isCA": true,
-                "commonName": "KatesKit cluster CA",
-                "secretName": CA_SECRET,
-                "duration": "87600h",
-                "privateKey": { "algorithm": "ECDSA", "size": 256 },
-                "issuerRef": { "name": ROOT_ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io" },
-            },
-        }),
-        cluster_issuer(CA_ISSUER, json!({ "ca": { "secretName": CA_SECRET } })),
-    ];
-    if let Some(email) = acme_email(b) {
-        out.push(cluster_issuer(
+    match (issuer(b), acme_email(b)) {
+        (Some(ACME_ISSUER), Some(email)) => vec![cluster_issuer(
             ACME_ISSUER,
             json!({ "acme": {
                 "server": "https://acme-v02.api.letsencrypt.org/directory",
@@ -141,9 +126,29 @@ pub fn issuers(b: &BundleSpec, cert_ns: &str) -> Vec<Value> {
                 "privateKeySecretRef": { "name": "letsencrypt-account-key" },
                 "solvers": [{ "http01": { "ingress": { "ingressClassName": "traefik" } } }],
             } }),
-        ));
+        )],
+        (Some(_), _) => vec![cluster_issuer(
+            CA_ISSUER,
+            json!({ "ca": { "secretName": CA_SECRET } }),
+        )],
+        (None, _) => Vec::new(),
     }
-    out
+}
+
+/// The CA issuer's Secret in `cert_ns` (with its Namespace, which may not exist yet when k3s
+/// applies the file): the Ingress CA certificate and SEC1 key as cert-manager's CA issuer
+/// reads them (`tls.crt`, `tls.key`).
+pub fn ca_secret_documents(cert: &str, key: &str, cert_ns: &str) -> Vec<Value> {
+    vec![
+        json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": cert_ns } }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": CA_SECRET, "namespace": cert_ns },
+            "type": "kubernetes.io/tls",
+            "stringData": { "tls.crt": cert, "tls.key": key },
+        }),
+    ]
 }
 
 #[cfg(test)]

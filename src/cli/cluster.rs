@@ -1,4 +1,4 @@
-//! `kateskit cluster`: init, check, render, token.
+//! `kateskit cluster`: init, check, render, token, ingress-ca.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use kateskit::{fsutil, nodecfg, pki, spec};
 #[derive(Debug, Subcommand)]
 pub enum ClusterCmd {
     /// Create DIR/cluster.toml (a commented template, unless one exists) and DIR/secrets/
-    /// (the k3s CA set, server and agent tokens, the Ceph fsid and keys). Never overwrites
+    /// (the k3s CA set, server and agent tokens, the Ceph fsid and keys, the Ingress CA). Never overwrites
     /// existing secrets.
     Init(InitArgs),
     /// Validate DIR/cluster.toml. Exit 0 when valid, 1 when not; warnings go to stderr.
@@ -20,6 +20,38 @@ pub enum ClusterCmd {
     Render(RenderArgs),
     /// Print the cluster's join token (the server token unless --agent).
     Token(TokenArgs),
+    /// Print the Ingress CA certificate (PEM) to import into browsers and OS trust stores.
+    #[command(long_about = INGRESS_CA_HELP)]
+    IngressCa(IngressCaArgs),
+}
+
+const INGRESS_CA_HELP: &str = "\
+Print the Ingress CA certificate (PEM): the root cert-manager's `kateskit-ca` issuer signs the
+cluster's Ingress certificates with when no public ACME domain is set. It is made by
+`cluster init`, so it can be trusted before any node boots. Only the certificate is printed,
+never the key (DIR/secrets/ingress-ca.key).
+
+Import it once per client:
+  Firefox:  Settings > Privacy & Security > Certificates > View Certificates > Authorities >
+            Import, choose the file, tick \"Trust this CA to identify websites\".
+  Chrome, Edge and the OS store:
+            Debian/Ubuntu: sudo cp FILE /usr/local/share/ca-certificates/kateskit.crt &&
+                           sudo update-ca-certificates
+            Fedora/RHEL:   sudo cp FILE /etc/pki/ca-trust/source/anchors/ && sudo update-ca-trust
+            macOS:         sudo security add-trusted-cert -d -r trustRoot \\
+                             -k /Library/Keychains/System.keychain FILE
+            Windows:       certutil -addstore -f Root FILE
+            (Chrome on Linux reads its own store: Settings > Privacy and security > Security >
+            Manage certificates > Authorities > Import.)
+  curl:     curl --cacert FILE https://auth.example.internal/";
+
+#[derive(Debug, Args)]
+pub struct IngressCaArgs {
+    /// Cluster directory holding secrets/.
+    pub dir: PathBuf,
+    /// Write to FILE (mode 0644, atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +108,7 @@ impl ClusterCmd {
             ClusterCmd::Init(a) => init(a),
             ClusterCmd::Check(a) => Ok(check(&a.dir)),
             ClusterCmd::Render(a) => render(a),
+            ClusterCmd::IngressCa(a) => ingress_ca(a),
             ClusterCmd::Token(a) => {
                 let s = pki::load(&a.dir).context("loading cluster secrets")?;
                 note_generated(&s);
@@ -162,6 +195,23 @@ fn render(a: RenderArgs) -> anyhow::Result<ExitCode> {
         None => std::io::stdout()
             .lock()
             .write_all(json.as_bytes())
+            .context("writing to stdout")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ingress_ca(a: IngressCaArgs) -> anyhow::Result<ExitCode> {
+    let s = pki::load(&a.dir).context("loading cluster secrets")?;
+    note_generated(&s);
+    let cert = s.ingress_ca.cert.as_bytes();
+    match a.output {
+        Some(p) => {
+            fsutil::write_atomic(&p, cert, 0o644)?;
+            super::note!("wrote {}", p.display());
+        }
+        None => std::io::stdout()
+            .lock()
+            .write_all(cert)
             .context("writing to stdout")?,
     }
     Ok(ExitCode::SUCCESS)

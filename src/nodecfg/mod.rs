@@ -162,6 +162,14 @@ pub struct NodeSecrets {
     /// Servers with rook-ceph only: cephx key of `client.admin` for the same Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceph_admin_secret: Option<String>,
+    /// Servers whose bundle uses the cluster CA issuer only: the Ingress CA certificate (PEM),
+    /// seeded into cert-manager's CA Secret so Ingress certificates chain to the root
+    /// `kateskit cluster ingress-ca` prints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_ca_crt: Option<String>,
+    /// The Ingress CA's private key (SEC1 PEM), present with `ingress_ca_crt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_ca_key: Option<String>,
 }
 
 impl NodeConfig {

@@ -179,7 +179,8 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
 }
 
 /// The full NodeConfig. Agents get the agent token, CA hash and fsid only, never CA or Ceph
-/// key material; the Ceph keys go to servers that deploy Rook, which seed them.
+/// key material; the Ceph keys go to servers that deploy Rook, and the Ingress CA to servers
+/// whose Ingresses use the cluster CA issuer, which seed them.
 pub fn render(
     spec: &ClusterSpec,
     secrets: &Secrets,
@@ -188,6 +189,8 @@ pub fn render(
     let mut cfg = render_public(spec, name)?;
     let server = cfg.node.role == Role::Server;
     let rook = cfg.storage.ceph_cluster.is_some();
+    let ingress_ca = cfg.bundle.as_ref().and_then(crate::bundle::tls::issuer)
+        == Some(crate::bundle::tls::CA_ISSUER);
     cfg.secrets = Some(NodeSecrets {
         token: if server {
             secrets.server_token.to_string()
@@ -204,6 +207,8 @@ pub fn render(
         ceph_fsid: secrets.ceph.fsid.clone(),
         ceph_mon_secret: rook.then(|| secrets.ceph.mon_secret.clone()),
         ceph_admin_secret: rook.then(|| secrets.ceph.admin_secret.clone()),
+        ingress_ca_crt: ingress_ca.then(|| secrets.ingress_ca.cert.clone()),
+        ingress_ca_key: ingress_ca.then(|| secrets.ingress_ca.key.clone()),
         node_password: Some(crate::pki::derive::node_password(
             &secrets.server_token.to_string(),
             &cfg.node.name,

@@ -2,7 +2,8 @@
 //!
 //! Layout of `<cluster-dir>/secrets/` (directory 0700, files 0600):
 //! `tls/` (k3s's `server/tls` file names), `token` (server token), `agent-token`, and the Ceph
-//! identity: `ceph-fsid`, `ceph-mon-secret`, `ceph-admin-secret` (see [`ceph`]). Private keys
+//! identity: `ceph-fsid`, `ceph-mon-secret`, `ceph-admin-secret` (see [`ceph`]), and the
+//! Ingress CA: `ingress-ca.crt`, `ingress-ca.key` (see [`ingress`]). Private keys
 //! under `tls/` are SEC1 (`EC PRIVATE KEY`), as k3s writes them; older PKCS#8 ones are
 //! re-encoded on load ([`keyfmt`]).
 
@@ -11,6 +12,7 @@ pub mod ceph;
 pub mod cephx;
 pub mod derive;
 pub mod hashca;
+pub mod ingress;
 pub mod keyfmt;
 pub mod kubeconfig;
 pub mod token;
@@ -23,6 +25,7 @@ use rand::RngCore;
 use crate::fsutil::{self, FsError};
 pub use ceph::CephIdentity;
 pub use hashca::hash_ca;
+pub use ingress::IngressCa;
 pub use token::{Token, TokenError};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,8 @@ pub struct Secrets {
     pub server_token: Token,
     pub agent_token: Token,
     pub ceph: CephIdentity,
+    /// Root of the cluster CA issuer that signs Ingress certificates.
+    pub ingress_ca: IngressCa,
     /// Files [`load`] generated because an older cluster directory lacked them.
     pub generated: Vec<PathBuf>,
     /// Key files [`load`] re-encoded from PKCS#8 to SEC1 (same key, new encoding).
@@ -102,6 +107,7 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
             0o600,
         )?;
         ceph::generate_into(&tmp)?;
+        ingress::generate_into(&tmp, &cluster_name(cluster_dir))?;
         Ok::<(), PkiError>(())
     })();
     if let Err(e) = built {
@@ -129,6 +135,17 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
     })?;
     fsutil::sync_dir(cluster_dir)?;
     load(cluster_dir)
+}
+
+/// The cluster name from `cluster.toml` (`[cluster] name`), naming the Ingress CA; `kateskit`
+/// (the `cluster init` default) when the file is absent or has none. Validation of the file
+/// is `spec::load`'s job, so a broken file is not an error here.
+fn cluster_name(cluster_dir: &Path) -> String {
+    std::fs::read_to_string(cluster_dir.join("cluster.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("cluster")?.get("name")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| "kateskit".into())
 }
 
 pub(crate) fn read(path: &Path) -> Result<String, PkiError> {
@@ -166,7 +183,7 @@ fn read_key(path: &Path) -> Result<(String, bool), PkiError> {
 }
 
 /// Loads the secrets of `cluster_dir` and checks that the tokens match the server CA. Ceph
-/// keys missing from an older directory are generated here (never over an existing file), and
+/// keys and the Ingress CA missing from an older directory are generated here (never over an existing file), and
 /// PKCS#8 keys are re-encoded as SEC1 (the same keys: the CA hash and issued certs stay valid).
 pub fn load(cluster_dir: &Path) -> Result<Secrets, PkiError> {
     let dir = secrets_dir(cluster_dir);
@@ -201,13 +218,16 @@ pub fn load(cluster_dir: &Path) -> Result<Secrets, PkiError> {
             return Err(PkiError::Bad { path: dir.join(name), reason: format!("token CA hash {} does not match tls/server-ca.crt ({hash}); the CA was replaced without new tokens", t.ca_hash) });
         }
     }
-    let (ceph, generated) = ceph::load_completing(&dir)?;
+    let (ceph, mut generated) = ceph::load_completing(&dir)?;
+    let (ingress_ca, made) = ingress::load_completing(&dir, &cluster_name(cluster_dir))?;
+    generated.extend(made);
     Ok(Secrets {
         dir,
         tls,
         server_token,
         agent_token,
         ceph,
+        ingress_ca,
         generated,
         migrated,
     })

@@ -32,7 +32,7 @@ pub(super) fn check_dex_and_tls(c: &mut Checker, b: &BundleSpec, p: &KeyPath) {
         if let Some(h) = hosts.iter().find(|h| !tls::is_public(h)) {
             c.warn(
                 p.key("cert_manager").key("values").key("acme_email"),
-                format!("`{h}` is not a public DNS name, so Let's Encrypt cannot issue for it: every Ingress gets its certificate from the cluster CA instead"),
+                format!("`{h}` is not a public DNS name, so Let's Encrypt cannot issue for it: every Ingress gets its certificate from the Ingress CA instead (`kateskit cluster ingress-ca DIR` prints it for browsers)"),
                 "use public names for dex's issuer and the auth proxy, or remove acme_email",
             );
         }
