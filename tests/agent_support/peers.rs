@@ -7,59 +7,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::standin::{self, Opts, StandIn};
-use super::{Cluster, Node};
-use kateskit::pki::Token;
+use super::standin::{self, StandIn};
 
 pub const DROPIN: &str = "etc/rancher/k3s/config.yaml.d/10-kateskit.yaml";
 
-pub struct Setup {
-    _cluster: Cluster,
-    pub node: Node,
-    pub ca_cert: String,
-    ca_key: String,
-    server_password: String,
-    agent_password: String,
-}
+/// The join setup ([`super::joining::Setup`]) plus the peer helpers of these tests.
+pub struct Setup(super::joining::Setup);
 
 pub fn setup(name: &str) -> Setup {
-    let cluster = Cluster::new("rack");
-    let cfg = cluster.render(name);
-    let node = Node::new();
-    node.image_defaults(&cfg);
-    node.attach_osd_disks(&cfg);
-    let tls = cluster.dir.path().join("secrets/tls");
-    let password = |key: &str| {
-        cfg["secrets"][key]
-            .as_str()
-            .map(|t| Token::parse(t).unwrap().password)
-    };
-    let own = password("token").unwrap();
-    let (server_password, agent_password) = if cfg["node"]["role"] == "server" {
-        (own, password("agent_token").unwrap())
-    } else {
-        ("not-this-nodes-password".to_string(), own)
-    };
-    Setup {
-        ca_cert: std::fs::read_to_string(tls.join("server-ca.crt")).unwrap(),
-        ca_key: std::fs::read_to_string(tls.join("server-ca.key")).unwrap(),
-        server_password,
-        agent_password,
-        _cluster: cluster,
-        node,
+    Setup(super::joining::setup(name))
+}
+
+impl std::ops::Deref for Setup {
+    type Target = super::joining::Setup;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
 impl Setup {
-    pub fn opts(&self) -> Opts {
-        Opts::new(
-            &self.ca_cert,
-            &self.ca_key,
-            &self.server_password,
-            &self.agent_password,
-        )
-    }
-
     /// A stand-in of this cluster (its TLS certificate issued by the cluster CA).
     pub fn member(&self) -> StandIn {
         standin::start(self.opts())
@@ -79,21 +45,6 @@ impl Setup {
         let t0 = Instant::now();
         let _ = self.node.run(&[]);
         (t0.elapsed(), phase(&self.node.journal(), "k3s-config"))
-    }
-
-    /// The kubelet kubeconfig k3s writes on an agent, pointing at `s`.
-    pub fn kubelet_kubeconfig(&self, s: &StandIn) {
-        let (cert, key) = standin::client_identity();
-        let dir = "var/lib/rancher/k3s/agent";
-        self.node
-            .write(&format!("{dir}/server-ca.crt"), &self.ca_cert);
-        self.node.write(&format!("{dir}/client-kubelet.crt"), cert);
-        self.node.write(&format!("{dir}/client-kubelet.key"), key);
-        let kc = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {}\n    certificate-authority: /{dir}/server-ca.crt\n  name: local\nusers:\n- name: user\n  user:\n    client-certificate: /{dir}/client-kubelet.crt\n    client-key: /{dir}/client-kubelet.key\ncontexts:\n- context: {{cluster: local, user: user}}\n  name: default\ncurrent-context: default\n",
-            s.url()
-        );
-        self.node.write(&format!("{dir}/kubelet.kubeconfig"), kc);
     }
 
     pub fn dropin(&self) -> serde_yaml::Mapping {
