@@ -7,7 +7,8 @@
 #     from bundle/charts.toml (chart repo, name, version, digest) and written by the agent into
 #     /var/lib/rancher/k3s/server/manifests/; Rook's operator chart is pinned there too
 #     ([rook_ceph], with its CSI drivers chart [rook_csi_drivers]) and its files are written
-#     once its mon Secret exists (docs/disks.md).
+#     once its mon Secret exists (docs/disks.md); kube-vip ([kube_vip]) comes with its cloud
+#     provider's chart ([kube_vip_cloud_provider]).
 # What the image adds, for air-gapped sites: the k3s airgap image archive through
 # `services.k3s.images`, and the locked chart archives in k3s's static charts directory
 # (`services.k3s.charts`), fetched at build time and checked against the lock's digests.
@@ -18,7 +19,8 @@ let
   b = cfg.cluster.normalized.bundle or { };
 
   # Components the spec switches on that are installed from a chart.
-  wanted = builtins.filter (c: (b.${c}.enable or false)) [ "dex" "auth_proxy" "dashboard" "cert_manager" "internal_dns" ]
+  wanted = lib.optionals (b.kube_vip.enable or false) [ "kube_vip" "kube_vip_cloud_provider" ]
+    ++ builtins.filter (c: (b.${c}.enable or false)) [ "dex" "auth_proxy" "dashboard" "cert_manager" "internal_dns" ]
     ++ lib.optional ((b.storage or "") == "longhorn") "longhorn"
     ++ lib.optionals ((b.storage or "") == "rook-ceph") [ "rook_ceph" "rook_csi_drivers" ];
 
@@ -42,6 +44,19 @@ in
         archive (several hundred MiB) to the image.
       '';
     };
+    images = lib.mkOption {
+      type = lib.types.listOf lib.types.package;
+      default = [ ];
+      example = lib.literalExpression ''[ (pkgs.dockerTools.pullImage { imageName = "ghcr.io/kube-vip/kube-vip"; finalImageTag = "v1.0.4"; imageDigest = "sha256:..."; hash = "sha256-..."; }) ]'';
+      description = ''
+        Container image archives (docker-archive or OCI tarballs) of the chart components,
+        imported by k3s at start (`services.k3s.images`), so an air-gapped site runs the
+        bundle without a registry. The charts' own images are not fetched by KatesKit: with
+        kube_vip on, that is ghcr.io/kube-vip/kube-vip:v1.0.4 and
+        kubevip/kube-vip-cloud-provider:v0.0.12 (the pinned charts' appVersion); every chart
+        also needs k3s's helm-controller job image, which `airgapImages` brings.
+      '';
+    };
     chartArchives = lib.mkOption {
       type = lib.types.bool;
       default = false;
@@ -60,7 +75,8 @@ in
       message = "kateskit.bundle.chartArchives needs a sha256 digest in ${toString cfg.bundle.lockFile} for: ${lib.concatStringsSep ", " noDigest}. Add `digest = \"sha256:<hex>\"` from the chart repository's index.yaml, or turn chartArchives off.";
     }];
 
-    services.k3s.images = lib.mkIf cfg.bundle.airgapImages [ config.services.k3s.package.airgap-images ];
+    services.k3s.images = lib.optional cfg.bundle.airgapImages config.services.k3s.package.airgap-images
+      ++ cfg.bundle.images;
 
     services.k3s.charts = lib.mkIf cfg.bundle.chartArchives (lib.genAttrs wanted (c: pkgs.fetchurl {
       url = lock.${c}.url;

@@ -39,6 +39,12 @@ let
   tlsSans = foldl' (acc: s: if elem s acc then acc else acc ++ [ s ])
     [ ] ((if network ? api_vip then [ network.api_vip ] else [ ]) ++ network.tls_sans ++ serverNames);
 
+  # The interface every server's static network names, when all name the same one (kube-vip
+  # runs as one DaemonSet on every server); null otherwise.
+  serverIfaces = map (s: if s ? network && s.network ? interface then s.network.interface else null) servers;
+  vipInterface = let f = head serverIfaces; in
+    if f != null && builtins.all (i: i == f) serverIfaces then f else null;
+
   # k3s packaged components that are off, in k3s's `--disable` order.
   disabled = map (p: p.name) (filter (p: !p.on) [
     { name = "coredns"; on = bundle.coredns.enable; }
@@ -84,7 +90,9 @@ let
         disable = if server then disabled else [ ];
       }
       // (if isFirst then { } else { server_url = joinUrl; })
-      // (if ip == null then { } else { node_ip = ip; });
+      // (if ip == null then { } else { node_ip = ip; })
+      // (if server && network ? api_vip then { inherit (network) api_vip; } else { })
+      // (if server && network ? api_vip && vipInterface != null then { api_vip_interface = vipInterface; } else { });
       storage = { driver = bundle.storage; inherit (n) osd_disks; }
         // (if server && bundle.storage == "rook-ceph" then { ceph_cluster = cephLayout; } else { });
     }

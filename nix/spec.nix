@@ -68,7 +68,7 @@ let
 
   bundle =
     let b = known "[bundle]" [ "coredns" "traefik" "servicelb" "metrics_server" "storage" "dex"
-      "auth_proxy" "dashboard" "cert_manager" "internal_dns" "rook" ] (get raw "bundle" { });
+      "auth_proxy" "dashboard" "cert_manager" "internal_dns" "kube_vip" "rook" ] (get raw "bundle" { });
     in {
       coredns = component "coredns" true b;
       traefik = component "traefik" true b;
@@ -80,6 +80,7 @@ let
       dashboard = component "dashboard" false b;
       cert_manager = component "cert_manager" false b;
       internal_dns = component "internal_dns" false b;
+      kube_vip = component "kube_vip" false b;
     }
     // (if hasAttr "rook" b then { rook = opt (known "[bundle.rook]" [ "replicas" ] b.rook) "replicas"; } else { });
 

@@ -100,7 +100,9 @@ fn not_found_fails_at_once_and_a_silent_server_within_the_bound() {
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
 
-const RACK_CHARTS: [&str; 7] = [
+const RACK_CHARTS: [&str; 9] = [
+    "kube_vip",
+    "kube_vip_cloud_provider",
     "dex",
     "auth_proxy",
     "dashboard",

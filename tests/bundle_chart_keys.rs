@@ -42,6 +42,21 @@ const FREE_FORM: &[(&str, &str, &str)] = &[
         "drivers.cephfs.nodePlugin.volumes",
         CSI_VOLUMES,
     ),
+    (
+        "kube-vip",
+        "env",
+        "kube-vip's flags as environment variables, any of kube-vip v1.0.4 pkg/kubevip/config_envvar.go (values.yaml `env:`)",
+    ),
+    (
+        "kube-vip",
+        "nodeSelector",
+        "a Kubernetes node selector, label keys (values.yaml `nodeSelector: {}`)",
+    ),
+    (
+        "kube-vip-cloud-provider",
+        "cm.data",
+        "the cloud provider's ConfigMap data, one key per address pool (values.yaml `cm: data: {}`)",
+    ),
 ];
 const ANNOTATIONS: &str = "Kubernetes annotations, any key (values.yaml `annotations: {}`)";
 const INGRESS_TLS: &str =

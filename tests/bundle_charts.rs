@@ -36,8 +36,9 @@ fn rack_server_matches_golden() {
 fn every_manifest_is_a_helmchart_with_locked_coordinates() {
     let lock = ChartLock::bundled().unwrap();
     let out = charts::render(&node("rack", "s2"), &lock, ChartSource::Repo).unwrap();
-    // rack enables dex, auth proxy, dashboard, cert-manager (+ its issuer) and internal DNS.
-    assert_eq!(out.len(), 6);
+    // rack enables kube-vip (+ its cloud provider), dex, auth proxy, dashboard, cert-manager
+    // (+ its issuer) and internal DNS.
+    assert_eq!(out.len(), 8);
     for m in out
         .iter()
         .filter(|m| m.file_name != "kateskit-cert-manager-issuer.yaml")
@@ -268,4 +269,96 @@ fn stateful_charts_abort_instead_of_reinstalling() {
         })
         .collect();
     assert_eq!(policies, [Some("abort".to_string()), None]);
+}
+
+fn chart_values(out: &[kateskit::bundle::Manifest], file: &str) -> serde_yaml::Value {
+    let m = out.iter().find(|m| m.file_name == file).unwrap();
+    let v: serde_yaml::Value = serde_yaml::from_str(&m.yaml).unwrap();
+    serde_yaml::from_str(v["spec"]["valuesContent"].as_str().unwrap()).unwrap()
+}
+
+/// kube-vip holds the API VIP the servers' certificates name and announces Services from the
+/// pool its cloud provider hands out; the interface follows the user, then the servers' shared
+/// static interface, else detection.
+#[test]
+fn kube_vip_serves_the_api_vip_and_the_service_pool() {
+    let lock = ChartLock::bundled().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut rack = spec::load(&root.join("examples/rack/cluster.toml"))
+        .unwrap()
+        .spec;
+    let cfg = nodecfg::render_public(&rack, "s1").unwrap();
+    assert_eq!(cfg.k3s.tls_sans[0], "192.0.2.10", "the VIP is a SAN");
+    let out = charts::render(&cfg, &lock, ChartSource::Repo).unwrap();
+    let vip = chart_values(&out, "kateskit-kube-vip.yaml");
+    assert_eq!(vip["config"]["address"], "192.0.2.10");
+    for (flag, want) in [
+        ("cp_enable", "true"),
+        ("svc_enable", "true"),
+        ("vip_arp", "true"),
+        ("vip_leaderelection", "true"),
+        ("vip_interface", ""),
+        ("vip_subnet", "32"),
+    ] {
+        assert_eq!(vip["env"][flag], want, "{flag}");
+    }
+    assert_eq!(
+        vip["nodeSelector"]["node-role.kubernetes.io/control-plane"],
+        "true"
+    );
+    let cloud = chart_values(&out, "kateskit-kube-vip-cloud-provider.yaml");
+    assert_eq!(
+        cloud["cm"]["data"]["range-global"],
+        "192.0.2.200-192.0.2.219"
+    );
+
+    // Every server names eth1: kube-vip binds it; a user's interface wins over it.
+    for s in rack
+        .nodes
+        .iter_mut()
+        .filter(|n| n.role == spec::Role::Server)
+    {
+        s.network.as_mut().unwrap().interface = Some("eth1".into());
+    }
+    let vip_of = |rack: &spec::ClusterSpec| {
+        let cfg = nodecfg::render_public(rack, "s2").unwrap();
+        chart_values(
+            &charts::render(&cfg, &lock, ChartSource::Repo).unwrap(),
+            "kateskit-kube-vip.yaml",
+        )
+    };
+    assert_eq!(vip_of(&rack)["env"]["vip_interface"], "eth1");
+    rack.nodes[2].network.as_mut().unwrap().interface = Some("eth2".into());
+    assert_eq!(
+        vip_of(&rack)["env"]["vip_interface"],
+        "",
+        "servers disagree: detect"
+    );
+    let values = &mut rack.bundle.kube_vip.values;
+    values.insert("interface".into(), "bond0".into());
+    values.insert("service_range".into(), "192.0.2.192/27".into());
+    let cfg = nodecfg::render_public(&rack, "s3").unwrap();
+    let out = charts::render(&cfg, &lock, ChartSource::Static).unwrap();
+    assert_eq!(
+        chart_values(&out, "kateskit-kube-vip.yaml")["env"]["vip_interface"],
+        "bond0"
+    );
+    let vip = chart_values(&out, "kateskit-kube-vip.yaml");
+    assert!(vip.get("interface").is_none() && vip.get("service_range").is_none());
+    let cloud = chart_values(&out, "kateskit-kube-vip-cloud-provider.yaml");
+    assert_eq!(cloud["cm"]["data"]["cidr-global"], "192.0.2.192/27");
+    for (file, tgz) in [
+        ("kateskit-kube-vip.yaml", "kube_vip.tgz"),
+        (
+            "kateskit-kube-vip-cloud-provider.yaml",
+            "kube_vip_cloud_provider.tgz",
+        ),
+    ] {
+        let m = out.iter().find(|m| m.file_name == file).unwrap();
+        assert!(
+            m.yaml.contains(&format!("/static/charts/{tgz}")),
+            "{}",
+            m.yaml
+        );
+    }
 }

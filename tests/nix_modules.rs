@@ -206,10 +206,10 @@ fn embed_copy_runs_in_either_stage_one() {
 /// a digest in the lock (Rook's today) stops the build with its name.
 #[test]
 fn chart_archives_match_what_the_agent_looks_for() {
-    for (storage, dex) in [
-        ("rook-ceph", true),
-        ("longhorn", false),
-        ("local-path", true),
+    for (storage, dex, kube_vip) in [
+        ("rook-ceph", true, false),
+        ("longhorn", false, true),
+        ("local-path", true, false),
     ] {
         let Some(v) = eval(&format!(
             "let lib' = lib // {{ genAttrs = ns: f: builtins.listToAttrs (map (n: {{ name = n; value = f n; }}) ns);
@@ -218,8 +218,8 @@ fn chart_archives_match_what_the_agent_looks_for() {
                  removePrefix = p: s: builtins.substring (builtins.stringLength p) (-1) s; }};
                  m = (import ./modules/bundle.nix {{ lib = lib'; pkgs = pkgs // {{ fetchurl = a: a.url; }};
                config = {{ services.k3s.package = {{ }}; kateskit = {{ enable = true;
-                 bundle = {{ lockFile = ./bundle/charts.toml; chartArchives = true; airgapImages = false; }};
-                 cluster.normalized.bundle = {{ storage = \"{storage}\"; dex.enable = {dex}; }}; }}; }}; }}).config;
+                 bundle = {{ lockFile = ./bundle/charts.toml; chartArchives = true; airgapImages = false; images = [ ]; }};
+                 cluster.normalized.bundle = {{ storage = \"{storage}\"; dex.enable = {dex}; kube_vip.enable = {kube_vip}; }}; }}; }}; }}).config;
              in {{ charts = builtins.attrNames m.services.k3s.charts; ok = (builtins.head m.assertions).assertion; msg = (builtins.head m.assertions).message; }}"
         )) else {
             return;
@@ -233,6 +233,7 @@ fn chart_archives_match_what_the_agent_looks_for() {
             ..Default::default()
         };
         bundle.dex.enable = dex;
+        bundle.kube_vip.enable = kube_vip;
         bundle.auth_proxy.enable = false;
         bundle.dashboard.enable = false;
         bundle.cert_manager.enable = false;
@@ -256,4 +257,22 @@ fn chart_archives_match_what_the_agent_looks_for() {
             assert!(v["msg"].as_str().unwrap().contains(c), "{}", v["msg"]);
         }
     }
+}
+
+/// `bundle.images` reaches k3s's image import list after the airgap archive, so the VM tests
+/// and air-gapped sites can hand k3s the charts' images.
+#[test]
+fn bundle_images_are_imported_by_k3s() {
+    let Some(v) = eval(
+        "let lib' = lib // { optional = c: x: if c then [ x ] else [ ]; optionals = c: xs: if c then xs else [ ];
+             genAttrs = ns: f: { }; concatStringsSep = builtins.concatStringsSep; removePrefix = p: s: s; };
+             m = (import ./modules/bundle.nix { lib = lib'; pkgs = pkgs;
+           config = { services.k3s.package = { airgap-images = \"airgap\"; }; kateskit = { enable = true;
+             bundle = { lockFile = ./bundle/charts.toml; chartArchives = false; airgapImages = true; images = [ \"kube-vip\" \"dex\" ]; };
+             cluster.normalized.bundle = { }; }; }; }).config;
+         in m.services.k3s.images",
+    ) else {
+        return;
+    };
+    assert_eq!(v, json!(["airgap", "kube-vip", "dex"]));
 }

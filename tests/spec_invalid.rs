@@ -4,6 +4,9 @@
 use kateskit::spec::{parse_str, Severity};
 
 const S: &str = "[[nodes]]\nname = \"s1\"\nrole = \"server\"\n";
+/// An API VIP, and servicelb off: what kube-vip needs around it.
+const VIP: &str = "[network]\napi_vip = \"192.0.2.10\"\n";
+const NO_LB: &str = "servicelb = { enable = false }\n";
 
 fn with_nodes(head: &str, nodes: &str) -> String {
     format!("[cluster]\nname = \"t\"\n{head}\n{nodes}")
@@ -37,7 +40,13 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
         ("dex connector without id", with_nodes("[bundle]\ndex = { enable = true, values = { config = { connectors = [{ type = \"github\" }] } } }", S), "4:60: dex connector 0 needs a `type` and an `id`"),
         ("internal dns without zone", with_nodes("[bundle]\ninternal_dns = { enable = true }", S), "4:27: internal_dns has no values.zone, the DNS zone k8s-gateway answers for"),
         ("internal dns zone not a name", with_nodes("[bundle]\ninternal_dns = { enable = true, values = { zone = \"rack internal\" } }", S), "4:51: internal DNS zone `rack internal` is not a DNS name"),
-        ("servicelb off", with_nodes("[bundle]\nservicelb = { enable = false }", S), "4:24: servicelb is disabled and the bundle has no other load balancer, so Traefik's and every other LoadBalancer Service would stay Pending with no external address"),
+        ("servicelb off", with_nodes("[bundle]\nservicelb = { enable = false }", S), "4:24: servicelb is disabled and no other load balancer replaces it, so Traefik's and every other LoadBalancer Service would stay Pending with no external address"),
+        ("kube-vip beside servicelb", with_nodes(&format!("{VIP}[bundle]\nkube_vip = {{ enable = true, values = {{ service_range = \"192.0.2.200-192.0.2.219\" }} }}"), S), "6:23: kube_vip is on while servicelb is on (its default): two controllers would claim every LoadBalancer Service"),
+        ("kube-vip without vip", with_nodes(&format!("[bundle]\n{NO_LB}kube_vip = {{ enable = true, values = {{ service_range = \"192.0.2.200-192.0.2.219\" }} }}"), S), "5:23: kube_vip announces network.api_vip, which is not set"),
+        ("kube-vip without range", with_nodes(&format!("{VIP}[bundle]\n{NO_LB}kube_vip = {{ enable = true }}"), S), "7:23: kube_vip has no values.service_range, the addresses it gives LoadBalancer Services, so they would stay Pending"),
+        ("kube-vip range malformed", with_nodes(&format!("{VIP}[bundle]\n{NO_LB}kube_vip = {{ enable = true, values = {{ service_range = \"192.0.2.219-192.0.2.200\" }} }}"), S), "7:56: kube_vip service_range `192.0.2.219-192.0.2.200` is neither first-last nor a CIDR"),
+        ("kube-vip range holds the vip", with_nodes(&format!("{VIP}[bundle]\n{NO_LB}kube_vip = {{ enable = true, values = {{ service_range = \"192.0.2.0/28\" }} }}"), S), "7:56: kube_vip service_range `192.0.2.0/28` holds api_vip 192.0.2.10: a Service could be given the API's address"),
+        ("kube-vip interface not a name", with_nodes(&format!("{VIP}[bundle]\n{NO_LB}kube_vip = {{ enable = true, values = {{ interface = \"eth 0\", service_range = \"192.0.2.200-192.0.2.219\" }} }}"), S), "7:52: kube_vip values.interface is not an interface name"),
         ("rook without osd", with_nodes("[bundle]\nstorage = \"rook-ceph\"", S), "4:11: storage is rook-ceph but no node declares an OSD disk"),
         ("rook replicas zero", with_nodes("[bundle]\nstorage = \"rook-ceph\"\nrook = { replicas = 0 }", &srv("osd_disks = [{ by_id = \"/dev/disk/by-id/ata-X\" }]")), "5:21: bundle.rook.replicas = 0 keeps no copy of the data"),
         ("rook replicas above osd hosts", with_nodes("[bundle]\nstorage = \"rook-ceph\"\n[bundle.rook]\nreplicas = 2", &srv("osd_disks = [{ by_id = \"/dev/disk/by-id/ata-X\" }]")), "6:12: bundle.rook.replicas = 2 but only 1 node has OSD disks, and each copy needs its own host"),
@@ -151,4 +160,26 @@ fn a_single_replica_over_several_osd_hosts_is_a_warning() {
         .find(|w| w.message.contains("single copy"))
         .expect("single-copy warning");
     assert_eq!((w.line, w.col), (5, 21));
+}
+
+/// An API VIP nothing in the bundle serves is allowed (an outside load balancer may hold it),
+/// but said; with kube-vip serving it the warning goes away.
+#[test]
+fn an_api_vip_without_kube_vip_is_a_warning() {
+    let (_, warnings) = parse_str(&with_nodes(VIP, S), "c.toml").expect("valid with a warning");
+    let w = warnings
+        .iter()
+        .find(|w| w.message.contains("nothing in the bundle serves api_vip"))
+        .expect("VIP warning");
+    assert!(w.to_string().starts_with("c.toml:4:11: warning:"), "{w}");
+    let served = with_nodes(
+        &format!("{VIP}[bundle]\n{NO_LB}kube_vip = {{ enable = true, values = {{ service_range = \"192.0.2.200-192.0.2.219\" }} }}"),
+        S,
+    );
+    let (_, warnings) =
+        parse_str(&served, "c.toml").expect("kube-vip with its VIP and range is valid");
+    assert!(
+        !warnings.iter().any(|w| w.message.contains("api_vip")),
+        "{warnings:?}"
+    );
 }

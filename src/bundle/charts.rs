@@ -1,6 +1,6 @@
 //! HelmChart manifests (`helm.cattle.io/v1`) for the bundle components that come from Helm
 //! charts: dex, the auth proxy (oauth2-proxy), the dashboard (Headlamp), cert-manager, internal
-//! DNS (k8s_gateway) and Longhorn. Chart coordinates and digests come from the lock file
+//! DNS (k8s_gateway), Longhorn and kube-vip (with its cloud provider, `bundle::kube_vip`). Chart coordinates and digests come from the lock file
 //! `bundle/charts.toml`; k3s's packaged components are switched with `disable` instead. The
 //! lock also pins Rook's operator chart (`[rook_ceph]`) and its CSI drivers chart
 //! (`[rook_csi_drivers]`), whose manifests `bundle::rook` renders.
@@ -11,6 +11,7 @@ mod values;
 
 pub use compat::{minor, K3sPin};
 pub use lock::{ChartError, ChartLock, LockedChart};
+pub(crate) use values::merge;
 pub use values::proxy_hostname;
 
 use serde_json::{json, Map, Value};
@@ -22,8 +23,10 @@ use crate::spec::{BundleSpec, Component, StorageDriver};
 /// The lock file shipped with this build.
 pub const LOCK: &str = include_str!("../../bundle/charts.toml");
 
-/// Components rendered here, in manifest order (cert-manager early: others may want its CRDs).
-pub const COMPONENTS: [&str; 6] = [
+/// Components rendered here, in manifest order (kube-vip first: joining nodes wait for the API
+/// VIP; cert-manager early: others may want its CRDs).
+pub const COMPONENTS: [&str; 7] = [
+    "kube_vip",
     "cert_manager",
     "dex",
     "auth_proxy",
@@ -36,6 +39,9 @@ pub const ROOK: &str = "rook_ceph";
 /// Lock entry of the Ceph CSI drivers chart, which Rook (since v1.20) needs beside its operator
 /// chart to provision volumes (rendered by `bundle::rook`).
 pub const ROOK_CSI: &str = "rook_csi_drivers";
+/// Lock entry of kube-vip's cloud provider, rendered with the `kube_vip` component: it assigns
+/// LoadBalancer Services their addresses, which kube-vip then announces.
+pub const KUBE_VIP_CLOUD: &str = "kube_vip_cloud_provider";
 /// The charts deployed with Rook, after its `rook-ceph-mon` Secret exists.
 pub const ROOK_CHARTS: [&str; 2] = [ROOK, ROOK_CSI];
 /// Charts that own data: on a failed upgrade helm-controller's default `failurePolicy`
@@ -44,7 +50,9 @@ pub const ROOK_CHARTS: [&str; 2] = [ROOK, ROOK_CSI];
 /// `retry`) as in k3s-io/helm-controller `pkg/apis/helm.cattle.io/v1/types.go`.
 pub const STATEFUL: [&str; 2] = ["longhorn", ROOK];
 /// Every table the lock may hold.
-pub const LOCKED: [&str; 8] = [
+pub const LOCKED: [&str; 10] = [
+    "kube_vip",
+    KUBE_VIP_CLOUD,
     "cert_manager",
     "dex",
     "auth_proxy",
@@ -73,6 +81,7 @@ pub fn enabled(bundle: &BundleSpec) -> Vec<&'static str> {
         "cert_manager" => bundle.cert_manager.enable,
         "internal_dns" => bundle.internal_dns.enable,
         "longhorn" => bundle.storage == StorageDriver::Longhorn,
+        "kube_vip" => bundle.kube_vip.enable,
         _ => false,
     };
     COMPONENTS.into_iter().filter(|c| on(c)).collect()
@@ -82,6 +91,9 @@ pub fn enabled(bundle: &BundleSpec) -> Vec<&'static str> {
 /// ship in k3s's static charts directory for an air-gapped deploy.
 pub fn archives(bundle: &BundleSpec) -> Vec<&'static str> {
     let mut out = enabled(bundle);
+    if bundle.kube_vip.enable {
+        out.insert(1, KUBE_VIP_CLOUD);
+    }
     if bundle.storage == StorageDriver::RookCeph {
         out.extend(ROOK_CHARTS);
     }
@@ -108,6 +120,10 @@ pub fn render(
             })?;
         if component == "dex" {
             out.extend(auth_secrets(cfg, bundle, lock));
+        }
+        if component == "kube_vip" {
+            out.extend(super::kube_vip::render(cfg, bundle, lock, source)?);
+            continue;
         }
         let (values, extra) = values::values(component, bundle);
         out.push(Manifest {
@@ -209,7 +225,7 @@ pub(crate) fn helm_chart(
     })
 }
 
-fn to_yaml(v: &Value) -> String {
+pub(crate) fn to_yaml(v: &Value) -> String {
     serde_yaml::to_string(v).expect("JSON values always serialize to YAML")
 }
 

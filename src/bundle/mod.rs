@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod charts;
+pub mod kube_vip;
 pub mod rook;
 pub mod rook_csi;
 pub mod rook_storage;

@@ -94,6 +94,13 @@ pub struct K3sInfo {
     pub service_cidr: String,
     pub cluster_domain: String,
     pub tls_sans: Vec<String>,
+    /// Servers only: `network.api_vip`, the address kube-vip announces when it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_vip: Option<String>,
+    /// Servers only, with an API VIP: the interface every server's static network names, when
+    /// all of them name the same one; absent means kube-vip picks the default route's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_vip_interface: Option<String>,
     /// Packaged components to switch off (k3s `disable`).
     pub disable: Vec<String>,
 }

@@ -70,6 +70,18 @@ fn server_sans(spec: &ClusterSpec) -> Vec<String> {
     out
 }
 
+/// The interface every server's static network names, when all name the same one: kube-vip
+/// runs as one DaemonSet on all servers, so it takes one interface or detects it on each.
+fn vip_interface(spec: &ClusterSpec) -> Option<String> {
+    let mut names = spec
+        .servers()
+        .map(|s| s.network.as_ref().and_then(|n| n.interface.clone()));
+    let first = names.next()??;
+    names
+        .all(|n| n.as_deref() == Some(first.as_str()))
+        .then_some(first)
+}
+
 fn disabled(spec: &ClusterSpec) -> Vec<String> {
     let b = &spec.bundle;
     let mut out = Vec::new();
@@ -161,6 +173,13 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
             } else {
                 Vec::new()
             },
+            api_vip: spec.network.api_vip.clone().filter(|_| server),
+            api_vip_interface: spec
+                .network
+                .api_vip
+                .as_ref()
+                .filter(|_| server)
+                .and_then(|_| vip_interface(spec)),
             disable: if server { disabled(spec) } else { Vec::new() },
         },
         bundle: if server {

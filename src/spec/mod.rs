@@ -5,6 +5,7 @@ mod locate;
 mod model;
 mod validate;
 mod validate_auth;
+mod validate_lb;
 mod validate_nodes;
 mod validate_osd;
 mod validate_rook;

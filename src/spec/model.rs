@@ -178,6 +178,10 @@ pub struct BundleSpec {
     pub cert_manager: Component,
     #[serde(default = "off")]
     pub internal_dns: Component,
+    /// kube-vip: announces `network.api_vip` for the API and gives LoadBalancer Services
+    /// addresses from `values.service_range`, replacing servicelb.
+    #[serde(default = "off")]
+    pub kube_vip: Component,
     /// Settings of the Rook-Ceph storage; read only with `storage = "rook-ceph"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rook: Option<RookSpec>,
@@ -206,6 +210,7 @@ impl Default for BundleSpec {
             dashboard: off(),
             cert_manager: off(),
             internal_dns: off(),
+            kube_vip: off(),
             rook: None,
         }
     }

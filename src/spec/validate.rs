@@ -263,15 +263,7 @@ fn check_bundle(c: &mut Checker, spec: &ClusterSpec) {
             "set bundle.auth_proxy.enable = true (with dex) to put login in front of it",
         );
     }
-    // servicelb is the only load balancer the bundle has: without it no LoadBalancer Service
-    // (Traefik's, internal DNS, the user's) ever gets an external address.
-    if !b.servicelb.enable {
-        c.err(
-            p.key("servicelb").key("enable"),
-            "servicelb is disabled and the bundle has no other load balancer, so Traefik's and every other LoadBalancer Service would stay Pending with no external address",
-            "remove `servicelb = { enable = false }` to keep k3s's servicelb",
-        );
-    }
+    super::validate_lb::check_load_balancer(c, spec);
     if b.storage == StorageDriver::RookCeph && spec.nodes.iter().all(|n| n.osd_disks.is_empty()) {
         c.err(p.key("storage"), "storage is rook-ceph but no node declares an OSD disk", "add osd_disks = [{ by_id = \"/dev/disk/by-id/...\" }] to the storage nodes, or choose another storage driver");
     }

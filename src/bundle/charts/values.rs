@@ -94,7 +94,7 @@ pub(super) fn values(component: &str, b: &BundleSpec) -> (Value, Option<(String,
 }
 
 /// Recursive merge: objects merge key by key, anything else in `top` replaces `base`.
-pub(super) fn merge(base: &mut Value, top: Value) {
+pub(crate) fn merge(base: &mut Value, top: Value) {
     match (base, top) {
         (Value::Object(b), Value::Object(t)) => {
             for (k, v) in t {

@@ -21,7 +21,9 @@ k8s-gateway's, read from its committed archive (source 2) after the digest check
 were snapshots of dexidp/helm-charts, oauth2-proxy/manifests, kubernetes-sigs/headlamp,
 cert-manager/cert-manager, ori-edge/k8s_gateway, longhorn/longhorn, rook/rook and
 ceph/ceph-csi-operator (whose release workflow packages the chart of tag v<version> with that
-version, though its Chart.yaml in Git says 0.2.0).
+version, though its Chart.yaml in Git says 0.2.0) and kube-vip/helm-charts.
+--only COMPONENT (repeatable) rewrites just those components' lists and keeps the others, for
+a pin bumped while the other repositories are not at hand.
 --clones DIR holds Git clones (bare or not) of the repositories in SOURCES, found as
 DIR/<owner>+<name>/repo, DIR/<owner>+<name> or DIR/<name>. Nothing at test time reads them:
 the generated lists are committed.
@@ -63,6 +65,9 @@ SOURCES = {
     "rook_ceph": ("rook/rook", "{version}", "deploy/charts/rook-ceph/values.yaml", None),
     "rook_csi_drivers": ("ceph/ceph-csi-operator", "v{version}",
                          "deploy/charts/ceph-csi-drivers/values.yaml", None),
+    "kube_vip": ("kube-vip/helm-charts", "kube-vip-{version}", "charts/kube-vip/values.yaml", None),
+    "kube_vip_cloud_provider": ("kube-vip/helm-charts", "kube-vip-cloud-provider-{version}",
+                                "charts/kube-vip-cloud-provider/values.yaml", None),
 }
 
 
@@ -137,13 +142,23 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clones", required=True)
     ap.add_argument("--archives")
+    ap.add_argument("--only", action="append", choices=sorted(SOURCES))
     args = ap.parse_args()
     with open(LOCK, "rb") as f:
         lock = tomllib.load(f)
-    for old in os.listdir(HERE):
-        if old.endswith(".txt"):
-            os.remove(os.path.join(HERE, old))
-    for component in SOURCES:
+    chosen = args.only or list(SOURCES)
+    for component in chosen:
+        if args.only:
+            # This chart's lists of any version, not another chart's sharing the prefix.
+            stale = re.compile(re.escape(lock[component]["chart"]) + r"-v?[0-9][^-]*\.txt")
+            for f in os.listdir(HERE):
+                if stale.fullmatch(f):
+                    os.remove(os.path.join(HERE, f))
+    if not args.only:
+        for old in os.listdir(HERE):
+            if old.endswith(".txt"):
+                os.remove(os.path.join(HERE, old))
+    for component in chosen:
         locked = lock[component]
         text, templates, source = values_for(component, locked, args)
         keys = set()
