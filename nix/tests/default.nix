@@ -12,4 +12,10 @@ in
   vm-osd-disk = import ./osd-disk.nix args;
   vm-raw-idempotent = import ./raw-idempotent.nix args;
   vm-reprovision-first-server = import ./reprovision.nix args;
+  # The bundle on real k3s. Each needs its charts' images (bundle-images.nix) and fails at once
+  # naming them while they are not filled in; vm-pvc-rook also needs Rook's chart digest.
+  vm-kube-vip = import ./kube-vip.nix args;
+  vm-pvc-longhorn = import ./pvc-longhorn.nix args;
+  vm-pvc-rook = import ./pvc-rook.nix args;
+  vm-dns-auth = import ./dns-auth.nix args;
 }

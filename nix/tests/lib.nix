@@ -50,4 +50,25 @@ rec {
 
   # Waits for the node to report Ready through the k3s API.
   readyCheck = node: ''k3s kubectl get node ${node} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True'';
+
+  # Image archives of `entries` (bundle-images.nix), or null while any digest is not filled in.
+  pulled = entries:
+    if builtins.any (e: e.imageDigest == "" || e.hash == "") entries then null
+    else map (e: pkgs.dockerTools.pullImage { inherit (e) imageName finalImageTag imageDigest hash; }) entries;
+
+  # `mkTest images`, or while those images are not filled in, a check that fails at once and
+  # names them: the VMs reach no registry, so the pods could never start.
+  needsImages = name: entries: mkTest:
+    let
+      images = pulled entries;
+      missing = builtins.filter (e: e.imageDigest == "" || e.hash == "") entries;
+    in
+    if images != null then mkTest images
+    else runCommand "kateskit-${name}-needs-images" { } ''
+      echo "${name}: the test VMs reach no registry; fill imageDigest and hash in nix/tests/bundle-images.nix for: ${lib.concatMapStringsSep ", " (e: "${e.imageName}:${e.finalImageTag}") missing}" >&2
+      exit 1
+    '';
+
+  # Waits for helm-controller's install Job of a chart (named helm-install-<HelmChart name>).
+  helmInstalled = chart: ''k3s kubectl -n kube-system wait --for=condition=complete job/helm-install-${chart} --timeout=10s'';
 }
