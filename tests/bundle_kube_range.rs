@@ -135,3 +135,31 @@ fn malformed_ranges_and_a_missing_k3s_table_name_the_fix() {
     assert_eq!(charts::minor("1.35"), Some((1, 35)));
     assert_eq!(charts::minor("1.35.0"), None);
 }
+
+/// kube-vip's two charts are rendered together, so both must record a range that holds the
+/// pinned k3s.
+#[test]
+fn kube_vip_and_its_cloud_provider_are_held_to_the_pinned_k3s() {
+    let cloud =
+        "kube_min = \"1.19\"\nkube_source = \"kube-vip/helm-charts tag kube-vip-cloud-provider";
+    let e = with(
+        cloud,
+        "kube_source = \"kube-vip/helm-charts tag kube-vip-cloud-provider",
+    )
+    .check_kubernetes()
+    .unwrap_err();
+    assert!(
+        matches!(&e, ChartError::OutOfRange { component, .. } if component == "kube_vip_cloud_provider"),
+        "{e}"
+    );
+    let e = with(
+        "kube_min = \"1.21\"",
+        "kube_min = \"1.21\"\nkube_max = \"1.34\"",
+    )
+    .check_kubernetes()
+    .unwrap_err();
+    assert!(
+        matches!(&e, ChartError::OutOfRange { component, kube, .. } if component == "kube_vip" && kube == "1.35"),
+        "{e}"
+    );
+}

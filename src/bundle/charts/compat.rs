@@ -81,7 +81,8 @@ pub(super) fn check_entry(
 }
 
 impl ChartLock {
-    /// Refuses a lock whose charts (the rendered components, Rook's charts, and any other
+    /// Refuses a lock whose charts (the rendered components, kube-vip's cloud provider, Rook's
+    /// charts, and any other
     /// entry that records a range) do not support every [`K3sPin::targets`] minor.
     pub fn check_kubernetes(&self) -> Result<(), ChartError> {
         let pin = self.k3s.as_ref().ok_or_else(|| ChartError::NoK3sPin {
@@ -96,7 +97,8 @@ impl ChartLock {
             })?;
             for (component, c) in &self.charts {
                 let required = super::COMPONENTS.contains(&component.as_str())
-                    || super::ROOK_CHARTS.contains(&component.as_str());
+                    || super::ROOK_CHARTS.contains(&component.as_str())
+                    || component == super::KUBE_VIP_CLOUD;
                 match c.supports(want) {
                     Some(true) => {}
                     None if !required => {}
