@@ -27,7 +27,7 @@ fn ceph_authtool_accepts_the_generated_keys() {
         let out = Command::new(tool)
             .arg("--create-keyring")
             .arg(&ring)
-            .args(["--name", name, "--add-key", key])
+            .args(["--name", name, "--add-key", key.expose()])
             .output()
             .unwrap();
         assert!(

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
 use crate::spec::{BundleSpec, DiskSelector, FlannelBackend, OsdDisk, Role, StaticNetwork};
 pub use render::{api_endpoint, ceph_layout, join_url, render, render_public, RenderError};
 
@@ -38,7 +39,8 @@ pub struct NodeConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<BundleSpec>,
     pub storage: StorageInfo,
-    /// Secret material; absent in the public rendering.
+    /// Secret material; absent in the public rendering. Its tokens, keys and passwords are
+    /// [`Secret`]s: `Debug` of a NodeConfig never shows them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<NodeSecrets>,
 }
@@ -140,28 +142,28 @@ pub struct CephNode {
 #[serde(deny_unknown_fields)]
 pub struct NodeSecrets {
     /// The token this node joins with: the server token on servers, the agent token on agents.
-    pub token: String,
+    pub token: Secret,
     /// SHA-256 of the cluster CA as k3s's `hashCA` computes it (also inside the token).
     pub ca_hash: String,
     /// Servers only: the agent token, so every server accepts the same agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_token: Option<String>,
+    pub agent_token: Option<Secret>,
     /// Servers only: PEM files to pre-seed under `server/tls/`, keyed by relative path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ca_files: BTreeMap<String, String>,
+    pub ca_files: BTreeMap<String, Secret>,
     /// Ceph cluster fsid, to tell this cluster's OSDs from foreign ones.
     pub ceph_fsid: String,
     /// k3s's node password for this node (`/etc/rancher/node/password`), derived from the
     /// server token so it survives the loss of the node's own copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_password: Option<String>,
+    pub node_password: Option<Secret>,
     /// Servers with rook-ceph only: cephx key of `mon.`, pre-seeded into Rook's
     /// `rook-ceph-mon` Secret so Rook adopts `ceph_fsid` instead of choosing its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ceph_mon_secret: Option<String>,
+    pub ceph_mon_secret: Option<Secret>,
     /// Servers with rook-ceph only: cephx key of `client.admin` for the same Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ceph_admin_secret: Option<String>,
+    pub ceph_admin_secret: Option<Secret>,
     /// Servers whose bundle uses the cluster CA issuer only: the Ingress CA certificate (PEM),
     /// seeded into cert-manager's CA Secret so Ingress certificates chain to the root
     /// `kateskit cluster ingress-ca` prints.
@@ -169,7 +171,7 @@ pub struct NodeSecrets {
     pub ingress_ca_crt: Option<String>,
     /// The Ingress CA's private key (SEC1 PEM), present with `ingress_ca_crt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ingress_ca_key: Option<String>,
+    pub ingress_ca_key: Option<Secret>,
 }
 
 impl NodeConfig {
