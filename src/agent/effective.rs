@@ -136,11 +136,20 @@ fn without_value(msg: &str) -> String {
     msg.to_string()
 }
 
-/// Every string under `secrets` in a config tree: the values no message may carry.
+/// Every string under `secrets` in a config tree but the public fields: the values no
+/// message may carry.
 pub fn secret_values(tree: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(s) = tree.get(crate::redact::SECRETS_KEY) {
-        collect_strings(s, &mut out);
+    match tree.get(crate::redact::SECRETS_KEY) {
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                if !crate::nodecfg::NodeSecrets::PUBLIC.contains(&k.as_str()) {
+                    collect_strings(v, &mut out);
+                }
+            }
+        }
+        Some(v) => collect_strings(v, &mut out),
+        None => {}
     }
     out
 }

@@ -46,8 +46,9 @@ impl Scrubber {
     pub fn new(st: &RunState) -> Scrubber {
         let mut values = Vec::new();
         if let Some(e) = &st.effective {
-            let node = serde_json::to_value(&e.node).unwrap_or_default();
-            values.extend(secret_values(&node));
+            if let Some(s) = &e.node.secrets {
+                values.extend(s.values().into_iter().map(str::to_string));
+            }
             values.extend(secret_values(&e.merged.tree));
         }
         if let Some(l) = &st.ladder {

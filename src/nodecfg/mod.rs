@@ -174,6 +174,40 @@ pub struct NodeSecrets {
     pub ingress_ca_key: Option<Secret>,
 }
 
+impl NodeSecrets {
+    /// Fields under `secrets` that are public: identifiers and a certificate.
+    pub const PUBLIC: [&'static str; 3] = ["ca_hash", "ceph_fsid", "ingress_ca_crt"];
+
+    /// Every secret value, for scrubbing text that might quote one.
+    pub fn values(&self) -> Vec<&str> {
+        // Destructured so that a new field must be classified here.
+        let NodeSecrets {
+            token,
+            ca_hash: _,
+            agent_token,
+            ca_files,
+            ceph_fsid: _,
+            node_password,
+            ceph_mon_secret,
+            ceph_admin_secret,
+            ingress_ca_crt: _,
+            ingress_ca_key,
+        } = self;
+        let optional = [
+            agent_token,
+            node_password,
+            ceph_mon_secret,
+            ceph_admin_secret,
+        ];
+        std::iter::once(token)
+            .chain(optional.into_iter().flatten())
+            .chain(ingress_ca_key)
+            .chain(ca_files.values())
+            .map(Secret::expose)
+            .collect()
+    }
+}
+
 impl NodeConfig {
     /// Parses and checks the header of a NodeConfig document.
     pub fn from_json(s: &str) -> Result<NodeConfig, String> {
