@@ -39,8 +39,7 @@ pub struct NodeConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<BundleSpec>,
     pub storage: StorageInfo,
-    /// Secret material; absent in the public rendering. Its tokens, keys and passwords are
-    /// [`Secret`]s: `Debug` of a NodeConfig never shows them.
+    /// Secret material; absent in the public rendering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<NodeSecrets>,
 }
@@ -138,6 +137,7 @@ pub struct CephNode {
     pub taints: Vec<String>,
 }
 
+// Tokens, keys and passwords are `Secret`s, so `Debug` of a NodeConfig never shows them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSecrets {
