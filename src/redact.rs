@@ -85,9 +85,10 @@ pub fn kargs(args: &[String]) -> Vec<String> {
     args.iter().map(|a| karg(a)).collect()
 }
 
-/// Ends a URL inside free text.
+/// Ends a URL or an argument inside free text. Not `,`: a query may hold one, and hiding a
+/// trailing comma costs less than showing half a query.
 fn url_end(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | ')' | ']' | '}' | ',')
+    c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | ')' | ']' | '}')
 }
 
 /// A URL with userinfo, query and fragment replaced: `https://***@host/path?***`.
@@ -123,20 +124,34 @@ pub fn text(s: &str) -> String {
     while let Some(i) = next_token(rest) {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let end = rest.find(url_end).unwrap_or(rest.len());
-        let word = &rest[..end];
-        if let Some(k) = word.strip_suffix('=').filter(|k| is_secret_karg_key(k)) {
-            // A secret argument: hide everything up to the next whitespace.
-            out.push_str(&format!("{k}={REDACTED}"));
-            rest = &rest[end..];
-            let skip = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            rest = &rest[skip..];
-        } else if let Some((k, _)) = word.split_once('=').filter(|(k, _)| is_secret_karg_key(k)) {
-            out.push_str(&format!("{k}={REDACTED}"));
-            rest = &rest[end..];
+        let karg_word = rest.starts_with("kateskit.");
+        // A key may hold `[...]`; only whitespace and quotes end an argument.
+        let end = if karg_word {
+            rest.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`'))
         } else {
-            out.push_str(&url(word));
-            rest = &rest[end..];
+            rest.find(url_end)
+        }
+        .unwrap_or(rest.len());
+        let word = &rest[..end];
+        match word.split_once('=') {
+            Some((k, _)) if karg_word && is_secret_karg_key(k) => {
+                // The value goes up to the next whitespace, or past its closing quote.
+                out.push_str(&format!("{k}={REDACTED}"));
+                let mut from = k.len() + 1;
+                if rest[from..].starts_with('"') {
+                    from += 1 + rest[from + 1..]
+                        .find('"')
+                        .map_or(rest.len() - from - 1, |q| q + 1);
+                }
+                let skip = rest[from..]
+                    .find(char::is_whitespace)
+                    .map_or(rest.len(), |j| from + j);
+                rest = &rest[skip..];
+            }
+            _ => {
+                out.push_str(&url(word));
+                rest = &rest[end..];
+            }
         }
     }
     out.push_str(rest);
@@ -221,6 +236,12 @@ mod tests {
         assert!(!s.contains("LEAK"), "{s}");
         assert!(s.contains("(https://***@127.0.0.1:9/x?***)"), "{s}");
         assert!(s.contains("kateskit.role=agent"), "{s}");
+        let s = text(
+            "kernel argument kateskit.secrets[token]=LEAK (from x), kateskit.token=\"a LEAK\"",
+        );
+        assert!(!s.contains("LEAK"), "{s}");
+        let s = text("GET https://h/p?a=LEAK1,LEAK2 failed");
+        assert_eq!(s, "GET https://h/p?*** failed");
         assert_eq!(values("a K10abc b", &["K10abc", ""]), "a <redacted> b");
     }
 }

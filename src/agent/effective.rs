@@ -61,7 +61,9 @@ impl Default for AgentSettings {
 pub struct WriteFile {
     /// Absolute path on the node.
     pub path: String,
-    pub content: String,
+    /// May hold a password (a registries.yaml): a [`Secret`](crate::secret::Secret), shown only
+    /// as path, mode and SHA-256.
+    pub content: crate::secret::Secret,
     /// `b64` for base64 content; plain text otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,

@@ -75,9 +75,9 @@ fn file_view(f: &WriteFile) -> Value {
     use base64::Engine;
     let data = match f.encoding.as_deref() {
         Some("b64") => base64::engine::general_purpose::STANDARD
-            .decode(f.content.trim())
-            .unwrap_or_else(|_| f.content.clone().into_bytes()),
-        _ => f.content.clone().into_bytes(),
+            .decode(f.content.expose().trim())
+            .unwrap_or_else(|_| f.content.expose().as_bytes().to_vec()),
+        _ => f.content.expose().as_bytes().to_vec(),
     };
     json!({
         "path": f.path,

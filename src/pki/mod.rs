@@ -107,13 +107,13 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
         for f in &files {
             let path = tmp.join("tls").join(&f.rel);
             fsutil::create_dir_mode(path.parent().expect("tls file has a parent"), 0o700)?;
-            fsutil::write_atomic(&path, f.pem.as_bytes(), 0o600)?;
+            fsutil::write_atomic(&path, f.pem.expose().as_bytes(), 0o600)?;
         }
         let server_ca = files
             .iter()
             .find(|f| f.rel == "server-ca.crt")
             .expect("server CA generated");
-        let hash = hash_ca(server_ca.pem.as_bytes())?;
+        let hash = hash_ca(server_ca.pem.expose().as_bytes())?;
         let server = Token::new(&hash, "server", &random_hex(16));
         let agent = Token::new(&hash, "node", &random_hex(16));
         fsutil::write_atomic(
