@@ -222,3 +222,44 @@ impl NodeConfig {
         Ok(v)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_field_is_scrubbed_and_never_debug_printed() {
+        let m = |n: &str| Some(Secret::new(format!("LEAK-{n}")));
+        let s = NodeSecrets {
+            token: Secret::new("LEAK-token"),
+            ca_hash: "h".into(),
+            agent_token: m("agent_token"),
+            ca_files: [("server-ca.key".to_string(), Secret::new("LEAK-ca_files"))].into(),
+            ceph_fsid: "f".into(),
+            node_password: m("node_password"),
+            ceph_mon_secret: m("ceph_mon_secret"),
+            ceph_admin_secret: m("ceph_admin_secret"),
+            ingress_ca_crt: Some("crt".into()),
+            ingress_ca_key: m("ingress_ca_key"),
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("LEAK"), "{shown}");
+        let values = s.values();
+        let json = serde_json::to_value(&s).unwrap();
+        for (field, v) in json.as_object().unwrap() {
+            let text = v.to_string();
+            let secret = text.contains("LEAK");
+            assert_eq!(
+                secret,
+                !NodeSecrets::PUBLIC.contains(&field.as_str()),
+                "{field}"
+            );
+            if secret {
+                assert!(
+                    values.iter().any(|x| text.contains(x)),
+                    "{field} not scrubbed"
+                );
+            }
+        }
+    }
+}
