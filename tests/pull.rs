@@ -274,32 +274,6 @@ fn cli_with_sha256sums_and_clear_errors() {
         .stderr(predicates::str::contains("is not a SHA-256"));
 }
 
-/// An error names the URL without its userinfo or query (a signed or authenticated URL).
-#[test]
-fn errors_show_the_url_without_credentials() {
-    let srv = serve(Vec::new(), String::new(), Behaviour::default());
-    let host = srv.base.strip_prefix("http://").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = kateskit()
-        .args([
-            "image",
-            "pull",
-            &format!("http://user:LEAKPASS@{host}/nope.iso?sig=LEAKQUERY"),
-            "-o",
-        ])
-        .arg(dir.path().join("nope.iso"))
-        .args(["--sha256", &"1".repeat(64)])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("LEAK"), "{err}");
-    assert!(
-        err.contains(&format!("http://***@{host}/nope.iso?***: HTTP 404")),
-        "{err}"
-    );
-}
-
 /// `pull -o` renames a finished download over its output, so an output that is a device node
 /// (or a FIFO) is refused even with --force, before anything is fetched.
 #[test]
