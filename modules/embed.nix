@@ -22,6 +22,8 @@ in
         };
         serviceConfig = {
           Type = "oneshot";
+          # The agent's run directory is private (0700) from its creation on.
+          ExecStartPre = "${pkgs.coreutils}/bin/install -d -m 0700 /run/kateskit";
           ExecStart = "${pkgs.coreutils}/bin/install -D -m 0600 ${src} ${dst}";
         };
       };
@@ -30,7 +32,7 @@ in
     (lib.mkIf (!config.boot.initrd.systemd.enable) {
       boot.initrd.postMountCommands = ''
         if [ -f ${src} ]; then
-          mkdir -p /run/kateskit
+          mkdir -p -m 0700 /run/kateskit
           cp ${src} ${dst}
           chmod 0600 ${dst}
         fi

@@ -12,5 +12,7 @@ pub mod io;
 pub mod k3s;
 pub mod nodecfg;
 pub mod pki;
+pub mod redact;
 pub mod schema;
+pub mod secret;
 pub mod spec;

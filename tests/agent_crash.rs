@@ -50,7 +50,12 @@ fn scenario(name: &str) {
     let ca = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
     let ca_key = std::fs::read_to_string(tls.join("server-ca.key")).unwrap();
     let t = Token::parse(cfg["secrets"]["token"].as_str().unwrap()).unwrap();
-    let s = standin::start(Opts::new(&ca, &ca_key, &t.password, &t.password));
+    let s = standin::start(Opts::new(
+        &ca,
+        &ca_key,
+        t.password.expose(),
+        t.password.expose(),
+    ));
     let (cert, key) = standin::client_identity();
     let b64 = |x: &str| base64::engine::general_purpose::STANDARD.encode(x);
     let kubeconfig = format!(

@@ -133,7 +133,7 @@ fn token_files_are_private_and_ca_files_never_overwritten() {
     let secrets = cfg.secrets.as_ref().unwrap();
     assert_eq!(
         std::fs::read_to_string(root.path().join("var/lib/kateskit/token")).unwrap(),
-        format!("{}\n", secrets.token)
+        format!("{}\n", secrets.token.expose())
     );
     let warnings = k3s::seed_ca(root.path(), &cfg).unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -144,7 +144,7 @@ fn token_files_are_private_and_ca_files_never_overwritten() {
     );
     assert_eq!(
         std::fs::read_to_string(tls.join("etcd/peer-ca.key")).unwrap(),
-        secrets.ca_files["etcd/peer-ca.key"]
+        secrets.ca_files["etcd/peer-ca.key"].expose()
     );
     assert_eq!(
         std::fs::metadata(tls.join("server-ca.key"))
@@ -177,6 +177,7 @@ fn node_password_is_seeded_once_and_survives_state_loss() {
     let c = Cluster::new("rack");
     let cfg = c.node_config("a1");
     let want = cfg.secrets.as_ref().unwrap().node_password.clone().unwrap();
+    let want = want.expose();
     let root = tempfile::tempdir().unwrap();
     let path = root.path().join(k3s::NODE_PASSWORD);
     assert_eq!(k3s::seed_node_password(root.path(), &cfg).unwrap(), None);
@@ -191,11 +192,21 @@ fn node_password_is_seeded_once_and_survives_state_loss() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{want}\n"));
     // Rendering again gives the same password; another node gets another.
     assert_eq!(
-        c.node_config("a1").secrets.unwrap().node_password.unwrap(),
+        c.node_config("a1")
+            .secrets
+            .unwrap()
+            .node_password
+            .unwrap()
+            .expose(),
         want
     );
     assert_ne!(
-        c.node_config("a2").secrets.unwrap().node_password.unwrap(),
+        c.node_config("a2")
+            .secrets
+            .unwrap()
+            .node_password
+            .unwrap()
+            .expose(),
         want
     );
     // A password k3s made itself is kept, and the warning says what to do on a rejection.

@@ -113,11 +113,11 @@ fn servers_with_secrets_get_the_auth_proxy_secrets_before_dex() {
     );
     assert_eq!(
         proxy["stringData"]["client-secret"],
-        want.client_secret.as_str()
+        want.client_secret.expose()
     );
     assert_eq!(
         proxy["stringData"]["cookie-secret"],
-        want.cookie_secret.as_str()
+        want.cookie_secret.expose()
     );
     let dex = docs
         .iter()
@@ -129,11 +129,13 @@ fn servers_with_secrets_get_the_auth_proxy_secrets_before_dex() {
     );
     assert_eq!(
         dex["stringData"][auth::DEX_SECRET_ENV],
-        want.client_secret.as_str()
+        want.client_secret.expose()
     );
     // The public render (what Nix computes) carries no secrets, so no Secret manifest.
     let public = charts::render(&node("rack", "s1"), &lock, ChartSource::Repo).unwrap();
-    assert!(public.iter().all(|m| !m.yaml.contains(&want.client_secret)));
+    assert!(public
+        .iter()
+        .all(|m| !m.yaml.contains(want.client_secret.expose())));
     assert!(public
         .iter()
         .all(|m| m.file_name != "kateskit-auth-proxy-secrets.yaml"));

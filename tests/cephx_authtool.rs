@@ -27,7 +27,7 @@ fn ceph_authtool_accepts_the_generated_keys() {
         let out = Command::new(tool)
             .arg("--create-keyring")
             .arg(&ring)
-            .args(["--name", name, "--add-key", key])
+            .args(["--name", name, "--add-key", key.expose()])
             .output()
             .unwrap();
         assert!(
@@ -39,7 +39,8 @@ fn ceph_authtool_accepts_the_generated_keys() {
         assert!(out.status.success());
         let listed = String::from_utf8_lossy(&out.stdout);
         assert!(
-            listed.contains(&format!("[{name}]")) && listed.contains(&format!("key = {key}")),
+            listed.contains(&format!("[{name}]"))
+                && listed.contains(&format!("key = {}", key.expose())),
             "{listed}"
         );
     }

@@ -179,7 +179,7 @@ fn agents_never_receive_key_material() {
         }
         let s = kateskit::pki::load(dir.path()).unwrap();
         for key in [&s.ceph.mon_secret, &s.ceph.admin_secret] {
-            assert!(!text.contains(key.as_str()), "{node} got a Ceph key");
+            assert!(!text.contains(key.expose()), "{node} got a Ceph key");
         }
     }
     let s1 = render(dir.path(), "s1");
@@ -195,10 +195,10 @@ fn agents_never_receive_key_material() {
         .unwrap()
         .contains("::server:"));
     let s = kateskit::pki::load(dir.path()).unwrap();
-    assert_eq!(s1["secrets"]["ceph_mon_secret"], s.ceph.mon_secret.as_str());
+    assert_eq!(s1["secrets"]["ceph_mon_secret"], s.ceph.mon_secret.expose());
     assert_eq!(
         s1["secrets"]["ceph_admin_secret"],
-        s.ceph.admin_secret.as_str()
+        s.ceph.admin_secret.expose()
     );
 }
 
@@ -367,7 +367,7 @@ fn token_command_prints_server_or_agent_token() {
         .success();
     assert_eq!(
         String::from_utf8_lossy(&out.get_output().stdout).trim(),
-        s.server_token.to_string()
+        s.server_token.secret().expose()
     );
     let out = kateskit()
         .args(["cluster", "token", "--agent"])
@@ -376,7 +376,7 @@ fn token_command_prints_server_or_agent_token() {
         .success();
     assert_eq!(
         String::from_utf8_lossy(&out.get_output().stdout).trim(),
-        s.agent_token.to_string()
+        s.agent_token.secret().expose()
     );
 }
 

@@ -158,8 +158,8 @@ fn ca_issuer_servers_carry_the_ca_and_render_its_secret_agents_never() {
         Some(s.ingress_ca.cert.as_str())
     );
     assert_eq!(
-        ns.ingress_ca_key.as_deref(),
-        Some(s.ingress_ca.key.as_str())
+        ns.ingress_ca_key.as_ref().map(|k| k.expose()),
+        Some(s.ingress_ca.key.expose())
     );
     let out = manifests(&s1);
     let m = out
@@ -174,7 +174,7 @@ fn ca_issuer_servers_carry_the_ca_and_render_its_secret_agents_never() {
     assert_eq!(secret["metadata"]["name"], "kateskit-ingress-ca");
     assert_eq!(secret["metadata"]["namespace"], "cert-manager");
     assert_eq!(secret["stringData"]["tls.crt"], s.ingress_ca.cert.as_str());
-    assert_eq!(secret["stringData"]["tls.key"], s.ingress_ca.key.as_str());
+    assert_eq!(secret["stringData"]["tls.key"], s.ingress_ca.key.expose());
     let issuer = out
         .iter()
         .find(|m| m.file_name == "kateskit-cert-manager-issuer.yaml")

@@ -188,12 +188,17 @@ fn embed_copy_runs_in_either_stage_one() {
         unit["serviceConfig"]["ExecStart"],
         "/coreutils/bin/install -D -m 0600 /kateskit/embed.img /run/kateskit/embed.img"
     );
+    assert_eq!(
+        unit["serviceConfig"]["ExecStartPre"],
+        "/coreutils/bin/install -d -m 0700 /run/kateskit"
+    );
     assert_eq!(unit["before"], json!(["initrd-switch-root.target"]));
     let scripted = v[1]["boot"]["initrd"]["postMountCommands"]
         .as_str()
         .unwrap();
     for line in [
         "if [ -f /kateskit/embed.img ]; then",
+        "mkdir -p -m 0700 /run/kateskit",
         "cp /kateskit/embed.img /run/kateskit/embed.img",
         "chmod 0600 /run/kateskit/embed.img",
     ] {

@@ -41,11 +41,13 @@ fn token_hash_is_sha256sum_of_the_single_cert_file() {
     assert_eq!(s.agent_token.ca_hash, want);
     assert!(s
         .server_token
-        .to_string()
+        .secret()
+        .expose()
         .starts_with(&format!("K10{want}::server:")));
     assert!(s
         .agent_token
-        .to_string()
+        .secret()
+        .expose()
         .starts_with(&format!("K10{want}::node:")));
     assert_ne!(s.server_token.password, s.agent_token.password);
 }

@@ -174,7 +174,10 @@ fn download(component: &str, url: &str, http: Http) -> Result<Vec<u8>, ChartFetc
     for attempt in 0..=http.retries {
         if attempt > 0 {
             let ms = (250u64 << (attempt - 1).min(5)).min(5_000);
-            tracing::info!("retrying {url} in {ms} ms ({last})");
+            tracing::info!(
+                "{}",
+                crate::redact::text(&format!("retrying {url} in {ms} ms ({last})"))
+            );
             std::thread::sleep(Duration::from_millis(ms));
         }
         match client.get(url).send() {

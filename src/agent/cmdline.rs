@@ -140,8 +140,7 @@ pub fn layer(args: &[(String, Option<String>)], src: &str) -> Result<Layer, Cmdl
             .unwrap_or(rest);
         // Secret values never appear in messages, the status or the console.
         let arg = match v {
-            Some(_) if rest.starts_with("secrets.") => format!("{k}=(secret, not shown)"),
-            Some(v) => format!("{k}={v}"),
+            Some(v) => crate::redact::karg(&format!("{k}={v}")),
             None => k.clone(),
         };
         let (segs, list) = segments(rest).map_err(|reason| CmdlineError::Key {
@@ -297,8 +296,15 @@ mod tests {
         assert_eq!(l.tree["secrets"]["token"], "K10abc::node:hunter2");
         assert_eq!(
             l.origin["secrets.token"],
-            "kernel argument kateskit.token=(secret, not shown) (from test)"
+            "kernel argument kateskit.token=<redacted> (from test)"
         );
+        for line in [
+            "kateskit.secrets=hunter2",
+            "kateskit.secrets[token]=hunter2",
+        ] {
+            let shown = format!("{:?}", parse(line).map(|l| l.origin));
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
     }
 
     #[test]

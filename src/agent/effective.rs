@@ -61,7 +61,9 @@ impl Default for AgentSettings {
 pub struct WriteFile {
     /// Absolute path on the node.
     pub path: String,
-    pub content: String,
+    /// May hold a password (a registries.yaml): a [`Secret`](crate::secret::Secret), shown only
+    /// as path, mode and SHA-256.
+    pub content: crate::secret::Secret,
     /// `b64` for base64 content; plain text otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,
@@ -104,7 +106,10 @@ fn de<T: serde::de::DeserializeOwned>(
             ("", i) => i.to_string(),
             (p, i) => format!("{p}.{i}"),
         };
-        let msg = e.inner().to_string();
+        let mut msg = e.inner().to_string();
+        if crate::redact::is_secret_path(&path) {
+            msg = without_value(&msg);
+        }
         // "unknown field `x`": point at the offending key itself.
         if let Some(field) = msg
             .strip_prefix("unknown field `")
@@ -122,8 +127,55 @@ fn de<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Deserializes the merged tree; the error names the source of the bad value.
+/// serde's "invalid type: string \"K10...\", expected ..." with the quoted input left out.
+fn without_value(msg: &str) -> String {
+    for kind in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = msg.strip_prefix(kind) {
+            let expected = rest.find(", expected").map_or("", |i| &rest[i..]);
+            return format!("{kind}(value not shown){expected}");
+        }
+    }
+    msg.to_string()
+}
+
+/// Every string under `secrets` in a config tree but the public fields: the values no
+/// message may carry.
+pub fn secret_values(tree: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    match tree.get(crate::redact::SECRETS_KEY) {
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                if !crate::nodecfg::NodeSecrets::PUBLIC.contains(&k.as_str()) {
+                    collect_strings(v, &mut out);
+                }
+            }
+        }
+        Some(v) => collect_strings(v, &mut out),
+        None => {}
+    }
+    out
+}
+
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Deserializes the merged tree; the error names the source of the bad value and never
+/// carries a secret, nor a URL's userinfo or query.
 pub fn resolve(merged: Merged) -> Result<Effective, String> {
+    let secrets = secret_values(&merged.tree);
+    resolve_inner(merged).map_err(|e| {
+        let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        crate::redact::values(&crate::redact::text(&e), &refs)
+    })
+}
+
+fn resolve_inner(merged: Merged) -> Result<Effective, String> {
     let mut tree = merged.tree.clone();
     let agent_tree = tree
         .as_object_mut()
@@ -170,6 +222,31 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn errors_under_secrets_carry_no_value() {
+        for (tree, src) in [
+            (
+                json!({"secrets": "K10abc::server:LEAKMARKER"}),
+                "kernel argument kateskit.secrets=<redacted>",
+            ),
+            (json!({"secrets": {"token": 12345678}}), "config drive"),
+            (
+                json!({"secrets": {"token": ["K10abc::server:LEAKMARKER"]}}),
+                "config drive",
+            ),
+            (
+                json!({"secrets": {"ca_files": "LEAKMARKER"}}),
+                "config drive",
+            ),
+        ] {
+            let mut m = Merged::new();
+            m.push(&Layer::uniform(tree, src));
+            let e = resolve(m).unwrap_err();
+            assert!(!e.contains("LEAKMARKER") && !e.contains("12345678"), "{e}");
+            assert!(e.contains("secrets"), "{e}");
+        }
     }
 
     #[test]

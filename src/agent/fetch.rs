@@ -90,7 +90,11 @@ pub struct FetchPlan {
 
 /// Fetches the body; 4xx answers and pin mismatches fail at once, other failures are retried.
 pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, String> {
-    let who = format!("config_url {} (from {})", plan.url, plan.source);
+    let who = format!(
+        "config_url {} (from {})",
+        crate::redact::url(&plan.url),
+        plan.source
+    );
     if !(plan.url.starts_with("http://") || plan.url.starts_with("https://")) {
         return Err(format!(
             "{who}: only http:// and https:// URLs are supported"
@@ -105,7 +109,10 @@ pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, String> {
     for attempt in 0..=plan.retries {
         if attempt > 0 {
             let ms = (250u64 << (attempt - 1).min(5)).min(5_000);
-            tracing::info!("retrying {} in {ms} ms ({last})", plan.url);
+            tracing::info!(
+                "{}",
+                crate::redact::text(&format!("retrying {} in {ms} ms ({last})", plan.url))
+            );
             std::thread::sleep(Duration::from_millis(ms));
         }
         match client.get(&plan.url).send() {

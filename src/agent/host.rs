@@ -194,11 +194,11 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<HostOutcome, AgentError>
         }
         let data = match f.encoding.as_deref() {
             Some("b64") => base64::engine::general_purpose::STANDARD
-                .decode(f.content.trim())
+                .decode(f.content.expose().trim())
                 .map_err(|e| {
                     AgentError::Config(format!("{where_}: content is not valid base64: {e}"))
                 })?,
-            _ => f.content.clone().into_bytes(),
+            _ => f.content.expose().as_bytes().to_vec(),
         };
         let mode = match &f.permissions {
             Some(p) => u32::from_str_radix(p.trim_start_matches("0o"), 8).map_err(|_| {

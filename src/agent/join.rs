@@ -120,7 +120,7 @@ pub fn verify(env: &AgentEnv, cfg: &Effective) -> Result<JoinOutcome, String> {
         .secrets
         .as_ref()
         .ok_or("the node config has no secrets; cannot verify the join")?;
-    let token = Token::parse(&secrets.token).map_err(|e| format!("join token: {e}"))?;
+    let token = Token::parse(secrets.token.expose()).map_err(|e| format!("join token: {e}"))?;
     let pinned = if token.ca_hash.is_empty() {
         secrets.ca_hash.clone()
     } else {
@@ -189,13 +189,13 @@ fn check_credentials(
     let outcome = poll(deadline, &format!("GET {url}{path}"), || {
         let req = c.get(format!("{url}{path}"));
         let req = if token.bootstrap {
-            req.bearer_auth(&token.password)
+            req.bearer_auth(token.password.expose())
         } else {
-            req.basic_auth(user, Some(&token.password))
+            req.basic_auth(user, Some(token.password.expose()))
         };
         let r = req.send().map_err(|e| e.to_string())?;
         let status = r.status().as_u16();
-        let body = shown_body(&r.bytes().unwrap_or_default(), &token.password);
+        let body = shown_body(&r.bytes().unwrap_or_default(), token.password.expose());
         match status {
             200..=299 => Ok(Some(Ok(()))),
             401 | 403 => Ok(Some(Err(format!("supervisor {url} rejected the join token (HTTP {status} on {path}, {who}: {body}): {why}; re-render the node config from the cluster's secrets")))),

@@ -130,7 +130,10 @@ pub fn fetch_plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, Strin
 /// Fetches the config_url rung and merges it on top.
 pub fn remote(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
     let body = fetch::fetch(plan)?;
-    let layer = sources::json_layer(&body, &format!("config_url {}", plan.url))?;
+    let layer = sources::json_layer(
+        &body,
+        &format!("config_url {}", crate::redact::url(&plan.url)),
+    )?;
     push(l, "config_url", Some(layer));
     Ok(())
 }

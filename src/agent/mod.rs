@@ -25,6 +25,7 @@ pub mod phases;
 pub mod pin;
 pub mod report;
 pub mod reprovision;
+pub mod shown;
 pub mod sources;
 pub mod tree;
 pub mod validate;

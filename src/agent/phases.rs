@@ -237,15 +237,20 @@ pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
             .collect(),
     };
     let mut st = RunState::default();
+    super::shown::prepare_run_dir(env)?;
     for (i, name) in PHASES.iter().enumerate().take(PHASES.len() - 1) {
         let (outcome, detail) = match run_phase(env, name, &mut st) {
             Ok(Some(d)) if d.starts_with("skipped: ") => {
                 (Outcome::Skipped, Some(d["skipped: ".len()..].to_string()))
             }
-            Ok(d) => (Outcome::Done, d),
+            Ok(d) => (
+                Outcome::Done,
+                d.map(|d| super::shown::Scrubber::new(&st).text(&d)),
+            ),
             Err(e) => {
+                let e = super::shown::Scrubber::new(&st).text(&e.to_string());
                 st.errors.push(format!("{name}: {e}"));
-                (Outcome::Failed, Some(e.to_string()))
+                (Outcome::Failed, Some(e))
             }
         };
         if let (Some(e), None) = (&st.effective, &j.config_sha256) {

@@ -1,5 +1,6 @@
 //! The report: effective config as a flat file tree, `status.json`, a console banner and an
-//! optional phone-home POST. Secrets never appear in the tree or the status.
+//! optional phone-home POST. Secrets never appear in the tree or the status: `secrets` is left
+//! out, `write_files` shows path, mode and SHA-256, and every text passes [`Scrubber`].
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use serde_json::Value;
 
 use super::host::write_if_changed;
 use super::phases::{Journal, Outcome, PhaseRecord, RunState};
+use super::shown::{self, Scrubber};
 use super::tree;
 use super::{AgentEnv, AgentError};
 use crate::fsutil::FsError;
@@ -60,14 +62,14 @@ fn render_value(v: &Value) -> String {
 }
 
 /// Writes one file per leaf under `config/` and `path = source` lines to `sources`.
-fn write_tree(env: &AgentEnv, st: &RunState) -> Result<(), FsError> {
+fn write_tree(env: &AgentEnv, st: &RunState, scrub: &Scrubber) -> Result<(), FsError> {
     let base = env.run_dir().join(CONFIG_DIR);
     let mut want: BTreeSet<PathBuf> = BTreeSet::new();
     let mut sources = String::new();
     if let Some(e) = &st.effective {
         let mut flat = serde_json::to_value(&e.node).expect("NodeConfig serializes");
         flat.as_object_mut().expect("object").remove("secrets");
-        flat["agent"] = serde_json::to_value(&e.agent).expect("agent settings serialize");
+        flat["agent"] = shown::agent_view(&e.agent);
         let mut err = None;
         tree::walk(&flat, "", &mut |path, v| {
             if err.is_some() || v.is_null() {
@@ -81,9 +83,10 @@ fn write_tree(env: &AgentEnv, st: &RunState) -> Result<(), FsError> {
                 .map(String::as_str)
                 .or_else(|| e.merged.source_of(path))
                 .unwrap_or("default");
-            sources.push_str(&format!("{path} = {src}\n"));
+            sources.push_str(&scrub.text(&format!("{path} = {src}\n")));
             want.insert(rel.clone());
-            if let Err(e) = write_if_changed(&base.join(&rel), render_value(v).as_bytes(), 0o644) {
+            let shown = scrub.text(&render_value(v));
+            if let Err(e) = write_if_changed(&base.join(&rel), shown.as_bytes(), 0o644) {
                 err = Some(e);
             }
         });
@@ -198,7 +201,9 @@ pub fn banner(s: &Status) -> String {
 
 /// Builds the status, writes the tree and status.json, prints the banner, phones home.
 pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), AgentError> {
-    write_tree(env, st)?;
+    shown::prepare_run_dir(env)?;
+    let scrub = Scrubber::new(st);
+    write_tree(env, st, &scrub)?;
     let e = st.effective.as_ref();
     let failed = j.phases.iter().find(|p| p.outcome == Outcome::Failed);
     let status = Status {
@@ -221,11 +226,18 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
         sources: st
             .ladder
             .as_ref()
-            .map(|l| l.used.clone())
+            .map(|l| scrub.all(&l.used))
             .unwrap_or_default(),
-        phases: j.phases.clone(),
-        errors: st.errors.clone(),
-        warnings: st.warnings.clone(),
+        phases: j
+            .phases
+            .iter()
+            .map(|p| PhaseRecord {
+                detail: p.detail.as_deref().map(|d| scrub.text(d)),
+                ..p.clone()
+            })
+            .collect(),
+        errors: scrub.all(&st.errors),
+        warnings: scrub.all(&st.warnings),
     };
     let mut body = serde_json::to_vec_pretty(&status).expect("status serializes");
     body.push(b'\n');
@@ -256,8 +268,10 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
             Ok(r) if r.status().is_success() => {}
             Ok(r) => st
                 .warnings
-                .push(format!("phone_home {url}: HTTP {}", r.status())),
-            Err(e) => st.warnings.push(format!("phone_home {url}: {e}")),
+                .push(scrub.text(&format!("phone_home {url}: HTTP {}", r.status()))),
+            Err(e) => st
+                .warnings
+                .push(scrub.text(&format!("phone_home {url}: {e}"))),
         }
     }
     Ok(())

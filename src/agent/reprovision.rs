@@ -58,7 +58,7 @@ fn pinned_hash(node: &NodeConfig) -> Result<String, String> {
         .secrets
         .as_ref()
         .ok_or("the node config has no secrets (token)")?;
-    let token = Token::parse(&secrets.token).map_err(|e| format!("join token: {e}"))?;
+    let token = Token::parse(secrets.token.expose()).map_err(|e| format!("join token: {e}"))?;
     Ok(if token.ca_hash.is_empty() {
         secrets.ca_hash.clone()
     } else {

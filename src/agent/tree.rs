@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-/// One source of configuration: its JSON tree and a description per leaf path.
-#[derive(Debug, Clone, Default)]
+/// One source of configuration: its JSON tree and a description per leaf path. `Debug`
+/// shows the tree with every value under `secrets` redacted.
+#[derive(Clone, Default)]
 pub struct Layer {
     pub tree: Value,
     /// Leaf path → where it came from, e.g. `kernel argument kateskit.node.role=x (from /proc/cmdline)`.
@@ -91,8 +92,8 @@ pub fn merge_into(lower: &mut Value, upper: &Value) {
     }
 }
 
-/// The merged result of several layers, lowest priority first.
-#[derive(Debug, Clone, Default)]
+/// The merged result of several layers, lowest priority first. `Debug` redacts `secrets`.
+#[derive(Clone, Default)]
 pub struct Merged {
     pub tree: Value,
     /// Effective leaf path → the source that set it.
@@ -135,6 +136,41 @@ impl Merged {
             .iter()
             .find(|(p, _)| is_under(p, path))
             .map(|(_, s)| s.as_str())
+    }
+}
+
+/// A tree with every leaf under `secrets` replaced, for `Debug`.
+fn redacted(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(s) = v.get_mut(crate::redact::SECRETS_KEY) {
+        blank(s);
+    }
+    v
+}
+
+fn blank(v: &mut Value) {
+    match v {
+        Value::Object(m) => m.values_mut().for_each(blank),
+        Value::Array(a) => a.iter_mut().for_each(blank),
+        other => *other = Value::String(crate::secret::REDACTED.into()),
+    }
+}
+
+impl std::fmt::Debug for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layer")
+            .field("tree", &redacted(&self.tree))
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Merged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Merged")
+            .field("tree", &redacted(&self.tree))
+            .field("origin", &self.origin)
+            .finish()
     }
 }
 
@@ -200,6 +236,18 @@ mod tests {
         m.push(&Layer::uniform(json!({"": 1, "a": {"": 2}}), "src"));
         assert_eq!(leaf_paths(&m.tree), vec!["[]", "a[]"]);
         assert_eq!(m.origin.len(), 2);
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let mut m = Merged::new();
+        let l = Layer::uniform(json!({"secrets": {"token": "LEAK", "x": ["LEAK"]}}), "s");
+        m.push(&l);
+        let shown = format!("{l:?} {m:?}");
+        assert!(
+            !shown.contains("LEAK") && shown.contains("token"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
             "secrets",
             "no join token: the node config must include secrets (render without --public)".into(),
         ),
-        Some(s) => match Token::parse(&s.token) {
+        Some(s) => match Token::parse(s.token.expose()) {
             Err(e) => bad("secrets.token", format!("{e}")),
             Ok(t) if !t.ca_hash.is_empty() && t.ca_hash != s.ca_hash => {
                 bad("secrets.token", format!("the token pins CA hash {} but secrets.ca_hash is {}; token and CA come from different clusters", t.ca_hash, s.ca_hash));

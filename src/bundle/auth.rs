@@ -9,6 +9,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::pki::derive::hmac_label as hmac;
+use crate::secret::Secret;
 
 /// The OIDC client id the proxy uses at dex.
 pub const CLIENT_ID: &str = "kateskit-auth-proxy";
@@ -21,25 +22,21 @@ pub const DEX_SECRET: &str = "kateskit-auth-proxy-client";
 pub const DEX_SECRET_ENV: &str = "KATESKIT_AUTH_PROXY_CLIENT_SECRET";
 
 /// The derived secrets; never logged.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSecrets {
-    pub client_secret: String,
+    pub client_secret: Secret,
     /// 32 bytes, URL-safe base64: oauth2-proxy wants an AES key of 16, 24 or 32 bytes.
-    pub cookie_secret: String,
-}
-
-impl std::fmt::Debug for AuthSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuthSecrets(<redacted>)")
-    }
+    pub cookie_secret: Secret,
 }
 
 /// Derives the client and cookie secrets from the server token.
 pub fn derive(server_token: &str) -> AuthSecrets {
     AuthSecrets {
-        client_secret: hex::encode(hmac(server_token, "kateskit/auth-proxy/client-secret/v1")),
+        client_secret: hex::encode(hmac(server_token, "kateskit/auth-proxy/client-secret/v1"))
+            .into(),
         cookie_secret: base64::engine::general_purpose::URL_SAFE
-            .encode(hmac(server_token, "kateskit/auth-proxy/cookie-secret/v1")),
+            .encode(hmac(server_token, "kateskit/auth-proxy/cookie-secret/v1"))
+            .into(),
     }
 }
 
@@ -176,19 +173,19 @@ mod tests {
         assert_ne!(a.client_secret, b.client_secret);
         assert_ne!(a.cookie_secret, b.cookie_secret);
         assert_ne!(
-            a.client_secret,
+            a.client_secret.expose(),
             hex::encode(
                 base64::engine::general_purpose::URL_SAFE
-                    .decode(&a.cookie_secret)
+                    .decode(a.cookie_secret.expose())
                     .unwrap()
             )
         );
         let key = base64::engine::general_purpose::URL_SAFE
-            .decode(&a.cookie_secret)
+            .decode(a.cookie_secret.expose())
             .unwrap();
         assert_eq!(key.len(), 32);
-        assert_eq!(a.client_secret.len(), 64);
-        assert!(!format!("{a:?}").contains(&a.client_secret));
+        assert_eq!(a.client_secret.expose().len(), 64);
+        assert!(!format!("{a:?}").contains(a.client_secret.expose()));
     }
 
     #[test]
@@ -203,14 +200,17 @@ mod tests {
             .find(|d| d["metadata"]["name"] == dex["envFrom"][0]["secretRef"]["name"])
             .unwrap();
         assert_eq!(dex_secret["metadata"]["namespace"], "dex");
-        assert_eq!(dex_secret["stringData"][env], s.client_secret);
+        assert_eq!(dex_secret["stringData"][env], s.client_secret.expose());
         let proxy = proxy_values("https://dex.example.com", "auth.example.com");
         let proxy_secret = docs
             .iter()
             .find(|d| d["metadata"]["name"] == proxy["config"]["existingSecret"])
             .unwrap();
         assert_eq!(proxy_secret["metadata"]["namespace"], "oauth2-proxy");
-        assert_eq!(proxy_secret["stringData"]["client-secret"], s.client_secret);
+        assert_eq!(
+            proxy_secret["stringData"]["client-secret"],
+            s.client_secret.expose()
+        );
         assert_eq!(proxy_secret["stringData"]["client-id"], client["id"]);
         assert_eq!(
             proxy["extraArgs"]["redirect-url"],

@@ -154,7 +154,7 @@ fn auth_secrets(cfg: &NodeConfig, bundle: &BundleSpec, lock: &ChartLock) -> Opti
     values::proxy_hostname(bundle)?;
     let ns = |c: &str| lock.charts.get(c).map(|l| l.namespace.clone());
     let docs = super::auth::secret_documents(
-        &super::auth::derive(&secrets.token),
+        &super::auth::derive(secrets.token.expose()),
         &ns("dex")?,
         &ns("auth_proxy")?,
     );
@@ -170,7 +170,7 @@ fn ingress_ca_secret(cfg: &NodeConfig, cert_ns: &str) -> Option<Manifest> {
     let s = cfg.secrets.as_ref()?;
     let docs = super::tls::ca_secret_documents(
         s.ingress_ca_crt.as_ref()?,
-        s.ingress_ca_key.as_ref()?,
+        s.ingress_ca_key.as_ref()?.expose(),
         cert_ns,
     );
     Some(Manifest {

@@ -14,6 +14,7 @@ use super::Manifest;
 use super::{rook_csi, rook_storage};
 use crate::nodecfg::{CephLayout, NodeSecrets};
 use crate::pki::cephx;
+use crate::secret::Secret;
 use crate::spec::{ClusterSpec, StorageDriver};
 
 /// Name of Rook's cluster access Secret (`AppName` in Rook's `pkg/operator/ceph/controller`).
@@ -193,8 +194,12 @@ pub fn render_layout(
 /// `pkg/operator/ceph/controller/cluster_info.go`: `fsid`, `mon-secret`, `ceph-username`,
 /// `ceph-secret`). `type` matches the Secret Rook would create itself.
 pub fn mon_secret(secrets: &NodeSecrets) -> Result<Value, RookError> {
-    let key = |v: &Option<String>, field: &'static str| -> Result<String, RookError> {
-        let k = v.as_deref().ok_or(RookError::NoCephKey(field))?.trim();
+    let key = |v: &Option<Secret>, field: &'static str| -> Result<String, RookError> {
+        let k = v
+            .as_ref()
+            .ok_or(RookError::NoCephKey(field))?
+            .expose()
+            .trim();
         cephx::validate(k).map_err(|e| RookError::BadCephKey(field, e.to_string()))?;
         Ok(k.to_string())
     };

@@ -112,14 +112,13 @@ impl ClusterCmd {
             ClusterCmd::Token(a) => {
                 let s = pki::load(&a.dir).context("loading cluster secrets")?;
                 note_generated(&s);
-                println!(
-                    "{}",
-                    if a.agent {
-                        &s.agent_token
-                    } else {
-                        &s.server_token
-                    }
-                );
+                // Printing the token is this command's purpose.
+                let t = if a.agent {
+                    &s.agent_token
+                } else {
+                    &s.server_token
+                };
+                println!("{}", t.secret().expose());
                 Ok(ExitCode::SUCCESS)
             }
         }

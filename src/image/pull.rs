@@ -11,25 +11,28 @@ use reqwest::blocking::Client;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 
+use crate::redact;
+
 pub use super::sums::{parse_sha256, sha256_from_sums};
 
+/// Messages show URLs without userinfo or query (a signed or authenticated download URL).
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    #[error("{url}: {msg}")]
+    #[error("{}: {}", redact::url(.url), redact::text(.msg))]
     Http { url: String, msg: String },
-    #[error("{url}: giving up after {attempts} attempts: {last}")]
+    #[error("{}: giving up after {attempts} attempts: {}", redact::url(.url), redact::text(.last))]
     Exhausted {
         url: String,
         attempts: u32,
         last: String,
     },
-    #[error("{url}: SHA-256 mismatch: expected {expected}, got {actual}; the partial download was deleted")]
+    #[error("{}: SHA-256 mismatch: expected {expected}, got {actual}; the partial download was deleted", redact::url(.url))]
     Mismatch {
         url: String,
         expected: String,
         actual: String,
     },
-    #[error("{sums_url}: no entry for {name}")]
+    #[error("{}: no entry for {name}", redact::url(.sums_url))]
     NoSum { sums_url: String, name: String },
     #[error("{0:?} is not a SHA-256 (64 hex digits)")]
     BadHex(String),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::agent::host::write_if_changed;
 use crate::fsutil::{self, FsError};
 use crate::nodecfg::NodeConfig;
+use crate::secret::Secret;
 use crate::spec::Role;
 
 /// k3s's server TLS directory, relative to the root.
@@ -42,7 +43,7 @@ pub fn write_config(root: &Path, cfg: &NodeConfig) -> Result<usize, K3sError> {
     fsutil::create_dir_mode(&state, 0o700)?;
     changed += usize::from(write_if_changed(
         &under(root, config::TOKEN_FILE),
-        format!("{}\n", secrets.token.trim()).as_bytes(),
+        format!("{}\n", secrets.token.expose().trim()).as_bytes(),
         0o600,
     )?);
     let agent_tok = under(root, config::AGENT_TOKEN_FILE);
@@ -50,7 +51,7 @@ pub fn write_config(root: &Path, cfg: &NodeConfig) -> Result<usize, K3sError> {
         (Some(t), Role::Server) => {
             changed += usize::from(write_if_changed(
                 &agent_tok,
-                format!("{}\n", t.trim()).as_bytes(),
+                format!("{}\n", t.expose().trim()).as_bytes(),
                 0o600,
             )?)
         }
@@ -95,7 +96,7 @@ pub fn seed_ca(root: &Path, cfg: &NodeConfig) -> Result<Vec<String>, K3sError> {
         }
         let path = tls.join(rel);
         match std::fs::read(&path) {
-            Ok(old) if old == pem.as_bytes() => continue,
+            Ok(old) if old == pem.expose().as_bytes() => continue,
             Ok(_) => {
                 warnings.push(format!("{} already exists with different content; kept it (k3s uses existing CA files), so the token's CA hash may not match", path.display()));
                 continue;
@@ -104,7 +105,7 @@ pub fn seed_ca(root: &Path, cfg: &NodeConfig) -> Result<Vec<String>, K3sError> {
         }
         fsutil::create_dir_mode(path.parent().expect("tls file has a parent"), 0o700)?;
         let mode = if rel.ends_with(".key") { 0o600 } else { 0o644 };
-        fsutil::write_new(&path, pem.as_bytes(), mode)?;
+        fsutil::write_new(&path, pem.expose().as_bytes(), mode)?;
     }
     Ok(warnings)
 }
@@ -116,7 +117,7 @@ pub fn seed_node_password(root: &Path, cfg: &NodeConfig) -> Result<Option<String
     let Some(want) = cfg
         .secrets
         .as_ref()
-        .and_then(|s| s.node_password.as_deref())
+        .and_then(|s| s.node_password.as_ref().map(Secret::expose))
     else {
         return Ok(None);
     };

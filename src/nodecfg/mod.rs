@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
 use crate::spec::{BundleSpec, DiskSelector, FlannelBackend, OsdDisk, Role, StaticNetwork};
 pub use render::{api_endpoint, ceph_layout, join_url, render, render_public, RenderError};
 
@@ -143,32 +144,33 @@ pub struct CephNode {
     pub taints: Vec<String>,
 }
 
+// Tokens, keys and passwords are `Secret`s, so `Debug` of a NodeConfig never shows them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSecrets {
     /// The token this node joins with: the server token on servers, the agent token on agents.
-    pub token: String,
+    pub token: Secret,
     /// SHA-256 of the cluster CA as k3s's `hashCA` computes it (also inside the token).
     pub ca_hash: String,
     /// Servers only: the agent token, so every server accepts the same agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_token: Option<String>,
+    pub agent_token: Option<Secret>,
     /// Servers only: PEM files to pre-seed under `server/tls/`, keyed by relative path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ca_files: BTreeMap<String, String>,
+    pub ca_files: BTreeMap<String, Secret>,
     /// Ceph cluster fsid, to tell this cluster's OSDs from foreign ones.
     pub ceph_fsid: String,
     /// k3s's node password for this node (`/etc/rancher/node/password`), derived from the
     /// server token so it survives the loss of the node's own copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_password: Option<String>,
+    pub node_password: Option<Secret>,
     /// Servers with rook-ceph only: cephx key of `mon.`, pre-seeded into Rook's
     /// `rook-ceph-mon` Secret so Rook adopts `ceph_fsid` instead of choosing its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ceph_mon_secret: Option<String>,
+    pub ceph_mon_secret: Option<Secret>,
     /// Servers with rook-ceph only: cephx key of `client.admin` for the same Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ceph_admin_secret: Option<String>,
+    pub ceph_admin_secret: Option<Secret>,
     /// Servers whose bundle uses the cluster CA issuer only: the Ingress CA certificate (PEM),
     /// seeded into cert-manager's CA Secret so Ingress certificates chain to the root
     /// `kateskit cluster ingress-ca` prints.
@@ -176,7 +178,41 @@ pub struct NodeSecrets {
     pub ingress_ca_crt: Option<String>,
     /// The Ingress CA's private key (SEC1 PEM), present with `ingress_ca_crt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ingress_ca_key: Option<String>,
+    pub ingress_ca_key: Option<Secret>,
+}
+
+impl NodeSecrets {
+    /// Fields under `secrets` that are public: identifiers and a certificate.
+    pub const PUBLIC: [&'static str; 3] = ["ca_hash", "ceph_fsid", "ingress_ca_crt"];
+
+    /// Every secret value, for scrubbing text that might quote one.
+    pub fn values(&self) -> Vec<&str> {
+        // Destructured so that a new field must be classified here.
+        let NodeSecrets {
+            token,
+            ca_hash: _,
+            agent_token,
+            ca_files,
+            ceph_fsid: _,
+            node_password,
+            ceph_mon_secret,
+            ceph_admin_secret,
+            ingress_ca_crt: _,
+            ingress_ca_key,
+        } = self;
+        let optional = [
+            agent_token,
+            node_password,
+            ceph_mon_secret,
+            ceph_admin_secret,
+        ];
+        std::iter::once(token)
+            .chain(optional.into_iter().flatten())
+            .chain(ingress_ca_key)
+            .chain(ca_files.values())
+            .map(Secret::expose)
+            .collect()
+    }
 }
 
 impl NodeConfig {
@@ -191,5 +227,46 @@ impl NodeConfig {
             ));
         }
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_field_is_scrubbed_and_never_debug_printed() {
+        let m = |n: &str| Some(Secret::new(format!("LEAK-{n}")));
+        let s = NodeSecrets {
+            token: Secret::new("LEAK-token"),
+            ca_hash: "h".into(),
+            agent_token: m("agent_token"),
+            ca_files: [("server-ca.key".to_string(), Secret::new("LEAK-ca_files"))].into(),
+            ceph_fsid: "f".into(),
+            node_password: m("node_password"),
+            ceph_mon_secret: m("ceph_mon_secret"),
+            ceph_admin_secret: m("ceph_admin_secret"),
+            ingress_ca_crt: Some("crt".into()),
+            ingress_ca_key: m("ingress_ca_key"),
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("LEAK"), "{shown}");
+        let values = s.values();
+        let json = serde_json::to_value(&s).unwrap();
+        for (field, v) in json.as_object().unwrap() {
+            let text = v.to_string();
+            let secret = text.contains("LEAK");
+            assert_eq!(
+                secret,
+                !NodeSecrets::PUBLIC.contains(&field.as_str()),
+                "{field}"
+            );
+            if secret {
+                assert!(
+                    values.iter().any(|x| text.contains(x)),
+                    "{field} not scrubbed"
+                );
+            }
+        }
     }
 }

@@ -212,12 +212,12 @@ pub fn render(
         == Some(crate::bundle::tls::CA_ISSUER);
     cfg.secrets = Some(NodeSecrets {
         token: if server {
-            secrets.server_token.to_string()
+            secrets.server_token.secret()
         } else {
-            secrets.agent_token.to_string()
+            secrets.agent_token.secret()
         },
         ca_hash: secrets.ca_hash().to_string(),
-        agent_token: server.then(|| secrets.agent_token.to_string()),
+        agent_token: server.then(|| secrets.agent_token.secret()),
         ca_files: if server {
             secrets.server_ca_files()
         } else {
@@ -228,10 +228,10 @@ pub fn render(
         ceph_admin_secret: rook.then(|| secrets.ceph.admin_secret.clone()),
         ingress_ca_crt: ingress_ca.then(|| secrets.ingress_ca.cert.clone()),
         ingress_ca_key: ingress_ca.then(|| secrets.ingress_ca.key.clone()),
-        node_password: Some(crate::pki::derive::node_password(
-            &secrets.server_token.to_string(),
+        node_password: Some(Secret::new(crate::pki::derive::node_password(
+            secrets.server_token.secret().expose(),
             &cfg.node.name,
-        )),
+        ))),
     });
     Ok(cfg)
 }

@@ -8,6 +8,7 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 use super::{keyfmt, PkiError};
+use crate::secret::Secret;
 
 /// The CA pairs k3s looks for under `<data-dir>/server/tls/` (stem, common-name prefix).
 pub const CAS: [(&str, &str); 5] = [
@@ -25,7 +26,7 @@ pub const SERVICE_KEY: &str = "service.key";
 #[derive(Debug, Clone)]
 pub struct PemFile {
     pub rel: String,
-    pub pem: String,
+    pub pem: Secret,
     pub private: bool,
 }
 
@@ -63,19 +64,19 @@ pub fn generate() -> Result<Vec<PemFile>, PkiError> {
         let cert = ca_params(cn, now)?.self_signed(&key)?;
         out.push(PemFile {
             rel: format!("{stem}.crt"),
-            pem: cert.pem(),
+            pem: cert.pem().into(),
             private: false,
         });
         out.push(PemFile {
             rel: format!("{stem}.key"),
-            pem: keyfmt::serialize_sec1(&key),
+            pem: keyfmt::serialize_sec1(&key).into(),
             private: true,
         });
     }
     let sa = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     out.push(PemFile {
         rel: SERVICE_KEY.into(),
-        pem: keyfmt::serialize_sec1(&sa),
+        pem: keyfmt::serialize_sec1(&sa).into(),
         private: true,
     });
     Ok(out)

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::{cephx, read, PkiError};
 use crate::fsutil::{self, FsError};
+use crate::secret::Secret;
 
 /// `secrets/` file names.
 pub const FSID_FILE: &str = "ceph-fsid";
@@ -20,9 +21,9 @@ pub const ADMIN_SECRET_FILE: &str = "ceph-admin-secret";
 pub struct CephIdentity {
     pub fsid: String,
     /// Key of `mon.` (Rook Secret key `mon-secret`).
-    pub mon_secret: String,
+    pub mon_secret: Secret,
     /// Key of `client.admin` (Rook Secret key `ceph-secret`).
-    pub admin_secret: String,
+    pub admin_secret: Secret,
 }
 
 impl std::fmt::Debug for CephIdentity {
@@ -99,8 +100,8 @@ pub fn load_completing(dir: &Path) -> Result<(CephIdentity, Vec<PathBuf>), PkiEr
     Ok((
         CephIdentity {
             fsid,
-            mon_secret: load_key(&dir.join(MON_SECRET_FILE))?,
-            admin_secret: load_key(&dir.join(ADMIN_SECRET_FILE))?,
+            mon_secret: Secret::new(load_key(&dir.join(MON_SECRET_FILE))?),
+            admin_secret: Secret::new(load_key(&dir.join(ADMIN_SECRET_FILE))?),
         },
         generated,
     ))
@@ -134,7 +135,7 @@ mod tests {
         let (again, generated) = load_completing(d.path()).unwrap();
         assert!(generated.is_empty());
         assert_eq!(again, first, "existing keys are kept");
-        assert!(!format!("{first:?}").contains(&first.mon_secret));
+        assert!(!format!("{first:?}").contains(first.mon_secret.expose()));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::{ca::BACKDATE, keyfmt, read, PkiError};
 use crate::fsutil::{self, FsError};
+use crate::secret::Secret;
 
 /// `secrets/` file names.
 pub const CERT_FILE: &str = "ingress-ca.crt";
@@ -28,7 +29,7 @@ const DAYS: i64 = 3650;
 pub struct IngressCa {
     pub cert: String,
     /// SEC1 (`EC PRIVATE KEY`).
-    pub key: String,
+    pub key: Secret,
 }
 
 impl std::fmt::Debug for IngressCa {
@@ -60,7 +61,7 @@ pub fn generate(cluster: &str) -> Result<IngressCa, PkiError> {
     let cert = p.self_signed(&key)?;
     Ok(IngressCa {
         cert: cert.pem(),
-        key: keyfmt::serialize_sec1(&key),
+        key: Secret::new(keyfmt::serialize_sec1(&key)),
     })
 }
 
@@ -72,7 +73,7 @@ fn write_pair(dir: &Path, cluster: &str) -> Result<bool, PkiError> {
         return Ok(false);
     }
     let ca = generate(cluster)?;
-    match fsutil::write_new(&key, ca.key.as_bytes(), 0o600) {
+    match fsutil::write_new(&key, ca.key.expose().as_bytes(), 0o600) {
         Ok(()) => {}
         Err(FsError { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
             return Ok(false)
@@ -139,6 +140,7 @@ pub fn load_completing(dir: &Path, cluster: &str) -> Result<(IngressCa, Vec<Path
     if !generated.is_empty() {
         fsutil::sync_dir(dir)?;
     }
+    let key = Secret::new(key);
     Ok((IngressCa { cert, key }, generated))
 }
 
@@ -156,11 +158,14 @@ mod tests {
             let m = std::fs::metadata(d.path().join(name)).unwrap();
             assert_eq!(m.permissions().mode() & 0o777, 0o600, "{name}");
         }
-        assert!(first.key.starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
+        assert!(first
+            .key
+            .expose()
+            .starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
         let (again, generated) = load_completing(d.path(), "rack").unwrap();
         assert!(generated.is_empty());
         assert_eq!(again, first, "the existing pair is kept");
-        assert!(!format!("{first:?}").contains(&first.key));
+        assert!(!format!("{first:?}").contains(first.key.expose()));
     }
 
     #[test]
@@ -183,7 +188,7 @@ mod tests {
     fn a_lone_key_or_a_foreign_key_is_named_with_the_fix_and_kept() {
         let d = tempfile::tempdir().unwrap();
         let other = generate("x").unwrap();
-        std::fs::write(d.path().join(KEY_FILE), &other.key).unwrap();
+        std::fs::write(d.path().join(KEY_FILE), other.key.expose()).unwrap();
         let e = load_completing(d.path(), "rack").unwrap_err().to_string();
         assert!(e.contains(KEY_FILE) && e.contains("no certificate"), "{e}");
         assert!(!d.path().join(CERT_FILE).exists());
@@ -192,7 +197,7 @@ mod tests {
         assert!(e.contains("does not belong"), "{e}");
         assert_eq!(
             std::fs::read_to_string(d.path().join(KEY_FILE)).unwrap(),
-            other.key
+            other.key.expose()
         );
     }
 }

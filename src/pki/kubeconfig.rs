@@ -10,12 +10,13 @@ use serde_yaml::{Mapping, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::{ca, keyfmt, PkiError, Secrets};
+use crate::secret::Secret;
 
 /// An admin client certificate: CN `kateskit-admin`, O `system:masters`, signed by the client CA,
 /// valid from a day ago like the CAs (an API server whose clock runs behind still accepts it).
 pub struct AdminCert {
     pub cert_pem: String,
-    pub key_pem: String,
+    pub key_pem: Secret,
 }
 
 pub fn mint_admin(secrets: &Secrets, days: i64) -> Result<AdminCert, PkiError> {
@@ -44,7 +45,7 @@ pub fn mint_admin(secrets: &Secrets, days: i64) -> Result<AdminCert, PkiError> {
     let cert = p.signed_by(&key, &ca, &ca_key)?;
     Ok(AdminCert {
         cert_pem: cert.pem(),
-        key_pem: keyfmt::serialize_sec1(&key),
+        key_pem: Secret::new(keyfmt::serialize_sec1(&key)),
     })
 }
 
@@ -54,7 +55,7 @@ pub fn render(name: &str, server_url: &str, server_ca_pem: &str, admin: &AdminCe
         "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {server_url}\n    certificate-authority-data: {ca}\nusers:\n- name: {name}-admin\n  user:\n    client-certificate-data: {crt}\n    client-key-data: {key}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}-admin\ncurrent-context: {name}\npreferences: {{}}\n",
         ca = B64.encode(server_ca_pem),
         crt = B64.encode(&admin.cert_pem),
-        key = B64.encode(&admin.key_pem),
+        key = B64.encode(admin.key_pem.expose()),
     );
     serde_yaml::from_str(&yaml).expect("kubeconfig template is valid YAML")
 }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use rand::RngCore;
 
 use crate::fsutil::{self, FsError};
+use crate::secret::Secret;
 pub use ceph::CephIdentity;
 pub use hashca::hash_ca;
 pub use ingress::IngressCa;
@@ -49,8 +50,8 @@ pub enum PkiError {
     },
 }
 
-/// The secrets of one cluster, loaded from disk.
-#[derive(Debug, Clone)]
+/// The secrets of one cluster, loaded from disk. `Debug` names the `tls/` files only.
+#[derive(Clone)]
 pub struct Secrets {
     pub dir: PathBuf,
     /// PEM files keyed by their path relative to `tls/`.
@@ -64,6 +65,21 @@ pub struct Secrets {
     pub generated: Vec<PathBuf>,
     /// Key files [`load`] re-encoded from PKCS#8 to SEC1 (same key, new encoding).
     pub migrated: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("dir", &self.dir)
+            .field("tls", &self.tls.keys().collect::<Vec<_>>())
+            .field("server_token", &self.server_token)
+            .field("agent_token", &self.agent_token)
+            .field("ceph", &self.ceph)
+            .field("ingress_ca", &self.ingress_ca)
+            .field("generated", &self.generated)
+            .field("migrated", &self.migrated)
+            .finish()
+    }
 }
 
 pub fn secrets_dir(cluster_dir: &Path) -> PathBuf {
@@ -91,19 +107,23 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
         for f in &files {
             let path = tmp.join("tls").join(&f.rel);
             fsutil::create_dir_mode(path.parent().expect("tls file has a parent"), 0o700)?;
-            fsutil::write_atomic(&path, f.pem.as_bytes(), 0o600)?;
+            fsutil::write_atomic(&path, f.pem.expose().as_bytes(), 0o600)?;
         }
         let server_ca = files
             .iter()
             .find(|f| f.rel == "server-ca.crt")
             .expect("server CA generated");
-        let hash = hash_ca(server_ca.pem.as_bytes())?;
+        let hash = hash_ca(server_ca.pem.expose().as_bytes())?;
         let server = Token::new(&hash, "server", &random_hex(16));
         let agent = Token::new(&hash, "node", &random_hex(16));
-        fsutil::write_atomic(&tmp.join("token"), format!("{server}\n").as_bytes(), 0o600)?;
+        fsutil::write_atomic(
+            &tmp.join("token"),
+            format!("{}\n", server.secret().expose()).as_bytes(),
+            0o600,
+        )?;
         fsutil::write_atomic(
             &tmp.join("agent-token"),
-            format!("{agent}\n").as_bytes(),
+            format!("{}\n", agent.secret().expose()).as_bytes(),
             0o600,
         )?;
         ceph::generate_into(&tmp)?;
@@ -240,7 +260,10 @@ impl Secrets {
     }
 
     /// CA files a server pre-seeds: every `tls/` file (certificates and keys).
-    pub fn server_ca_files(&self) -> BTreeMap<String, String> {
-        self.tls.clone()
+    pub fn server_ca_files(&self) -> BTreeMap<String, Secret> {
+        self.tls
+            .iter()
+            .map(|(k, v)| (k.clone(), Secret::new(v.as_str())))
+            .collect()
     }
 }

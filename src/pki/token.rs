@@ -2,6 +2,8 @@
 //! or a bootstrap token `<id>.<secret>` (`k3s token create`), bare or after `K10<cahash>::`.
 //! The CA hash rule itself is in [`super::hashca`].
 
+use crate::secret::Secret;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TokenError {
     #[error("invalid token CA hash length: {0} characters, want 64")]
@@ -26,7 +28,7 @@ pub struct Token {
     /// Empty for a bare password and for bootstrap tokens.
     pub username: String,
     /// The password, or the whole `<id>.<secret>` of a bootstrap token.
-    pub password: String,
+    pub password: Secret,
     /// A kubeadm-style bootstrap token: sent as `Authorization: Bearer`, joins agents only.
     pub bootstrap: bool,
 }
@@ -89,16 +91,15 @@ impl Token {
     }
 }
 
-impl std::fmt::Display for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.bootstrap {
-            return write!(f, "K10{}::{}", self.ca_hash, self.password);
-        }
-        write!(
-            f,
-            "K10{}::{}:{}",
-            self.ca_hash, self.username, self.password
-        )
+impl Token {
+    /// The whole token as k3s reads it (`K10<hash>::<user>:<password>`): the secret itself.
+    pub fn secret(&self) -> Secret {
+        let p = self.password.expose();
+        Secret::new(if self.bootstrap {
+            format!("K10{}::{p}", self.ca_hash)
+        } else {
+            format!("K10{}::{}:{p}", self.ca_hash, self.username)
+        })
     }
 }
 
@@ -112,8 +113,9 @@ mod tests {
     fn user_password_tokens() {
         let t = Token::parse(&format!("K10{H}::node:s3cret\n")).unwrap();
         assert_eq!((t.ca_hash.as_str(), t.username.as_str()), (H, "node"));
-        assert_eq!((t.password.as_str(), t.bootstrap), ("s3cret", false));
-        assert_eq!(t.to_string(), format!("K10{H}::node:s3cret"));
+        assert_eq!((t.password.expose(), t.bootstrap), ("s3cret", false));
+        assert_eq!(t.secret().expose(), format!("K10{H}::node:s3cret"));
+        assert!(!format!("{t:?} {}", t.secret()).contains("s3cret"));
         let bare = Token::parse("just-a-password").unwrap();
         assert_eq!((bare.username.as_str(), bare.bootstrap), ("", false));
     }
@@ -134,8 +136,11 @@ mod tests {
     fn bootstrap_tokens_bare_or_pinned() {
         let t = Token::parse(&format!("K10{H}::abcdef.0123456789abcdef")).unwrap();
         assert!(t.bootstrap && t.username.is_empty());
-        assert_eq!(t.password, "abcdef.0123456789abcdef");
-        assert_eq!(t.to_string(), format!("K10{H}::abcdef.0123456789abcdef"));
+        assert_eq!(t.password.expose(), "abcdef.0123456789abcdef");
+        assert_eq!(
+            t.secret().expose(),
+            format!("K10{H}::abcdef.0123456789abcdef")
+        );
         assert!(Token::parse("abcdef.0123456789abcdef").unwrap().bootstrap);
         // Upper case or other lengths are not bootstrap tokens.
         assert!(!is_bootstrap_token("ABCDEF.0123456789abcdef"));

@@ -34,8 +34,8 @@ pub fn setup_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Setu
         node,
         ca_cert,
         ca_key,
-        server_password: secrets.server_token.password,
-        agent_password: secrets.agent_token.password,
+        server_password: secrets.server_token.password.expose().to_string(),
+        agent_password: secrets.agent_token.password.expose().to_string(),
     }
 }
 

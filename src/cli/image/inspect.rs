@@ -40,7 +40,9 @@ pub fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
     let (carrier, state) = customize::inspect(&a.image)?;
     let state = match state {
         AreaState::Empty => SummaryState::Empty,
-        AreaState::Corrupt { error } => SummaryState::Corrupt { error },
+        AreaState::Corrupt { error } => SummaryState::Corrupt {
+            error: kateskit::redact::text(&error),
+        },
         AreaState::Stamped(e) => {
             let cfg = e
                 .node_config_json
@@ -57,7 +59,8 @@ pub fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
                     .map(|j| hex::encode(sha2::Sha256::digest(j.as_bytes()))),
                 stored_bytes: e.stored_len,
                 compressed: e.compressed,
-                kargs: e.kargs,
+                // Secret kernel arguments (`kateskit.token=`) and URL credentials masked.
+                kargs: kateskit::redact::kargs(&e.kargs),
             }
         }
     };
