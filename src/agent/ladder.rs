@@ -1,12 +1,14 @@
 //! The config ladder, lowest priority first: image defaults < embed area < config drive <
-//! kernel command line < config_url (docs/agent.md "Merge rules").
+//! kernel command line < config_url (docs/agent.md "Merge rules"), each source limited to the
+//! keys the trust table allows it (docs/agent.md "Trust model", [`super::trust`]).
 
 use std::time::Duration;
 
 use super::effective::agent_shape;
 use super::fetch::{self, FetchPlan, Identity};
 use super::tree::{self, Layer, Merged};
-use super::{cmdline, drive, network, sources, AgentEnv};
+use super::trust::{self, DrivePolicy, Source, When};
+use super::{cmdline, drive, identity, network, sources, AgentEnv};
 
 /// The local rungs merged, plus notes for the report.
 #[derive(Debug, Clone)]
@@ -15,6 +17,10 @@ pub struct Ladder {
     /// The sources that contributed, in merge order.
     pub used: Vec<String>,
     pub warnings: Vec<String>,
+    /// Which boot this is and whether the owner stamped the node: what the drive and
+    /// config_url may set.
+    pub when: When,
+    pub policy: DrivePolicy,
 }
 
 fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
@@ -22,6 +28,51 @@ fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
         l.merged.push(&layer);
         l.used.push(name.to_string());
     }
+}
+
+/// `layer` limited to what `src` may set now; a warning names every dropped key (never a
+/// value) and why.
+fn trusted(l: &mut Ladder, src: Source, desc: &str, layer: Layer) -> Layer {
+    let (kept, dropped) = trust::filter(&layer, src, l.when, l.policy);
+    for class in [trust::KeyClass::Protected, trust::KeyClass::OwnerOnly] {
+        let keys: Vec<&str> = dropped
+            .iter()
+            .filter(|p| trust::key_class(p) == class)
+            .map(String::as_str)
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let why = match class {
+            trust::KeyClass::Protected => format!(
+                "a {} never sets secrets, k3s.server_url(s), SSH keys, write_files or storage on a                  stamped node (the owner's embed area, image defaults and kernel command line do)",
+                src.name()
+            ),
+            _ => "only the owner's config (kernel command line, embed area, image defaults)                   decides when config drives are read"
+                .to_string(),
+        };
+        l.warnings
+            .push(format!("{desc}: ignored {}: {why}", keys.join(", ")));
+    }
+    kept
+}
+
+/// `agent.config_drive` as the owner's layers set it.
+fn policy(owner: &[&Layer]) -> Result<DrivePolicy, String> {
+    let mut m = Merged::new();
+    for l in owner {
+        m.push(l);
+    }
+    let Some(v) = tree::get(&m.tree, "agent.config_drive") else {
+        return Ok(DrivePolicy::default());
+    };
+    let src = m.source_of("agent.config_drive").unwrap_or("config");
+    v.as_str().and_then(DrivePolicy::parse).ok_or_else(|| {
+        format!(
+            "{src}: agent.config_drive: {v} is not one of {}",
+            DrivePolicy::VALUES.join(", ")
+        )
+    })
 }
 
 /// The kernel command line layers: `ip=` first, then `kateskit.*` (explicit keys win).
@@ -45,43 +96,89 @@ pub fn cmdline_layers(
 
 /// Reads every local rung (no network).
 pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
+    let first_boot = !identity::exists(env);
+    let img = sources::image_defaults(env)?;
+    let (mut embed, notes) = sources::embed(env, img.embed_partuuid.as_deref())?;
     let mut l = Ladder {
         merged: Merged::new(),
         used: Vec::new(),
-        warnings: Vec::new(),
+        warnings: notes,
+        when: When::new(first_boot, false),
+        policy: DrivePolicy::default(),
     };
-    push(&mut l, "image defaults", sources::image_defaults(env)?);
-    let embed = sources::embed(env)?;
-    let (embed_layer, embed_kargs) = match embed {
-        Some(e) => (e.layer, Some((e.desc, e.kargs))),
-        None => (None, None),
-    };
-    push(&mut l, "embed area", embed_layer);
-    let (layer, warnings) = drive::read(env)?;
-    l.warnings.extend(warnings);
-    push(&mut l, "config drive", layer);
-    let src = env.cmdline.display().to_string();
-    match std::fs::read_to_string(&env.cmdline) {
-        Ok(line) => {
-            let mut shape = agent_shape();
-            tree::merge_into(&mut shape, &l.merged.tree);
-            for layer in cmdline_layers(&line, &src, &shape)? {
-                push(&mut l, "kernel command line", Some(layer));
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => l
-            .warnings
-            .push(format!("kernel command line {src} not found; skipped")),
-        Err(e) => return Err(format!("kernel command line {src}: {e}")),
+    // The kernel command line, typed by the shape of the file rungs below it.
+    let mut low = Merged::new();
+    for layer in img
+        .layer
+        .iter()
+        .chain(embed.iter().filter_map(|e| e.layer.as_ref()))
+    {
+        low.push(layer);
     }
-    // Kernel arguments stamped into the embed area count as appended to the command line.
-    if let Some((desc, kargs)) = embed_kargs.filter(|(_, k)| !k.is_empty()) {
+    let shape = |low: &Merged| {
         let mut shape = agent_shape();
-        tree::merge_into(&mut shape, &l.merged.tree);
-        let src = format!("{desc} (kernel arguments)");
-        for layer in cmdline_layers(&kargs.join(" "), &src, &shape)? {
-            push(&mut l, "kernel command line", Some(layer));
+        tree::merge_into(&mut shape, &low.tree);
+        shape
+    };
+    let src = env.cmdline.display().to_string();
+    let cmd = match std::fs::read_to_string(&env.cmdline) {
+        Ok(line) => cmdline_layers(&line, &src, &shape(&low))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            l.warnings
+                .push(format!("kernel command line {src} not found; skipped"));
+            Vec::new()
         }
+        Err(e) => return Err(format!("kernel command line {src}: {e}")),
+    };
+    // Kernel arguments stamped into the embed area count as appended to the command line.
+    let kargs = match embed.as_ref().filter(|e| !e.kargs.is_empty()) {
+        Some(e) => {
+            let src = format!("{} (kernel arguments)", e.desc);
+            cmdline_layers(&e.kargs.join(" "), &src, &shape(&low))?
+        }
+        None => Vec::new(),
+    };
+    let own_embed = embed.as_ref().filter(|e| !e.foreign);
+    let owner: Vec<&Layer> = img
+        .layer
+        .iter()
+        .chain(own_embed.and_then(|e| e.layer.as_ref()))
+        .chain(cmd.iter())
+        .chain(own_embed.map(|_| kargs.as_slice()).unwrap_or(&[]))
+        .collect();
+    l.policy = policy(&owner)?;
+    let mut kargs = kargs;
+    if let Some(e) = embed.as_ref().filter(|e| e.foreign) {
+        if !first_boot && l.policy != DrivePolicy::Always {
+            l.warnings.push(format!("{} ignored: an embed partition on another disk is read on the first boot only (this node's identity is recorded in /{}) unless the owner's config sets agent.config_drive = \"always\"", e.desc, identity::IDENTITY));
+            embed = None;
+            kargs.clear();
+        }
+    }
+    let stamped = img.chose_node
+        || embed
+            .as_ref()
+            .is_some_and(|e| e.layer.is_some() || !e.kargs.is_empty());
+    l.when = When::new(first_boot, stamped);
+    push(&mut l, "image defaults", img.layer);
+    push(&mut l, "embed area", embed.and_then(|e| e.layer));
+    if let Some(found) = drive::locate(env) {
+        let desc = found.desc();
+        if l.policy == DrivePolicy::Never {
+            l.warnings.push(format!(
+                "{desc} ignored: the owner's config sets agent.config_drive = \"never\""
+            ));
+        } else if !first_boot && l.policy != DrivePolicy::Always {
+            l.warnings.push(format!("{desc} ignored: config drives are read on the first boot only, and this node's identity is recorded in /{} (set agent.config_drive = \"always\" in the owner's config to read them on every boot)", identity::IDENTITY));
+        } else {
+            let (layer, warnings) = drive::read(env, &found)?;
+            l.warnings.extend(warnings);
+            let layer = layer.map(|layer| trusted(&mut l, Source::ConfigDrive, &desc, layer));
+            push(&mut l, "config drive", layer);
+        }
+    }
+    for layer in cmd.into_iter().chain(kargs) {
+        push(&mut l, "kernel command line", Some(layer));
     }
     l.used.dedup();
     Ok(l)
@@ -130,7 +227,9 @@ pub fn fetch_plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, Strin
 /// Fetches the config_url rung and merges it on top.
 pub fn remote(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
     let body = fetch::fetch(plan)?;
-    let layer = sources::json_layer(&body, &format!("config_url {}", plan.url))?;
+    let desc = format!("config_url {}", plan.url);
+    let layer = sources::json_layer(&body, &desc)?;
+    let layer = trusted(l, Source::ConfigUrl, &desc, layer);
     push(l, "config_url", Some(layer));
     Ok(())
 }
