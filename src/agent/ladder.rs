@@ -35,20 +35,23 @@ fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
 fn trusted(l: &mut Ladder, src: Source, desc: &str, layer: Layer) -> Layer {
     let (kept, dropped) = trust::filter(&layer, src, l.when, l.policy);
     for class in [trust::KeyClass::Protected, trust::KeyClass::OwnerOnly] {
-        let keys: Vec<&str> = dropped
+        let mut keys: Vec<&str> = dropped
             .iter()
             .filter(|p| trust::key_class(p) == class)
             .map(String::as_str)
             .collect();
+        keys.sort_unstable();
         if keys.is_empty() {
             continue;
         }
         let why = match class {
             trust::KeyClass::Protected => format!(
-                "a {} never sets secrets, k3s.server_url(s), SSH keys, write_files or storage on a                  stamped node (the owner's embed area, image defaults and kernel command line do)",
+                "a {} never sets secrets, k3s.server_url(s), SSH keys, write_files or storage on a \
+                 stamped node (the owner's embed area, image defaults and kernel command line do)",
                 src.name()
             ),
-            _ => "only the owner's config (kernel command line, embed area, image defaults)                   decides when config drives are read"
+            _ => "only the owner's config (kernel command line, embed area, image defaults) \
+                  decides when config drives are read"
                 .to_string(),
         };
         l.warnings
