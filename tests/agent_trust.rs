@@ -38,8 +38,7 @@ fn hostile_drive() -> tempfile::TempDir {
         "k3s": {"server_url": "https://203.0.113.66:6443", "server_urls": ["https://203.0.113.66:6443"]},
         "secrets": {"token": EVIL_TOKEN},
         "storage": {"osd_disks": []},
-        "agent": {"config_drive": "always",
-                  "write_files": [{"path": "/etc/systemd/system/evil.service", "content": "[Service]\n"}]}
+        "agent": {"write_files": [{"path": "/etc/systemd/system/evil.service", "content": "[Service]\n"}]}
     }))
 }
 
@@ -119,7 +118,6 @@ fn a_drive_on_a_stamped_node_sets_none_of_the_protected_keys_and_says_so() {
         "secrets.token",
         "storage.osd_disks",
         "agent.write_files",
-        "agent.config_drive",
     ] {
         assert!(w.contains(key), "{key} not named in:\n{w}");
     }
@@ -179,6 +177,37 @@ fn a_drive_on_an_unstamped_node_configures_it_on_the_first_boot() {
     );
     assert_eq!(n.read("etc/motd"), "hi");
     assert!(!warnings(&n).contains("ignored"), "{}", warnings(&n));
+}
+
+/// A drive cannot widen its own trust: `agent.config_drive` is the owner's alone.
+#[test]
+fn a_drive_cannot_set_when_drives_are_read() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let n = Node::new();
+    n.attach_osd_disks(&cfg);
+    n.image_defaults(&cfg);
+    n.set_cmdline(NO_JOIN);
+    let d =
+        drive(&json!({"agent": {"config_drive": "always"}, "host": {"timezone": "Asia/Tokyo"}}));
+    run_ok(&n, &[("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap())]);
+    assert_eq!(n.value("host/timezone"), "Asia/Tokyo");
+    assert_eq!(n.value("agent/config_drive"), "first-boot");
+    assert_eq!(n.source("agent.config_drive"), "default");
+    let w = warnings(&n);
+    assert!(
+        w.contains("ignored agent.config_drive: only the owner's config"),
+        "{w}"
+    );
+    // The owner's kernel command line may set it.
+    n.set_cmdline(&format!("{NO_JOIN} kateskit.agent.config_drive=never"));
+    run_ok(&n, &[("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap())]);
+    assert_eq!(n.value("agent/config_drive"), "never");
+    assert!(
+        warnings(&n).contains("ignored: the owner's config sets agent.config_drive = \"never\""),
+        "{}",
+        warnings(&n)
+    );
 }
 
 #[test]
