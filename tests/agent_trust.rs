@@ -6,10 +6,11 @@ mod agent_support;
 
 use std::path::Path;
 
-use agent_support::{Cluster, Node};
+use agent_support::{http_server, Cluster, Node};
 use kateskit::agent::tree::Layer;
 use kateskit::agent::trust::{self, Access, DrivePolicy, KeyClass, Source, When};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 const NO_JOIN: &str = "console=ttyS0 kateskit.agent.verify_join=false";
 const EVIL_KEY: &str =
@@ -330,6 +331,71 @@ fn config_for_another_clusters_ca_is_refused_until_the_identity_is_removed() {
     std::fs::remove_file(n.path("var/lib/kateskit/identity.json")).unwrap();
     run_ok(&n, &[]);
     assert!(n.read("var/lib/kateskit/identity.json").contains(hb));
+}
+
+/// A config_url whose URL and pin are the owner's is the owner's config; one named or pinned
+/// only by a drive, or not pinned, sets no protected key on a stamped node.
+#[test]
+fn config_url_sets_protected_keys_only_when_the_owner_pinned_it() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let body = cfg.to_string().into_bytes();
+    let sha = hex::encode(Sha256::digest(&body));
+    let hostile = json!({"host": {"hostname": "url", "ssh_authorized_keys": [EVIL_KEY]}})
+        .to_string()
+        .into_bytes();
+    let hostile_sha = hex::encode(Sha256::digest(&hostile));
+    let port = http_server(vec![("/a1.json", 200, body), ("/evil.json", 200, hostile)]);
+    // Stamped with nothing but the URL and its pin: every key comes from the URL.
+    let n = Node::new();
+    n.attach_osd_disks(&cfg);
+    n.set_cmdline(NO_JOIN);
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let kargs = vec![
+        format!("kateskit.config_url=http://127.0.0.1:{port}/a1.json"),
+        format!("kateskit.config_sha256={sha}"),
+    ];
+    std::fs::write(
+        f.path(),
+        kateskit::image::embed::build_area(262144, None, &kargs).unwrap(),
+    )
+    .unwrap();
+    run_ok(&n, &[("KATESKIT_EMBED", f.path().to_str().unwrap())]);
+    assert!(n
+        .source("host.ssh_authorized_keys")
+        .starts_with("config_url"));
+    let ca = cfg["secrets"]["ca_hash"].as_str().unwrap();
+    assert!(n.read("var/lib/kateskit/token").contains(ca));
+    // A stamped node and a config_url the drive names and pins, or the owner names unpinned.
+    let url = format!("http://127.0.0.1:{port}/evil.json");
+    let drive_pinned = drive(&json!({"agent": {"config_url": url, "config_sha256": hostile_sha}}));
+    let emb = embed_file(&cfg);
+    for (cmdline, drv) in [
+        (NO_JOIN.to_string(), Some(&drive_pinned)),
+        (format!("{NO_JOIN} kateskit.config_url={url}"), None),
+    ] {
+        let n = Node::new();
+        n.attach_osd_disks(&cfg);
+        n.set_cmdline(&cmdline);
+        let mut env = vec![("KATESKIT_EMBED", emb.path().to_str().unwrap())];
+        if let Some(d) = drv {
+            env.push(("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap()));
+        }
+        run_ok(&n, &env);
+        assert_eq!(n.value("host/hostname"), "url", "{cmdline}");
+        assert_owner_keys(&n, &cfg);
+        let w = warnings(&n);
+        assert!(
+            w.contains(&format!(
+                "config_url {url}: ignored host.ssh_authorized_keys"
+            )),
+            "{w}"
+        );
+        assert!(
+            w.contains("agent.config_sha256 in the owner's config"),
+            "{w}"
+        );
+    }
 }
 
 /// One partition in a fake sysfs under the node's root, with its device node holding `data`.

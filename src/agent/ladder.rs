@@ -21,6 +21,8 @@ pub struct Ladder {
     /// config_url may set.
     pub when: When,
     pub policy: DrivePolicy,
+    /// The config_url and its SHA-256 pin both come from the owner's sources.
+    pub owner_pinned: bool,
 }
 
 fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
@@ -47,8 +49,14 @@ fn trusted(l: &mut Ladder, src: Source, desc: &str, layer: Layer) -> Layer {
         let why = match class {
             trust::KeyClass::Protected => format!(
                 "a {} never sets secrets, k3s.server_url(s), SSH keys, write_files or storage on a \
-                 stamped node (the owner's embed area, image defaults and kernel command line do)",
-                src.name()
+                 stamped node (the owner's embed area, image defaults and kernel command line do){}",
+                src.name(),
+                if src == Source::ConfigUrl {
+                    "; set both agent.config_url and agent.config_sha256 in the owner's config to \
+                     let a config_url set them"
+                } else {
+                    ""
+                }
             ),
             _ => "only the owner's config (kernel command line, embed area, image defaults) \
                   decides when config drives are read"
@@ -61,11 +69,7 @@ fn trusted(l: &mut Ladder, src: Source, desc: &str, layer: Layer) -> Layer {
 }
 
 /// `agent.config_drive` as the owner's layers set it.
-fn policy(owner: &[&Layer]) -> Result<DrivePolicy, String> {
-    let mut m = Merged::new();
-    for l in owner {
-        m.push(l);
-    }
+fn policy(m: &Merged) -> Result<DrivePolicy, String> {
     let Some(v) = tree::get(&m.tree, "agent.config_drive") else {
         return Ok(DrivePolicy::default());
     };
@@ -108,6 +112,7 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         warnings: notes,
         when: When::new(first_boot, false),
         policy: DrivePolicy::default(),
+        owner_pinned: false,
     };
     // The kernel command line, typed by the shape of the file rungs below it.
     let mut low = Merged::new();
@@ -149,7 +154,11 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         .chain(cmd.iter())
         .chain(own_embed.map(|_| kargs.as_slice()).unwrap_or(&[]))
         .collect();
-    l.policy = policy(&owner)?;
+    let mut owner_merged = Merged::new();
+    for layer in &owner {
+        owner_merged.push(layer);
+    }
+    l.policy = policy(&owner_merged)?;
     let mut kargs = kargs;
     if let Some(e) = embed.as_ref().filter(|e| e.foreign) {
         if !first_boot && l.policy != DrivePolicy::Always {
@@ -183,6 +192,12 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
     for layer in cmd.into_iter().chain(kargs) {
         push(&mut l, "kernel command line", Some(layer));
     }
+    // A config_url whose URL and SHA-256 pin both come from the owner serves the owner's bytes.
+    let get = |t: &serde_json::Value, k: &str| tree::get(t, k).cloned();
+    l.owner_pinned = get(&owner_merged.tree, "agent.config_sha256").is_some()
+        && ["agent.config_url", "agent.config_sha256"]
+            .iter()
+            .all(|k| get(&owner_merged.tree, k) == get(&l.merged.tree, k));
     l.used.dedup();
     Ok(l)
 }
@@ -232,7 +247,12 @@ pub fn remote(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
     let body = fetch::fetch(plan)?;
     let desc = format!("config_url {}", plan.url);
     let layer = sources::json_layer(&body, &desc)?;
-    let layer = trusted(l, Source::ConfigUrl, &desc, layer);
+    let src = if l.owner_pinned {
+        Source::PinnedConfigUrl
+    } else {
+        Source::ConfigUrl
+    };
+    let layer = trusted(l, src, &desc, layer);
     push(l, "config_url", Some(layer));
     Ok(())
 }

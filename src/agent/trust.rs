@@ -20,16 +20,20 @@ pub enum Source {
     EmbedKargs,
     ConfigDrive,
     ConfigUrl,
+    /// A config_url whose URL and SHA-256 pin both come from the owner's sources: its bytes
+    /// are the owner's.
+    PinnedConfigUrl,
 }
 
 impl Source {
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 7] = [
         Source::ImageDefaults,
         Source::EmbedArea,
         Source::KernelCmdline,
         Source::EmbedKargs,
         Source::ConfigDrive,
         Source::ConfigUrl,
+        Source::PinnedConfigUrl,
     ];
 
     /// The name the docs' table uses.
@@ -41,6 +45,7 @@ impl Source {
             Source::EmbedKargs => "embed kernel arguments",
             Source::ConfigDrive => "config drive",
             Source::ConfigUrl => "config_url",
+            Source::PinnedConfigUrl => "config_url pinned by the owner",
         }
     }
 }
@@ -169,7 +174,7 @@ impl DrivePolicy {
 use Access::{IfAlways, No, Yes};
 
 /// The trust table: (source, key class) → access at each [`When`], in [`When::ALL`] order.
-pub const TABLE: [(Source, KeyClass, [Access; 4]); 18] = [
+pub const TABLE: [(Source, KeyClass, [Access; 4]); 21] = [
     (
         Source::ImageDefaults,
         KeyClass::Protected,
@@ -220,6 +225,21 @@ pub const TABLE: [(Source, KeyClass, [Access; 4]); 18] = [
     (Source::ConfigUrl, KeyClass::Protected, [Yes, No, Yes, No]),
     (Source::ConfigUrl, KeyClass::OwnerOnly, [No, No, No, No]),
     (Source::ConfigUrl, KeyClass::Other, [Yes, Yes, Yes, Yes]),
+    (
+        Source::PinnedConfigUrl,
+        KeyClass::Protected,
+        [Yes, Yes, Yes, Yes],
+    ),
+    (
+        Source::PinnedConfigUrl,
+        KeyClass::OwnerOnly,
+        [No, No, No, No],
+    ),
+    (
+        Source::PinnedConfigUrl,
+        KeyClass::Other,
+        [Yes, Yes, Yes, Yes],
+    ),
 ];
 
 /// The table's entry for a source and key class at a boot.
