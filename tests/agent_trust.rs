@@ -489,6 +489,47 @@ fn embed_partitions_none_of_them_on_the_root_disk_are_ignored() {
     );
 }
 
+/// A PARTUUID the image records names its embed partition, wherever the disk is; a recorded
+/// PARTUUID no partition has means none is read.
+#[test]
+fn a_recorded_partuuid_names_the_embed_partition() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let n = Node::new();
+    n.attach_osd_disks(&cfg);
+    n.set_cmdline(NO_JOIN);
+    let uuid = "5d2a7c51-3e0b-4f6e-9a43-1b8f2c6d9e70";
+    let defaults = |uuid: &str| {
+        json!({"apiVersion": "kateskit.dev/v1", "kind": "ImageDefaults", "variant": "raw",
+               "cluster": "rack", "node": "a1", "nodes": {"a1": cfg}, "embed_partuuid": uuid})
+    };
+    n.image_defaults(&defaults(uuid));
+    partition(&n, "kk0", "kk0p1", "KATESKIT-EMBED", &area("rootdisk"));
+    let root = partition(&n, "kk0", "kk0p2", "root", b"");
+    root_is(&n, &root);
+    partition(&n, "kk1", "kk1p1", "KATESKIT-EMBED", &area("recorded"));
+    let link = n.path(&format!("dev/disk/by-partuuid/{uuid}"));
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(n.path("dev/kk1p1"), &link).unwrap();
+    run_ok(&n, &[]);
+    assert_eq!(n.value("host/hostname"), "recorded");
+    assert!(
+        n.source("host.hostname")
+            .contains(&format!("PARTUUID {uuid}")),
+        "{}",
+        n.source("host.hostname")
+    );
+    let other = "00000000-1111-2222-3333-444444444444";
+    n.image_defaults(&defaults(other));
+    run_ok(&n, &[]);
+    assert_eq!(n.value("host/hostname"), "a1");
+    let w = warnings(&n);
+    assert!(
+        w.contains(&format!("the image records PARTUUID {other}")),
+        "{w}"
+    );
+}
+
 /// The rows of the markdown table under `### Trust table` in docs/agent.md.
 fn doc_table() -> Vec<Vec<String>> {
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/agent.md"))
