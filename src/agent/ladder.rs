@@ -101,39 +101,32 @@ pub fn cmdline_layers(
     Ok(out)
 }
 
-/// Reads every local rung (no network).
-pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
-    let first_boot = !identity::exists(env);
+/// The owner's rungs and the embed area, read before deciding what else may be read.
+struct Read {
+    img: sources::ImageDefaults,
+    embed: Option<sources::EmbedFound>,
+    cmd: Vec<Layer>,
+    kargs: Vec<Layer>,
+}
+
+fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String> {
     let img = sources::image_defaults(env)?;
-    let (mut embed, notes) = sources::embed(env, img.embed_partuuid.as_deref())?;
-    let mut l = Ladder {
-        merged: Merged::new(),
-        used: Vec::new(),
-        warnings: notes,
-        when: When::new(first_boot, false),
-        policy: DrivePolicy::default(),
-        owner_pinned: false,
-    };
-    // The kernel command line, typed by the shape of the file rungs below it.
-    let mut low = Merged::new();
+    let (embed, notes) = sources::embed(env, img.embed_partuuid.as_deref())?;
+    warnings.extend(notes);
+    // The kernel command line is typed by the shape of the file rungs below it.
+    let mut shape = agent_shape();
     for layer in img
         .layer
         .iter()
         .chain(embed.iter().filter_map(|e| e.layer.as_ref()))
     {
-        low.push(layer);
+        tree::merge_into(&mut shape, &layer.tree);
     }
-    let shape = |low: &Merged| {
-        let mut shape = agent_shape();
-        tree::merge_into(&mut shape, &low.tree);
-        shape
-    };
     let src = env.cmdline.display().to_string();
     let cmd = match std::fs::read_to_string(&env.cmdline) {
-        Ok(line) => cmdline_layers(&line, &src, &shape(&low))?,
+        Ok(line) => cmdline_layers(&line, &src, &shape)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            l.warnings
-                .push(format!("kernel command line {src} not found; skipped"));
+            warnings.push(format!("kernel command line {src} not found; skipped"));
             Vec::new()
         }
         Err(e) => return Err(format!("kernel command line {src}: {e}")),
@@ -142,62 +135,102 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
     let kargs = match embed.as_ref().filter(|e| !e.kargs.is_empty()) {
         Some(e) => {
             let src = format!("{} (kernel arguments)", e.desc);
-            cmdline_layers(&e.kargs.join(" "), &src, &shape(&low))?
+            cmdline_layers(&e.kargs.join(" "), &src, &shape)?
         }
         None => Vec::new(),
     };
-    let own_embed = embed.as_ref().filter(|e| !e.foreign);
-    let owner: Vec<&Layer> = img
+    Ok(Read {
+        img,
+        embed,
+        cmd,
+        kargs,
+    })
+}
+
+/// Reads every local rung (no network). The owner's rungs are read first: they decide whether
+/// the node is stamped and whether a config drive is read at all.
+pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
+    let first_boot = !identity::exists(env);
+    let mut warnings = Vec::new();
+    let Read {
+        img,
+        embed,
+        cmd,
+        kargs,
+    } = read_local(env, &mut warnings)?;
+    // An embed partition on another disk counts as removable media, not as the owner's.
+    let (own, foreign) = match embed {
+        Some(e) if e.foreign => (None, Some((e, kargs))),
+        Some(e) => (Some((e, kargs)), None),
+        None => (None, None),
+    };
+    let mut owner = Merged::new();
+    let own_embed = own.iter().filter_map(|(e, _)| e.layer.as_ref());
+    let own_kargs = own.iter().flat_map(|(_, k)| k);
+    for layer in img
         .layer
         .iter()
-        .chain(own_embed.and_then(|e| e.layer.as_ref()))
-        .chain(cmd.iter())
-        .chain(own_embed.map(|_| kargs.as_slice()).unwrap_or(&[]))
-        .collect();
-    let mut owner_merged = Merged::new();
-    for layer in &owner {
-        owner_merged.push(layer);
-    }
-    l.policy = policy(&owner_merged)?;
-    let mut kargs = kargs;
-    if let Some(e) = embed.as_ref().filter(|e| e.foreign) {
-        if !first_boot && l.policy != DrivePolicy::Always {
-            l.warnings.push(format!("{} ignored: an embed partition on another disk is read on the first boot only (this node's identity is recorded in /{}) unless the owner's config sets agent.config_drive = \"always\"", e.desc, identity::IDENTITY));
-            embed = None;
-            kargs.clear();
-        }
+        .chain(own_embed)
+        .chain(&cmd)
+        .chain(own_kargs)
+    {
+        owner.push(layer);
     }
     let stamped = img.chose_node
-        || embed
+        || own
             .as_ref()
-            .is_some_and(|e| e.layer.is_some() || !e.kargs.is_empty());
-    l.when = When::new(first_boot, stamped);
-    push(&mut l, "image defaults", img.layer);
-    push(&mut l, "embed area", embed.and_then(|e| e.layer));
-    if let Some(found) = drive::locate(env) {
-        let desc = found.desc();
-        if l.policy == DrivePolicy::Never {
+            .is_some_and(|(e, _)| e.layer.is_some() || !e.kargs.is_empty());
+    let mut l = Ladder {
+        merged: Merged::new(),
+        used: Vec::new(),
+        warnings,
+        when: When::new(first_boot, stamped),
+        policy: policy(&owner)?,
+        owner_pinned: false,
+    };
+    let read_media = |l: &mut Ladder, desc: &str| match l.policy {
+        DrivePolicy::Never => {
             l.warnings.push(format!(
                 "{desc} ignored: the owner's config sets agent.config_drive = \"never\""
             ));
-        } else if !first_boot && l.policy != DrivePolicy::Always {
-            l.warnings.push(format!("{desc} ignored: config drives are read on the first boot only, and this node's identity is recorded in /{} (set agent.config_drive = \"always\" in the owner's config to read them on every boot)", identity::IDENTITY));
-        } else {
-            let (layer, warnings) = drive::read(env, &found)?;
-            l.warnings.extend(warnings);
-            let layer = layer.map(|layer| trusted(&mut l, Source::ConfigDrive, &desc, layer));
-            push(&mut l, "config drive", layer);
+            false
         }
+        DrivePolicy::FirstBoot if !first_boot => {
+            l.warnings.push(format!("{desc} ignored: removable media are read on the first boot only, and this node's identity is recorded in /{} (set agent.config_drive = \"always\" in the owner's config to read them on every boot)", identity::IDENTITY));
+            false
+        }
+        _ => true,
+    };
+    push(&mut l, "image defaults", img.layer);
+    let (own_embed, own_kargs) = own.map(|(e, k)| (e.layer, k)).unwrap_or_default();
+    push(&mut l, "embed area", own_embed);
+    let mut foreign_kargs = Vec::new();
+    if let Some((e, k)) = foreign.filter(|(e, _)| read_media(&mut l, &e.desc)) {
+        let layer = e
+            .layer
+            .map(|layer| trusted(&mut l, Source::ConfigDrive, &e.desc, layer));
+        push(&mut l, "embed area", layer);
+        foreign_kargs = k
+            .into_iter()
+            .map(|layer| trusted(&mut l, Source::ConfigDrive, &e.desc, layer))
+            .collect();
     }
-    for layer in cmd.into_iter().chain(kargs) {
+    if let Some(found) = drive::locate(env).filter(|f| read_media(&mut l, &f.desc())) {
+        let desc = found.desc();
+        let (layer, warnings) = drive::read(env, &found)?;
+        l.warnings.extend(warnings);
+        let layer = layer.map(|layer| trusted(&mut l, Source::ConfigDrive, &desc, layer));
+        push(&mut l, "config drive", layer);
+    }
+    for layer in cmd.into_iter().chain(own_kargs).chain(foreign_kargs) {
         push(&mut l, "kernel command line", Some(layer));
     }
     // A config_url whose URL and SHA-256 pin both come from the owner serves the owner's bytes.
     let get = |t: &serde_json::Value, k: &str| tree::get(t, k).cloned();
-    l.owner_pinned = get(&owner_merged.tree, "agent.config_sha256").is_some()
+    l.owner_pinned = get(&owner.tree, "agent.config_sha256").is_some()
         && ["agent.config_url", "agent.config_sha256"]
             .iter()
-            .all(|k| get(&owner_merged.tree, k) == get(&l.merged.tree, k));
+            .all(|k| get(&owner.tree, k) == get(&l.merged.tree, k));
     l.used.dedup();
     Ok(l)
 }
