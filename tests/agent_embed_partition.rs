@@ -163,3 +163,20 @@ fn an_embed_partition_on_another_disk_is_read_on_the_first_boot_only() {
         "{w}"
     );
 }
+
+/// A root on device-mapper (LVM, LUKS) is followed through `slaves/` to the disk under it.
+#[test]
+fn a_device_mapper_root_is_followed_to_its_disk() {
+    let c = Cluster::new("rack");
+    let n = plain_node(&c);
+    partition(&n, "kk0", "kk0p1", "KATESKIT-EMBED", &area("own"));
+    let pv = partition(&n, "kk0", "kk0p3", "lvm", b"");
+    partition(&n, "kk1", "kk1p1", "KATESKIT-EMBED", &area("other"));
+    let dm = n.path("sys/devices/virtual/block/dm-0");
+    std::fs::create_dir_all(dm.join("slaves")).unwrap();
+    std::os::unix::fs::symlink(&pv, dm.join("slaves/kk0p3")).unwrap();
+    root_is(&n, &dm);
+    run_ok(&n, &[]);
+    assert_eq!(n.value("host/hostname"), "own");
+    assert!(n.source("host.hostname").contains("root disk kk0"));
+}

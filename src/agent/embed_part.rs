@@ -94,10 +94,20 @@ fn root_devno(env: &AgentEnv) -> Option<(u64, u64)> {
 }
 
 /// Kernel name of the disk holding `/` (the partition's parent in sysfs; a whole-disk
-/// filesystem is its own disk).
+/// filesystem is its own disk). A device-mapper root (LVM, LUKS) with a single underlying
+/// device is followed through `slaves/` to it.
 pub fn root_disk(env: &AgentEnv) -> Option<String> {
     let (maj, min) = root_devno(env)?;
-    let dir = std::fs::canonicalize(env.path(format!("sys/dev/block/{maj}:{min}"))).ok()?;
+    let mut dir = std::fs::canonicalize(env.path(format!("sys/dev/block/{maj}:{min}"))).ok()?;
+    for _ in 0..8 {
+        let below: Vec<PathBuf> = std::fs::read_dir(dir.join("slaves"))
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        match below.as_slice() {
+            [one] => dir = std::fs::canonicalize(one).ok()?,
+            _ => break,
+        }
+    }
     if dir.join("partition").exists() {
         dir.parent()?
             .file_name()
