@@ -19,7 +19,9 @@ fn hostile_drive() -> tempfile::TempDir {
         "k3s": {"server_url": "https://203.0.113.66:6443", "server_urls": ["https://203.0.113.66:6443"]},
         "secrets": {"token": EVIL_TOKEN},
         "storage": {"osd_disks": []},
-        "agent": {"write_files": [{"path": "/etc/systemd/system/evil.service", "content": "[Service]\n"}]}
+        "bundle": {"traefik": {"enable": true, "values": {"deployment": {"hostNetwork": true}}}},
+        "agent": {"sysctls": {"kernel.core_pattern": "|/bin/sh"},
+                  "write_files": [{"path": "/etc/systemd/system/evil.service", "content": "[Service]\n"}]}
     }))
 }
 
@@ -39,6 +41,9 @@ fn assert_owner_keys(n: &Node, cfg: &Value) {
     );
     assert!(n.source("storage.osd_disks").starts_with("embed area"));
     assert!(!n.path("etc/systemd/system/evil.service").exists());
+    let sysctl =
+        std::fs::read_to_string(n.path("etc/sysctl.d/90-kateskit.conf")).unwrap_or_default();
+    assert!(!sysctl.contains("core_pattern"), "{sysctl}");
     assert_eq!(n.value("agent/config_drive"), "first-boot");
     let token = n.read("var/lib/kateskit/token");
     assert!(!token.contains("stolen"), "{token}");
@@ -79,6 +84,8 @@ fn a_drive_on_a_stamped_node_sets_none_of_the_protected_keys_and_says_so() {
         "secrets.token",
         "storage.osd_disks",
         "agent.write_files",
+        "agent.sysctls[kernel.core_pattern]",
+        "bundle.traefik",
     ] {
         assert!(w.contains(key), "{key} not named in:\n{w}");
     }
@@ -128,7 +135,9 @@ fn a_drive_on_an_unstamped_node_configures_it_on_the_first_boot() {
     n.set_cmdline(NO_JOIN);
     let d = drive(
         &json!({"host": {"hostname": "fromdrive", "ssh_authorized_keys": ["ssh-ed25519 AAAAdrive k"]},
-                          "agent": {"write_files": [{"path": "/etc/motd", "content": "hi"}]}}),
+                          "bundle": {"traefik": {"enable": true, "values": {"deployment": {"hostNetwork": true}}}},
+        "agent": {"sysctls": {"kernel.core_pattern": "|/bin/sh"},
+                  "write_files": [{"path": "/etc/motd", "content": "hi"}]}}),
     );
     run_ok(&n, &[("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap())]);
     assert_eq!(n.value("host/hostname"), "fromdrive");
@@ -247,7 +256,7 @@ fn config_drive_always_reads_it_but_never_the_protected_keys_of_a_stamped_node()
     assert!(!n.path("etc/systemd/system/evil.service").exists());
     assert!(!n.read("var/lib/kateskit/token").contains("stolen"));
     assert!(
-        warnings(&n).contains("ignored agent.write_files"),
+        warnings(&n).contains("ignored agent.sysctls[kernel.core_pattern], agent.write_files"),
         "{}",
         warnings(&n)
     );

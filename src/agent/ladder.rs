@@ -48,8 +48,9 @@ fn trusted(l: &mut Ladder, src: Source, desc: &str, layer: Layer) -> Layer {
         }
         let why = match class {
             trust::KeyClass::Protected => format!(
-                "a {} never sets secrets, k3s.server_url(s), SSH keys, write_files or storage on a \
-                 stamped node (the owner's embed area, image defaults and kernel command line do){}",
+                "a {} never sets secrets, k3s.server_url(s), SSH keys, write_files, storage, bundle \
+                 or sysctls on a stamped node (the owner's embed area, image defaults and kernel command \
+                 line do){}",
                 src.name(),
                 if src == Source::ConfigUrl {
                     "; set both agent.config_url and agent.config_sha256 in the owner's config to \

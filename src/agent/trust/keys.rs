@@ -6,13 +6,17 @@ use super::super::tree::{self, Layer};
 use super::{access, Access, DrivePolicy, KeyClass, Source, When};
 
 /// Keys a config drive or config_url never sets on a stamped node (a path and everything below).
-pub const PROTECTED: [&str; 6] = [
+/// `bundle` because Helm values run pods as cluster-admin on a server; `agent.sysctls`
+/// because a sysctl such as `kernel.core_pattern` runs a program as root.
+pub const PROTECTED: [&str; 8] = [
     "secrets",
     "k3s.server_url",
     "k3s.server_urls",
     "host.ssh_authorized_keys",
     "agent.write_files",
     "storage",
+    "bundle",
+    "agent.sysctls",
 ];
 /// Keys only the owner's sources set, on any node.
 pub const OWNER_ONLY: [&str; 1] = ["agent.config_drive"];
