@@ -85,7 +85,8 @@ fn root_devno(env: &AgentEnv) -> Option<(u64, u64)> {
         .lines()
         .filter(|l| l.split(' ').nth(4) == Some("/"))
         .filter_map(|l| l.split(" - ").nth(1)?.split(' ').nth(1).map(str::to_string))
-        .next_back()?;
+        .next_back()
+        .filter(|s| s.starts_with("/dev/"))?;
     let rdev = std::fs::metadata(&src).ok()?.rdev();
     Some((
         rustix::fs::major(rdev) as u64,
