@@ -13,19 +13,35 @@ use super::AgentEnv;
 pub const LABELS: [&str; 3] = ["KATESKIT", "CIDATA", "cidata"];
 const FS_TYPES: [&str; 3] = ["vfat", "iso9660", "ext4"];
 
-/// The config drive layer (if any) and warnings about cloud-config keys that do not map.
-pub fn read(env: &AgentEnv) -> Result<(Option<Layer>, Vec<String>), String> {
+/// A config drive that is present, before it is mounted or read.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// A directory standing in for a mounted drive (`KATESKIT_CONFIG_DRIVE`).
+    Dir(PathBuf),
+    /// A block device with one of [`LABELS`].
+    Device(PathBuf, &'static str),
+}
+
+impl Found {
+    /// How the drive is named in the status and in errors.
+    pub fn desc(&self) -> String {
+        match self {
+            Found::Dir(d) => format!("config drive {} (KATESKIT_CONFIG_DRIVE)", d.display()),
+            Found::Device(dev, label) => format!("config drive {} (label {label})", dev.display()),
+        }
+    }
+}
+
+/// Finds a config drive without mounting it, so one that is not to be read is never touched.
+pub fn locate(env: &AgentEnv) -> Option<Found> {
     if let Some(dir) = &env.drive_override {
-        return read_dir(
-            dir,
-            &format!("config drive {} (KATESKIT_CONFIG_DRIVE)", dir.display()),
-        );
+        return Some(Found::Dir(dir.clone()));
     }
     for label in LABELS {
         let link = env.dev_dir.join("disk/by-label").join(label);
         if link.exists() {
             let dev = std::fs::canonicalize(&link).unwrap_or(link);
-            return read_device(env, &dev, label);
+            return Some(Found::Device(dev, label));
         }
     }
     // No udev links (early boot, minimal initrd): ask libblkid, which probes the real /dev,
@@ -33,11 +49,20 @@ pub fn read(env: &AgentEnv) -> Result<(Option<Layer>, Vec<String>), String> {
     if env.dev_dir == Path::new("/dev") {
         for label in LABELS {
             if let Some(dev) = blkid_find(label) {
-                return read_device(env, &dev, label);
+                return Some(Found::Device(dev, label));
             }
         }
     }
-    Ok((None, Vec::new()))
+    None
+}
+
+/// Reads a located config drive: its layer (if any) and warnings about cloud-config keys that
+/// do not map.
+pub fn read(env: &AgentEnv, found: &Found) -> Result<(Option<Layer>, Vec<String>), String> {
+    match found {
+        Found::Dir(dir) => read_dir(dir, &found.desc()),
+        Found::Device(dev, label) => read_device(env, dev, label),
+    }
 }
 
 /// The device carrying filesystem label `label`, found by libblkid probing every block device.

@@ -36,6 +36,9 @@ pub struct AgentSettings {
     pub sysctls: BTreeMap<String, String>,
     /// Files to write (mapped from cloud-init `write_files`).
     pub write_files: Vec<WriteFile>,
+    /// When config drives and embed partitions on other disks are read: `first-boot` (until
+    /// the identity record exists), `always`, or `never`. Only the owner's sources set it.
+    pub config_drive: super::trust::DrivePolicy,
 }
 
 impl Default for AgentSettings {
@@ -52,6 +55,7 @@ impl Default for AgentSettings {
             ready_timeout_s: 600,
             sysctls: BTreeMap::new(),
             write_files: Vec::new(),
+            config_drive: Default::default(),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The config ladder, lowest priority first: image defaults < embed area < config drive <
-//! kernel command line < config_url (docs/agent.md "Merge rules").
+//! kernel command line < config_url (docs/agent.md "Merge rules"), each source limited to the
+//! keys the trust table allows it (docs/agent.md "Trust model", [`super::trust`]).
 
 use std::time::Duration;
 
 use super::effective::agent_shape;
 use super::fetch::{self, FetchPlan, Identity};
 use super::tree::{self, Layer, Merged};
-use super::{cmdline, drive, network, sources, AgentEnv};
+use super::trust::{self, DrivePolicy, Source, When};
+use super::{cmdline, drive, identity, network, sources, AgentEnv};
 
 /// The local rungs merged, plus notes for the report.
 #[derive(Debug, Clone)]
@@ -15,6 +17,12 @@ pub struct Ladder {
     /// The sources that contributed, in merge order.
     pub used: Vec<String>,
     pub warnings: Vec<String>,
+    /// Which boot this is and whether the owner stamped the node: what the drive and
+    /// config_url may set.
+    pub when: When,
+    pub policy: DrivePolicy,
+    /// The config_url and its SHA-256 pin both come from the owner's sources.
+    pub owner_pinned: bool,
 }
 
 fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
@@ -22,6 +30,57 @@ fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
         l.merged.push(&layer);
         l.used.push(name.to_string());
     }
+}
+
+/// `layer` limited to what `src` may set now; a warning names every dropped key (never a
+/// value) and why.
+fn trusted(l: &mut Ladder, src: Source, desc: &str, layer: Layer) -> Layer {
+    let (kept, dropped) = trust::filter(&layer, src, l.when, l.policy);
+    for class in [trust::KeyClass::Protected, trust::KeyClass::OwnerOnly] {
+        let mut keys: Vec<&str> = dropped
+            .iter()
+            .filter(|p| trust::key_class(p) == class)
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        if keys.is_empty() {
+            continue;
+        }
+        let why = match class {
+            trust::KeyClass::Protected => format!(
+                "a {} never sets secrets, k3s.server_url(s), SSH keys, write_files, storage, bundle \
+                 or sysctls on a stamped node (the owner's embed area, image defaults and kernel command \
+                 line do){}",
+                src.name(),
+                if src == Source::ConfigUrl {
+                    "; set both agent.config_url and agent.config_sha256 in the owner's config to \
+                     let a config_url set them"
+                } else {
+                    ""
+                }
+            ),
+            _ => "only the owner's config (kernel command line, embed area, image defaults) \
+                  decides when config drives are read"
+                .to_string(),
+        };
+        l.warnings
+            .push(format!("{desc}: ignored {}: {why}", keys.join(", ")));
+    }
+    kept
+}
+
+/// `agent.config_drive` as the owner's layers set it.
+fn policy(m: &Merged) -> Result<DrivePolicy, String> {
+    let Some(v) = tree::get(&m.tree, "agent.config_drive") else {
+        return Ok(DrivePolicy::default());
+    };
+    let src = m.source_of("agent.config_drive").unwrap_or("config");
+    v.as_str().and_then(DrivePolicy::parse).ok_or_else(|| {
+        format!(
+            "{src}: agent.config_drive: {v} is not one of {}",
+            DrivePolicy::VALUES.join(", ")
+        )
+    })
 }
 
 /// The kernel command line layers: `ip=` first, then `kateskit.*` (explicit keys win).
@@ -43,46 +102,136 @@ pub fn cmdline_layers(
     Ok(out)
 }
 
-/// Reads every local rung (no network).
+/// The owner's rungs and the embed area, read before deciding what else may be read.
+struct Read {
+    img: sources::ImageDefaults,
+    embed: Option<sources::EmbedFound>,
+    cmd: Vec<Layer>,
+    kargs: Vec<Layer>,
+}
+
+fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String> {
+    let img = sources::image_defaults(env)?;
+    let (embed, notes) = sources::embed(env, img.embed_partuuid.as_deref())?;
+    warnings.extend(notes);
+    // The kernel command line is typed by the shape of the file rungs below it.
+    let mut shape = agent_shape();
+    for layer in img
+        .layer
+        .iter()
+        .chain(embed.iter().filter_map(|e| e.layer.as_ref()))
+    {
+        tree::merge_into(&mut shape, &layer.tree);
+    }
+    let src = env.cmdline.display().to_string();
+    let cmd = match std::fs::read_to_string(&env.cmdline) {
+        Ok(line) => cmdline_layers(&line, &src, &shape)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            warnings.push(format!("kernel command line {src} not found; skipped"));
+            Vec::new()
+        }
+        Err(e) => return Err(format!("kernel command line {src}: {e}")),
+    };
+    // Kernel arguments stamped into the embed area count as appended to the command line.
+    let kargs = match embed.as_ref().filter(|e| !e.kargs.is_empty()) {
+        Some(e) => {
+            let src = format!("{} (kernel arguments)", e.desc);
+            cmdline_layers(&e.kargs.join(" "), &src, &shape)?
+        }
+        None => Vec::new(),
+    };
+    Ok(Read {
+        img,
+        embed,
+        cmd,
+        kargs,
+    })
+}
+
+/// Reads every local rung (no network). The owner's rungs are read first: they decide whether
+/// the node is stamped and whether a config drive is read at all.
 pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
+    let first_boot = !identity::exists(env);
+    let mut warnings = Vec::new();
+    let Read {
+        img,
+        embed,
+        cmd,
+        kargs,
+    } = read_local(env, &mut warnings)?;
+    // An embed partition on another disk counts as removable media, not as the owner's.
+    let (own, foreign) = match embed {
+        Some(e) if e.foreign => (None, Some((e, kargs))),
+        Some(e) => (Some((e, kargs)), None),
+        None => (None, None),
+    };
+    let mut owner = Merged::new();
+    let own_embed = own.iter().filter_map(|(e, _)| e.layer.as_ref());
+    let own_kargs = own.iter().flat_map(|(_, k)| k);
+    for layer in img
+        .layer
+        .iter()
+        .chain(own_embed)
+        .chain(&cmd)
+        .chain(own_kargs)
+    {
+        owner.push(layer);
+    }
+    let stamped = img.chose_node
+        || own
+            .as_ref()
+            .is_some_and(|(e, _)| e.layer.is_some() || !e.kargs.is_empty());
     let mut l = Ladder {
         merged: Merged::new(),
         used: Vec::new(),
-        warnings: Vec::new(),
+        warnings,
+        when: When::new(first_boot, stamped),
+        policy: policy(&owner)?,
+        owner_pinned: false,
     };
-    push(&mut l, "image defaults", sources::image_defaults(env)?);
-    let embed = sources::embed(env)?;
-    let (embed_layer, embed_kargs) = match embed {
-        Some(e) => (e.layer, Some((e.desc, e.kargs))),
-        None => (None, None),
+    let read_media = |l: &mut Ladder, desc: &str| match l.policy {
+        DrivePolicy::Never => {
+            l.warnings.push(format!(
+                "{desc} ignored: the owner's config sets agent.config_drive = \"never\""
+            ));
+            false
+        }
+        DrivePolicy::FirstBoot if !first_boot => {
+            l.warnings.push(format!("{desc} ignored: removable media are read on the first boot only, and this node's identity is recorded in /{} (set agent.config_drive = \"always\" in the owner's config to read them on every boot)", identity::IDENTITY));
+            false
+        }
+        _ => true,
     };
-    push(&mut l, "embed area", embed_layer);
-    let (layer, warnings) = drive::read(env)?;
-    l.warnings.extend(warnings);
-    push(&mut l, "config drive", layer);
-    let src = env.cmdline.display().to_string();
-    match std::fs::read_to_string(&env.cmdline) {
-        Ok(line) => {
-            let mut shape = agent_shape();
-            tree::merge_into(&mut shape, &l.merged.tree);
-            for layer in cmdline_layers(&line, &src, &shape)? {
-                push(&mut l, "kernel command line", Some(layer));
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => l
-            .warnings
-            .push(format!("kernel command line {src} not found; skipped")),
-        Err(e) => return Err(format!("kernel command line {src}: {e}")),
+    push(&mut l, "image defaults", img.layer);
+    let (own_embed, own_kargs) = own.map(|(e, k)| (e.layer, k)).unwrap_or_default();
+    push(&mut l, "embed area", own_embed);
+    let mut foreign_kargs = Vec::new();
+    if let Some((e, k)) = foreign.filter(|(e, _)| read_media(&mut l, &e.desc)) {
+        let layer = e
+            .layer
+            .map(|layer| trusted(&mut l, Source::ConfigDrive, &e.desc, layer));
+        push(&mut l, "embed area", layer);
+        foreign_kargs = k
+            .into_iter()
+            .map(|layer| trusted(&mut l, Source::ConfigDrive, &e.desc, layer))
+            .collect();
     }
-    // Kernel arguments stamped into the embed area count as appended to the command line.
-    if let Some((desc, kargs)) = embed_kargs.filter(|(_, k)| !k.is_empty()) {
-        let mut shape = agent_shape();
-        tree::merge_into(&mut shape, &l.merged.tree);
-        let src = format!("{desc} (kernel arguments)");
-        for layer in cmdline_layers(&kargs.join(" "), &src, &shape)? {
-            push(&mut l, "kernel command line", Some(layer));
-        }
+    if let Some(found) = drive::locate(env).filter(|f| read_media(&mut l, &f.desc())) {
+        let desc = found.desc();
+        let (layer, warnings) = drive::read(env, &found)?;
+        l.warnings.extend(warnings);
+        let layer = layer.map(|layer| trusted(&mut l, Source::ConfigDrive, &desc, layer));
+        push(&mut l, "config drive", layer);
     }
+    for layer in cmd.into_iter().chain(own_kargs).chain(foreign_kargs) {
+        push(&mut l, "kernel command line", Some(layer));
+    }
+    // A config_url whose URL and SHA-256 pin both come from the owner serves the owner's bytes.
+    let get = |t: &serde_json::Value, k: &str| tree::get(t, k).cloned();
+    l.owner_pinned = get(&owner.tree, "agent.config_sha256").is_some()
+        && ["agent.config_url", "agent.config_sha256"]
+            .iter()
+            .all(|k| get(&owner.tree, k) == get(&l.merged.tree, k));
     l.used.dedup();
     Ok(l)
 }
@@ -130,10 +279,14 @@ pub fn fetch_plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, Strin
 /// Fetches the config_url rung and merges it on top.
 pub fn remote(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
     let body = fetch::fetch(plan)?;
-    let layer = sources::json_layer(
-        &body,
-        &format!("config_url {}", crate::redact::url(&plan.url)),
-    )?;
+    let desc = format!("config_url {}", crate::redact::url(&plan.url));
+    let layer = sources::json_layer(&body, &desc)?;
+    let src = if l.owner_pinned {
+        Source::PinnedConfigUrl
+    } else {
+        Source::ConfigUrl
+    };
+    let layer = trusted(l, src, &desc, layer);
     push(l, "config_url", Some(layer));
     Ok(())
 }

@@ -12,8 +12,10 @@ pub mod deploy;
 pub mod disks;
 pub mod drive;
 pub mod effective;
+pub mod embed_part;
 pub mod fetch;
 pub mod host;
+pub mod identity;
 pub mod ifaddrs;
 pub mod image_defaults;
 pub mod join;
@@ -28,6 +30,7 @@ pub mod reprovision;
 pub mod shown;
 pub mod sources;
 pub mod tree;
+pub mod trust;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -104,6 +104,7 @@ fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
     }
     st.warnings.extend(l.warnings.clone());
     let eff = effective::resolve(l.merged.clone()).map_err(AgentError::Config)?;
+    super::identity::check(env, &eff).map_err(AgentError::Config)?;
     let detail = format!(
         "sources: {}",
         if l.used.is_empty() {
@@ -272,6 +273,16 @@ pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
         fault(env, name);
     }
     let last = j.phases.len() - 1;
+    // The first successful run ends the first boot: the identity it recorded pins the node.
+    let ok = j.phases[..last]
+        .iter()
+        .all(|p| p.outcome != Outcome::Failed);
+    if let (true, false, Some(cfg)) = (ok, env.defer_join, &st.effective) {
+        if let Err(e) = super::identity::record(env, cfg) {
+            st.errors
+                .push(format!("report: recording the node identity: {e}"));
+        }
+    }
     j.phases[last].outcome = Outcome::Done;
     match report::write(env, &j, &mut st) {
         Ok(()) => {}

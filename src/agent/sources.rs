@@ -7,12 +7,9 @@ use super::AgentEnv;
 
 /// Where the image's Nix module writes the defaults, relative to the root.
 pub const IMAGE_DEFAULTS: &str = "etc/kateskit/image.json";
-/// Embed area locations, in search order, relative to the root.
-pub const EMBED_PATHS: [&str; 3] = [
-    "run/kateskit/embed.img",
-    "iso/kateskit/embed.img",
-    "dev/disk/by-partlabel/KATESKIT-EMBED",
-];
+/// Embed area files, in search order, relative to the root; then the `KATESKIT-EMBED`
+/// partition [`super::embed_part`] chooses.
+pub const EMBED_PATHS: [&str; 2] = ["run/kateskit/embed.img", "iso/kateskit/embed.img"];
 
 /// Parses a JSON object layer; errors say `<source>: line L column C: ...`.
 pub fn json_layer(bytes: &[u8], source: &str) -> Result<Layer, String> {
@@ -46,17 +43,37 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// The image defaults rung: its layer, whether it chose this node (a per-node image, or a
+/// generic one by MAC: the owner's config for this machine), and the PARTUUID of the image's
+/// own embed partition when the build recorded one (`embed_partuuid`).
+#[derive(Default)]
+pub struct ImageDefaults {
+    pub layer: Option<Layer>,
+    pub chose_node: bool,
+    pub embed_partuuid: Option<String>,
+}
+
 /// `/etc/kateskit/image.json`, written into the image at build time.
-pub fn image_defaults(env: &AgentEnv) -> Result<Option<Layer>, String> {
+pub fn image_defaults(env: &AgentEnv) -> Result<ImageDefaults, String> {
     let path = env.path(IMAGE_DEFAULTS);
     match std::fs::read(&path) {
         Ok(b) => {
             let src = format!("image defaults /{IMAGE_DEFAULTS}");
             let doc = json_layer(&b, &src)?.tree;
+            let generic = doc.get("kind").and_then(Value::as_str) == Some("ImageDefaults");
+            let embed_partuuid = generic
+                .then(|| doc.get("embed_partuuid").and_then(Value::as_str))
+                .flatten()
+                .map(str::to_string);
             let (tree, src) = super::image_defaults::select(doc, env, &src)?;
-            Ok(Some(Layer::uniform(tree, &src)))
+            let chose_node = generic && tree.as_object().is_some_and(|m| !m.is_empty());
+            Ok(ImageDefaults {
+                layer: Some(Layer::uniform(tree, &src)),
+                chose_node,
+                embed_partuuid,
+            })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImageDefaults::default()),
         Err(e) => Err(format!(
             "image defaults /{IMAGE_DEFAULTS}: reading {}: {e}",
             path.display()
@@ -69,22 +86,54 @@ pub struct EmbedFound {
     pub desc: String,
     pub layer: Option<Layer>,
     pub kargs: Vec<String>,
+    /// An embed partition on another disk than the root disk (read on the first boot only).
+    pub foreign: bool,
 }
 
-/// Reads the first stamped embed area, in the carrier order of [`EMBED_PATHS`]. Pristine areas
-/// are skipped; a corrupt one is an error, never silently ignored.
-pub fn embed(env: &AgentEnv) -> Result<Option<EmbedFound>, String> {
-    let candidates: Vec<(String, std::path::PathBuf)> = match &env.embed_override {
+/// Reads the first stamped embed area: the files of [`EMBED_PATHS`], then this node's
+/// `KATESKIT-EMBED` partition. Pristine areas are skipped; a corrupt one is an error, never
+/// silently ignored. The notes name embed partitions that were not used, and why.
+pub fn embed(
+    env: &AgentEnv,
+    partuuid: Option<&str>,
+) -> Result<(Option<EmbedFound>, Vec<String>), String> {
+    let mut notes = Vec::new();
+    let mut candidates: Vec<(String, std::path::PathBuf, bool)> = match &env.embed_override {
         Some(p) => vec![(
             format!("embed area {} (KATESKIT_EMBED)", p.display()),
             p.clone(),
+            false,
         )],
         None => EMBED_PATHS
             .iter()
-            .map(|rel| (format!("embed area /{rel}"), env.path(rel)))
+            .map(|rel| (format!("embed area /{rel}"), env.path(rel), false))
             .collect(),
     };
-    for (desc, path) in candidates {
+    if env.embed_override.is_none() {
+        let (choice, n) = super::embed_part::choose(env, partuuid);
+        notes.extend(n);
+        match choice {
+            super::embed_part::Choice::Own(c, why) => candidates.push((
+                format!(
+                    "embed area {} (partition {EMBED_PART}, {why})",
+                    c.dev.display()
+                ),
+                c.dev,
+                false,
+            )),
+            super::embed_part::Choice::Foreign(c) => candidates.push((
+                format!(
+                    "embed area {} (partition {EMBED_PART} on disk {}, not the root disk)",
+                    c.dev.display(),
+                    c.disk
+                ),
+                c.dev,
+                true,
+            )),
+            super::embed_part::Choice::None => {}
+        }
+    }
+    for (desc, path, foreign) in candidates {
         if !path.exists() {
             continue;
         }
@@ -96,14 +145,20 @@ pub fn embed(env: &AgentEnv) -> Result<Option<EmbedFound>, String> {
             Some(json) => Some(json_layer(json.as_bytes(), &desc)?),
             None => None,
         };
-        return Ok(Some(EmbedFound {
-            desc,
-            layer,
-            kargs: area.kargs,
-        }));
+        return Ok((
+            Some(EmbedFound {
+                desc,
+                layer,
+                kargs: area.kargs,
+                foreign,
+            }),
+            notes,
+        ));
     }
-    Ok(None)
+    Ok((None, notes))
 }
+
+const EMBED_PART: &str = crate::image::gpt::EMBED_PART_NAME;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ pub mod kubeapi;
 pub mod loopdev;
 pub mod peers;
 pub mod standin;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
