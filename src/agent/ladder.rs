@@ -15,6 +15,9 @@ pub struct Ladder {
     /// The sources that contributed, in merge order.
     pub used: Vec<String>,
     pub warnings: Vec<String>,
+    /// Secret keys (never values) set on the running kernel's command line, which every pod
+    /// can read: refused on servers, a warning on agents (`kernel_secrets`).
+    pub kernel_secrets: Vec<String>,
 }
 
 fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
@@ -49,6 +52,7 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         merged: Merged::new(),
         used: Vec::new(),
         warnings: Vec::new(),
+        kernel_secrets: Vec::new(),
     };
     push(&mut l, "image defaults", sources::image_defaults(env)?);
     let embed = sources::embed(env)?;
@@ -66,6 +70,8 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
             let mut shape = agent_shape();
             tree::merge_into(&mut shape, &l.merged.tree);
             for layer in cmdline_layers(&line, &src, &shape)? {
+                l.kernel_secrets
+                    .extend(super::kernel_secrets::secret_paths(&layer.tree));
                 push(&mut l, "kernel command line", Some(layer));
             }
         }

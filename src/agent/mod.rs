@@ -17,6 +17,7 @@ pub mod host;
 pub mod ifaddrs;
 pub mod image_defaults;
 pub mod join;
+pub mod kernel_secrets;
 pub mod kube;
 pub mod ladder;
 pub mod network;
