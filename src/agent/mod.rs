@@ -8,6 +8,7 @@
 pub mod ceph_identity;
 pub mod charts_fetch;
 pub mod cmdline;
+pub mod console;
 pub mod deploy;
 pub mod disks;
 pub mod drive;
