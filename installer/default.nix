@@ -40,6 +40,22 @@ let
         ${exe} install --unattended --device "$dev" --wipe-data "$wipe" ;;
     esac
   '';
+
+  # agetty runs the login program as `login -f root` (services.getty.autologinUser). It logs
+  # root in without a password only when kateskit-console-autologin.service found no stamped
+  # embed area (the marker); stamped, unreadable or not yet decided, root's password is asked
+  # for like any login (fails closed: root has none on these images, so SSH is the way in).
+  consoleLogin = pkgs.writeShellScript "kateskit-console-login" ''
+    if [ -e /run/kateskit/console-autologin ]; then
+      exec ${pkgs.shadow}/bin/login "$@"
+    fi
+    if [ "''${1:-}" = -f ]; then
+      shift
+      echo "kateskit: this image is stamped with a node config; console autologin is off, use SSH" >&2
+      exec ${pkgs.shadow}/bin/login -- "$@"
+    fi
+    exec ${pkgs.shadow}/bin/login "$@"
+  '';
 in
 {
   options.kateskit.install.rebootAfter = lib.mkOption {
@@ -66,6 +82,21 @@ in
       message = "kateskit.install.image is unset, so `kateskit install` has nothing to write; set it to a raw image built from images/raw.nix (lib.mkCluster does), or disable systemd.services.kateskit-install.";
     }];
     services.getty.autologinUser = lib.mkDefault "root";
+    services.getty.loginProgram = consoleLogin;
+    # Decides before any getty starts (getty@ and serial-getty@ are ordered after
+    # getty-pre.target), from the embed area the agent would read.
+    systemd.services.kateskit-console-autologin = {
+      description = "KatesKit: console autologin only on an image without a stamped config";
+      wantedBy = [ "multi-user.target" ];
+      wants = [ "getty-pre.target" ];
+      before = [ "getty-pre.target" ];
+      after = [ "local-fs.target" ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        ExecStart = "${exe} agent console-autologin";
+      };
+    };
     services.getty.helpLine = ''
 
       KatesKit live system. This machine is not installed.

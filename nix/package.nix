@@ -26,6 +26,9 @@ rustPlatform.buildRustPackage {
   buildInputs = [ util-linux ];
 
   cargoTestFlags = [ "--lib" ];
+  # The `test-hooks` cargo feature (KATESKIT_* overrides for tests, src/hooks.rs) stays off:
+  # this binary ignores them, which `cargo test --lib` proves (hooks::tests).
+  buildFeatures = [ ];
 
   meta = {
     description = "Turn bare metal into k3s nodes: cluster spec, PKI, image stamping and the first-boot agent";

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod bundle;
 pub mod disk;
 pub mod fsutil;
+pub mod hooks;
 pub mod image;
 pub mod install;
 pub mod io;

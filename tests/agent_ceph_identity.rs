@@ -29,8 +29,13 @@ fn b64(x: &str) -> String {
 /// Server s1 of examples/rack (it carries the Ceph layout) with its admin kubeconfig pointing
 /// at a fresh stand-in.
 fn setup() -> Setup {
+    setup_node("s1")
+}
+
+/// Server `name` of examples/rack, as [`setup`].
+fn setup_node(name: &str) -> Setup {
     let cluster = Cluster::new("rack");
-    let cfg = cluster.render("s1");
+    let cfg = cluster.render(name);
     let node = Node::new();
     node.image_defaults(&cfg);
     let (api, ca) = standin::for_cluster(cluster.dir.path());
@@ -70,6 +75,14 @@ impl Setup {
         self.cfg["secrets"][k].as_str().unwrap().to_string()
     }
 
+    /// A key from the first server's node config (the only one that carries the Ceph keys).
+    fn first_server_secret(&self, k: &str) -> String {
+        self._cluster.render("s1")["secrets"][k]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Neither Ceph key, raw or base64, is in status.json, journal.json or the output.
     fn assert_no_keys(&self, out: &std::process::Output) {
         let mut texts = vec![
@@ -82,7 +95,7 @@ impl Setup {
             }
         }
         for k in ["ceph_mon_secret", "ceph_admin_secret"] {
-            let key = self.secret(k);
+            let key = self.first_server_secret(k);
             for t in &texts {
                 assert!(!t.contains(&key) && !t.contains(&b64(&key)), "{k} leaked");
             }
@@ -288,6 +301,67 @@ fn node_config_without_ceph_keys_refuses_to_deploy_rook() {
         .node
         .path("var/lib/rancher/k3s/server/manifests/kateskit-dex.yaml")
         .exists());
+}
+
+/// A server that does not seed (s2 carries no Ceph keys and no CA files) never creates the
+/// Secret: without it, the phase fails at the bound naming the first server, no Rook file is
+/// written; once the first server's Secret exists, s2 checks its fsid and writes Rook's files.
+/// It writes no CA file either (k3s's bootstrap hands a joining server the CAs).
+#[test]
+fn a_joining_server_waits_for_the_first_servers_secret() {
+    let s = setup_node("s2");
+    assert!(s.cfg["secrets"].get("ceph_mon_secret").is_none());
+    let out = s.run(false, &[]);
+    assert!(!out.status.success());
+    let (outcome, detail) = s.join();
+    assert_eq!(outcome, "failed");
+    assert!(
+        detail.contains("waiting for Secret rook-ceph/rook-ceph-mon")
+            && detail.contains("the first server of cluster.toml creates it"),
+        "{detail}"
+    );
+    for f in ROOK_FILES {
+        assert!(!s.node.path(f).exists(), "{f} written before the Secret");
+    }
+    assert!(!s.node.path("var/lib/rancher/k3s/server/tls").exists());
+    {
+        let api = s.api.api.lock().unwrap();
+        assert!(api.secrets.is_empty());
+        assert!(
+            api.log.iter().all(|l| !l.starts_with("POST")),
+            "{:?}",
+            api.log
+        );
+    }
+
+    let fsid = s.secret("ceph_fsid");
+    s.api.api.lock().unwrap().insert_secret(
+        "rook-ceph",
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "rook-ceph-mon", "namespace": "rook-ceph"},
+               "data": {"fsid": b64(&fsid), "mon-secret": b64(&s.first_server_secret("ceph_mon_secret")),
+                        "ceph-username": b64("client.admin"),
+                        "ceph-secret": b64(&s.first_server_secret("ceph_admin_secret"))}}),
+    );
+    let out = s.run(false, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (outcome, detail) = s.join();
+    assert_eq!(outcome, "done", "{detail}");
+    assert!(
+        detail.contains("seeded by the first server, same fsid") && detail.contains(&fsid),
+        "{detail}"
+    );
+    for f in ROOK_FILES {
+        assert!(s.node.path(f).exists(), "{f} written after the Secret");
+    }
+    assert!(s
+        .api
+        .api
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .all(|l| !l.starts_with("POST")));
 }
 
 /// Every chart, Rook's included, comes from k3s's static directory: archives the image ships

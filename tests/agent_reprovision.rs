@@ -89,6 +89,10 @@ fn fresh_first_server_rejoins_a_server_that_answers_instead_of_cluster_init() {
         "a rejoining server must not cluster-init"
     );
     assert!(
+        !s.node.path("var/lib/rancher/k3s/server/tls").exists(),
+        "a rejoining server takes the CAs from k3s's bootstrap, seeds none"
+    );
+    assert!(
         detail.contains("server/db is empty")
             && detail.contains(&format!("{} serves the token's CA", good.url()))
             && detail.contains("instead of cluster-init")
@@ -104,6 +108,10 @@ fn fresh_first_server_initialises_when_no_server_answers() {
     let d = s.dropin();
     assert_eq!(server_of(&d), None, "{detail}");
     assert!(cluster_init(&d), "{detail}");
+    assert!(s
+        .node
+        .path("var/lib/rancher/k3s/server/tls/server-ca.key")
+        .exists());
     assert!(
         detail.contains("no other server answered: initialises the cluster"),
         "{detail}"

@@ -202,6 +202,53 @@ fn agents_never_receive_key_material() {
     );
 }
 
+/// Only the first server carries the key material it seeds (k3s CA files, Ceph mon/admin
+/// keys, Ingress CA); the other servers carry the server and agent tokens and no private key.
+#[test]
+fn only_the_first_server_carries_seed_keys() {
+    let dir = example_cluster("rack");
+    // Without an ACME address the Ingresses use the cluster CA issuer, whose key s1 seeds.
+    let toml = dir.path().join("cluster.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let no_acme = text.replace(r#", values = { acme_email = "ops@rack.example.com" }"#, "");
+    assert_ne!(no_acme, text);
+    std::fs::write(&toml, no_acme).unwrap();
+    let s1 = render(dir.path(), "s1");
+    for k in [
+        "ca_files",
+        "ceph_mon_secret",
+        "ceph_admin_secret",
+        "ingress_ca_key",
+    ] {
+        assert!(s1["secrets"].get(k).is_some(), "s1 lacks {k}");
+    }
+    let s = kateskit::pki::load(dir.path()).unwrap();
+    for node in ["s2", "s3"] {
+        let v = render(dir.path(), node);
+        let text = v.to_string();
+        assert!(!text.contains("PRIVATE KEY"), "{node} got a private key");
+        assert!(!text.contains("-----BEGIN"), "{node} got PEM material");
+        for key in [&s.ceph.mon_secret, &s.ceph.admin_secret] {
+            assert!(!text.contains(key.as_str()), "{node} got a Ceph key");
+        }
+        for k in [
+            "ca_files",
+            "ceph_mon_secret",
+            "ceph_admin_secret",
+            "ingress_ca_crt",
+            "ingress_ca_key",
+        ] {
+            assert!(v["secrets"].get(k).is_none(), "{node} got {k}");
+        }
+        assert!(v["secrets"]["token"]
+            .as_str()
+            .unwrap()
+            .contains("::server:"));
+        assert!(v["secrets"]["agent_token"].is_string(), "{node}");
+        assert!(v["k3s"]["server_url"].is_string(), "{node} joins");
+    }
+}
+
 /// A cluster directory made before the Ceph keys existed: the first render writes them
 /// (0600), later renders reuse them, and an existing key file is never replaced.
 #[test]

@@ -12,7 +12,7 @@ use std::process::Command;
 
 const STUBS: &str = r#"let
   lib = { mkIf = c: x: x; mkForce = x: x; mkDefault = x: x; mkMerge = xs: xs; getExe = p: p; };
-  pkgs = { writeShellScript = n: t: t; runCommand = n: env: script: script; cpio = null; };
+  pkgs = { writeShellScript = n: t: t; runCommand = n: env: script: script; cpio = null; shadow = "@SHADOW@"; };
   config = { services.k3s.package = "@K3S@"; kateskit.package = "@KATESKIT@"; };
 in"#;
 
@@ -177,4 +177,48 @@ fn netboot_embed_slot_is_a_newc_cpio_with_a_zeroed_area() {
     let area = std::fs::read(x.join("kateskit/embed.img")).unwrap();
     assert_eq!(area.len(), 262144);
     assert!(area.iter().all(|&b| b == 0));
+}
+
+/// The live console logs root in (`login -f root`) only when the marker the agent's
+/// console-autologin decision writes exists; without it (stamped image, or not decided) root's
+/// password is asked for. The decision runs before every getty.
+#[test]
+fn console_autologin_needs_the_unstamped_marker() {
+    let state = tempfile::tempdir().unwrap();
+    let m = "(import ./installer/default.nix { inherit lib pkgs config; }).config";
+    let Some(text) = script(state.path(), &format!("{m}.services.getty.loginProgram")) else {
+        return;
+    };
+    let unit = nixtool::eval_json(
+        state.path(),
+        &format!("{STUBS} {{ u = {m}.systemd.services.kateskit-console-autologin; user = {m}.services.getty.autologinUser; }}"),
+    )
+    .unwrap();
+    assert_eq!(unit["user"], "root");
+    let u = &unit["u"];
+    assert_eq!(u["before"], serde_json::json!(["getty-pre.target"]));
+    assert_eq!(u["wants"], serde_json::json!(["getty-pre.target"]));
+    assert_eq!(
+        u["serviceConfig"]["ExecStart"],
+        "@KATESKIT@ agent console-autologin"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    echo_prog(&dir.path().join("shadow/bin/login"));
+    let marker = dir.path().join("console-autologin");
+    assert!(text.contains("/run/kateskit/console-autologin"));
+    let text = text
+        .replace("/run/kateskit/console-autologin", marker.to_str().unwrap())
+        .replace("@SHADOW@", dir.path().join("shadow").to_str().unwrap());
+    let login = |args: &str| run(&format!("set -- {args}\n{text}"), &[]);
+    // Not decided / stamped: no marker, so `-f root` becomes a password login.
+    let (ok, out, err) = login("-f root");
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "login -- root");
+    assert!(err.contains("console autologin is off"), "{err}");
+    // A prompt login passes through unchanged.
+    assert_eq!(login("-- alice").1.trim(), "login -- alice");
+    std::fs::write(&marker, "no stamped embed area\n").unwrap();
+    let (ok, out, _) = login("-f root");
+    assert!(ok);
+    assert_eq!(out.trim(), "login -f root");
 }

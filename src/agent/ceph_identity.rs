@@ -5,7 +5,8 @@
 //! OSD Rook makes. The Secret is created once (create-only: an existing one is compared, never
 //! replaced) and not as an auto-deploy manifest, which k3s would re-apply at every start and
 //! delete when the file goes away. Only once the Secret is confirmed are Rook's HelmChart and
-//! CephCluster written into the auto-deploy directory.
+//! CephCluster written into the auto-deploy directory. Only the first server carries the Ceph
+//! keys and creates the Secret; the other servers wait for it and check its fsid.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ pub enum Seeded {
     Created,
     /// It already existed with the declared fsid.
     Present,
+    /// This server does not seed: it waited for the first server's Secret and found it.
+    Found,
 }
 
 /// One attempt's result: done, try again (API still coming up), or give up now.
@@ -86,6 +89,11 @@ fn attempt(c: &Client, server: &str, secret: &Value, fsid: &str) -> Step<Seeded>
 fn compare(c: &Client, url: &str, fsid: &str) -> Step<Seeded> {
     let r = match c.get(url).send() {
         Ok(r) if r.status().as_u16() == 200 => r,
+        Ok(r) if r.status().as_u16() == 404 => {
+            return Step::Retry(format!(
+                "GET {url}: HTTP 404, not created yet (the first server of cluster.toml creates it; this node config carries no secrets.ceph_mon_secret)"
+            ))
+        }
         Ok(r) => return Step::Retry(format!("GET {url}: {}", reason(r))),
         Err(e) => return Step::Retry(format!("GET {url}: {}", e.without_url())),
     };
@@ -105,21 +113,38 @@ fn compare(c: &Client, url: &str, fsid: &str) -> Step<Seeded> {
 }
 
 /// Creates the Secret (namespace first) through the server's admin kubeconfig, retrying while
-/// the API comes up, until `deadline`.
+/// the API comes up, until `deadline`. Without `secret` (a server that does not seed) it only
+/// waits for the Secret to exist with the declared fsid.
 pub fn seed(
     env: &AgentEnv,
-    secret: &Value,
+    secret: Option<&Value>,
     fsid: &str,
     http: Duration,
     deadline: Instant,
 ) -> Result<Seeded, String> {
     let (access, client) = kube::client(env, SERVER_KUBECONFIG, http, deadline)?;
+    let verb = if secret.is_some() {
+        "creating"
+    } else {
+        "waiting for"
+    };
     let what = format!(
-        "creating Secret {NAMESPACE}/{MON_SECRET_NAME} at {}",
+        "{verb} Secret {NAMESPACE}/{MON_SECRET_NAME} at {}",
+        access.server
+    );
+    let url = format!(
+        "{}/api/v1/namespaces/{NAMESPACE}/secrets/{MON_SECRET_NAME}",
         access.server
     );
     poll_until(deadline, &what, || {
-        match attempt(&client, &access.server, secret, fsid) {
+        let step = match secret {
+            Some(secret) => attempt(&client, &access.server, secret, fsid),
+            None => match compare(&client, &url, fsid) {
+                Step::Done(_) => Step::Done(Seeded::Found),
+                other => other,
+            },
+        };
+        match step {
             Step::Done(s) => Ok(Some(Ok(s))),
             Step::Fatal(e) => Ok(Some(Err(e))),
             Step::Retry(e) => Err(e),
@@ -140,7 +165,7 @@ pub fn deploy(env: &AgentEnv, cfg: &Effective, rook: &RookDeploy) -> Result<Stri
     let http = Duration::from_secs(a.http_timeout_s.max(1));
     let deadline = Instant::now() + Duration::from_secs(a.join_timeout_s);
     let secret = rook.mon_secret.as_ref().map_err(|e| e.to_string())?;
-    let seeded = seed(env, secret, &fsid, http, deadline)?;
+    let seeded = seed(env, secret.as_ref(), &fsid, http, deadline)?;
     let files: Vec<(String, String)> = rook
         .manifests
         .iter()
@@ -150,6 +175,7 @@ pub fn deploy(env: &AgentEnv, cfg: &Effective, rook: &RookDeploy) -> Result<Stri
     let how = match seeded {
         Seeded::Created => "created",
         Seeded::Present => "already present with the same fsid",
+        Seeded::Found => "seeded by the first server, same fsid",
     };
     Ok(format!(
         "Secret {NAMESPACE}/{MON_SECRET_NAME} {how} (fsid {fsid}); Rook manifests {}",

@@ -23,6 +23,9 @@ pub struct Ladder {
     pub policy: DrivePolicy,
     /// The config_url and its SHA-256 pin both come from the owner's sources.
     pub owner_pinned: bool,
+    /// Secret keys (never values) set on the running kernel's command line, which every pod
+    /// can read: refused on servers, a warning on agents (`kernel_secrets`).
+    pub kernel_secrets: Vec<String>,
 }
 
 fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
@@ -188,6 +191,10 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         when: When::new(first_boot, stamped),
         policy: policy(&owner)?,
         owner_pinned: false,
+        kernel_secrets: cmd
+            .iter()
+            .flat_map(|layer| super::kernel_secrets::secret_paths(&layer.tree))
+            .collect(),
     };
     let read_media = |l: &mut Ladder, desc: &str| match l.policy {
         DrivePolicy::Never => {

@@ -8,6 +8,7 @@
 pub mod ceph_identity;
 pub mod charts_fetch;
 pub mod cmdline;
+pub mod console;
 pub mod deploy;
 pub mod disks;
 pub mod drive;
@@ -19,6 +20,7 @@ pub mod identity;
 pub mod ifaddrs;
 pub mod image_defaults;
 pub mod join;
+pub mod kernel_secrets;
 pub mod kube;
 pub mod ladder;
 pub mod network;
@@ -66,27 +68,31 @@ fn words(s: &str) -> Vec<String> {
 }
 
 impl AgentEnv {
-    /// Reads the `KATESKIT_*` overrides from the process environment.
+    /// The defaults, with the test hooks applied in a `test-hooks` build ([`crate::hooks`])
+    /// and the `KATESKIT_CHART_LOCK` setting.
     pub fn from_env() -> AgentEnv {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let root = PathBuf::from(var("KATESKIT_ROOT").unwrap_or_else(|| "/".into()));
+        use crate::hooks::{self, var};
+        let root = PathBuf::from(var(hooks::ROOT).unwrap_or_else(|| "/".into()));
         AgentEnv {
-            cmdline: var("KATESKIT_CMDLINE")
+            cmdline: var(hooks::CMDLINE)
                 .map(PathBuf::from)
                 .unwrap_or_else(|| "/proc/cmdline".into()),
-            dev_dir: var("KATESKIT_DEV_DIR")
+            dev_dir: var(hooks::DEV_DIR)
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join("dev")),
-            systemctl: words(&var("KATESKIT_SYSTEMCTL").unwrap_or_else(|| "systemctl".into())),
-            embed_override: var("KATESKIT_EMBED").map(PathBuf::from),
-            drive_override: var("KATESKIT_CONFIG_DRIVE").map(PathBuf::from),
+            systemctl: words(&var(hooks::SYSTEMCTL).unwrap_or_else(|| "systemctl".into())),
+            embed_override: var(hooks::EMBED).map(PathBuf::from),
+            drive_override: var(hooks::CONFIG_DRIVE).map(PathBuf::from),
             k3s_log_cmd: words(
-                &var("KATESKIT_K3S_LOG_CMD")
+                &var(hooks::K3S_LOG_CMD)
                     .unwrap_or_else(|| "journalctl -u k3s -o cat -n 300 --no-pager".into()),
             ),
-            fault_after: var("KATESKIT_FAULT_AFTER"),
+            fault_after: var(hooks::FAULT_AFTER),
             defer_join: false,
-            chart_lock: var("KATESKIT_CHART_LOCK").map(PathBuf::from),
+            chart_lock: std::env::var("KATESKIT_CHART_LOCK")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             root,
         }
     }

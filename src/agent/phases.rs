@@ -105,6 +105,11 @@ fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
     st.warnings.extend(l.warnings.clone());
     let eff = effective::resolve(l.merged.clone()).map_err(AgentError::Config)?;
     super::identity::check(env, &eff).map_err(AgentError::Config)?;
+    let src = env.cmdline.display().to_string();
+    st.warnings.extend(
+        super::kernel_secrets::check(&l.kernel_secrets, eff.node.node.role, &src)
+            .map_err(AgentError::Config)?,
+    );
     let detail = format!(
         "sources: {}",
         if l.used.is_empty() {

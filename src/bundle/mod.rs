@@ -37,9 +37,11 @@ pub struct Bundle {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RookDeploy {
-    /// The Secret to create through the API (never an auto-deploy file); an error when the
-    /// node config lacks the Ceph keys, which fails the Rook deploy but not the charts.
-    pub mon_secret: Result<serde_json::Value, rook::RookError>,
+    /// The Secret to create through the API (never an auto-deploy file); `None` on a server
+    /// that does not seed the cluster (it carries no Ceph keys and waits for the Secret the
+    /// first server creates); an error when the first server's node config lacks the keys,
+    /// which fails the Rook deploy but not the charts.
+    pub mon_secret: Result<Option<serde_json::Value>, rook::RookError>,
     /// The operator HelmChart, and the CephCluster with its block pool and StorageClass.
     pub manifests: Vec<Manifest>,
 }
@@ -54,11 +56,11 @@ pub fn manifests(
     let manifests = charts::render(cfg, lock, source)?;
     let rook = match &cfg.storage.ceph_cluster {
         Some(layout) => Some(RookDeploy {
-            mon_secret: cfg
-                .secrets
-                .as_ref()
-                .ok_or(rook::RookError::NoCephKey("ceph_mon_secret"))
-                .and_then(rook::mon_secret),
+            mon_secret: match &cfg.secrets {
+                None => Err(rook::RookError::NoCephKey("ceph_mon_secret")),
+                Some(s) if !s.seeds_cluster() && s.ceph_mon_secret.is_none() => Ok(None),
+                Some(s) => rook::mon_secret(s).map(Some),
+            },
             manifests: rook::render_layout(layout, lock, source)?,
         }),
         None => None,

@@ -1,4 +1,5 @@
-//! `kateskit agent run|status`: the first-boot agent and its report.
+//! `kateskit agent run|status|console-autologin`: the first-boot agent, its report and the
+//! live console's autologin decision.
 
 use std::process::ExitCode;
 
@@ -15,6 +16,9 @@ pub enum AgentCmd {
         #[arg(long)]
         before_k3s: bool,
     },
+    /// Decide whether the live console logs root in: writes /run/kateskit/console-autologin
+    /// only when no embed area is stamped (run before the gettys).
+    ConsoleAutologin,
     /// Print the last run's status from /run/kateskit/status.json.
     Status {
         /// Print the status JSON as written, for scripts.
@@ -39,6 +43,13 @@ impl AgentCmd {
                 } else {
                     ExitCode::FAILURE
                 })
+            }
+            AgentCmd::ConsoleAutologin => {
+                let d = kateskit::agent::console::decide(&env);
+                kateskit::agent::console::apply(&env, &d)
+                    .context("writing the console autologin marker")?;
+                println!("kateskit: {}", d.why);
+                Ok(ExitCode::SUCCESS)
             }
             AgentCmd::Status { json } => {
                 let path = env.run_dir().join(report::STATUS);

@@ -25,21 +25,13 @@ pub struct PrepareArgs {
     #[arg(long, value_name = "FILE")]
     pub node_config: PathBuf,
     /// Directory that stands for /dev in the declared by-id paths.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "KATESKIT_DEV_DIR",
-        default_value = "/dev"
-    )]
+    #[arg(long, value_name = "DIR", default_value = "/dev")]
+    #[cfg_attr(feature = "test-hooks", arg(env = "KATESKIT_DEV_DIR"))]
     pub dev_dir: PathBuf,
     /// The node's state directory, where the agent records the disks it handed over to Ceph
     /// (read for the same knowledge the agent has; updated only with --apply).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "KATESKIT_STATE_DIR",
-        default_value = "/var/lib/kateskit"
-    )]
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/kateskit")]
+    #[cfg_attr(feature = "test-hooks", arg(env = "KATESKIT_STATE_DIR"))]
     pub state_dir: PathBuf,
     /// Carry the plan out: wipe the disks it says to wipe. Without it nothing is written.
     #[arg(long)]

@@ -38,13 +38,16 @@ pub struct InstallCmd {
     #[arg(long)]
     pub unattended: bool,
     /// Root under which the live system's embed areas are looked up.
-    #[arg(long, env = "KATESKIT_ROOT", default_value = "/", hide = true)]
+    #[arg(long, default_value = "/", hide = true)]
+    #[cfg_attr(feature = "test-hooks", arg(env = "KATESKIT_ROOT"))]
     pub root: PathBuf,
     /// Test hook: directory standing in for /dev when resolving disk names.
-    #[arg(long, env = "KATESKIT_DEV_DIR", default_value = "/dev", hide = true)]
+    #[arg(long, default_value = "/dev", hide = true)]
+    #[cfg_attr(feature = "test-hooks", arg(env = "KATESKIT_DEV_DIR"))]
     pub dev_dir: PathBuf,
     /// Test hook: udev database directory used for serial numbers.
-    #[arg(long, env = "KATESKIT_UDEV_DATA_DIR", default_value = kateskit::disk::sysfs::UDEV_DATA_DIR, hide = true)]
+    #[arg(long, default_value = kateskit::disk::sysfs::UDEV_DATA_DIR, hide = true)]
+    #[cfg_attr(feature = "test-hooks", arg(env = "KATESKIT_UDEV_DATA_DIR"))]
     pub udev_data_dir: PathBuf,
 }
 

@@ -25,7 +25,7 @@ pub const HEAD: u64 = 1024 * 1024;
 /// Bytes per write and per read-back.
 pub(crate) const CHUNK: usize = 8 << 20;
 /// Test hook: fail once this many bytes were written (`KATESKIT_FLASH_FAIL_AFTER=<bytes>`).
-pub const FAIL_AFTER_ENV: &str = "KATESKIT_FLASH_FAIL_AFTER";
+pub const FAIL_AFTER_ENV: &str = crate::hooks::FLASH_FAIL_AFTER;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlashError {
@@ -59,11 +59,9 @@ pub struct FlashOptions {
 }
 
 impl FlashOptions {
-    /// Reads the fault-injection hook from the environment.
+    /// Reads the fault-injection hook (only in a `test-hooks` build, see [`crate::hooks`]).
     pub fn from_env(progress: Option<ProgressBar>) -> FlashOptions {
-        let fail_after = std::env::var(FAIL_AFTER_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse().ok());
+        let fail_after = crate::hooks::var(FAIL_AFTER_ENV).and_then(|v| v.trim().parse().ok());
         FlashOptions {
             fail_after,
             progress,

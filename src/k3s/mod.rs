@@ -79,11 +79,14 @@ pub fn write_config(root: &Path, cfg: &NodeConfig) -> Result<usize, K3sError> {
     Ok(changed)
 }
 
-/// Pre-seeds CA files on a server. Existing files are never overwritten (k3s only generates
-/// missing ones); a differing existing file is returned as a warning.
+/// Pre-seeds CA files on the server that starts the cluster. A server that joins (a `server:`
+/// in its config, also a reinstalled first server rejoining) writes none: k3s's bootstrap hands
+/// it the cluster's CAs, and a seeded file differing from the datastore would stop k3s.
+/// Existing files are never overwritten (k3s only generates missing ones); a differing
+/// existing file is returned as a warning.
 pub fn seed_ca(root: &Path, cfg: &NodeConfig) -> Result<Vec<String>, K3sError> {
     let mut warnings = Vec::new();
-    if cfg.node.role != Role::Server {
+    if cfg.node.role != Role::Server || cfg.k3s.server_url.is_some() {
         return Ok(warnings);
     }
     let Some(secrets) = &cfg.secrets else {

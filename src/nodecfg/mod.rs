@@ -155,7 +155,8 @@ pub struct NodeSecrets {
     /// Servers only: the agent token, so every server accepts the same agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_token: Option<Secret>,
-    /// Servers only: PEM files to pre-seed under `server/tls/`, keyed by relative path.
+    /// The first server only: PEM files to pre-seed under `server/tls/`, keyed by relative
+    /// path. Joining servers receive the CAs from k3s's bootstrap instead.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ca_files: BTreeMap<String, Secret>,
     /// Ceph cluster fsid, to tell this cluster's OSDs from foreign ones.
@@ -164,14 +165,15 @@ pub struct NodeSecrets {
     /// server token so it survives the loss of the node's own copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_password: Option<Secret>,
-    /// Servers with rook-ceph only: cephx key of `mon.`, pre-seeded into Rook's
-    /// `rook-ceph-mon` Secret so Rook adopts `ceph_fsid` instead of choosing its own.
+    /// The first server, with rook-ceph only: cephx key of `mon.`, pre-seeded into Rook's
+    /// `rook-ceph-mon` Secret so Rook adopts `ceph_fsid` instead of choosing its own. Other
+    /// servers wait for that Secret instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceph_mon_secret: Option<Secret>,
-    /// Servers with rook-ceph only: cephx key of `client.admin` for the same Secret.
+    /// With `ceph_mon_secret`: cephx key of `client.admin` for the same Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceph_admin_secret: Option<Secret>,
-    /// Servers whose bundle uses the cluster CA issuer only: the Ingress CA certificate (PEM),
+    /// The first server, when the bundle uses the cluster CA issuer: the Ingress CA (PEM),
     /// seeded into cert-manager's CA Secret so Ingress certificates chain to the root
     /// `kateskit cluster ingress-ca` prints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,6 +214,15 @@ impl NodeSecrets {
             .chain(ca_files.values())
             .map(Secret::expose)
             .collect()
+    }
+}
+
+impl NodeSecrets {
+    /// True on the node that seeds the cluster's key material (the first server): it carries
+    /// k3s's CA files. Other servers get the CAs from k3s's bootstrap and the seeded Secrets
+    /// from the API.
+    pub fn seeds_cluster(&self) -> bool {
+        !self.ca_files.is_empty()
     }
 }
 

@@ -197,9 +197,11 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
     })
 }
 
-/// The full NodeConfig. Agents get the agent token, CA hash and fsid only, never CA or Ceph
-/// key material; the Ceph keys go to servers that deploy Rook, and the Ingress CA to servers
-/// whose Ingresses use the cluster CA issuer, which seed them.
+/// The full NodeConfig. Agents get the agent token, CA hash and fsid only. Key material that
+/// seeds the cluster (k3s's CA files, the Ceph mon/admin keys when Rook is deployed, the
+/// Ingress CA when Ingresses use the cluster CA issuer) goes to the first server only, the one
+/// that starts the cluster and seeds them; the other servers take the CAs from k3s's bootstrap
+/// (the server token is all they need) and find the seeded Secrets in the API.
 pub fn render(
     spec: &ClusterSpec,
     secrets: &Secrets,
@@ -207,9 +209,11 @@ pub fn render(
 ) -> Result<NodeConfig, RenderError> {
     let mut cfg = render_public(spec, name)?;
     let server = cfg.node.role == Role::Server;
-    let rook = cfg.storage.ceph_cluster.is_some();
-    let ingress_ca = cfg.bundle.as_ref().and_then(crate::bundle::tls::issuer)
-        == Some(crate::bundle::tls::CA_ISSUER);
+    let seeds = server && cfg.k3s.server_url.is_none();
+    let rook = seeds && cfg.storage.ceph_cluster.is_some();
+    let ingress_ca = seeds
+        && cfg.bundle.as_ref().and_then(crate::bundle::tls::issuer)
+            == Some(crate::bundle::tls::CA_ISSUER);
     cfg.secrets = Some(NodeSecrets {
         token: if server {
             secrets.server_token.secret()
@@ -218,7 +222,7 @@ pub fn render(
         },
         ca_hash: secrets.ca_hash().to_string(),
         agent_token: server.then(|| secrets.agent_token.secret()),
-        ca_files: if server {
+        ca_files: if seeds {
             secrets.server_ca_files()
         } else {
             Default::default()
