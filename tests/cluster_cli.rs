@@ -229,7 +229,7 @@ fn only_the_first_server_carries_seed_keys() {
         assert!(!text.contains("PRIVATE KEY"), "{node} got a private key");
         assert!(!text.contains("-----BEGIN"), "{node} got PEM material");
         for key in [&s.ceph.mon_secret, &s.ceph.admin_secret] {
-            assert!(!text.contains(key.as_str()), "{node} got a Ceph key");
+            assert!(!text.contains(key.expose()), "{node} got a Ceph key");
         }
         for k in [
             "ca_files",
