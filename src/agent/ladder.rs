@@ -118,10 +118,18 @@ pub fn fetch_plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, Strin
             ));
         }
     }
+    let ca = match tree::get(t, "agent.config_ca").and_then(|v| v.as_str()) {
+        Some(v) => {
+            let origin = l.merged.source_of("agent.config_ca").unwrap_or("config");
+            Some(fetch::ExtraCa::load(env, v, origin).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
     Ok(Some(FetchPlan {
         url,
         source,
         sha256,
+        ca,
         timeout: Duration::from_secs(num("agent.http_timeout_s", 10).max(1)),
         retries: num("agent.fetch_retries", 4),
     }))
@@ -129,8 +137,9 @@ pub fn fetch_plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, Strin
 
 /// Fetches the config_url rung and merges it on top.
 pub fn remote(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
-    let body = fetch::fetch(plan)?;
-    let layer = sources::json_layer(&body, &format!("config_url {}", plan.url))?;
+    let body = fetch::fetch(plan).map_err(|e| e.to_string())?;
+    let shown = fetch::shown_url(&plan.url);
+    let layer = sources::json_layer(&body, &format!("config_url {shown}"))?;
     push(l, "config_url", Some(layer));
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::fetch;
 use super::host::write_if_changed;
 use super::phases::{Journal, Outcome, PhaseRecord, RunState};
 use super::tree;
@@ -237,30 +238,52 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
             let _ = std::io::Write::write_all(&mut c, text.as_bytes());
         }
     }
-    if let Some((url, timeout)) = e.and_then(|e| {
-        e.agent
-            .phone_home
-            .clone()
-            .map(|u| (u, e.agent.http_timeout_s))
-    }) {
-        let r = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(timeout.max(1)))
-            .build()
-            .and_then(|c| {
-                c.post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-            });
-        match r {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => st
-                .warnings
-                .push(format!("phone_home {url}: HTTP {}", r.status())),
-            Err(e) => st.warnings.push(format!("phone_home {url}: {e}")),
+    if let Some(e) = e {
+        if let Some(w) = phone_home(env, e, body) {
+            st.warnings.push(w);
         }
     }
     Ok(())
+}
+
+/// POSTs the status to `agent.phone_home`; a failure is a warning (the URL shown redacted).
+fn phone_home(env: &AgentEnv, e: &super::effective::Effective, body: Vec<u8>) -> Option<String> {
+    let url = e.agent.phone_home.as_deref()?;
+    let who = format!("phone_home {}", fetch::shown_url(url));
+    let ca = match e.agent.config_ca.as_deref() {
+        Some(v) => {
+            let origin = e.merged.source_of("agent.config_ca").unwrap_or("config");
+            match fetch::ExtraCa::load(env, v, origin) {
+                Ok(ca) => Some(ca),
+                Err(err) => return Some(format!("{who}: {err}")),
+            }
+        }
+        None => None,
+    };
+    let client = match fetch::trust::client(ca.as_ref()) {
+        Ok(c) => c,
+        Err(err) => return Some(format!("{who}: {err}")),
+    };
+    let r = client
+        .post(url)
+        .timeout(std::time::Duration::from_secs(
+            e.agent.http_timeout_s.max(1),
+        ))
+        .header("content-type", "application/json")
+        .body(body)
+        .send();
+    match r {
+        Ok(r) => {
+            let status = r.status();
+            let read = fetch::read_capped(r, fetch::PHONE_HOME_BODY_CAP, &who);
+            match (status.is_success(), read) {
+                (true, Ok(_)) => None,
+                (true, Err(err)) => Some(err.to_string()),
+                (false, _) => Some(format!("{who}: HTTP {status}")),
+            }
+        }
+        Err(err) => Some(format!("{who}: {}", fetch::describe(err))),
+    }
 }
 
 #[cfg(test)]

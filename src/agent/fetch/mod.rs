@@ -1,0 +1,231 @@
+//! The `config_url` rung and the `phone_home` POST: templating from the machine's identity,
+//! bounded retries with backoff, the SHA-256 pin, which servers are trusted ([`trust`]) and how
+//! much of an answer is read.
+
+mod mac;
+mod template;
+pub mod trust;
+
+use std::io::Read;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+pub use template::{expand, percent_encode, Identity};
+pub use trust::ExtraCa;
+
+/// Largest config_url body read; a longer one is cut there and refused.
+pub const CONFIG_BODY_CAP: u64 = 4 << 20;
+/// Largest phone_home answer read (it is only checked for success).
+pub const PHONE_HOME_BODY_CAP: u64 = 64 << 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{who}: plain http:// can be read and changed by anyone on the network path, and this config can set the node's SSH keys, token and files; set config_sha256 to the body's SHA-256, or serve it over https://")]
+    PlainHttp { who: String },
+    #[error("{who}: only http:// and https:// URLs are supported")]
+    Scheme { who: String },
+    #[error("{setting}: {reason}")]
+    Ca { setting: String, reason: String },
+    #[error("building HTTP client: {0}")]
+    Client(String),
+    #[error("{who}: HTTP {status}; the server has no config at this URL (check the URL and its ${{...}} variables)")]
+    Missing { who: String, status: String },
+    #[error("{who}: the body is larger than {cap} bytes{declared}; a node config is far smaller: check the URL")]
+    TooLarge {
+        who: String,
+        cap: u64,
+        declared: String,
+    },
+    #[error("{who}: reading body: {reason}")]
+    Body { who: String, reason: String },
+    #[error("{who}: {reason}")]
+    Pin { who: String, reason: String },
+    #[error("{who}: no usable answer after {attempts} attempts (last: {last}); check the network and the server")]
+    Exhausted {
+        who: String,
+        attempts: u64,
+        last: String,
+    },
+}
+
+/// What to fetch and how hard to try.
+#[derive(Debug, Clone)]
+pub struct FetchPlan {
+    pub url: String,
+    /// Where the URL came from, for messages.
+    pub source: String,
+    pub sha256: Option<String>,
+    /// `agent.config_ca`, trusted in addition to the system store.
+    pub ca: Option<ExtraCa>,
+    pub timeout: Duration,
+    pub retries: u64,
+}
+
+/// `url` as messages show it: userinfo and query replaced by `***`, fragment dropped, the rest
+/// as written (also for templates whose `${...}` is not expanded yet).
+// Same rule as the shared URL redaction helper; one of the two is to remain.
+pub fn shown_url(url: &str) -> String {
+    let url = url.split_once('#').map_or(url, |(u, _)| u);
+    let (url, query) = match url.split_once('?') {
+        Some((u, _)) => (u, "?***"),
+        None => (url, ""),
+    };
+    let auth_start = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let auth_end = url[auth_start..]
+        .find('/')
+        .map(|i| auth_start + i)
+        .unwrap_or(url.len());
+    let shown = match url[auth_start..auth_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..auth_start], &url[auth_start + at..]),
+        None => url.to_string(),
+    };
+    format!("{shown}{query}")
+}
+
+/// Reads at most `cap` bytes of the body; more is an error, and the rest is never read.
+pub fn read_capped(
+    r: reqwest::blocking::Response,
+    cap: u64,
+    who: &str,
+) -> Result<Vec<u8>, FetchError> {
+    let too_large = |declared: String| FetchError::TooLarge {
+        who: who.to_string(),
+        cap,
+        declared,
+    };
+    if let Some(len) = r.content_length().filter(|&l| l > cap) {
+        return Err(too_large(format!(" (Content-Length {len})")));
+    }
+    let mut body = Vec::new();
+    r.take(cap + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| FetchError::Body {
+            who: who.to_string(),
+            reason: e.to_string(),
+        })?;
+    if body.len() as u64 > cap {
+        return Err(too_large(String::new()));
+    }
+    Ok(body)
+}
+
+/// Fetches the body; plain http without a pin is refused before any connection, 4xx answers,
+/// oversized bodies and pin mismatches fail at once, other failures are retried.
+pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
+    let who = format!("config_url {} (from {})", shown_url(&plan.url), plan.source);
+    let scheme = plan
+        .url
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("https") => {}
+        Some("http") if plan.sha256.is_some() => {}
+        Some("http") => return Err(FetchError::PlainHttp { who }),
+        _ => return Err(FetchError::Scheme { who }),
+    }
+    let client = trust::client(plan.ca.as_ref())?;
+    let mut last = String::new();
+    for attempt in 0..=plan.retries {
+        if attempt > 0 {
+            let ms = (250u64 << (attempt - 1).min(5)).min(5_000);
+            tracing::info!("retrying {who} in {ms} ms ({last})");
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        match client.get(&plan.url).timeout(plan.timeout).send() {
+            Ok(r) if r.status().is_success() => {
+                let body = read_capped(r, CONFIG_BODY_CAP, &who)?;
+                check_pin(&body, plan.sha256.as_deref()).map_err(|reason| FetchError::Pin {
+                    who: who.clone(),
+                    reason,
+                })?;
+                return Ok(body);
+            }
+            Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
+                return Err(FetchError::Missing {
+                    who,
+                    status: r.status().to_string(),
+                });
+            }
+            Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) if e.is_timeout() => {
+                last = format!("timed out after {} s", plan.timeout.as_secs_f32())
+            }
+            Err(e) => last = describe(e),
+        }
+    }
+    Err(FetchError::Exhausted {
+        who,
+        attempts: plan.retries + 1,
+        last,
+    })
+}
+
+/// reqwest's error with its causes (the TLS reason is in the chain), the URL redacted.
+pub fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut s = e.to_string();
+    let mut cur = std::error::Error::source(&e);
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s = format!("{s}: {m}");
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// Compares the body's SHA-256 with the pin, if any.
+pub fn check_pin(body: &[u8], pin: Option<&str>) -> Result<(), String> {
+    let Some(pin) = pin else { return Ok(()) };
+    let got = hex::encode(Sha256::digest(body));
+    if got != pin.trim().to_ascii_lowercase() {
+        return Err(format!("body SHA-256 is {got} but config_sha256 pins {pin}; the file changed or was tampered with — update the pin or restore the file"));
+    }
+    Ok(())
+}
+
+/// An agent environment rooted at `root`, its command line in `root/cmdline`.
+#[cfg(test)]
+pub(crate) fn test_env(root: &std::path::Path) -> super::AgentEnv {
+    super::AgentEnv {
+        root: root.into(),
+        cmdline: root.join("cmdline"),
+        ..super::AgentEnv::from_env()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin() {
+        assert!(check_pin(
+            b"abc",
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        )
+        .is_ok());
+        assert!(check_pin(
+            b"abd",
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        )
+        .unwrap_err()
+        .contains("tampered"));
+    }
+
+    #[test]
+    fn shown_urls_hide_userinfo_and_query() {
+        assert_eq!(
+            shown_url("https://u:pw@h.example/c.json?token=s#f"),
+            "https://***@h.example/c.json?***"
+        );
+        assert_eq!(shown_url("http://h/c.json"), "http://h/c.json");
+        assert_eq!(
+            shown_url("http://u@h/${mac}?t=s"),
+            "http://***@h/${mac}?***"
+        );
+        assert_eq!(shown_url("https://h/a@b"), "https://h/a@b");
+    }
+}
