@@ -108,6 +108,23 @@ fn a_private_ca_is_trusted_only_through_config_ca() {
 }
 
 #[test]
+fn a_redirect_from_https_to_plain_http_is_refused() {
+    let l = Untouched::new();
+    let to = format!("http://127.0.0.1:{}/c.json", l.port);
+    let s = serve(true, vec![("/r", Reply::Redirect(to.clone()))]);
+    let ca = Some(extra_ca(&s.ca_pem));
+    let e = fetch::fetch(&plan(&s.url("/r"), None, ca)).unwrap_err();
+    assert!(matches!(e, FetchError::Redirect { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("refusing a redirect from https:// to {to}")),
+        "{e}"
+    );
+    assert!(!l.was_connected());
+    assert_eq!(s.requests.lock().unwrap().len(), 1, "retried");
+}
+
+#[test]
 fn an_endless_body_is_cut_at_the_cap() {
     let s = serve(
         false,

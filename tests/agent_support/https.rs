@@ -15,6 +15,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 #[derive(Clone)]
 pub enum Reply {
     Fixed(u16, Vec<u8>),
+    /// 302 to this URL.
+    Redirect(String),
     /// 200 with no Content-Length, then bytes until the client goes away (at most 30 s).
     Endless,
 }
@@ -164,6 +166,13 @@ fn handle<S: Read + Write>(
             );
             let _ = s.write_all(head.as_bytes());
             let _ = s.write_all(&body);
+            let _ = s.flush();
+        }
+        Reply::Redirect(to) => {
+            let head = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = s.write_all(head.as_bytes());
             let _ = s.flush();
         }
         Reply::Endless => {

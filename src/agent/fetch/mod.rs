@@ -37,6 +37,8 @@ pub enum FetchError {
         cap: u64,
         declared: String,
     },
+    #[error("{who}: {reason}")]
+    Redirect { who: String, reason: String },
     #[error("{who}: reading body: {reason}")]
     Body { who: String, reason: String },
     #[error("{who}: {reason}")]
@@ -111,7 +113,7 @@ pub fn read_capped(
 }
 
 /// Fetches the body; plain http without a pin is refused before any connection, 4xx answers,
-/// oversized bodies and pin mismatches fail at once, other failures are retried.
+/// oversized bodies, refused redirects and pin mismatches fail at once, other failures are retried.
 pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
     let who = format!("config_url {} (from {})", shown_url(&plan.url), plan.source);
     let scheme = plan
@@ -148,6 +150,12 @@ pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
                 });
             }
             Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) if e.is_redirect() => {
+                return Err(FetchError::Redirect {
+                    who,
+                    reason: describe(e),
+                })
+            }
             Err(e) if e.is_timeout() => {
                 last = format!("timed out after {} s", plan.timeout.as_secs_f32())
             }
