@@ -62,7 +62,9 @@ fn http_without_pin_refused_before_any_connection() {
         "{d}"
     );
     assert!(!l.was_connected(), "the agent connected to {url}");
+    // Not even the early static network (written before a fetch) is there.
     assert!(!n.path("etc/hostname").exists());
+    assert!(!n.path("etc/systemd/network").exists());
 
     // With a pin the same URL is fetched: the listener does see that connection.
     let n = node(&c);

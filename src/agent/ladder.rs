@@ -125,14 +125,16 @@ pub fn fetch_plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, Strin
         }
         None => None,
     };
-    Ok(Some(FetchPlan {
+    let plan = FetchPlan {
         url,
         source,
         sha256,
         ca,
         timeout: Duration::from_secs(num("agent.http_timeout_s", 10).max(1)),
         retries: num("agent.fetch_retries", 4),
-    }))
+    };
+    plan.check().map_err(|e| e.to_string())?;
+    Ok(Some(plan))
 }
 
 /// Fetches the config_url rung and merges it on top.

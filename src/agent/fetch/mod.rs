@@ -64,6 +64,27 @@ pub struct FetchPlan {
     pub retries: u64,
 }
 
+impl FetchPlan {
+    fn who(&self) -> String {
+        format!("config_url {} (from {})", shown_url(&self.url), self.source)
+    }
+
+    /// Refuses what must never be fetched: a scheme other than http(s), plain http without a
+    /// pin. Done before anything else happens for the fetch (early network, connection).
+    pub fn check(&self) -> Result<(), FetchError> {
+        let scheme = self
+            .url
+            .split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("https") => Ok(()),
+            Some("http") if self.sha256.is_some() => Ok(()),
+            Some("http") => Err(FetchError::PlainHttp { who: self.who() }),
+            _ => Err(FetchError::Scheme { who: self.who() }),
+        }
+    }
+}
+
 /// `url` as messages show it: userinfo and query replaced by `***`, fragment dropped, the rest
 /// as written (also for templates whose `${...}` is not expanded yet).
 // Same rule as the shared URL redaction helper; one of the two is to remain.
@@ -115,17 +136,8 @@ pub fn read_capped(
 /// Fetches the body; plain http without a pin is refused before any connection, 4xx answers,
 /// oversized bodies, refused redirects and pin mismatches fail at once, other failures are retried.
 pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
-    let who = format!("config_url {} (from {})", shown_url(&plan.url), plan.source);
-    let scheme = plan
-        .url
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("https") => {}
-        Some("http") if plan.sha256.is_some() => {}
-        Some("http") => return Err(FetchError::PlainHttp { who }),
-        _ => return Err(FetchError::Scheme { who }),
-    }
+    plan.check()?;
+    let who = plan.who();
     let client = trust::client(plan.ca.as_ref())?;
     let mut last = String::new();
     for attempt in 0..=plan.retries {
