@@ -9,6 +9,8 @@
 //! newline, vertical tab, form feed, carriage return): Linux's ctype also counts byte 0xA0,
 //! which in UTF-8 only occurs inside multi-byte characters, kept whole here.
 
+use super::cmdline::CmdlineError;
+
 /// One parameter as the kernel reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arg {
@@ -117,6 +119,44 @@ pub fn split(line: &str) -> Split {
     }
 }
 
+/// Splits a command line into `(key, value)` pairs as Linux does ([`split`]). Only a broken
+/// `kateskit.*` argument is an error: one whose quote is never closed, one swallowed by another
+/// argument's unclosed quote, or one placed after `--` (an argument of init, not of the kernel).
+pub fn checked(line: &str, src: &str) -> Result<Vec<(String, Option<String>)>, CmdlineError> {
+    let s = split(line);
+    for a in &s.params {
+        let Some(at) = a.open_quote else { continue };
+        if a.key.starts_with("kateskit.") {
+            return Err(CmdlineError::Quote {
+                src: src.into(),
+                at,
+                key: a.key.clone(),
+            });
+        }
+        let keys: Vec<String> = line[at + 1..]
+            .split(|c: char| c.is_ascii() && is_space(c as u8))
+            .map(|t| t.trim_start_matches('"'))
+            .filter(|t| t.starts_with("kateskit."))
+            .map(|t| t.split('=').next().unwrap_or(t).to_string())
+            .collect();
+        if !keys.is_empty() {
+            return Err(CmdlineError::Swallowed {
+                src: src.into(),
+                at,
+                arg: a.key.clone(),
+                keys: keys.join(", "),
+            });
+        }
+    }
+    if let Some(a) = s.init_args.iter().find(|a| a.key.starts_with("kateskit.")) {
+        return Err(CmdlineError::AfterInit {
+            src: src.into(),
+            key: a.key.clone(),
+        });
+    }
+    Ok(s.params.into_iter().map(|a| (a.key, a.value)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +210,25 @@ mod tests {
         let s = split(r#""kateskit.a=1 b"#);
         assert_eq!(s.params[0].key, "kateskit.a");
         assert_eq!(s.params[0].open_quote, Some(0));
+    }
+
+    #[test]
+    fn unrelated_broken_quote_ignored() {
+        let kv = |l: &str| checked(l, "test").unwrap();
+        assert_eq!(
+            kv(r#"kateskit.role=agent kateskit.name="n 1" console=ttyS0 foo="bar baz"#),
+            vec![
+                p("kateskit.role", Some("agent")),
+                p("kateskit.name", Some("n 1")),
+                p("console", Some("ttyS0")),
+                p("foo", Some("bar baz")),
+            ]
+        );
+        // init's own arguments after `--` are not the agent's concern.
+        assert_eq!(
+            kv("kateskit.role=agent -- single x=\"y"),
+            vec![p("kateskit.role", Some("agent"))]
+        );
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::argsplit;
 use super::tree::{self, Layer};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -45,43 +44,7 @@ pub const ALIASES: [(&str, &str); 9] = [
     ("phone_home", "agent.phone_home"),
 ];
 
-/// Splits a command line into `(key, value)` pairs as Linux does ([`argsplit`]). Only a broken
-/// `kateskit.*` argument is an error: one whose quote is never closed, one swallowed by another
-/// argument's unclosed quote, or one placed after `--` (an argument of init, not of the kernel).
-pub fn split(line: &str, src: &str) -> Result<Vec<(String, Option<String>)>, CmdlineError> {
-    let s = argsplit::split(line);
-    for a in &s.params {
-        let Some(at) = a.open_quote else { continue };
-        if a.key.starts_with("kateskit.") {
-            return Err(CmdlineError::Quote {
-                src: src.into(),
-                at,
-                key: a.key.clone(),
-            });
-        }
-        let keys: Vec<String> = line[at + 1..]
-            .split(|c: char| c.is_ascii() && argsplit::is_space(c as u8))
-            .map(|t| t.trim_start_matches('"'))
-            .filter(|t| t.starts_with("kateskit."))
-            .map(|t| t.split('=').next().unwrap_or(t).to_string())
-            .collect();
-        if !keys.is_empty() {
-            return Err(CmdlineError::Swallowed {
-                src: src.into(),
-                at,
-                arg: a.key.clone(),
-                keys: keys.join(", "),
-            });
-        }
-    }
-    if let Some(a) = s.init_args.iter().find(|a| a.key.starts_with("kateskit.")) {
-        return Err(CmdlineError::AfterInit {
-            src: src.into(),
-            key: a.key.clone(),
-        });
-    }
-    Ok(s.params.into_iter().map(|a| (a.key, a.value)).collect())
-}
+pub use super::argsplit::checked as split;
 
 /// Splits a dotted key into segments, honouring `[...]`; a trailing `[]` marks a list.
 fn segments(key: &str) -> Result<(Vec<String>, bool), String> {
@@ -308,21 +271,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("kateskit.node") && e.contains("both"), "{e}");
-    }
-
-    #[test]
-    fn unrelated_broken_quote_ignored() {
-        let l =
-            parse(r#"kateskit.role=agent kateskit.name="n 1" console=ttyS0 foo="bar baz"#).unwrap();
-        assert_eq!(
-            l.tree,
-            json!({ "node": { "role": "agent", "name": "n 1" } })
-        );
-        let l = parse(r#"foo=a"b kateskit.role=agent" kateskit.name=n1"#).unwrap();
-        assert_eq!(l.tree, json!({ "node": { "name": "n1" } }));
-        // init's own arguments after `--` are not the agent's concern.
-        let l = parse("kateskit.role=agent -- single x=\"y").unwrap();
-        assert_eq!(l.tree, json!({ "node": { "role": "agent" } }));
     }
 
     #[test]
