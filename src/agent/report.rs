@@ -239,51 +239,11 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
         }
     }
     if let Some(e) = e {
-        if let Some(w) = phone_home(env, e, body) {
+        if let Some(w) = fetch::phone_home(env, e, body) {
             st.warnings.push(w);
         }
     }
     Ok(())
-}
-
-/// POSTs the status to `agent.phone_home`; a failure is a warning (the URL shown redacted).
-fn phone_home(env: &AgentEnv, e: &super::effective::Effective, body: Vec<u8>) -> Option<String> {
-    let url = e.agent.phone_home.as_deref()?;
-    let who = format!("phone_home {}", fetch::shown_url(url));
-    let ca = match e.agent.config_ca.as_deref() {
-        Some(v) => {
-            let origin = e.merged.source_of("agent.config_ca").unwrap_or("config");
-            match fetch::ExtraCa::load(env, v, origin) {
-                Ok(ca) => Some(ca),
-                Err(err) => return Some(format!("{who}: {err}")),
-            }
-        }
-        None => None,
-    };
-    let client = match fetch::trust::client(ca.as_ref()) {
-        Ok(c) => c,
-        Err(err) => return Some(format!("{who}: {err}")),
-    };
-    let r = client
-        .post(url)
-        .timeout(std::time::Duration::from_secs(
-            e.agent.http_timeout_s.max(1),
-        ))
-        .header("content-type", "application/json")
-        .body(body)
-        .send();
-    match r {
-        Ok(r) => {
-            let status = r.status();
-            let read = fetch::read_capped(r, fetch::PHONE_HOME_BODY_CAP, &who);
-            match (status.is_success(), read) {
-                (true, Ok(_)) => None,
-                (true, Err(err)) => Some(err.to_string()),
-                (false, _) => Some(format!("{who}: HTTP {status}")),
-            }
-        }
-        Err(err) => Some(format!("{who}: {}", fetch::describe(err))),
-    }
 }
 
 #[cfg(test)]

@@ -2,15 +2,16 @@
 //! bounded retries with backoff, the SHA-256 pin, which servers are trusted ([`trust`]) and how
 //! much of an answer is read.
 
+mod http;
 mod mac;
 mod template;
 pub mod trust;
 
-use std::io::Read;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+pub use http::{describe, phone_home, read_capped};
 pub use template::{expand, percent_encode, Identity};
 pub use trust::ExtraCa;
 
@@ -106,33 +107,6 @@ pub fn shown_url(url: &str) -> String {
     format!("{shown}{query}")
 }
 
-/// Reads at most `cap` bytes of the body; more is an error, and the rest is never read.
-pub fn read_capped(
-    r: reqwest::blocking::Response,
-    cap: u64,
-    who: &str,
-) -> Result<Vec<u8>, FetchError> {
-    let too_large = |declared: String| FetchError::TooLarge {
-        who: who.to_string(),
-        cap,
-        declared,
-    };
-    if let Some(len) = r.content_length().filter(|&l| l > cap) {
-        return Err(too_large(format!(" (Content-Length {len})")));
-    }
-    let mut body = Vec::new();
-    r.take(cap + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| FetchError::Body {
-            who: who.to_string(),
-            reason: e.to_string(),
-        })?;
-    if body.len() as u64 > cap {
-        return Err(too_large(String::new()));
-    }
-    Ok(body)
-}
-
 /// Fetches the body; plain http without a pin is refused before any connection, 4xx answers,
 /// oversized bodies, refused redirects and pin mismatches fail at once, other failures are retried.
 pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
@@ -179,21 +153,6 @@ pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
         attempts: plan.retries + 1,
         last,
     })
-}
-
-/// reqwest's error with its causes (the TLS reason is in the chain), the URL redacted.
-pub fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut s = e.to_string();
-    let mut cur = std::error::Error::source(&e);
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s = format!("{s}: {m}");
-        }
-        cur = c.source();
-    }
-    s
 }
 
 /// Compares the body's SHA-256 with the pin, if any.
