@@ -1,6 +1,7 @@
 //! JSON Schemas generated from the Rust types; committed under `docs/schema/` and checked for
 //! drift by a test.
 
+use crate::agent::effective::AgentSettings;
 use crate::nodecfg::NodeConfig;
 use crate::spec::ClusterSpec;
 
@@ -19,6 +20,10 @@ pub fn all() -> Vec<(&'static str, String)> {
         (
             "nodeconfig.schema.json",
             render(schemars::schema_for!(NodeConfig)),
+        ),
+        (
+            "agent.schema.json",
+            render(schemars::schema_for!(AgentSettings)),
         ),
     ]
 }

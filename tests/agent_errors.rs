@@ -5,6 +5,8 @@ mod agent_support;
 
 use std::time::{Duration, Instant};
 
+use sha2::Digest;
+
 use agent_support::{http_server, Cluster, Node};
 
 fn node_with_defaults(c: &Cluster) -> (Node, serde_json::Value) {
@@ -127,9 +129,13 @@ fn malformed_sources_are_precise_and_apply_nothing() {
         &[],
         &[
             "kernel command line",
-            "unterminated double quote starting at byte 32",
+            "the double quote at byte 32 of kateskit.hostname is never closed",
         ],
     );
+    // The same broken quote in an argument that is not the agent's, after its own: ignored, as
+    // Linux ignores it; the run gets past the command line and stops at the bad role instead.
+    n.set_cmdline(r#"kateskit.role=maser console=ttyS0 foo="half quoted"#);
+    assert_rejected(&n, &[], &["kateskit.role=maser", "node.role"]);
 
     n.set_cmdline("kateskit.role=maser");
     assert_rejected(
@@ -163,8 +169,10 @@ fn config_url_failures_are_precise_and_bounded() {
         ("/oops", 503, b"later".to_vec()),
     ]);
     let base = format!("http://127.0.0.1:{port}");
+    // Plain http needs a pin; these cases fail before the pin is checked.
+    let pin = format!("kateskit.config_sha256={}", "a".repeat(64));
 
-    n.set_cmdline(&format!("kateskit.config_url={base}/missing.json"));
+    n.set_cmdline(&format!("kateskit.config_url={base}/missing.json {pin}"));
     assert_rejected_after_early_network(
         &n,
         &[],
@@ -181,7 +189,10 @@ fn config_url_failures_are_precise_and_bounded() {
     ));
     assert_rejected_after_early_network(&n, &[], &["config_sha256 pins 0000", "tampered"], true);
 
-    n.set_cmdline(&format!("kateskit.config_url={base}/broken.json"));
+    let broken = hex::encode(sha2::Sha256::digest(b"{nope"));
+    n.set_cmdline(&format!(
+        "kateskit.config_url={base}/broken.json kateskit.config_sha256={broken}"
+    ));
     assert_rejected_after_early_network(
         &n,
         &[],
@@ -190,7 +201,7 @@ fn config_url_failures_are_precise_and_bounded() {
     );
 
     n.set_cmdline(&format!(
-        "kateskit.config_url={base}/oops kateskit.agent.fetch_retries=1"
+        "kateskit.config_url={base}/oops kateskit.agent.fetch_retries=1 {pin}"
     ));
     assert_rejected_after_early_network(
         &n,
@@ -200,7 +211,7 @@ fn config_url_failures_are_precise_and_bounded() {
     );
 
     let t0 = Instant::now();
-    n.set_cmdline(&format!("kateskit.config_url={base}/slow kateskit.agent.http_timeout_s=1 kateskit.agent.fetch_retries=1"));
+    n.set_cmdline(&format!("kateskit.config_url={base}/slow kateskit.agent.http_timeout_s=1 kateskit.agent.fetch_retries=1 {pin}"));
     assert_rejected_after_early_network(
         &n,
         &[],

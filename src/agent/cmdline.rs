@@ -1,7 +1,7 @@
 //! Kernel command line: `kateskit.*` keys become a config layer (docs/cmdline.md).
 //!
-//! Like k3os: arguments split on whitespace outside double quotes, then on the first `=`; a bare
-//! key means `true`; keys are dotted paths, `[...]` quotes a map key (`node.labels[a.b/c]=x`);
+//! Arguments are split as Linux splits them (`argsplit`), then on the first `=`; a bare key means
+//! `true`; keys are dotted paths, `[...]` quotes a map key (`node.labels[a.b/c]=x`);
 //! repeating a key, or a `[]` suffix, builds a list.
 
 use std::collections::BTreeMap;
@@ -12,8 +12,17 @@ use super::tree::{self, Layer};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CmdlineError {
-    #[error("kernel command line ({src}): unterminated double quote starting at byte {at}: close the quote or remove it")]
-    Quote { src: String, at: usize },
+    #[error("kernel command line ({src}): the double quote at byte {at} of {key} is never closed, so Linux reads the rest of the line as its value: close the quote or remove it")]
+    Quote { src: String, at: usize, key: String },
+    #[error("kernel command line ({src}): the double quote at byte {at} of argument `{arg}` is never closed, so Linux reads the rest of the line as its value, including {keys}: close that quote or move the kateskit arguments before it")]
+    Swallowed {
+        src: String,
+        at: usize,
+        arg: String,
+        keys: String,
+    },
+    #[error("kernel command line ({src}): {key} comes after `--`, where Linux passes arguments to init instead of reading them as kernel parameters: move it before `--`")]
+    AfterInit { src: String, key: String },
     #[error("kernel argument {arg} ({src}): {reason}")]
     Key {
         arg: String,
@@ -35,47 +44,7 @@ pub const ALIASES: [(&str, &str); 9] = [
     ("phone_home", "agent.phone_home"),
 ];
 
-/// Splits a command line into `(key, value)` pairs; quotes are removed from values.
-pub fn split(line: &str, src: &str) -> Result<Vec<(String, Option<String>)>, CmdlineError> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut has = false;
-    let mut quote: Option<usize> = None;
-    for (i, c) in line.char_indices() {
-        match c {
-            '"' => {
-                quote = if quote.is_some() { None } else { Some(i) };
-                has = true;
-            }
-            c if c.is_whitespace() && quote.is_none() => {
-                if has {
-                    out.push(std::mem::take(&mut cur));
-                }
-                has = false;
-            }
-            c => {
-                cur.push(c);
-                has = true;
-            }
-        }
-    }
-    if let Some(at) = quote {
-        return Err(CmdlineError::Quote {
-            src: src.into(),
-            at,
-        });
-    }
-    if has {
-        out.push(cur);
-    }
-    Ok(out
-        .into_iter()
-        .map(|a| match a.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (a, None),
-        })
-        .collect())
-}
+pub use super::argsplit::checked as split;
 
 /// Splits a dotted key into segments, honouring `[...]`; a trailing `[]` marks a list.
 fn segments(key: &str) -> Result<(Vec<String>, bool), String> {
@@ -277,9 +246,22 @@ mod tests {
             parse(r#"kateskit.hostname="abc"#).unwrap_err(),
             CmdlineError::Quote {
                 src: "test".into(),
-                at: 18
+                at: 18,
+                key: "kateskit.hostname".into()
             }
         );
+        let e = parse(r#"quiet foo="a b kateskit.token=K10x::node:pw kateskit.role=agent"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("argument `foo`") && e.contains("kateskit.token, kateskit.role"),
+            "{e}"
+        );
+        assert!(!e.contains("K10x") && !e.contains("pw"), "{e}");
+        let e = parse("kateskit.role=agent -- kateskit.name=n1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kateskit.name comes after `--`"), "{e}");
         assert!(parse("kateskit.node..role=x")
             .unwrap_err()
             .to_string()

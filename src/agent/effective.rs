@@ -18,6 +18,9 @@ pub struct AgentSettings {
     pub config_url: Option<String>,
     /// Lower-case hex SHA-256 the config_url body must have.
     pub config_sha256: Option<String>,
+    /// CA trusted by config_url and phone_home besides the system store: PEM text, or an
+    /// absolute path on the node to a PEM file.
+    pub config_ca: Option<String>,
     /// URL that receives the status JSON by POST after every run.
     pub phone_home: Option<String>,
     /// Supervisor to verify after start; default: `k3s.server_url`, else `https://127.0.0.1:6443`.
@@ -46,6 +49,7 @@ impl Default for AgentSettings {
         AgentSettings {
             config_url: None,
             config_sha256: None,
+            config_ca: None,
             phone_home: None,
             supervisor_url: None,
             verify_join: true,

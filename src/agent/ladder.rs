@@ -274,18 +274,28 @@ pub fn fetch_plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, Strin
             ));
         }
     }
-    Ok(Some(FetchPlan {
+    let ca = match tree::get(t, "agent.config_ca").and_then(|v| v.as_str()) {
+        Some(v) => {
+            let origin = l.merged.source_of("agent.config_ca").unwrap_or("config");
+            Some(fetch::ExtraCa::load(env, v, origin).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let plan = FetchPlan {
         url,
         source,
         sha256,
+        ca,
         timeout: Duration::from_secs(num("agent.http_timeout_s", 10).max(1)),
         retries: num("agent.fetch_retries", 4),
-    }))
+    };
+    plan.check().map_err(|e| e.to_string())?;
+    Ok(Some(plan))
 }
 
 /// Fetches the config_url rung and merges it on top.
 pub fn remote(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
-    let body = fetch::fetch(plan)?;
+    let body = fetch::fetch(plan).map_err(|e| e.to_string())?;
     let desc = format!("config_url {}", crate::redact::url(&plan.url));
     let layer = sources::json_layer(&body, &desc)?;
     let src = if l.owner_pinned {

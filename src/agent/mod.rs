@@ -5,6 +5,7 @@
 //! device directory and the systemctl command can be overridden, so the agent runs as an
 //! ordinary process in tests.
 
+pub mod argsplit;
 pub mod ceph_identity;
 pub mod charts_fetch;
 pub mod cmdline;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::fetch;
 use super::host::write_if_changed;
 use super::phases::{Journal, Outcome, PhaseRecord, RunState};
 use super::shown::{self, Scrubber};
@@ -249,29 +250,9 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
             let _ = std::io::Write::write_all(&mut c, text.as_bytes());
         }
     }
-    if let Some((url, timeout)) = e.and_then(|e| {
-        e.agent
-            .phone_home
-            .clone()
-            .map(|u| (u, e.agent.http_timeout_s))
-    }) {
-        let r = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(timeout.max(1)))
-            .build()
-            .and_then(|c| {
-                c.post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-            });
-        match r {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => st
-                .warnings
-                .push(scrub.text(&format!("phone_home {url}: HTTP {}", r.status()))),
-            Err(e) => st
-                .warnings
-                .push(scrub.text(&format!("phone_home {url}: {e}"))),
+    if let Some(e) = e {
+        if let Some(w) = fetch::phone_home(env, e, body) {
+            st.warnings.push(scrub.text(&w));
         }
     }
     Ok(())
