@@ -335,13 +335,18 @@ fn config_url_sets_protected_keys_only_when_the_owner_pinned_it() {
         .starts_with("config_url"));
     let ca = cfg["secrets"]["ca_hash"].as_str().unwrap();
     assert!(n.read("var/lib/kateskit/token").contains(ca));
-    // A stamped node and a config_url the drive names and pins, or the owner names unpinned.
+    // A stamped node and a config_url the drive names and pins, or the owner names and only the
+    // drive pins (plain http without any pin is refused outright: agent_fetch).
     let url = format!("http://127.0.0.1:{port}/evil.json");
     let drive_pinned = drive(&json!({"agent": {"config_url": url, "config_sha256": hostile_sha}}));
+    let drive_pin_only = drive(&json!({"agent": {"config_sha256": hostile_sha}}));
     let emb = embed_file(&cfg);
     for (cmdline, drv) in [
         (NO_JOIN.to_string(), Some(&drive_pinned)),
-        (format!("{NO_JOIN} kateskit.config_url={url}"), None),
+        (
+            format!("{NO_JOIN} kateskit.config_url={url}"),
+            Some(&drive_pin_only),
+        ),
     ] {
         let n = Node::new();
         n.attach_osd_disks(&cfg);
