@@ -97,6 +97,15 @@ pub fn read_dir(dir: &Path, desc: &str) -> Result<(Option<Layer>, Vec<String>), 
         crate::fsutil::read_beneath(dir, name, crate::fsutil::DRIVE_FILE_MAX)
             .map_err(|e| format!("{desc}: {name}: {e}; config drive files must be regular files"))
     };
+    map_files(&file, desc)
+}
+
+/// A config drive file by name, Ok(None) when absent.
+pub type DriveFile<'a> = dyn Fn(&str) -> Result<Option<Vec<u8>>, String> + 'a;
+
+/// Maps a drive's files (`kateskit.json`, else NoCloud `meta-data` and `user-data`) to a
+/// layer; `file` supplies their bytes (from the mounted drive, or from memory when fuzzing).
+pub fn map_files(file: &DriveFile, desc: &str) -> Result<(Option<Layer>, Vec<String>), String> {
     if let Some(b) = file("kateskit.json")? {
         return json_layer(&b, &format!("{desc} kateskit.json")).map(|l| (Some(l), Vec::new()));
     }
