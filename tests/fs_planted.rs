@@ -2,6 +2,8 @@
 //! at the target itself, and config drive files that are symlinks (to a root-only file or to
 //! `/dev/zero`). Each is refused or replaced, and whatever the symlink points at is untouched.
 
+mod cluster_common;
+
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
@@ -156,4 +158,33 @@ fn an_oversized_drive_file_is_refused_before_parsing() {
             && e.contains(&format!("{}-byte limit", fsutil::DRIVE_FILE_MAX)),
         "{e}"
     );
+}
+
+/// `kubeconfig --merge PATH` where PATH is a link to a root-only file: refused, nothing read
+/// through the link and nothing written.
+#[test]
+fn kubeconfig_merge_refuses_a_symlinked_kubeconfig() {
+    let dir = cluster_common::example_cluster("homelab");
+    let v = victim(dir.path());
+    let link = dir.path().join("config");
+    symlink(&v, &link).unwrap();
+    let out = cluster_common::kateskit()
+        .arg("kubeconfig")
+        .arg(dir.path())
+        .arg("--merge")
+        .arg(&link)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert!(
+        !err.contains("root:*"),
+        "the link target's bytes are not shown: {err}"
+    );
+    assert_eq!(std::fs::read(&v).unwrap(), VICTIM);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
