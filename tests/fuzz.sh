@@ -3,8 +3,9 @@
 # src/fuzzing/mod.rs) for a bounded time each.
 # Usage: tests/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 60 s, every target)
 # FUZZ_SANITIZER=address adds AddressSanitizer (slower build and runs; the parsers are safe
-# Rust, so the default is none). cargo fuzz needs nightly compiler features; RUSTC_BOOTSTRAP=1
-# enables them on stable.
+# Rust, so the default is none). FUZZ_PROFILE=dev builds unoptimised targets: a much shorter
+# build, fewer executions per second (tests/run uses it for its smoke run). cargo fuzz needs
+# nightly compiler features; RUSTC_BOOTSTRAP=1 enables them on stable.
 # Inputs: fuzz/seeds/<target>/ (kept in git), fuzz/regressions/<target>/ (kept in git, replayed
 # by `cargo test --test fuzz_inputs`), fuzz/corpus/<target>/ (grows locally, not kept).
 # A crash leaves its input in fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/,
@@ -15,6 +16,8 @@ secs=${1:-60}
 shift || true
 export RUSTC_BOOTSTRAP=1
 sanitizer=${FUZZ_SANITIZER:-none}
+opts=(--fuzz-dir fuzz -s "$sanitizer")
+[ "${FUZZ_PROFILE:-release}" = dev ] && opts+=(--dev)
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "tests/fuzz.sh: installing cargo-fuzz"
   cargo install cargo-fuzz --locked
@@ -25,7 +28,7 @@ else
   mapfile -t targets < <(cargo fuzz list --fuzz-dir fuzz)
 fi
 start=$(date +%s)
-cargo fuzz build --fuzz-dir fuzz -s "$sanitizer"
+cargo fuzz build "${opts[@]}"
 echo "tests/fuzz.sh: fuzz targets built in $(($(date +%s) - start)) s"
 status=0
 for target in "${targets[@]}"; do
@@ -36,7 +39,7 @@ for target in "${targets[@]}"; do
     [ -d "$d" ] && dirs+=("$d")
   done
   # libFuzzer stops itself after max_total_time; the outer timeout bounds a hung input too.
-  if ! timeout $((secs + 300)) cargo fuzz run --fuzz-dir fuzz -s "$sanitizer" "$target" "${dirs[@]}" -- \
+  if ! timeout $((secs + 300)) cargo fuzz run "${opts[@]}" "$target" "${dirs[@]}" -- \
       -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1; then
     echo "tests/fuzz.sh: $target failed; a crashing input is in fuzz/artifacts/$target/" >&2
     status=1
