@@ -6,6 +6,8 @@ pub mod agent;
 pub mod bundle;
 pub mod disk;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hooks;
 pub mod image;
 pub mod install;

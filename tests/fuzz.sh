@@ -1,22 +1,47 @@
 #!/usr/bin/env bash
-# Runs each agent fuzz target (fuzz/, cargo-fuzz layout) for a bounded time.
-# Usage: tests/fuzz.sh [SECONDS_PER_TARGET]   (default 60)
-# cargo fuzz needs nightly compiler features; RUSTC_BOOTSTRAP=1 enables them on stable.
-# A crash leaves its input in fuzz/artifacts/<target>/; add it as a regression unit test.
+# Runs the fuzz targets (fuzz/, cargo-fuzz layout; one per parser of untrusted bytes, see
+# src/fuzzing/mod.rs) for a bounded time each.
+# Usage: tests/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 60 s, every target)
+# FUZZ_SANITIZER=address adds AddressSanitizer (slower build and runs; the parsers are safe
+# Rust, so the default is none). FUZZ_PROFILE=dev builds unoptimised targets: a much shorter
+# build, fewer executions per second (tests/run uses it for its smoke run). cargo fuzz needs
+# nightly compiler features; RUSTC_BOOTSTRAP=1 enables them on stable.
+# Inputs: fuzz/seeds/<target>/ (kept in git), fuzz/regressions/<target>/ (kept in git, replayed
+# by `cargo test --test fuzz_inputs`), fuzz/corpus/<target>/ (grows locally, not kept).
+# A crash leaves its input in fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/,
+# fix the parser, and run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
+shift || true
 export RUSTC_BOOTSTRAP=1
+sanitizer=${FUZZ_SANITIZER:-none}
+opts=(--fuzz-dir fuzz -s "$sanitizer")
+[ "${FUZZ_PROFILE:-release}" = dev ] && opts+=(--dev)
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "tests/fuzz.sh: installing cargo-fuzz"
   cargo install cargo-fuzz --locked
 fi
+if [ $# -gt 0 ]; then
+  targets=("$@")
+else
+  mapfile -t targets < <(cargo fuzz list --fuzz-dir fuzz)
+fi
+start=$(date +%s)
+cargo fuzz build "${opts[@]}"
+echo "tests/fuzz.sh: fuzz targets built in $(($(date +%s) - start)) s"
 status=0
-for target in cmdline merge; do
+for target in "${targets[@]}"; do
   echo "== fuzz target $target for ${secs}s"
   mkdir -p "fuzz/corpus/$target"
-  if ! cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048; then
-    echo "tests/fuzz.sh: $target found a crash; see fuzz/artifacts/$target/" >&2
+  dirs=("fuzz/corpus/$target")
+  for d in "fuzz/seeds/$target" "fuzz/regressions/$target"; do
+    [ -d "$d" ] && dirs+=("$d")
+  done
+  # libFuzzer stops itself after max_total_time; the outer timeout bounds a hung input too.
+  if ! timeout $((secs + 300)) cargo fuzz run "${opts[@]}" "$target" "${dirs[@]}" -- \
+      -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1; then
+    echo "tests/fuzz.sh: $target failed; a crashing input is in fuzz/artifacts/$target/" >&2
     status=1
   fi
 done

@@ -11,7 +11,10 @@ use super::AgentEnv;
 
 /// Labels searched under `<dev>/disk/by-label/`, in order.
 pub const LABELS: [&str; 3] = ["KATESKIT", "CIDATA", "cidata"];
-const FS_TYPES: [&str; 3] = ["vfat", "iso9660", "ext4"];
+/// Filesystems a config drive may carry. Mounting hands the kernel's filesystem driver bytes
+/// from whoever made the stick; vfat and iso9660 are what NoCloud and `mkisofs`/`mkfs.vfat`
+/// produce, and ext4 (a far larger parser, with journal replay) is left out.
+const FS_TYPES: [&str; 2] = ["vfat", "iso9660"];
 
 /// A config drive that is present, before it is mounted or read.
 #[derive(Debug, Clone)]
@@ -114,14 +117,20 @@ fn read_device(
 
 /// Reads an (already mounted) config drive directory.
 pub fn read_dir(dir: &Path, desc: &str) -> Result<(Option<Layer>, Vec<String>), String> {
+    // Regular files directly in the drive's root only, no symlinks, at most 1 MiB each.
     let file = |name: &str| -> Result<Option<Vec<u8>>, String> {
-        let p: PathBuf = dir.join(name);
-        match std::fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{desc}: reading {name}: {e}")),
-        }
+        crate::fsutil::read_beneath(dir, name, crate::fsutil::DRIVE_FILE_MAX)
+            .map_err(|e| format!("{desc}: {name}: {e}; config drive files must be regular files"))
     };
+    map_files(&file, desc)
+}
+
+/// A config drive file by name, Ok(None) when absent.
+pub type DriveFile<'a> = dyn Fn(&str) -> Result<Option<Vec<u8>>, String> + 'a;
+
+/// Maps a drive's files (`kateskit.json`, else NoCloud `meta-data` and `user-data`) to a
+/// layer; `file` supplies their bytes (from the mounted drive, or from memory when fuzzing).
+pub fn map_files(file: &DriveFile, desc: &str) -> Result<(Option<Layer>, Vec<String>), String> {
     if let Some(b) = file("kateskit.json")? {
         return json_layer(&b, &format!("{desc} kateskit.json")).map(|l| (Some(l), Vec::new()));
     }

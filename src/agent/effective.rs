@@ -69,7 +69,7 @@ impl Default for AgentSettings {
 pub struct WriteFile {
     /// Absolute path on the node.
     pub path: String,
-    /// May hold a password (a registries.yaml): a [`Secret`](crate::secret::Secret), shown only
+    /// May hold a password (a registries.yaml): never printed, shown only
     /// as path, mode and SHA-256.
     pub content: crate::secret::Secret,
     /// `b64` for base64 content; plain text otherwise.

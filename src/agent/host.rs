@@ -19,7 +19,10 @@ pub const BASE_SYSCTLS: [(&str, &str); 3] = [
 
 /// Writes `data` atomically unless the file already has exactly these bytes and mode.
 pub fn write_if_changed(path: &Path, data: &[u8], mode: u32) -> Result<bool, FsError> {
-    if let (Ok(old), Ok(meta)) = (std::fs::read(path), std::fs::symlink_metadata(path)) {
+    // O_NOFOLLOW: a symlink planted at `path` is never read through; it counts as a change
+    // and the rename below replaces it.
+    let old = fsutil::read_nofollow(path, data.len() as u64);
+    if let (Ok(Some(old)), Ok(meta)) = (old, std::fs::symlink_metadata(path)) {
         if old == data && meta.permissions().mode() & 0o7777 == mode && meta.file_type().is_file() {
             return Ok(false);
         }
@@ -34,7 +37,7 @@ pub fn write_if_changed(path: &Path, data: &[u8], mode: u32) -> Result<bool, FsE
     Ok(true)
 }
 
-/// Points `link` at `target` atomically (temp symlink + rename) unless it already does.
+/// Points `link` at `target` atomically (random temp symlink + rename) unless it already does.
 pub fn symlink_if_changed(link: &Path, target: &str) -> Result<bool, FsError> {
     if std::fs::read_link(link).ok().as_deref() == Some(Path::new(target)) {
         return Ok(false);
@@ -45,19 +48,7 @@ pub fn symlink_if_changed(link: &Path, target: &str) -> Result<bool, FsError> {
         path: dir.to_path_buf(),
         source,
     })?;
-    let tmp = dir.join(format!(".kateskit-link.tmp{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(|source| FsError {
-        action: "creating symlink",
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, link).map_err(|source| FsError {
-        action: "renaming into place",
-        path: link.to_path_buf(),
-        source,
-    })?;
-    fsutil::sync_dir(dir)?;
+    fsutil::symlink_atomic(link, target)?;
     Ok(true)
 }
 

@@ -6,6 +6,9 @@ use anyhow::Context;
 use clap::Args;
 use kateskit::{fsutil, nodecfg, pki};
 
+/// Largest existing kubeconfig `--merge` reads (real ones with hundreds of contexts are far below).
+const KUBECONFIG_MAX: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug, Args)]
 pub struct KubeconfigCmd {
     /// Cluster directory holding cluster.toml and secrets/.
@@ -47,11 +50,11 @@ impl KubeconfigCmd {
                 super::note!("wrote {} (context {})", out.display(), spec.cluster.name);
             }
             (None, Some(path)) => {
-                let existing = match std::fs::read_to_string(&path) {
-                    Ok(t) => serde_yaml::from_str(&t)
+                // O_NOFOLLOW: a symlink at the kubeconfig path is refused, not read through.
+                let existing = match fsutil::read_nofollow(&path, KUBECONFIG_MAX)? {
+                    Some(t) => serde_yaml::from_slice(&t)
                         .with_context(|| format!("parsing {}", path.display()))?,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_yaml::Value::Null,
-                    Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+                    None => serde_yaml::Value::Null,
                 };
                 let merged = pki::kubeconfig::merge(existing, &new, self.switch_context)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

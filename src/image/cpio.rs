@@ -1,11 +1,16 @@
 //! The netboot carrier: a tiny uncompressed newc cpio holding `kateskit/embed.img`. The kernel
 //! unpacks concatenated initrds, so the bootloader loads it after the generic initrd.
 
-use super::{read_exact_at, Extent, LocateError};
-use std::fs::File;
+use super::{bad_field, Extent, ImageSource, LocateError};
 
 pub const MAGIC: &[u8; 6] = b"070701";
 pub const EMBED_PATH: &str = "kateskit/embed.img";
+/// Longest member name read, NUL included (Linux's PATH_MAX): the archive says how many bytes
+/// to allocate, so this is checked before any allocation.
+pub const MAX_NAMESIZE: u64 = 4096;
+/// Members walked before giving up on finding the embed file.
+const MAX_MEMBERS: usize = 64;
+const HDR: u64 = 110;
 
 fn pad4(v: &mut Vec<u8>) {
     while v.len() % 4 != 0 {
@@ -55,56 +60,90 @@ pub fn write_newc(area: &[u8]) -> Vec<u8> {
     out
 }
 
-pub fn is_cpio(file: &File) -> bool {
+pub fn is_cpio<S: ImageSource + ?Sized>(src: &S) -> bool {
     let mut m = [0u8; 6];
-    read_exact_at(file, &mut m, 0).is_ok() && &m == MAGIC
+    src.read_exact_at(&mut m, 0).is_ok() && &m == MAGIC
 }
 
-/// Finds the data extent of `kateskit/embed.img` in a newc archive.
-pub fn find_embed(file: &File, file_len: u64) -> Result<Extent, LocateError> {
+/// `a + b` for offsets taken from the archive, or an error naming the field.
+fn add(field: &'static str, value: u64, a: u64, b: u64) -> Result<u64, LocateError> {
+    a.checked_add(b)
+        .ok_or_else(|| bad_field("cpio header", field, value, "offset overflows".into()))
+}
+
+/// Rounds up to the 4-byte alignment of newc, checked.
+fn align4(field: &'static str, value: u64, at: u64) -> Result<u64, LocateError> {
+    Ok(add(field, value, at, 3)? & !3)
+}
+
+/// Finds the data extent of `kateskit/embed.img` in a newc archive. Sizes come from the
+/// archive, so each is checked against the bytes that remain before anything is allocated.
+pub fn find_embed<S: ImageSource + ?Sized>(src: &S, file_len: u64) -> Result<Extent, LocateError> {
     let mut pos = 0u64;
-    for _ in 0..64 {
-        let mut hdr = [0u8; 110];
-        read_exact_at(file, &mut hdr, pos).map_err(|_| LocateError::Truncated {
-            need: pos + 110,
-            have: file_len,
-        })?;
+    for _ in 0..MAX_MEMBERS {
+        let mut hdr = [0u8; HDR as usize];
+        let name_at = add("c_ino", pos, pos, HDR)?;
+        src.read_exact_at(&mut hdr, pos)
+            .map_err(|_| LocateError::Truncated {
+                need: name_at,
+                have: file_len,
+            })?;
         if &hdr[..6] != MAGIC {
             return Err(LocateError::Corrupt(format!(
                 "cpio header at byte {pos} lacks magic 070701"
             )));
         }
-        let field = |i: usize| {
+        let field = |i: usize, name: &str| {
             let s = std::str::from_utf8(&hdr[6 + 8 * i..14 + 8 * i]).ok();
             s.and_then(|s| u32::from_str_radix(s, 16).ok())
+                .map(u64::from)
                 .ok_or_else(|| {
-                    LocateError::Corrupt(format!("cpio header at byte {pos}: bad hex field {i}"))
+                    LocateError::Corrupt(format!(
+                        "cpio header at byte {pos}: {name} is not 8 hex digits"
+                    ))
                 })
         };
-        let (size, namesize) = (field(6)? as u64, field(11)? as u64);
+        let (size, namesize) = (field(6, "c_filesize")?, field(11, "c_namesize")?);
+        if namesize == 0 || namesize > MAX_NAMESIZE {
+            return Err(bad_field(
+                "cpio header",
+                "c_namesize",
+                namesize,
+                format!("member at byte {pos}: names are 1..={MAX_NAMESIZE} bytes"),
+            ));
+        }
+        let name_end = add("c_namesize", namesize, name_at, namesize)?;
+        if name_end > file_len {
+            return Err(LocateError::Truncated {
+                need: name_end,
+                have: file_len,
+            });
+        }
         let mut name = vec![0u8; namesize as usize];
-        read_exact_at(file, &mut name, pos + 110).map_err(|_| LocateError::Truncated {
-            need: pos + 110 + namesize,
-            have: file_len,
-        })?;
+        src.read_exact_at(&mut name, name_at)
+            .map_err(|_| LocateError::Truncated {
+                need: name_end,
+                have: file_len,
+            })?;
         let name = String::from_utf8_lossy(name.strip_suffix(&[0]).unwrap_or(&name)).into_owned();
-        let data = (pos + 110 + namesize).div_ceil(4) * 4;
+        let data = align4("c_namesize", namesize, name_end)?;
         if name == "TRAILER!!!" {
             break;
         }
+        let data_end = add("c_filesize", size, data, size)?;
+        if data_end > file_len {
+            return Err(LocateError::Truncated {
+                need: data_end,
+                have: file_len,
+            });
+        }
         if name.trim_start_matches("./") == EMBED_PATH {
-            if data + size > file_len {
-                return Err(LocateError::Truncated {
-                    need: data + size,
-                    have: file_len,
-                });
-            }
             return Ok(Extent {
                 offset: data,
                 len: size,
             });
         }
-        pos = (data + size).div_ceil(4) * 4;
+        pos = align4("c_filesize", size, data_end)?;
     }
     Err(LocateError::Missing {
         path: EMBED_PATH.into(),

@@ -2,18 +2,19 @@
 //! records, and Rock Ridge `NM` names. Customizing writes inside that extent only, so the ISO
 //! stays byte-identical elsewhere (no remaster, boot catalogue and signatures untouched).
 
-use super::{read_exact_at, Extent, LocateError};
-use std::fs::File;
+use super::{bad_field, Extent, ImageSource, LocateError};
 
 const SECTOR: u64 = 2048;
 const PVD_OFFSET: u64 = 16 * SECTOR;
 /// Deepest directory nesting walked; the embed file sits one level down.
 const MAX_DEPTH: usize = 8;
+/// Largest directory extent read into memory.
+const MAX_DIR_LEN: u64 = 16 * 1024 * 1024;
 
 /// True when the file carries an ISO9660 primary volume descriptor.
-pub fn is_iso(file: &File) -> bool {
+pub fn is_iso<S: ImageSource + ?Sized>(file: &S) -> bool {
     let mut id = [0u8; 6];
-    read_exact_at(file, &mut id, PVD_OFFSET).is_ok() && &id[1..6] == b"CD001"
+    file.read_exact_at(&mut id, PVD_OFFSET).is_ok() && &id[1..6] == b"CD001"
 }
 
 struct Record {
@@ -25,13 +26,19 @@ struct Record {
     rr_name: Option<String>,
 }
 
-/// Locates `path` (e.g. "kateskit/embed.img") and checks it is one contiguous extent inside the file.
-pub fn find_file(file: &File, file_len: u64, path: &str) -> Result<Extent, LocateError> {
+/// Locates `path` (e.g. "kateskit/embed.img") and checks it is one contiguous extent inside
+/// the volume (and so inside the file).
+pub fn find_file<S: ImageSource + ?Sized>(
+    file: &S,
+    file_len: u64,
+    path: &str,
+) -> Result<Extent, LocateError> {
     let mut pvd = [0u8; 2048];
-    read_exact_at(file, &mut pvd, PVD_OFFSET).map_err(|_| LocateError::Truncated {
-        need: PVD_OFFSET + SECTOR,
-        have: file_len,
-    })?;
+    file.read_exact_at(&mut pvd, PVD_OFFSET)
+        .map_err(|_| LocateError::Truncated {
+            need: PVD_OFFSET + SECTOR,
+            have: file_len,
+        })?;
     if pvd[0] != 1 || &pvd[1..6] != b"CD001" {
         return Err(LocateError::UnknownFormat);
     }
@@ -41,10 +48,11 @@ pub fn find_file(file: &File, file_len: u64, path: &str) -> Result<Extent, Locat
             "ISO9660 logical block size {block}, expected 2048"
         )));
     }
-    let volume_blocks = u32::from_le_bytes(pvd[80..84].try_into().expect("4 bytes")) as u64;
-    if volume_blocks * block > file_len {
+    let volume_blocks = u64::from(u32::from_le_bytes(pvd[80..84].try_into().expect("4 bytes")));
+    let volume = extent_bytes("volume space size", volume_blocks, 0)?;
+    if volume > file_len {
         return Err(LocateError::Truncated {
-            need: volume_blocks * block,
+            need: volume,
             have: file_len,
         });
     }
@@ -56,7 +64,7 @@ pub fn find_file(file: &File, file_len: u64, path: &str) -> Result<Extent, Locat
             return Err(LocateError::Corrupt("directory tree too deep".into()));
         }
         let last = depth + 1 == parts.len();
-        let entries = read_dir(file, file_len, &dir)?;
+        let entries = read_dir(file, volume, &dir)?;
         let found = entries
             .into_iter()
             .find(|r| matches(r, part))
@@ -75,17 +83,44 @@ pub fn find_file(file: &File, file_len: u64, path: &str) -> Result<Extent, Locat
             path: format!("/{path}"),
         });
     }
-    let offset = dir.extent * SECTOR;
-    if offset + dir.len > file_len {
-        return Err(LocateError::Truncated {
-            need: offset + dir.len,
-            have: file_len,
-        });
-    }
+    let offset = inside_volume(&dir, volume)?;
     Ok(Extent {
         offset,
         len: dir.len,
     })
+}
+
+/// `blocks * 2048 + len` as a byte count, checked (the fields are 32-bit, so this only fails
+/// on a corrupt record, but no offset is ever computed unchecked).
+fn extent_bytes(field: &'static str, blocks: u64, len: u64) -> Result<u64, LocateError> {
+    blocks
+        .checked_mul(SECTOR)
+        .and_then(|b| b.checked_add(len))
+        .ok_or_else(|| {
+            bad_field(
+                "ISO9660 directory record",
+                field,
+                blocks,
+                "overflows".into(),
+            )
+        })
+}
+
+/// The record's start byte, after checking its whole extent lies inside the volume.
+fn inside_volume(r: &Record, volume: u64) -> Result<u64, LocateError> {
+    let end = extent_bytes("extent location", r.extent, r.len)?;
+    if end > volume {
+        return Err(bad_field(
+            "ISO9660 directory record",
+            "extent location",
+            r.extent,
+            format!(
+                "its {} bytes end at byte {end}, past the {volume}-byte volume",
+                r.len
+            ),
+        ));
+    }
+    Ok(r.extent * SECTOR)
 }
 
 /// Rock Ridge name when present, else the primary name without `;1` and a trailing dot.
@@ -97,25 +132,26 @@ fn matches(r: &Record, want: &str) -> bool {
     base.trim_end_matches('.').eq_ignore_ascii_case(want)
 }
 
-fn read_dir(file: &File, file_len: u64, dir: &Record) -> Result<Vec<Record>, LocateError> {
-    let start = dir.extent * SECTOR;
-    if start + dir.len > file_len {
-        return Err(LocateError::Truncated {
-            need: start + dir.len,
-            have: file_len,
-        });
+fn read_dir<S: ImageSource + ?Sized>(
+    file: &S,
+    volume: u64,
+    dir: &Record,
+) -> Result<Vec<Record>, LocateError> {
+    if dir.len > MAX_DIR_LEN {
+        return Err(bad_field(
+            "ISO9660 directory record",
+            "data length",
+            dir.len,
+            format!("directories are read up to {MAX_DIR_LEN} bytes"),
+        ));
     }
-    if dir.len > 16 * 1024 * 1024 {
-        return Err(LocateError::Corrupt(format!(
-            "directory extent of {} bytes",
-            dir.len
-        )));
-    }
+    let start = inside_volume(dir, volume)?;
     let mut buf = vec![0u8; dir.len as usize];
-    read_exact_at(file, &mut buf, start).map_err(|_| LocateError::Truncated {
-        need: start + dir.len,
-        have: file_len,
-    })?;
+    file.read_exact_at(&mut buf, start)
+        .map_err(|_| LocateError::Truncated {
+            need: start + dir.len,
+            have: volume,
+        })?;
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < buf.len() {

@@ -75,19 +75,77 @@ pub enum LocateError {
     },
     #[error("image is corrupt: {0}")]
     Corrupt(String),
+    /// A header field that cannot describe a real image: out of range, overflowing when turned
+    /// into a byte offset, or pointing outside the file or its own structure.
+    #[error("{structure} field {field} = {value} is out of bounds: {reason}; the image is corrupt or crafted, download or rebuild it")]
+    BadField {
+        structure: &'static str,
+        field: &'static str,
+        value: u64,
+        reason: String,
+    },
 }
 
-/// `pread` until `buf` is full; short files give UnexpectedEof.
-pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    file.read_exact_at(buf, offset)
+pub(crate) fn bad_field(
+    structure: &'static str,
+    field: &'static str,
+    value: u64,
+    reason: String,
+) -> LocateError {
+    LocateError::BadField {
+        structure,
+        field,
+        value,
+        reason,
+    }
+}
+
+/// Positioned reads over an image: a file, or bytes in memory (fuzzing and tests need no
+/// temp files). Parsers take any source, so both run the same checks.
+pub trait ImageSource {
+    /// Total length in bytes.
+    fn byte_len(&self) -> std::io::Result<u64>;
+    /// Fills `buf` from `offset`; short sources give UnexpectedEof.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+}
+
+impl ImageSource for File {
+    fn byte_len(&self) -> std::io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+impl ImageSource for [u8] {
+    fn byte_len(&self) -> std::io::Result<u64> {
+        Ok(self.len() as u64)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let eof = || std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        let start = usize::try_from(offset).map_err(|_| eof())?;
+        let end = start.checked_add(buf.len()).ok_or_else(eof)?;
+        buf.copy_from_slice(self.get(start..end).ok_or_else(eof)?);
+        Ok(())
+    }
 }
 
 /// Finds the embed area. An ISO wins over GPT: hybrid ISOs carry both, and the area is a file.
 pub fn locate(file: &File) -> Result<Carrier, LocateError> {
+    locate_in(file)
+}
+
+/// [`locate`] over bytes in memory.
+pub fn locate_bytes(bytes: &[u8]) -> Result<Carrier, LocateError> {
+    locate_in(bytes)
+}
+
+/// [`locate`] over any image source.
+pub fn locate_in<S: ImageSource + ?Sized>(file: &S) -> Result<Carrier, LocateError> {
     let file_len = file
-        .metadata()
-        .map_err(|e| LocateError::Corrupt(format!("stat: {e}")))?
-        .len();
+        .byte_len()
+        .map_err(|e| LocateError::Corrupt(format!("stat: {e}")))?;
     let (kind, extent, expected) = if iso9660::is_iso(file) {
         (
             CarrierKind::Iso,

@@ -3,6 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -166,7 +167,9 @@ fn attempt_once(
     part: &Path,
     pb: Option<&ProgressBar>,
 ) -> Result<(), Attempt> {
-    let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    // The part file's name is predictable (resumable downloads), so it is never followed as a
+    // symlink: opened with O_NOFOLLOW below, sized with lstat here.
+    let have = fs::symlink_metadata(part).map(|m| m.len()).unwrap_or(0);
     let mut req = client.get(url);
     if have > 0 {
         req = req.header(RANGE, format!("bytes={have}-"));
@@ -200,13 +203,20 @@ fn attempt_once(
             (
                 OpenOptions::new()
                     .append(true)
+                    .custom_flags(libc::O_NOFOLLOW)
                     .open(part)
                     .map_err(|e| Attempt::Fatal(io("opening", part)(e)))?,
                 have,
             )
         }
         StatusCode::OK => (
-            File::create(part).map_err(|e| Attempt::Fatal(io("creating", part)(e)))?,
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(part)
+                .map_err(|e| Attempt::Fatal(io("creating", part)(e)))?,
             0,
         ),
         StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => {

@@ -99,10 +99,18 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
     if dest.exists() {
         return Err(PkiError::Exists(dest));
     }
-    let tmp = cluster_dir.join(format!(".secrets.tmp{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    // Random name, created 0700 by mkdir (tempfile): nothing planted beside `dest` is reused.
+    let tmp_dir = tempfile::Builder::new()
+        .prefix(".secrets.tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(cluster_dir)
+        .map_err(|source| FsError {
+            action: "creating temp directory in",
+            path: cluster_dir.to_path_buf(),
+            source,
+        })?;
+    let tmp = tmp_dir.path().to_path_buf();
     let built = (|| {
-        fsutil::create_dir_mode(&tmp, 0o700)?;
         let files = ca::generate()?;
         for f in &files {
             let path = tmp.join("tls").join(&f.rel);
@@ -153,6 +161,8 @@ pub fn init(cluster_dir: &Path) -> Result<Secrets, PkiError> {
             })
         }
     })?;
+    // Renamed away: nothing left for the guard to clean up.
+    let _ = tmp_dir.keep();
     fsutil::sync_dir(cluster_dir)?;
     load(cluster_dir)
 }
