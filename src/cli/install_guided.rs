@@ -43,12 +43,21 @@ pub fn ask(
     })
 }
 
+/// `931.5 GiB`, or `32 MiB` below a GiB (loop devices, small sticks).
+fn size(bytes: u64) -> String {
+    if bytes as f64 >= GIB {
+        format!("{:.1} GiB", bytes as f64 / GIB)
+    } else {
+        format!("{} MiB", bytes >> 20)
+    }
+}
+
 fn describe(c: &Candidate) -> String {
     let f = &c.facts;
     format!(
-        "{} ({:.1} GiB, model {}, serial {}): {}",
+        "{} ({}, model {}, serial {}): {}",
         c.path.display(),
-        f.size as f64 / GIB,
+        size(f.size),
         f.model.as_deref().unwrap_or("?"),
         f.serial.as_deref().unwrap_or("?"),
         c.state

@@ -110,15 +110,28 @@ pub fn check_hostname(s: &str) -> Result<Option<String>, AnswerError> {
     Ok(Some(h))
 }
 
-const KEY_TYPES: &[&str] = &[
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
+/// Key types and how many SSH strings their public-key blob holds (RFC 4253 6.6, RFC 5656 3.1,
+/// RFC 8709 4, OpenSSH PROTOCOL.u2f), type name included.
+const KEY_TYPES: &[(&str, usize)] = &[
+    ("ssh-ed25519", 2),
+    ("ssh-rsa", 3),
+    ("ecdsa-sha2-nistp256", 3),
+    ("ecdsa-sha2-nistp384", 3),
+    ("ecdsa-sha2-nistp521", 3),
+    ("sk-ssh-ed25519@openssh.com", 3),
+    ("sk-ecdsa-sha2-nistp256@openssh.com", 4),
 ];
+
+/// The blob's SSH strings (u32 big-endian length, then bytes); `None` unless they fill it.
+fn ssh_strings(mut blob: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while !blob.is_empty() {
+        let n = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
+        out.push(blob.get(4..4 + n)?);
+        blob = &blob[4 + n..];
+    }
+    Some(out)
+}
 
 /// One public key as `authorized_keys` holds it (`TYPE BASE64 [COMMENT]`, no options); the
 /// blob must decode and name the same type, which catches truncated pastes.
@@ -134,23 +147,23 @@ pub fn check_ssh_key(s: &str) -> Result<String, AnswerError> {
     }
     let mut parts = s.split_whitespace();
     let kind = parts.next().unwrap_or_default();
-    if !KEY_TYPES.contains(&kind) {
+    let Some(&(_, fields)) = KEY_TYPES.iter().find(|(k, _)| *k == kind) else {
+        let names: Vec<&str> = KEY_TYPES.iter().map(|(k, _)| *k).collect();
         return Err(bad(&format!(
             "does not start with a key type ({}); paste the .pub file's line, without options",
-            KEY_TYPES.join(", ")
+            names.join(", ")
         )));
-    }
+    };
     let blob = base64::engine::general_purpose::STANDARD
         .decode(parts.next().unwrap_or_default())
         .map_err(|_| bad("its second field is not base64 (truncated paste?)"))?;
-    let named = blob
-        .get(..4)
-        .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
-        .and_then(|n| blob.get(4..4 + n));
-    if named != Some(kind.as_bytes()) {
-        return Err(bad(&format!(
-            "its key data is not a {kind} key (truncated or mixed paste?)"
-        )));
+    match ssh_strings(&blob) {
+        Some(f) if f.len() == fields && f[0] == kind.as_bytes() => {}
+        _ => {
+            return Err(bad(&format!(
+                "its key data is not a whole {kind} key (truncated or mixed paste?)"
+            )))
+        }
     }
     Ok(s.split_whitespace().collect::<Vec<_>>().join(" "))
 }
@@ -276,3 +289,7 @@ fn key_summary(k: &str) -> String {
         .trim_end()
         .to_string()
 }
+
+#[cfg(test)]
+#[path = "answers_tests.rs"]
+mod tests;

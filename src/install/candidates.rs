@@ -86,7 +86,7 @@ pub fn candidates(env: &DiskEnv, min_size: u64, wipe_data: Option<&str>) -> Vec<
                 Some(why) => Err(format!("install cannot use it: {why}")),
                 None => check(&path, env, min_size, wipe_data).map(|_| ()).map_err(|why| {
                     if holds_data {
-                        format!("{why}; to install over it, start again as `kateskit install --wipe-data <its serial>` and pick it")
+                        format!("{why}; in this session: start it again as `kateskit install --wipe-data <its serial>`")
                     } else {
                         why
                     }
