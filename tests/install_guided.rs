@@ -11,7 +11,7 @@ mod machine;
 mod tmux_common;
 
 use common::{lock, loop_devices_available};
-use image_common::{fixture_copy, kateskit};
+use image_common::{fixture_copy, kateskit, node_config_without_install_disk};
 use machine::{ssh_key, Machine};
 use tmux_common::{tmux_available, Pane};
 
@@ -149,6 +149,27 @@ fn wipe_data_lets_the_session_take_that_disk_and_a_first_server_needs_no_server_
         m.stamped_layer(&m.data),
         serde_json::json!({ "node": { "role": "server" } })
     );
+}
+
+#[test]
+fn a_config_given_to_install_is_kept_and_only_the_disk_is_asked() {
+    if !loop_devices_available() || !tmux_available() {
+        return;
+    }
+    let _l = lock();
+    let m = Machine::new();
+    let (_, json) = node_config_without_install_disk(m.dir());
+    let pane = Pane::start(&m.script(&format!("--node-config {}", json.display())));
+    pane.answer("Install to which disk?", 0, &Machine::by_id(&m.blank));
+    let summary = pane.wait_for("Type the disk's name", 30);
+    assert!(summary.contains("installed as it is"), "{summary}");
+    assert!(!summary.contains("Role of this node"), "{summary}");
+    pane.answer("Type the disk's name", 0, "yes");
+    let end = pane.wait_for("EXIT:", 60);
+    assert!(end.contains("EXIT:0"), "install failed:\n{end}");
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(m.stamped_layer(&m.blank), want);
 }
 
 #[test]

@@ -64,6 +64,11 @@ impl Machine {
         }
     }
 
+    /// A directory that lives as long as the machine.
+    pub fn dir(&self) -> &std::path::Path {
+        self.tmp.path()
+    }
+
     pub fn serial_of(lo: &LoopDev) -> String {
         format!("KKGUIDED_{}", lo.name().to_uppercase())
     }
