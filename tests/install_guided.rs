@@ -263,3 +263,22 @@ fn without_a_terminal_and_without_a_target_the_error_names_the_flags() {
     );
     assert!(!err.contains("Install to which disk"), "{err}");
 }
+
+#[test]
+fn a_terminal_on_stdin_alone_asks_nothing() {
+    if !loop_devices_available() || !tmux_available() {
+        return;
+    }
+    let _l = lock();
+    let m = Machine::new();
+    let before = m.digests();
+    // stdout into a pipe: questions would go unseen by whoever reads the output.
+    let pane = Pane::start(&m.script("| cat"));
+    let end = pane.wait_for("ECHO:", 30);
+    assert!(
+        end.contains("no install target") && end.contains("--device"),
+        "{end}"
+    );
+    assert!(!end.contains("Install to which disk"), "{end}");
+    assert_eq!(m.digests(), before);
+}

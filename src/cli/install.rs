@@ -108,7 +108,11 @@ impl InstallCmd {
         super::note!(
             "install target: {} (chosen by {})",
             chosen.target.canonical.display(),
-            chosen.how
+            if guided.is_some() {
+                "the guided session"
+            } else {
+                &chosen.how
+            }
         );
         let prepared = install::prepare_chosen(&self.image, &chosen)?;
         if let Some(g) = &guided {
@@ -127,8 +131,9 @@ impl InstallCmd {
     }
 
     /// The guided session runs when nothing names the target (no `--device`, no `install_disk`
-    /// in the config), nothing forbids asking (`--yes`, `--unattended`), and both stdin and
-    /// stdout are a terminal. Otherwise [`install::choose`]'s error names the flags.
+    /// in the config), nothing forbids asking (`--yes`, `--unattended`), and stdin, stdout and
+    /// stderr (where the questions go) are a terminal. Otherwise [`install::choose`]'s error
+    /// names the flags.
     fn wants_guided(&self, cfg: &install::ConfigArea) -> bool {
         let install_disk = cfg
             .config
@@ -140,5 +145,6 @@ impl InstallCmd {
             && !self.unattended
             && std::io::stdin().is_terminal()
             && std::io::stdout().is_terminal()
+            && std::io::stderr().is_terminal()
     }
 }
