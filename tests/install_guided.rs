@@ -102,6 +102,15 @@ fn a_guided_session_refuses_the_data_disk_and_installs_the_answers_to_the_blank_
         "the refused data disk changed"
     );
 
+    // inspect reads image files: the loop device's backing file holds what was written.
+    let a = kateskit()
+        .args(["image", "inspect"])
+        .arg(&m.blank.backing)
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(out.contains("partial config layer (agent)"), "{out}");
+    assert!(!out.contains(TOKEN_PASSWORD), "{out}");
     // The stamped area on the installed disk holds the answers, as the agent will read them.
     assert_eq!(
         m.stamped_layer(&m.blank),
