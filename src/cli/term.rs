@@ -39,8 +39,6 @@ impl Drop for Restore {
 /// that Ctrl-C arrives as a byte and the modes are restored before the command ends (a killed
 /// process would leave echo off).
 pub fn hidden(prompt: &str) -> anyhow::Result<String> {
-    eprint!("{prompt}");
-    std::io::stderr().flush().context("writing prompt")?;
     let stdin = std::io::stdin();
     let old = termios::tcgetattr(&stdin).context("reading the terminal's modes (tcgetattr)")?;
     let _restore = Restore(old.clone());
@@ -51,29 +49,33 @@ pub fn hidden(prompt: &str) -> anyhow::Result<String> {
     raw.special_codes[SpecialCodeIndex::VTIME] = 0;
     termios::tcsetattr(&stdin, OptionalActions::Now, &raw)
         .context("turning off echo (tcsetattr)")?;
+    // Only now: whatever is typed once the question shows is not echoed.
+    eprint!("{prompt}");
+    std::io::stderr().flush().context("writing prompt")?;
     let mut bytes = Vec::new();
     loop {
         let mut b = [0u8; 1];
         let n = rustix::io::read(&stdin, &mut b).context("reading hidden input")?;
-        match (n, b[0]) {
-            (0, _) | (_, 0x04) if bytes.is_empty() || n == 0 => {
-                eprintln!();
-                bail!("end of input at \"{}\"; {UNTOUCHED}", prompt.trim());
-            }
-            (_, 0x03) => {
+        // Ctrl-D ends the input only on an empty line, as the terminal's own line editing does.
+        if n == 0 || (b[0] == 0x04 && bytes.is_empty()) {
+            eprintln!();
+            bail!("end of input at \"{}\"; {UNTOUCHED}", prompt.trim());
+        }
+        match b[0] {
+            0x03 => {
                 eprintln!();
                 bail!("interrupted at \"{}\"; {UNTOUCHED}", prompt.trim());
             }
-            (_, b'\r' | b'\n') => break,
-            (_, 0x7f | 0x08) => {
+            b'\r' | b'\n' => break,
+            0x7f | 0x08 => {
                 // Drop one character, not one byte, of what was typed.
                 let mut s = String::from_utf8_lossy(&bytes).into_owned();
                 s.pop();
                 bytes = s.into_bytes();
             }
-            (_, 0x15) => bytes.clear(),
-            (_, 0x04) => {}
-            (_, c) => bytes.push(c),
+            0x15 => bytes.clear(),
+            0x04 => {}
+            c => bytes.push(c),
         }
     }
     eprintln!();
