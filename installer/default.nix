@@ -100,6 +100,8 @@ in
     services.getty.helpLine = ''
 
       KatesKit live system. This machine is not installed.
+        Guided install:      kateskit install
+                             (asks for disk, role, server, token, hostname, SSH keys)
         Install to a disk:   kateskit install --device /dev/disk/by-id/<disk>
                              (writes the raw image with this node's config; asks first)
         List disks:          lsblk -o NAME,SIZE,MODEL,SERIAL,TYPE

@@ -1,6 +1,8 @@
 //! `kateskit install`: the live system writes the raw image to a disk, config included. The
-//! library chooses and checks the disk; this prompts (unless told not to) and prints.
+//! library chooses and checks the disk; this prompts (unless told not to) and prints. With no
+//! target given on a terminal, the guided session (`install_guided`) asks for one.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,16 +70,34 @@ impl InstallCmd {
             .iter()
             .map(|rel| self.root.join(rel))
             .collect();
-        let cfg = install::config_area(self.node_config.as_deref(), &live)?;
-        super::note!("node config for the installed disk: {}", cfg.from);
-        let node = cfg.config.as_ref();
+        let mut cfg = install::config_area(self.node_config.as_deref(), &live)?;
         let env = DiskEnv {
             dev_dir: self.dev_dir.clone(),
             udev_data_dir: self.udev_data_dir.clone(),
             discard: false,
         };
+        let guided = if self.wants_guided(&cfg) {
+            let g = super::install_guided::ask(
+                &env,
+                image_len,
+                self.wipe_data.as_deref(),
+                cfg.is_pristine(),
+            )?;
+            if let Some(a) = &g.answers {
+                cfg = install::guided_area(a)?;
+            }
+            Some(g)
+        } else {
+            None
+        };
+        super::note!("node config for the installed disk: {}", cfg.from);
+        let node = cfg.config.as_ref();
+        let device = guided
+            .as_ref()
+            .map(|g| g.device.as_path())
+            .or(self.device.as_deref());
         let chosen = install::choose(&TargetRequest {
-            device: self.device.as_deref(),
+            device,
             install_disk: node.and_then(|c| c.node.install_disk.as_ref()),
             osd_disks: node.map(|c| c.storage.osd_disks.as_slice()).unwrap_or(&[]),
             wipe_data: self.wipe_data.as_deref(),
@@ -88,18 +108,43 @@ impl InstallCmd {
         super::note!(
             "install target: {} (chosen by {})",
             chosen.target.canonical.display(),
-            chosen.how
+            if guided.is_some() {
+                "the guided session"
+            } else {
+                &chosen.how
+            }
         );
         let prepared = install::prepare_chosen(&self.image, &chosen)?;
+        if let Some(g) = &guided {
+            super::install_guided::confirm(g, &prepared)?;
+        }
         let given = chosen.target.given.clone();
         super::flash::confirm_and_write(
             prepared,
             &self.image,
             &given,
-            self.yes || self.unattended,
+            self.yes || self.unattended || guided.is_some(),
             Some(Overlay::new(offset, cfg.area)),
         )?;
         super::note!("installed; remove the install medium and reboot");
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// The guided session runs when nothing names the target (no `--device`, no `install_disk`
+    /// in the config), nothing forbids asking (`--yes`, `--unattended`), and stdin, stdout and
+    /// stderr (where the questions go) are a terminal. Otherwise [`install::choose`]'s error
+    /// names the flags.
+    fn wants_guided(&self, cfg: &install::ConfigArea) -> bool {
+        let install_disk = cfg
+            .config
+            .as_ref()
+            .is_some_and(|c| c.node.install_disk.is_some());
+        self.device.is_none()
+            && !install_disk
+            && !self.yes
+            && !self.unattended
+            && std::io::stdin().is_terminal()
+            && std::io::stdout().is_terminal()
+            && std::io::stderr().is_terminal()
     }
 }

@@ -6,7 +6,9 @@ mod disk;
 mod flash;
 mod image;
 mod install;
+mod install_guided;
 mod kubeconfig;
+mod term;
 
 use std::process::ExitCode;
 

@@ -7,6 +7,8 @@
 //! re-encoded for the 1 MiB partition), or nothing (the installed node then takes its config
 //! from a config drive, the kernel command line or `kateskit.config_url`).
 
+mod answers;
+mod candidates;
 mod scan;
 mod target;
 mod write;
@@ -18,6 +20,11 @@ use crate::disk::DiskError;
 use crate::image::{self, embed, flash::FlashError, CarrierKind};
 use crate::nodecfg::NodeConfig;
 
+pub use answers::{
+    check_hostname, check_server_url, check_ssh_key, check_token, parse_role, ssh_keys_from_file,
+    AnswerError, Answers,
+};
+pub use candidates::{candidates, pick, Candidate};
 pub use scan::DiskFacts;
 pub use target::{choose, Chosen, TargetRequest};
 pub use write::{prepare, prepare_chosen, Prepared, WriteReport};
@@ -136,6 +143,29 @@ pub fn config_area(
     Ok(ConfigArea {
         area: vec![0; embed::GPT_AREA_SIZE],
         from: "none (pristine area)".into(),
+        config: None,
+    })
+}
+
+impl ConfigArea {
+    /// Nothing stamped: no NodeConfig and no kernel arguments (the generic live medium).
+    pub fn is_pristine(&self) -> bool {
+        self.config.is_none() && self.area.iter().all(|b| *b == 0)
+    }
+}
+
+/// The area for the answers of a guided install: their config layer, no kernel arguments.
+pub fn guided_area(answers: &Answers) -> Result<ConfigArea, InstallError> {
+    let json = answers.layer().to_string();
+    let area = embed::build_area(embed::GPT_AREA_SIZE, Some(&json), &[]).map_err(|source| {
+        InstallError::Embed {
+            path: "the guided session's answers".into(),
+            source,
+        }
+    })?;
+    Ok(ConfigArea {
+        area,
+        from: "the guided session's answers".into(),
         config: None,
     })
 }

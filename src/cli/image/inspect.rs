@@ -49,10 +49,19 @@ pub fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
                 .as_deref()
                 .map(nodecfg::NodeConfig::from_json);
             let cfg = cfg.and_then(Result::ok);
+            // A partial config layer (e.g. from the guided install) still names its role.
+            let layer_role = || {
+                let v: serde_json::Value =
+                    serde_json::from_str(e.node_config_json.as_deref()?).ok()?;
+                Some(v.pointer("/node/role")?.as_str()?.to_string())
+            };
             SummaryState::Stamped {
                 cluster: cfg.as_ref().map(|c| c.cluster.name.clone()),
                 node: cfg.as_ref().map(|c| c.node.name.clone()),
-                role: cfg.as_ref().map(|c| c.node.role.as_str().to_string()),
+                role: cfg
+                    .as_ref()
+                    .map(|c| c.node.role.as_str().to_string())
+                    .or_else(layer_role),
                 config_sha256: e
                     .node_config_json
                     .as_ref()
@@ -95,6 +104,9 @@ pub fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
                 match (cluster, node, role) {
                     (Some(c), Some(n), Some(r)) => {
                         println!("stamped: node {n} ({r}) of cluster {c}")
+                    }
+                    (None, None, Some(r)) => {
+                        println!("stamped: partial config layer ({r}), completed by the node")
                     }
                     _ if config_sha256.is_some() => {
                         println!("stamped: config does not parse as a NodeConfig of this version")
