@@ -14,6 +14,15 @@ fn dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// A missing essential: what needs it, and every place it could come from.
+fn missing(what: &str, path: &str, karg: &str) -> String {
+    format!(
+        "missing: {what}; give it as the kernel argument `{karg}, stamp it into the embed area \
+         (`kateskit image customize` with that argument as --karg), set `{path}` on a config \
+         drive (kateskit.json on a KATESKIT drive), or serve `{path}` in the config_url body"
+    )
+}
+
 /// All problems at once, so one boot shows every fix needed.
 pub fn check(cfg: &Effective) -> Result<String, String> {
     let n = &cfg.node;
@@ -52,7 +61,11 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
         ),
         (None, Role::Agent) => bad(
             "k3s.server_url",
-            "an agent needs the server URL to join (kateskit.server=https://<server>:6443)".into(),
+            missing(
+                "an agent joins a running cluster and needs its server URL",
+                "k3s.server_url",
+                "kateskit.server` (https://SERVER:6443)",
+            ),
         ),
         _ => {}
     }
@@ -99,10 +112,21 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
             );
         }
     }
+    let joins = n.node.role == Role::Agent || n.k3s.server_url.is_some();
     match &n.secrets {
+        // A first server without a token: k3s generates one (server/token) and the agent
+        // reads it from there.
+        None if !joins => {}
         None => bad(
-            "secrets",
-            "no join token: the node config must include secrets (render without --public)".into(),
+            "secrets.token",
+            missing(
+                &format!(
+                    "a joining {} needs the cluster's join token",
+                    n.node.role.as_str()
+                ),
+                "secrets.token",
+                "kateskit.token` (K10...)",
+            ),
         ),
         Some(s) => match Token::parse(s.token.expose()) {
             Err(e) => bad("secrets.token", format!("{e}")),

@@ -1,0 +1,256 @@
+//! Minimal input: the role's essentials are enough (every other field has a default or a
+//! derivation), a missing essential names every place it could come from, and a machine with
+//! no config at all ends `unconfigured` with k3s left down.
+
+mod agent_support;
+
+use agent_support::Node;
+use serde_json::json;
+
+const MAC: &str = "52:54:00:ab:cd:ef";
+const SERVER: &str = "https://10.0.2.2:6443";
+
+fn token() -> String {
+    format!("K10{}::node:minimal-password", "a".repeat(64))
+}
+
+/// A node whose one physical NIC has [`MAC`] and whose systemctl calls are logged.
+fn machine() -> Node {
+    let mut n = Node::new();
+    let d = n.path("sys/class/net/enp1s0");
+    std::fs::create_dir_all(d.join("device")).unwrap();
+    std::fs::write(d.join("address"), format!("{MAC}\n")).unwrap();
+    std::fs::write(d.join("type"), "1\n").unwrap();
+    std::fs::write(d.join("carrier"), "1\n").unwrap();
+    // A bridge k3s would add: never stands for the machine.
+    let b = n.path("sys/class/net/cni0");
+    std::fs::create_dir_all(b.join("bridge")).unwrap();
+    std::fs::write(b.join("address"), "02:00:00:00:00:01\n").unwrap();
+    let log = n.aux().join("systemctl.log");
+    let script = n.aux().join("systemctl");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    n.setenv("KATESKIT_SYSTEMCTL", &script.display().to_string());
+    n
+}
+
+fn systemctl_log(n: &Node) -> String {
+    std::fs::read_to_string(n.aux().join("systemctl.log")).unwrap_or_default()
+}
+
+fn run_ok(n: &Node) -> String {
+    let out = n.run(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+const DROPIN: &str = "etc/rancher/k3s/config.yaml.d/10-kateskit.yaml";
+
+#[test]
+fn role_server_and_token_kargs_are_enough_to_join() {
+    let n = machine();
+    n.set_cmdline(&format!(
+        "console=ttyS0 kateskit.role=agent kateskit.server={SERVER} kateskit.token={} kateskit.agent.verify_join=false",
+        token()
+    ));
+    run_ok(&n);
+    let dropin = n.read(DROPIN);
+    assert!(dropin.contains("node-name: node-abcdef"), "{dropin}");
+    assert!(dropin.contains(&format!("server: {SERVER}")), "{dropin}");
+    assert!(
+        dropin.contains("token-file: /var/lib/kateskit/token"),
+        "{dropin}"
+    );
+    assert_eq!(n.read("var/lib/kateskit/token").trim(), token());
+    assert!(n.path("etc/kateskit/k3s.env").exists());
+    assert!(systemctl_log(&n).contains("k3s.service"));
+    assert_eq!(n.value("node/name"), "node-abcdef");
+    assert_eq!(n.value("host/hostname"), "node-abcdef");
+    assert_eq!(n.value("node/macs"), MAC);
+    assert_eq!(n.value("host/timezone"), "UTC");
+    assert_eq!(n.source("host.timezone"), "default");
+    assert_eq!(
+        n.source("node.name"),
+        format!("derived (no host name given; from MAC {MAC})")
+    );
+    assert_eq!(n.source("node.macs"), "derived (physical links enp1s0)");
+    assert_eq!(
+        n.source("k3s.cluster_init"),
+        "derived (this node joins a running cluster)"
+    );
+    let st = n.status();
+    assert_eq!(st["state"], "ok", "{st:#}");
+}
+
+#[test]
+fn the_host_name_the_system_knows_names_the_node() {
+    let n = machine();
+    n.write("proc/sys/kernel/hostname", "web1.example.com\n");
+    // The role follows from the server URL.
+    n.set_cmdline(&format!(
+        "kateskit.server={SERVER} kateskit.token={} kateskit.agent.verify_join=false",
+        token()
+    ));
+    run_ok(&n);
+    assert!(n.read(DROPIN).contains("node-name: web1"));
+    assert_eq!(n.value("host/hostname"), "web1.example.com");
+    assert_eq!(n.value("node/role"), "agent");
+    assert_eq!(
+        n.source("node.role"),
+        "derived (k3s.server_url is set: this machine joins as an agent)"
+    );
+    assert_eq!(n.source("host.hostname"), "derived (the kernel host name)");
+
+    // An explicit host name wins, and names the node.
+    let n = machine();
+    n.set_cmdline(&format!(
+        "kateskit.role=agent kateskit.hostname=db2.lan kateskit.server={SERVER} kateskit.token={} kateskit.agent.verify_join=false",
+        token()
+    ));
+    run_ok(&n);
+    assert!(n.read(DROPIN).contains("node-name: db2"));
+    assert_eq!(
+        n.source("node.name"),
+        "derived (from host.hostname db2.lan)"
+    );
+}
+
+#[test]
+fn a_lone_server_role_starts_a_new_cluster() {
+    let n = machine();
+    n.set_cmdline("kateskit.role=server kateskit.agent.verify_join=false");
+    run_ok(&n);
+    let dropin = n.read(DROPIN);
+    assert!(dropin.contains("cluster-init: true"), "{dropin}");
+    assert!(dropin.contains("node-name: node-abcdef"), "{dropin}");
+    // No token given: k3s generates the cluster's token itself.
+    assert!(!dropin.contains("token-file"), "{dropin}");
+    assert!(!dropin.contains("server:"), "{dropin}");
+    assert!(!n.path("var/lib/kateskit/token").exists());
+    assert!(n.path("etc/kateskit/k3s.env").exists());
+    assert_eq!(
+        n.source("k3s.cluster_init"),
+        "derived (a server without k3s.server_url starts the cluster)"
+    );
+}
+
+#[test]
+fn a_missing_essential_names_every_place_it_could_come_from() {
+    for (cmdline, path, karg) in [
+        (
+            format!("kateskit.role=agent kateskit.server={SERVER}"),
+            "secrets.token",
+            "kateskit.token` (K10...)",
+        ),
+        (
+            format!("kateskit.role=agent kateskit.token={}", token()),
+            "k3s.server_url",
+            "kateskit.server` (https://SERVER:6443)",
+        ),
+    ] {
+        let n = machine();
+        n.set_cmdline(&cmdline);
+        let out = n.run(&[]);
+        assert!(!out.status.success(), "{cmdline}");
+        let st = n.status();
+        assert_eq!(st["state"], "failed");
+        let err = st["errors"][0].as_str().unwrap();
+        assert!(
+            err.starts_with(&format!("validate: {path}: missing: ")),
+            "{err}"
+        );
+        for place in [
+            &format!("kernel argument `{karg},"),
+            "embed area (`kateskit image customize` with that argument as --karg)",
+            "config drive",
+            "config_url body",
+        ] {
+            assert!(err.contains(place), "{place} not in {err}");
+        }
+        assert!(!err.contains("minimal-password"), "{err}");
+        assert!(!n.path("etc/kateskit/k3s.env").exists());
+    }
+}
+
+fn assert_unconfigured(n: &Node, stdout: &str) -> serde_json::Value {
+    let st = n.status();
+    assert_eq!(st["state"], "unconfigured", "{st:#}");
+    assert_eq!(st["ok"], false);
+    assert_eq!(st["unconfigured"]["macs"], json!([format!("enp1s0 {MAC}")]));
+    assert_eq!(st["unconfigured"]["ways"].as_array().unwrap().len(), 4);
+    for want in [
+        "UNCONFIGURED",
+        MAC,
+        "kateskit image customize",
+        "config drive",
+        "kateskit.role=agent",
+        "config_url",
+    ] {
+        assert!(stdout.contains(want), "{want} not in banner:\n{stdout}");
+    }
+    // k3s is neither configured nor started.
+    assert!(!n.path("etc/kateskit/k3s.env").exists());
+    assert!(!n.path(DROPIN).exists());
+    assert!(!systemctl_log(n).contains("k3s"), "{}", systemctl_log(n));
+    assert!(!n.path("var/lib/kateskit/identity.json").exists());
+    let phases = n.journal()["phases"].clone();
+    assert_eq!(phases[0]["outcome"], "done");
+    assert_eq!(phases[6]["name"], "start");
+    assert_eq!(phases[6]["outcome"], "skipped");
+    st
+}
+
+#[test]
+fn nothing_at_all_is_unconfigured_and_says_so() {
+    let n = machine();
+    n.write("sys/class/dmi/id/product_serial", "SER-12345\n");
+    let stdout = run_ok(&n);
+    let st = assert_unconfigured(&n, &stdout);
+    assert_eq!(st["unconfigured"]["serial"], "SER-12345");
+    assert!(stdout.contains("serial:    SER-12345"), "{stdout}");
+
+    // `agent status` tells scripts apart from a failure: exit 2.
+    let out = agent_support::bin()
+        .args(["agent", "status", "--json"])
+        .env("KATESKIT_ROOT", n.path(""))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["state"], "unconfigured");
+}
+
+#[test]
+fn an_unknown_mac_on_an_image_with_the_clusters_nodes_is_unconfigured() {
+    let n = machine();
+    n.image_defaults(&json!({
+        "apiVersion": "kateskit.dev/v1", "kind": "ImageDefaults", "variant": "iso",
+        "cluster": "rack", "node": null,
+        "nodes": {"s1": {"node": {"name": "s1", "role": "server", "macs": ["52:54:00:00:00:01"]}}},
+    }));
+    let stdout = run_ok(&n);
+    let st = assert_unconfigured(&n, &stdout);
+    let reason = st["unconfigured"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no node matches this machine's MACs") && reason.contains(MAC),
+        "{reason}"
+    );
+
+    // The same image on the machine it names is configured.
+    let d = n.path("sys/class/net/enp1s0");
+    std::fs::write(d.join("address"), "52:54:00:00:00:01\n").unwrap();
+    n.set_cmdline("kateskit.agent.verify_join=false");
+    run_ok(&n);
+    assert_eq!(n.status()["state"], "ok");
+    assert!(n.read(DROPIN).contains("node-name: s1"));
+}
