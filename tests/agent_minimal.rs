@@ -254,3 +254,37 @@ fn an_unknown_mac_on_an_image_with_the_clusters_nodes_is_unconfigured() {
     assert_eq!(n.status()["state"], "ok");
     assert!(n.read(DROPIN).contains("node-name: s1"));
 }
+
+#[test]
+fn a_nocloud_drive_with_a_host_name_and_a_key_plus_minimal_kargs_is_enough() {
+    let n = machine();
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("meta-data"),
+        "instance-id: iid-min\nlocal-hostname: edge7\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("user-data"),
+        "#cloud-config\nssh_authorized_keys:\n  - ssh-ed25519 AAAAminimal min@test\n",
+    )
+    .unwrap();
+    n.set_cmdline(&format!(
+        "kateskit.role=agent kateskit.server={SERVER} kateskit.token={} kateskit.agent.verify_join=false",
+        token()
+    ));
+    let out = n.run(&[("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(n.read(DROPIN).contains("node-name: edge7"));
+    assert_eq!(n.value("host/timezone"), "UTC");
+    assert_eq!(n.source("host.timezone"), "default");
+    assert!(n.source("host.hostname").contains("meta-data"));
+    assert_eq!(
+        n.read("root/.ssh/authorized_keys"),
+        "ssh-ed25519 AAAAminimal min@test\n"
+    );
+}

@@ -194,3 +194,44 @@ fn insert(t: &mut Value, path: &str, value: Value) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_host_names_never_name_the_node() {
+        let root = tempfile::tempdir().unwrap();
+        let env = super::super::fetch::test_env(root.path());
+        for placeholder in ["(none)\n", "localhost\n", "nixos\n"] {
+            std::fs::create_dir_all(root.path().join("proc/sys/kernel")).unwrap();
+            std::fs::write(root.path().join("proc/sys/kernel/hostname"), placeholder).unwrap();
+            assert_eq!(known_hostname(&env), None, "{placeholder}");
+        }
+        let leases = root.path().join("run/systemd/netif/leases");
+        std::fs::create_dir_all(&leases).unwrap();
+        std::fs::write(leases.join("2"), "ADDRESS=10.0.0.5\nHOSTNAME=Rack-B4.lan\n").unwrap();
+        let mut m = Merged::new();
+        apply(&env, &mut m);
+        assert_eq!(m.tree["host"]["hostname"], "Rack-B4.lan");
+        assert_eq!(m.tree["node"]["name"], "rack-b4");
+        assert_eq!(
+            m.origin["node.name"],
+            "derived (the DHCP lease's host name)"
+        );
+    }
+
+    #[test]
+    fn set_values_are_kept_and_a_non_object_level_is_left_to_the_deserializer() {
+        let root = tempfile::tempdir().unwrap();
+        let env = super::super::fetch::test_env(root.path());
+        let mut m = Merged::new();
+        m.tree = json!({"host": {"timezone": "Asia/Tokyo"}, "k3s": "oops"});
+        let filled = apply(&env, &mut m);
+        assert_eq!(m.tree["host"]["timezone"], "Asia/Tokyo");
+        assert!(!filled.contains(&"host.timezone".to_string()));
+        assert_eq!(m.tree["k3s"], "oops");
+        assert_eq!(m.tree["node"]["name"], "node-000000");
+        assert_eq!(m.origin["host.ntp_servers"], "default");
+    }
+}
