@@ -288,3 +288,57 @@ fn a_nocloud_drive_with_a_host_name_and_a_key_plus_minimal_kargs_is_enough() {
         "ssh-ed25519 AAAAminimal min@test\n"
     );
 }
+
+/// A first server given no token verifies its join with the token k3s generated, against the
+/// supervisor STAND-IN (not k3s).
+#[test]
+fn a_lone_server_verifies_its_join_with_the_token_k3s_generated() {
+    use agent_support::standin::{self, Opts};
+    use base64::Engine;
+    let c = agent_support::Cluster::new("rack");
+    let tls = c.dir.path().join("secrets/tls");
+    let ca = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
+    let key = std::fs::read_to_string(tls.join("server-ca.key")).unwrap();
+    let stand_in = standin::start(Opts::new(&ca, &key, "generated-pw", "unused"));
+    let n = machine();
+    let (cert, ckey) = standin::client_identity();
+    let b64 = |x: &str| base64::engine::general_purpose::STANDARD.encode(x);
+    n.write(
+        "etc/rancher/k3s/k3s.yaml",
+        format!(
+            "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {}\n  name: default\nusers:\n- name: default\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+            b64(&ca),
+            stand_in.url(),
+            b64(&cert),
+            b64(&ckey)
+        ),
+    );
+    n.set_cmdline(&format!(
+        "kateskit.role=server kateskit.agent.supervisor_url={} kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=3 kateskit.agent.http_timeout_s=1",
+        stand_in.url()
+    ));
+    // Before k3s wrote its token the join cannot be verified, and says where it looked.
+    let out = n.run(&[]);
+    assert!(!out.status.success());
+    let err = n.status()["errors"][0].as_str().unwrap().to_string();
+    assert!(
+        err.contains("no secrets.token") && err.contains("var/lib/rancher/k3s/server/token"),
+        "{err}"
+    );
+    let hash = kateskit::pki::hash_ca(ca.as_bytes()).unwrap();
+    n.write(
+        "var/lib/rancher/k3s/server/token",
+        format!("K10{hash}::server:generated-pw\n"),
+    );
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let st = n.status();
+    assert_eq!(st["state"], "ok");
+    let join = st["phases"][7]["detail"].as_str().unwrap();
+    assert!(join.contains(&hash), "{join}");
+    assert!(!serde_json::to_string(&st).unwrap().contains("generated-pw"));
+}
