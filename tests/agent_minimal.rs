@@ -171,7 +171,7 @@ fn a_missing_essential_names_every_place_it_could_come_from() {
         );
         for place in [
             &format!("kernel argument `{karg},"),
-            "embed area (`kateskit image customize` with that argument as --karg)",
+            "into the embed area (`kateskit image customize --karg`)",
             "config drive",
             "config_url body",
         ] {
@@ -180,6 +180,17 @@ fn a_missing_essential_names_every_place_it_could_come_from() {
         assert!(!err.contains("minimal-password"), "{err}");
         assert!(!n.path("etc/kateskit/k3s.env").exists());
     }
+    // A joining server's token never comes from its running command line: not offered.
+    let n = machine();
+    n.set_cmdline(&format!("kateskit.role=server kateskit.server={SERVER}"));
+    assert!(!n.run(&[]).status.success());
+    let err = n.status()["errors"][0].as_str().unwrap().to_string();
+    assert!(
+        err.contains("secrets.token: missing: a joining server needs")
+            && !err.contains("give it as the kernel argument")
+            && err.contains("embed area"),
+        "{err}"
+    );
 }
 
 fn assert_unconfigured(n: &Node, stdout: &str) -> serde_json::Value {

@@ -14,12 +14,19 @@ fn dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-/// A missing essential: what needs it, and every place it could come from.
-fn missing(what: &str, path: &str, karg: &str) -> String {
+/// A missing essential: what needs it, and every place it could come from. A server's token
+/// never comes from its running command line (`kernel_secrets`), so that way is not offered.
+/// The kernel argument is named without `=`: shown text masks `kateskit.token=` values.
+fn missing(what: &str, path: &str, karg: &str, value: &str, on_cmdline: bool) -> String {
+    let first = if on_cmdline {
+        format!("give it as the kernel argument `{karg}` ({value}), ")
+    } else {
+        String::new()
+    };
     format!(
-        "missing: {what}; give it as the kernel argument `{karg}, stamp it into the embed area \
-         (`kateskit image customize` with that argument as --karg), set `{path}` on a config \
-         drive (kateskit.json on a KATESKIT drive), or serve `{path}` in the config_url body"
+        "missing: {what}; {first}stamp the kernel argument `{karg}` into the embed area \
+         (`kateskit image customize --karg`), set `{path}` on a config drive (kateskit.json on \
+         a KATESKIT drive), or serve `{path}` in the config_url body"
     )
 }
 
@@ -64,7 +71,9 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
             missing(
                 "an agent joins a running cluster and needs its server URL",
                 "k3s.server_url",
-                "kateskit.server` (https://SERVER:6443)",
+                "kateskit.server",
+                "https://SERVER:6443",
+                true,
             ),
         ),
         _ => {}
@@ -125,7 +134,9 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
                     n.node.role.as_str()
                 ),
                 "secrets.token",
-                "kateskit.token` (K10...)",
+                "kateskit.token",
+                "K10...",
+                n.node.role == Role::Agent,
             ),
         ),
         Some(s) => match Token::parse(s.token.expose()) {
