@@ -225,7 +225,16 @@ fn assert_unconfigured(n: &Node, stdout: &str) -> serde_json::Value {
 fn nothing_at_all_is_unconfigured_and_says_so() {
     let n = machine();
     n.write("sys/class/dmi/id/product_serial", "SER-12345\n");
+    // What an earlier configured boot left: k3s.service would start with it.
+    n.write("etc/kateskit/k3s.env", "K3S_ROLE=agent\n");
     let stdout = run_ok(&n);
+    assert!(
+        n.journal()["phases"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("removed /etc/kateskit/k3s.env"),
+        "{stdout}"
+    );
     let st = assert_unconfigured(&n, &stdout);
     assert_eq!(st["unconfigured"]["serial"], "SER-12345");
     assert!(stdout.contains("serial:    SER-12345"), "{stdout}");

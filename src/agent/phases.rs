@@ -106,7 +106,13 @@ fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
     }
     st.warnings.extend(l.warnings.clone());
     if let Some(u) = super::unconfigured::detect(env, &l) {
-        let detail = format!("unconfigured: {}", u.reason);
+        let mut detail = format!("unconfigured: {}", u.reason);
+        if super::unconfigured::keep_k3s_down(env)? {
+            detail.push_str(&format!(
+                "; removed /{} of an earlier boot so k3s stays down",
+                crate::k3s::config::ENV_FILE
+            ));
+        }
         st.unconfigured = Some(u);
         st.ladder = Some(l);
         return Ok(detail);

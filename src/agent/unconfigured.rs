@@ -60,6 +60,21 @@ pub fn detect(env: &AgentEnv, l: &Ladder) -> Option<Unconfigured> {
     })
 }
 
+/// Removes the k3s environment file an earlier configured boot left (k3s.service starts only
+/// when it exists), so k3s stays down; true if there was one.
+pub fn keep_k3s_down(env: &AgentEnv) -> Result<bool, crate::fsutil::FsError> {
+    let path = env.path(crate::k3s::config::ENV_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(crate::fsutil::FsError {
+            action: "removing",
+            path,
+            source,
+        }),
+    }
+}
+
 /// The banner's lines for an unconfigured machine.
 pub fn banner(u: &Unconfigured) -> String {
     let mut b =
