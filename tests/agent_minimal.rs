@@ -40,6 +40,17 @@ fn role_server_and_token_kargs_are_enough_to_join() {
     );
     let st = n.status();
     assert_eq!(st["state"], "ok", "{st:#}");
+    let derived: Vec<&str> = st["derived"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        derived.contains(&format!("node.name: no host name given; from MAC {MAC}").as_str())
+            && derived.contains(&"node.macs: physical links enp1s0"),
+        "{derived:?}"
+    );
 }
 
 #[test]

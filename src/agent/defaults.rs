@@ -174,6 +174,18 @@ pub fn apply(env: &AgentEnv, merged: &mut Merged) -> Vec<String> {
     filled
 }
 
+/// `path: why` of every derived value, for the status.
+pub fn derived(merged: &Merged) -> Vec<String> {
+    merged
+        .origin
+        .iter()
+        .filter_map(|(p, src)| {
+            let why = src.strip_prefix("derived (")?.strip_suffix(')')?;
+            Some(format!("{p}: {why}"))
+        })
+        .collect()
+}
+
 /// Sets `path` in `t`, creating objects on the way; false where a level is not an object (the
 /// deserializer reports that value with its source).
 fn insert(t: &mut Value, path: &str, value: Value) -> bool {

@@ -42,6 +42,10 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub live_addresses: Vec<String>,
     pub sources: Vec<String>,
+    /// `path: why` of every value the agent derived because no source set it (docs/agent.md
+    /// "Defaults"; plain defaults are only in `/run/kateskit/sources`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<String>,
     pub phases: Vec<PhaseRecord>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
@@ -246,6 +250,9 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
             .ladder
             .as_ref()
             .map(|l| scrub.all(&l.used))
+            .unwrap_or_default(),
+        derived: e
+            .map(|e| scrub.all(&super::defaults::derived(&e.merged)))
             .unwrap_or_default(),
         phases: j
             .phases
