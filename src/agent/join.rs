@@ -100,6 +100,20 @@ fn with_diagnosis(env: &AgentEnv, cfg: &Effective, msg: String) -> String {
     }
 }
 
+/// Where k3s writes the server token it generated, relative to the root.
+const GENERATED_TOKEN: &str = "var/lib/rancher/k3s/server/token";
+
+/// The token k3s generated on a first server that was given none.
+fn generated_token(env: &AgentEnv) -> Result<String, String> {
+    let path = env.path(GENERATED_TOKEN);
+    std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "the node config has no secrets.token and k3s's generated token {} cannot be read: {e}",
+            path.display()
+        )
+    })
+}
+
 /// Runs the whole verification with the configured bounds.
 pub fn verify(env: &AgentEnv, cfg: &Effective) -> Result<JoinOutcome, String> {
     let a = &cfg.agent;
@@ -115,14 +129,13 @@ pub fn verify(env: &AgentEnv, cfg: &Effective) -> Result<JoinOutcome, String> {
             "supervisor URL {url} is not https://; k3s only accepts https server URLs"
         ));
     }
-    let secrets = cfg
-        .node
-        .secrets
-        .as_ref()
-        .ok_or("the node config has no secrets; cannot verify the join")?;
-    let token = Token::parse(secrets.token.expose()).map_err(|e| format!("join token: {e}"))?;
+    let (token, ca_hash) = match &cfg.node.secrets {
+        Some(s) => (s.token.expose().to_string(), s.ca_hash.clone()),
+        None => (generated_token(env)?, String::new()),
+    };
+    let token = Token::parse(&token).map_err(|e| format!("join token: {e}"))?;
     let pinned = if token.ca_hash.is_empty() {
-        secrets.ca_hash.clone()
+        ca_hash
     } else {
         token.ca_hash.clone()
     };

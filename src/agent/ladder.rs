@@ -26,6 +26,8 @@ pub struct Ladder {
     /// Secret keys (never values) set on the running kernel's command line, which every pod
     /// can read: refused on servers, a warning on agents (`kernel_secrets`).
     pub kernel_secrets: Vec<String>,
+    /// Set when the image carries the cluster's nodes and none has this machine's MACs.
+    pub unmatched_image: Option<String>,
 }
 
 fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
@@ -195,6 +197,7 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
             .iter()
             .flat_map(|layer| super::kernel_secrets::secret_paths(&layer.tree))
             .collect(),
+        unmatched_image: img.unmatched.clone(),
     };
     let read_media = |l: &mut Ladder, desc: &str| match l.policy {
         DrivePolicy::Never => {

@@ -10,6 +10,7 @@ pub mod ceph_identity;
 pub mod charts_fetch;
 pub mod cmdline;
 pub mod console;
+pub mod defaults;
 pub mod deploy;
 pub mod disks;
 pub mod drive;
@@ -34,6 +35,7 @@ pub mod shown;
 pub mod sources;
 pub mod tree;
 pub mod trust;
+pub mod unconfigured;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -64,6 +64,8 @@ pub struct RunState {
     pub k3s_changed: usize,
     /// Before/after classification of every OSD disk, for the journal.
     pub disks: Vec<serde_json::Value>,
+    /// Set by discover when no source says what this machine is: the run stops there.
+    pub unconfigured: Option<super::unconfigured::Unconfigured>,
 }
 
 fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
@@ -103,6 +105,19 @@ fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
         ladder::remote(&plan, &mut l).map_err(AgentError::Config)?;
     }
     st.warnings.extend(l.warnings.clone());
+    if let Some(u) = super::unconfigured::detect(env, &l) {
+        let mut detail = format!("unconfigured: {}", u.reason);
+        if super::unconfigured::keep_k3s_down(env)? {
+            detail.push_str(&format!(
+                "; removed /{} of an earlier boot so k3s stays down",
+                crate::k3s::config::ENV_FILE
+            ));
+        }
+        st.unconfigured = Some(u);
+        st.ladder = Some(l);
+        return Ok(detail);
+    }
+    super::defaults::apply(env, &mut l.merged);
     let eff = effective::resolve(l.merged.clone()).map_err(AgentError::Config)?;
     super::identity::check(env, &eff).map_err(AgentError::Config)?;
     let src = env.cmdline.display().to_string();
@@ -271,8 +286,14 @@ pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
             outcome,
             detail,
         };
+        if st.unconfigured.is_some() {
+            for p in &mut j.phases[i + 1..PHASES.len() - 1] {
+                p.outcome = Outcome::Skipped;
+                p.detail = Some("this machine is unconfigured".into());
+            }
+        }
         write_journal(env, &j)?;
-        if outcome == Outcome::Failed {
+        if outcome == Outcome::Failed || st.unconfigured.is_some() {
             break;
         }
         fault(env, name);

@@ -23,7 +23,14 @@ pub const SOURCES: &str = "sources";
 /// `/run/kateskit/status.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
+    /// True when every phase succeeded on a configured machine.
     pub ok: bool,
+    /// `ok`, `failed` or `unconfigured` (no source says what this machine is; k3s not started).
+    #[serde(default)]
+    pub state: String,
+    /// What identifies an unconfigured machine and how to configure it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unconfigured: Option<super::unconfigured::Unconfigured>,
     /// The last phase that ran (failed, or `report` when all went well).
     pub phase: String,
     pub hostname: Option<String>,
@@ -35,6 +42,10 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub live_addresses: Vec<String>,
     pub sources: Vec<String>,
+    /// `path: why` of every value the agent derived because no source set it (docs/agent.md
+    /// "Defaults"; plain defaults are only in `/run/kateskit/sources`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<String>,
     pub phases: Vec<PhaseRecord>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
@@ -169,11 +180,14 @@ pub fn banner(s: &Status) -> String {
     if !s.live_addresses.is_empty() {
         b.push_str(&format!("live:      {}\n", s.live_addresses.join(", ")));
     }
-    b.push_str(&format!(
-        "state:     {} at phase {}\n",
-        if s.ok { "OK" } else { "FAILED" },
-        s.phase
-    ));
+    match &s.unconfigured {
+        Some(u) => b.push_str(&super::unconfigured::banner(u)),
+        None => b.push_str(&format!(
+            "state:     {} at phase {}\n",
+            if s.ok { "OK" } else { "FAILED" },
+            s.phase
+        )),
+    }
     for p in &s.phases {
         let o = match p.outcome {
             Outcome::Done => "done",
@@ -207,8 +221,16 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
     write_tree(env, st, &scrub)?;
     let e = st.effective.as_ref();
     let failed = j.phases.iter().find(|p| p.outcome == Outcome::Failed);
+    let unconfigured = st.unconfigured.clone();
+    let state = match (&unconfigured, failed) {
+        (Some(_), _) => "unconfigured",
+        (None, Some(_)) => "failed",
+        (None, None) => "ok",
+    };
     let status = Status {
-        ok: failed.is_none(),
+        ok: state == "ok",
+        state: state.into(),
+        unconfigured,
         phase: failed
             .map(|p| p.name.clone())
             .unwrap_or_else(|| "report".into()),
@@ -228,6 +250,9 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
             .ladder
             .as_ref()
             .map(|l| scrub.all(&l.used))
+            .unwrap_or_default(),
+        derived: e
+            .map(|e| scrub.all(&super::defaults::derived(&e.merged)))
             .unwrap_or_default(),
         phases: j
             .phases

@@ -51,6 +51,8 @@ pub struct ImageDefaults {
     pub layer: Option<Layer>,
     pub chose_node: bool,
     pub embed_partuuid: Option<String>,
+    /// An image carrying the cluster's nodes where none has this machine's MACs: the note why.
+    pub unmatched: Option<String>,
 }
 
 /// `/etc/kateskit/image.json`, written into the image at build time.
@@ -65,12 +67,13 @@ pub fn image_defaults(env: &AgentEnv) -> Result<ImageDefaults, String> {
                 .then(|| doc.get("embed_partuuid").and_then(Value::as_str))
                 .flatten()
                 .map(str::to_string);
-            let (tree, src) = super::image_defaults::select(doc, env, &src)?;
+            let (tree, desc) = super::image_defaults::select(doc, env, &src)?;
             let chose_node = generic && tree.as_object().is_some_and(|m| !m.is_empty());
             Ok(ImageDefaults {
-                layer: Some(Layer::uniform(tree, &src)),
+                layer: Some(Layer::uniform(tree, &desc)),
                 chose_node,
                 embed_partuuid,
+                unmatched: (generic && !chose_node && desc != src).then_some(desc),
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImageDefaults::default()),

@@ -14,6 +14,22 @@ fn dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// A missing essential: what needs it, and every place it could come from. A server's token
+/// never comes from its running command line (`kernel_secrets`), so that way is not offered.
+/// The kernel argument is named without `=`: shown text masks `kateskit.token=` values.
+fn missing(what: &str, path: &str, karg: &str, value: &str, on_cmdline: bool) -> String {
+    let first = if on_cmdline {
+        format!("give it as the kernel argument `{karg}` ({value}), ")
+    } else {
+        String::new()
+    };
+    format!(
+        "missing: {what}; {first}stamp the kernel argument `{karg}` into the embed area \
+         (`kateskit image customize --karg`), set `{path}` on a config drive (kateskit.json on \
+         a KATESKIT drive), or serve `{path}` in the config_url body"
+    )
+}
+
 /// All problems at once, so one boot shows every fix needed.
 pub fn check(cfg: &Effective) -> Result<String, String> {
     let n = &cfg.node;
@@ -52,7 +68,13 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
         ),
         (None, Role::Agent) => bad(
             "k3s.server_url",
-            "an agent needs the server URL to join (kateskit.server=https://<server>:6443)".into(),
+            missing(
+                "an agent joins a running cluster and needs its server URL",
+                "k3s.server_url",
+                "kateskit.server",
+                "https://SERVER:6443",
+                true,
+            ),
         ),
         _ => {}
     }
@@ -99,10 +121,23 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
             );
         }
     }
+    let joins = n.node.role == Role::Agent || n.k3s.server_url.is_some();
     match &n.secrets {
+        // A first server without a token: k3s generates one (server/token) and the agent
+        // reads it from there.
+        None if !joins => {}
         None => bad(
-            "secrets",
-            "no join token: the node config must include secrets (render without --public)".into(),
+            "secrets.token",
+            missing(
+                &format!(
+                    "a joining {} needs the cluster's join token",
+                    n.node.role.as_str()
+                ),
+                "secrets.token",
+                "kateskit.token",
+                "K10...",
+                n.node.role == Role::Agent,
+            ),
         ),
         Some(s) => match Token::parse(s.token.expose()) {
             Err(e) => bad("secrets.token", format!("{e}")),

@@ -9,7 +9,8 @@ use kateskit::agent::{phases, report, AgentEnv};
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {
-    /// Run every phase (discover … report) against KATESKIT_ROOT; exits 1 if a phase failed.
+    /// Run every phase (discover … report) against KATESKIT_ROOT; exits 1 if a phase failed,
+    /// 0 when it succeeded or the machine is unconfigured (k3s then stays down).
     Run {
         /// Configure everything and queue the k3s start, but leave the join check to a later
         /// run: for the boot unit ordered before k3s.service.
@@ -19,7 +20,8 @@ pub enum AgentCmd {
     /// Decide whether the live console logs root in: writes /run/kateskit/console-autologin
     /// only when no embed area is stamped (run before the gettys).
     ConsoleAutologin,
-    /// Print the last run's status from /run/kateskit/status.json.
+    /// Print the last run's status from /run/kateskit/status.json; exits 0 when ok, 1 when a
+    /// phase failed, 2 when the machine is unconfigured.
     Status {
         /// Print the status JSON as written, for scripts.
         #[arg(long)]
@@ -66,10 +68,10 @@ impl AgentCmd {
                 } else {
                     print!("{}", report::banner(&status));
                 }
-                Ok(if status.ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
+                Ok(match (status.ok, status.state.as_str()) {
+                    (true, _) => ExitCode::SUCCESS,
+                    (false, "unconfigured") => ExitCode::from(2),
+                    (false, _) => ExitCode::FAILURE,
                 })
             }
         }

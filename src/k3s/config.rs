@@ -27,7 +27,9 @@ pub fn keys(cfg: &NodeConfig) -> Vec<(&'static str, Value)> {
     if let Some(url) = &k.server_url {
         out.push(("server", Value::String(url.clone())));
     }
-    out.push(("token-file", Value::String(TOKEN_FILE.into())));
+    if cfg.secrets.is_some() {
+        out.push(("token-file", Value::String(TOKEN_FILE.into())));
+    }
     if server
         && cfg
             .secrets

@@ -36,18 +36,24 @@ fn under(root: &Path, rel: &str) -> PathBuf {
 }
 
 /// Writes the drop-in, the env file and the token files; returns how many files changed.
+/// A first server without secrets gets no token file: k3s generates the cluster's token.
 pub fn write_config(root: &Path, cfg: &NodeConfig) -> Result<usize, K3sError> {
-    let secrets = cfg.secrets.as_ref().ok_or(K3sError::NoSecrets)?;
+    if cfg.secrets.is_none() && (cfg.node.role != Role::Server || cfg.k3s.server_url.is_some()) {
+        return Err(K3sError::NoSecrets);
+    }
     let mut changed = 0;
     let state = under(root, "var/lib/kateskit");
     fsutil::create_dir_mode(&state, 0o700)?;
-    changed += usize::from(write_if_changed(
-        &under(root, config::TOKEN_FILE),
-        format!("{}\n", secrets.token.expose().trim()).as_bytes(),
-        0o600,
-    )?);
+    if let Some(secrets) = &cfg.secrets {
+        changed += usize::from(write_if_changed(
+            &under(root, config::TOKEN_FILE),
+            format!("{}\n", secrets.token.expose().trim()).as_bytes(),
+            0o600,
+        )?);
+    }
     let agent_tok = under(root, config::AGENT_TOKEN_FILE);
-    match (&secrets.agent_token, cfg.node.role) {
+    let agent_token = cfg.secrets.as_ref().and_then(|s| s.agent_token.as_ref());
+    match (agent_token, cfg.node.role) {
         (Some(t), Role::Server) => {
             changed += usize::from(write_if_changed(
                 &agent_tok,
@@ -89,8 +95,9 @@ pub fn seed_ca(root: &Path, cfg: &NodeConfig) -> Result<Vec<String>, K3sError> {
     if cfg.node.role != Role::Server || cfg.k3s.server_url.is_some() {
         return Ok(warnings);
     }
+    // Without secrets k3s generates its CAs itself.
     let Some(secrets) = &cfg.secrets else {
-        return Err(K3sError::NoSecrets);
+        return Ok(warnings);
     };
     let tls = under(root, TLS_DIR);
     for (rel, pem) in &secrets.ca_files {

@@ -10,6 +10,7 @@ pub mod kubeapi;
 /// Loop devices over sparse files, shared with the disk tests.
 #[path = "../common/mod.rs"]
 pub mod loopdev;
+pub mod machine;
 pub mod peers;
 pub mod standin;
 pub mod trust;

@@ -59,10 +59,14 @@ fn default_route_link(env: &AgentEnv) -> Option<String> {
         .map(|(_, link)| link)
 }
 
-fn physical_mac(env: &AgentEnv) -> Option<String> {
+/// The physical Ethernet links and their MACs (never a bridge or a virtual link), ones with
+/// carrier first, then by name: what stands for the machine.
+pub fn physical(env: &AgentEnv) -> Vec<(String, String)> {
     let net = env.path("sys/class/net");
-    let mut found: Vec<(bool, String, String)> = std::fs::read_dir(&net)
-        .ok()?
+    let Ok(rd) = std::fs::read_dir(&net) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(bool, String, String)> = rd
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -80,7 +84,11 @@ fn physical_mac(env: &AgentEnv) -> Option<String> {
         })
         .collect();
     found.sort();
-    found.into_iter().next().map(|(_, _, mac)| mac)
+    found.into_iter().map(|(_, n, mac)| (n, mac)).collect()
+}
+
+fn physical_mac(env: &AgentEnv) -> Option<String> {
+    physical(env).into_iter().next().map(|(_, mac)| mac)
 }
 
 /// The MAC for `${mac}`, or `None` when the machine has no usable link.

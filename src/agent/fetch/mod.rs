@@ -3,7 +3,7 @@
 //! much of an answer is read.
 
 mod http;
-mod mac;
+pub mod mac;
 mod template;
 pub mod trust;
 
