@@ -1,0 +1,1 @@
+//! `kateskit cluster import k3os`: placeholder, filled in below.
