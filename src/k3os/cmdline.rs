@@ -90,7 +90,11 @@ fn put(root: &mut Map<String, Value>, path: &[String], v: Value) -> Result<(), S
             cur.insert(last.clone(), v);
         }
         Some(Value::Array(a)) => a.push(v),
-        Some(Value::Object(_)) => return Err(format!("`{last}` set both as a value and as a parent of other keys")),
+        Some(Value::Object(_)) => {
+            return Err(format!(
+                "`{last}` set both as a value and as a parent of other keys"
+            ))
+        }
         Some(old) => *old = Value::Array(vec![old.take(), v]),
     }
     Ok(())
@@ -116,7 +120,12 @@ mod tests {
         let keys: Vec<&str> = m.unmapped.iter().map(|u| u.key.as_str()).collect();
         assert_eq!(keys, ["k3os.mode", "k3os.dns_nameservers", "k3os.password"]);
         let shown = format!("{:?}", m.unmapped) + &format!("{:?}", m.layer.origin);
-        assert!(!shown.contains("pw") && !shown.contains("rancher"), "{shown}");
-        assert!(map(&args("quiet kateskit.role=agent"), "x").unwrap().is_none());
+        assert!(
+            !shown.contains("pw") && !shown.contains("rancher"),
+            "{shown}"
+        );
+        assert!(map(&args("quiet kateskit.role=agent"), "x")
+            .unwrap()
+            .is_none());
     }
 }

@@ -150,7 +150,11 @@ pub fn parse_yaml(bytes: &[u8], src: &str) -> Result<K3osConfig, K3osError> {
 
 /// Parses an already decoded tree (YAML, or the kernel arguments).
 pub fn from_value(v: Value, src: &str) -> Result<K3osConfig, K3osError> {
-    let v = if v.is_null() { Value::Object(Map::new()) } else { v };
+    let v = if v.is_null() {
+        Value::Object(Map::new())
+    } else {
+        v
+    };
     let mut unknown = Vec::new();
     let norm = normalize(v, ROOT, "", src, &mut unknown)?;
     let mut cfg: K3osConfig = serde_json::from_value(norm).map_err(|e| K3osError::Shape {

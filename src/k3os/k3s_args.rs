@@ -57,7 +57,9 @@ pub fn parse(args: &[String]) -> Parsed {
             Some((f, v)) if f.starts_with('-') => (f.to_string(), Some(v.to_string())),
             _ => (a.clone(), None),
         };
-        let known = FLAGS.iter().find(|(names, ..)| names.contains(&flag.as_str()));
+        let known = FLAGS
+            .iter()
+            .find(|(names, ..)| names.contains(&flag.as_str()));
         let takes = known.map_or_else(
             || inline.is_none() && it.peek().is_some_and(|n| !n.starts_with('-')),
             |k| k.2,

@@ -124,13 +124,21 @@ pub fn map(cfg: &K3osConfig, src: &str) -> Result<Mapped, K3osError> {
         o.report(&format!("ssh_authorized_keys {k}"), "keys are not fetched from GitHub or GitLab at boot; put the public key itself in the list");
     }
     if !keys.is_empty() {
-        o.set("host.ssh_authorized_keys", json!(keys), "ssh_authorized_keys");
+        o.set(
+            "host.ssh_authorized_keys",
+            json!(keys),
+            "ssh_authorized_keys",
+        );
     }
     let files = write_files(&mut o, cfg)?;
     if !files.is_empty() {
         o.set("agent.write_files", Value::Array(files), "write_files");
     }
-    for (key, list) in [("run_cmd", &cfg.run_cmd), ("boot_cmd", &cfg.boot_cmd), ("init_cmd", &cfg.init_cmd)] {
+    for (key, list) in [
+        ("run_cmd", &cfg.run_cmd),
+        ("boot_cmd", &cfg.boot_cmd),
+        ("init_cmd", &cfg.init_cmd),
+    ] {
         if !list.is_empty() {
             o.report(key, "commands are not run; put the step in a systemd unit through the image's NixOS configuration");
         }
@@ -164,16 +172,28 @@ fn k3os_section(o: &mut Out, cfg: &K3osConfig) {
         o.set("host.ntp_servers", json!(k.ntp_servers), "k3os.ntp_servers");
     }
     if !k.dns_nameservers.is_empty() {
-        o.report("k3os.dns_nameservers", "connman fallback DNS has no equivalent; DNS comes from DHCP or node.network.dns");
+        o.report(
+            "k3os.dns_nameservers",
+            "connman fallback DNS has no equivalent; DNS comes from DHCP or node.network.dns",
+        );
     }
     for w in &k.wifi {
-        o.report(&format!("k3os.wifi {}", w.name), "Wi-Fi is not configured; connect the node by Ethernet");
+        o.report(
+            &format!("k3os.wifi {}", w.name),
+            "Wi-Fi is not configured; connect the node by Ethernet",
+        );
     }
     if k.password.is_some() {
-        o.report("k3os.password", "password logins are off; log in with an SSH key (host.ssh_authorized_keys)");
+        o.report(
+            "k3os.password",
+            "password logins are off; log in with an SSH key (host.ssh_authorized_keys)",
+        );
     }
     for key in k.install.keys() {
-        o.report(&format!("k3os.install.{key}"), "installation is done by `kateskit install` (docs/install.md), not at boot");
+        o.report(
+            &format!("k3os.install.{key}"),
+            "installation is done by `kateskit install` (docs/install.md), not at boot",
+        );
     }
     if !k.environment.is_empty() {
         let names: Vec<&str> = k.environment.keys().map(String::as_str).collect();
@@ -188,7 +208,13 @@ fn k3os_section(o: &mut Out, cfg: &K3osConfig) {
         None
     });
     if let Some(r) = role {
-        let key = if args.role.is_some() { "k3os.k3s_args" } else if k.server_url.is_some() { "k3os.server_url" } else { "k3os.token" };
+        let key = if args.role.is_some() {
+            "k3os.k3s_args"
+        } else if k.server_url.is_some() {
+            "k3os.server_url"
+        } else {
+            "k3os.token"
+        };
         o.set("node.role", json!(r), key);
     }
     if let Some(u) = &k.server_url {
@@ -212,7 +238,10 @@ fn k3os_section(o: &mut Out, cfg: &K3osConfig) {
         }
     }
     for u in args.unmapped {
-        o.report(&format!("k3os.k3s_args {u}"), "no NodeConfig equivalent for this k3s flag");
+        o.report(
+            &format!("k3os.k3s_args {u}"),
+            "no NodeConfig equivalent for this k3s flag",
+        );
     }
 }
 
@@ -258,7 +287,10 @@ fn write_files(o: &mut Out, cfg: &K3osConfig) -> Result<Vec<Value>, K3osError> {
             e["permissions"] = json!(f.permissions);
         }
         if !f.owner.is_empty() && f.owner != "root" && f.owner != "root:root" {
-            o.report(&format!("write_files[{i}] {} owner {}", f.path, f.owner), "files are written owned by root");
+            o.report(
+                &format!("write_files[{i}] {} owner {}", f.path, f.owner),
+                "files are written owned by root",
+            );
         }
         out.push(e);
     }

@@ -17,7 +17,11 @@ pub use map::{map, Mapped, Unmapped};
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum K3osError {
     #[error("{src}:{at} {msg}; fix the YAML there")]
-    Yaml { src: String, at: String, msg: String },
+    Yaml {
+        src: String,
+        at: String,
+        msg: String,
+    },
     #[error("{src}: {key}: expected {expected}; fix that key")]
     Shape {
         src: String,

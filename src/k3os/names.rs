@@ -61,7 +61,12 @@ pub fn canonical<'a>(key: &str, fields: &[&'a str]) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    const K3OS: [&str; 4] = ["sshAuthorizedKeys", "dnsNameservers", "k3sArgs", "dataSources"];
+    const K3OS: [&str; 4] = [
+        "sshAuthorizedKeys",
+        "dnsNameservers",
+        "k3sArgs",
+        "dataSources",
+    ];
 
     #[test]
     fn snake_case_follows_rancher_mapper() {
@@ -96,7 +101,14 @@ mod tests {
 
     #[test]
     fn other_names_do_not_match() {
-        for k in ["ssh_keys", "dns", "args", "k3s", "data", "sshAuthorizedKey_"] {
+        for k in [
+            "ssh_keys",
+            "dns",
+            "args",
+            "k3s",
+            "data",
+            "sshAuthorizedKey_",
+        ] {
             assert_eq!(canonical(k, &K3OS), None, "{k}");
         }
         // k3os maps the camelCase singular only through its lower-cased form.
