@@ -179,6 +179,10 @@ fn normalize(
     let fields: Vec<&str> = schema.iter().map(|(f, _)| *f).collect();
     let mut out = Map::new();
     for (k, v) in m {
+        // `key:` with no value is absent, as in k3os.
+        if v.is_null() {
+            continue;
+        }
         let key_path = join(path, &k);
         let field = canonical(&k, &fields).or_else(|| {
             // k3os's Wifi: `pass` and `password` name the passphrase.
@@ -291,6 +295,8 @@ mod tests {
         assert_eq!(c.k3os.install["force_efi"], Value::Bool(true));
         assert_eq!(c.k3os.k3s_args, ["server"]);
         assert_eq!(c.unknown, ["bogus"]);
+        let c = parse_yaml(b"hostname:\nssh_authorized_keys:\nk3os:\n", "t").unwrap();
+        assert_eq!(c, K3osConfig::default());
     }
 
     #[test]

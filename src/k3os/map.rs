@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -38,25 +37,14 @@ pub struct Mapped {
     pub unmapped: Vec<Unmapped>,
 }
 
-/// Paths in write_files that only OpenRC or connman on Alpine read.
-const ALPINE_PATHS: [(&str, &str); 7] = [
-    ("/etc/local.d/", "OpenRC local.d script"),
-    ("/etc/init.d/", "OpenRC service"),
-    ("/etc/conf.d/", "OpenRC service configuration"),
-    ("/etc/runlevels/", "OpenRC runlevel"),
-    ("/etc/connman/", "connman configuration"),
-    ("/var/lib/connman/", "connman service file"),
-    ("/etc/network/interfaces", "Alpine ifupdown configuration"),
-];
-
 /// Where `k3os.modules` goes: systemd-modules-load reads it at boot.
 pub const MODULES_FILE: &str = "/etc/modules-load.d/k3os.conf";
 
-struct Out<'a> {
+pub(super) struct Out<'a> {
     tree: Value,
     origin: BTreeMap<String, String>,
     unmapped: Vec<Unmapped>,
-    src: &'a str,
+    pub(super) src: &'a str,
 }
 
 impl Out<'_> {
@@ -93,7 +81,7 @@ impl Out<'_> {
         self.set("node.labels", labels, key);
     }
 
-    fn report(&mut self, key: &str, reason: &str) {
+    pub(super) fn report(&mut self, key: &str, reason: &str) {
         self.unmapped.push(Unmapped {
             key: key.into(),
             source: self.src.into(),
@@ -130,7 +118,7 @@ pub fn map(cfg: &K3osConfig, src: &str) -> Result<Mapped, K3osError> {
             "ssh_authorized_keys",
         );
     }
-    let files = write_files(&mut o, cfg)?;
+    let files = super::files::write_files(&mut o, cfg)?;
     if !files.is_empty() {
         o.set("agent.write_files", Value::Array(files), "write_files");
     }
@@ -243,65 +231,4 @@ fn k3os_section(o: &mut Out, cfg: &K3osConfig) {
             "no NodeConfig equivalent for this k3s flag",
         );
     }
-}
-
-fn write_files(o: &mut Out, cfg: &K3osConfig) -> Result<Vec<Value>, K3osError> {
-    let mut out = Vec::new();
-    for (i, f) in cfg.write_files.iter().enumerate() {
-        let err = |reason: String| K3osError::File {
-            src: o.src.into(),
-            index: i,
-            path: f.path.clone(),
-            reason,
-        };
-        if !f.path.starts_with('/') {
-            return Err(err("path must be absolute".into()));
-        }
-        if let Some((_, what)) = ALPINE_PATHS.iter().find(|(p, _)| f.path.starts_with(p)) {
-            o.report(&format!("write_files[{i}] {}", f.path), &format!("{what}: only k3os's Alpine (OpenRC, connman) reads it; write a systemd unit or networkd file instead"));
-            continue;
-        }
-        let mut e = json!({"path": f.path});
-        match f.encoding.as_str() {
-            "" => e["content"] = json!(f.content),
-            "b64" | "base64" => {
-                e["content"] = json!(f.content);
-                e["encoding"] = json!("b64");
-            }
-            "gz" | "gzip" => {
-                let data = gunzip(f.content.as_bytes()).map_err(err)?;
-                e["content"] = json!(base64::engine::general_purpose::STANDARD.encode(data));
-                e["encoding"] = json!("b64");
-            }
-            "gz+base64" | "gzip+base64" | "gz+b64" | "gzip+b64" => {
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(f.content.trim())
-                    .map_err(|x| err(format!("content is not base64: {x}")))?;
-                let data = gunzip(&raw).map_err(err)?;
-                e["content"] = json!(base64::engine::general_purpose::STANDARD.encode(data));
-                e["encoding"] = json!("b64");
-            }
-            other => return Err(err(format!("encoding `{other}` is not one of k3os's (b64, base64, gz, gzip, gz+b64, gzip+b64, gz+base64, gzip+base64)"))),
-        }
-        if !f.permissions.is_empty() {
-            e["permissions"] = json!(f.permissions);
-        }
-        if !f.owner.is_empty() && f.owner != "root" && f.owner != "root:root" {
-            o.report(
-                &format!("write_files[{i}] {} owner {}", f.path, f.owner),
-                "files are written owned by root",
-            );
-        }
-        out.push(e);
-    }
-    Ok(out)
-}
-
-fn gunzip(b: &[u8]) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(b)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("content is not gzip data: {e}"))?;
-    Ok(out)
 }

@@ -5,6 +5,7 @@
 
 pub mod cmdline;
 pub mod config;
+mod files;
 pub mod import;
 mod k3s_args;
 pub mod map;
