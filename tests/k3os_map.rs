@@ -165,16 +165,31 @@ fn every_k3os_key_maps_to_its_documented_path_or_is_reported() {
         for (path, want) in row.sets {
             let got = get(&m.layer.tree, path);
             assert_eq!(got, Some(&want()), "{path} from {}", row.yaml);
+            // Every leaf under the path is attributed to the file.
+            let under: Vec<_> = m
+                .layer
+                .origin
+                .iter()
+                .filter(|(k, _)| k.starts_with(path))
+                .collect();
+            assert!(!under.is_empty(), "{path}: {:?}", m.layer.origin);
             assert!(
-                m.layer.origin[*path].starts_with("cfg.yaml "),
-                "{:?}",
-                m.layer.origin
+                under.iter().all(|(_, o)| o.starts_with("cfg.yaml ")),
+                "{under:?}"
             );
             let top = path.split('.').next().unwrap();
             expected[top] = m.layer.tree[top].clone();
         }
-        // Nothing else is set.
+        // Nothing else is set, and every leaf has its source.
         assert_eq!(m.layer.tree, expected, "{}", row.yaml);
+        let mut leaves = kateskit::agent::tree::leaf_paths(&m.layer.tree);
+        leaves.sort();
+        assert_eq!(
+            leaves,
+            m.layer.origin.keys().cloned().collect::<Vec<_>>(),
+            "{}",
+            row.yaml
+        );
         let keys: Vec<&str> = m.unmapped.iter().map(|u| u.key.as_str()).collect();
         assert_eq!(keys, row.reports, "{}", row.yaml);
         for u in &m.unmapped {

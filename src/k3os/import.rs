@@ -112,10 +112,16 @@ pub fn plan(configs: &[(String, Vec<u8>)], name: &str) -> Result<Plan, ImportErr
                 reason: reason.into(),
             })
         };
+        let mut seen = std::collections::BTreeSet::new();
         for (path, origin) in &m.layer.origin {
-            if !CARRIED.iter().any(|c| path == c) {
-                let key = origin.strip_prefix(&format!("{file} ")).unwrap_or(origin);
-                report(key, &format!("a per-node setting ({path}) with no cluster.toml field: give it to that node on a config drive or as kernel arguments"));
+            let carried = CARRIED.iter().any(|c| {
+                path.strip_prefix(c)
+                    .is_some_and(|r| r.is_empty() || r.starts_with('.') || r.starts_with('['))
+            });
+            let key = origin.strip_prefix(&format!("{file} ")).unwrap_or(origin);
+            if !carried && seen.insert(key.to_string()) {
+                let field = path.split('[').next().unwrap_or(path);
+                report(key, &format!("a per-node setting ({field}) with no cluster.toml field: give it to that node on a config drive or as kernel arguments"));
             }
         }
         let node_name = node_name(s("host.hostname"), file)?;

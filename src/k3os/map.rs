@@ -132,9 +132,10 @@ pub fn map(cfg: &K3osConfig, src: &str) -> Result<Mapped, K3osError> {
         }
     }
     k3os_section(&mut o, cfg);
+    let origin = leaf_origins(&o.tree, &o.origin);
     let layer = Layer {
         tree: o.tree,
-        origin: o.origin,
+        origin,
     };
     Ok(Mapped {
         layer,
@@ -231,4 +232,22 @@ fn k3os_section(o: &mut Out, cfg: &K3osConfig) {
             "no NodeConfig equivalent for this k3s flag",
         );
     }
+}
+
+/// The ladder attributes leaves (`node.labels.zone`, `agent.sysctls[kernel.printk]`): each leaf
+/// gets the origin of the key that set it.
+fn leaf_origins(tree: &Value, set: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for leaf in crate::agent::tree::leaf_paths(tree) {
+        let src = set.iter().rev().find(|(k, _)| {
+            leaf == **k
+                || leaf
+                    .strip_prefix(k.as_str())
+                    .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+        });
+        if let Some((_, src)) = src {
+            out.insert(leaf, src.clone());
+        }
+    }
+    out
 }
