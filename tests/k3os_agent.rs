@@ -79,3 +79,29 @@ fn a_k3os_yaml_body_at_config_url_is_mapped() {
         "{w}"
     );
 }
+
+/// `k3os.token=` is a secret on the running kernel's command line, as `kateskit.token=` is:
+/// refused on a server, and its value never shown.
+#[test]
+fn a_k3os_token_on_a_servers_command_line_is_refused() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("s2");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    let tok = cfg["secrets"]["token"].as_str().unwrap();
+    n.set_cmdline(&format!("{NO_JOIN} k3os.token={tok}"));
+    let out = n.run(&[]);
+    assert!(!out.status.success(), "k3os.token accepted on a server");
+    let detail = n.journal()["phases"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(detail.contains("secrets.token"), "{detail}");
+    let shown = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        n.read("run/kateskit/status.json")
+    );
+    assert!(!shown.contains(tok), "{shown}");
+}
