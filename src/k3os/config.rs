@@ -12,7 +12,7 @@ use super::K3osError;
 
 /// What a field holds, for coercion.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Str,
     Bool,
     List,
@@ -60,7 +60,7 @@ const K3OS: &[(&str, Kind)] = &[
     ("install", Obj(INSTALL)),
 ];
 /// k3os's `CloudConfig`, the document root.
-const ROOT: &[(&str, Kind)] = &[
+pub(super) const ROOT: &[(&str, Kind)] = &[
     ("sshAuthorizedKeys", List),
     ("writeFiles", ObjList(FILE)),
     ("hostname", Str),
@@ -120,19 +120,6 @@ pub struct File {
     pub owner: String,
     pub path: String,
     pub permissions: String,
-}
-
-/// True if `bytes` look like a k3os config rather than JSON: YAML whose root holds one of
-/// k3os's top-level keys (in any spelling) and no NodeConfig section.
-pub fn looks_like_k3os(bytes: &[u8]) -> bool {
-    let Ok(v) = serde_yaml_ng::from_slice::<Value>(bytes) else {
-        return false;
-    };
-    let Some(m) = v.as_object() else { return false };
-    let fields: Vec<&str> = ROOT.iter().map(|(f, _)| *f).collect();
-    let kateskit = ["apiVersion", "node", "host", "agent", "secrets", "cluster"];
-    !m.keys().any(|k| kateskit.contains(&k.as_str()))
-        && m.keys().any(|k| canonical(k, &fields).is_some())
 }
 
 /// Parses a config.yaml; `src` names it in errors.
@@ -308,14 +295,5 @@ mod tests {
         );
         let e = parse_yaml(b"k3os: [\n", "f.yaml").unwrap_err().to_string();
         assert!(e.starts_with("f.yaml: line 2"), "{e}");
-    }
-
-    #[test]
-    fn detects_k3os_yaml_but_not_nodeconfig_json() {
-        assert!(looks_like_k3os(b"k3os:\n  token: x\n"));
-        assert!(looks_like_k3os(b"ssh_authorized_keys: [a]\n"));
-        assert!(!looks_like_k3os(br#"{"node": {"role": "agent"}}"#));
-        assert!(!looks_like_k3os(br#"{"host": {"hostname": "x"}}"#));
-        assert!(!looks_like_k3os(b"[1]"));
     }
 }

@@ -5,13 +5,15 @@
 
 pub mod cmdline;
 pub mod config;
+mod detect;
 mod files;
 pub mod import;
 mod k3s_args;
 pub mod map;
 pub mod names;
 
-pub use config::{looks_like_k3os, parse_yaml, K3osConfig};
+pub use config::{parse_yaml, K3osConfig};
+pub use detect::looks_like_k3os;
 pub use map::{map, Mapped, Unmapped};
 
 /// A k3os config that cannot be read.
