@@ -266,3 +266,45 @@ fn json_nodeconfig_bodies_are_not_taken_for_k3os() {
         br#"{"node": {"role": "agent"}, "secrets": {"token": "x"}}"#
     ));
 }
+
+/// k3os's own full sample: every key is k3os's (none reported as unknown), the mapped ones
+/// land, the rest are reported; the passwords are in no report.
+#[test]
+fn the_k3os_readme_sample_maps_with_every_key_accounted_for() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/k3os/readme-sample.yaml"
+    );
+    let m = mapped(&std::fs::read_to_string(path).unwrap());
+    let t = &m.layer.tree;
+    assert_eq!(t["host"]["hostname"], "myhost");
+    assert_eq!(t["k3s"]["server_url"], "https://someserver:6443");
+    assert_eq!(t["secrets"]["token"], "TOKEN_VALUE");
+    assert_eq!(t["node"]["role"], "server");
+    assert_eq!(t["k3s"]["cluster_init"], true);
+    assert_eq!(t["agent"]["sysctls"]["kernel.kptr_restrict"], "1");
+    assert_eq!(t["node"]["taints"].as_array().unwrap().len(), 2);
+    assert_eq!(t["node"]["labels"]["somekey"], "somevalue");
+    let keys: Vec<&str> = m.unmapped.iter().map(|u| u.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "ssh_authorized_keys github:ibuildthecloud",
+            "write_files[0] /etc/local.d/example.start",
+            "run_cmd",
+            "boot_cmd",
+            "init_cmd",
+            "k3os.data_sources",
+            "k3os.dns_nameservers",
+            "k3os.wifi home",
+            "k3os.wifi nothome",
+            "k3os.password",
+            "k3os.environment http_proxy, https_proxy",
+        ]
+    );
+    let shown = format!("{:?}", m.unmapped);
+    assert!(
+        !shown.contains("mypassword") && !shown.contains("somethingelse"),
+        "{shown}"
+    );
+}
