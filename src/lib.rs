@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod image;
 pub mod install;
 pub mod io;
+pub mod k3os;
 pub mod k3s;
 pub mod nodecfg;
 pub mod pki;

@@ -134,6 +134,10 @@ pub fn map_files(file: &DriveFile, desc: &str) -> Result<(Option<Layer>, Vec<Str
     if let Some(b) = file("kateskit.json")? {
         return json_layer(&b, &format!("{desc} kateskit.json")).map(|l| (Some(l), Vec::new()));
     }
+    // A k3os config.yaml at the root (docs/migrate-k3os.md).
+    if let Some(b) = file(super::k3os_source::DRIVE_FILE)? {
+        return super::k3os_source::config_layer(&b, &format!("{desc} config.yaml"));
+    }
     let mut layer = Layer {
         tree: Value::Object(Map::new()),
         origin: Default::default(),

@@ -93,6 +93,7 @@ pub fn cmdline_layers(
     line: &str,
     src: &str,
     shape: &serde_json::Value,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<Layer>, String> {
     let args = cmdline::split(line, src).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -101,6 +102,10 @@ pub fn cmdline_layers(
             out.push(network::ip_arg(v.as_deref().unwrap_or(""), src)?);
         }
     }
+    // `k3os.*` arguments, below the `kateskit.*` ones.
+    let (k3os, notes) = super::k3os_source::kargs_layer(&args, src)?;
+    warnings.extend(notes);
+    out.extend(k3os);
     let mut l = cmdline::layer(&args, src).map_err(|e| e.to_string())?;
     cmdline::coerce(&mut l.tree, Some(shape));
     out.push(l);
@@ -130,7 +135,7 @@ fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String
     }
     let src = env.cmdline.display().to_string();
     let cmd = match std::fs::read_to_string(&env.cmdline) {
-        Ok(line) => cmdline_layers(&line, &src, &shape)?,
+        Ok(line) => cmdline_layers(&line, &src, &shape, warnings)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             warnings.push(format!("kernel command line {src} not found; skipped"));
             Vec::new()
@@ -141,7 +146,7 @@ fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String
     let kargs = match embed.as_ref().filter(|e| !e.kargs.is_empty()) {
         Some(e) => {
             let src = format!("{} (kernel arguments)", e.desc);
-            cmdline_layers(&e.kargs.join(" "), &src, &shape)?
+            cmdline_layers(&e.kargs.join(" "), &src, &shape, warnings)?
         }
         None => Vec::new(),
     };
@@ -230,7 +235,15 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         let desc = found.desc();
         let (layer, warnings) = drive::read(env, &found)?;
         l.warnings.extend(warnings);
-        let layer = layer.map(|layer| trusted(&mut l, Source::ConfigDrive, &desc, layer));
+        // A k3os config.yaml on the drive is entered in the trust table as its own source.
+        let k3os = format!("{desc} {}", super::k3os_source::DRIVE_FILE);
+        let src = match &layer {
+            Some(x) if x.origin.values().any(|o| o.starts_with(&k3os)) => {
+                trust::k3os_on(Source::ConfigDrive)
+            }
+            _ => Source::ConfigDrive,
+        };
+        let layer = layer.map(|layer| trusted(&mut l, src, &desc, layer));
         push(&mut l, "config drive", layer);
     }
     for layer in cmd.into_iter().chain(own_kargs).chain(foreign_kargs) {
@@ -300,11 +313,19 @@ pub fn fetch_plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, Strin
 pub fn remote(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
     let body = fetch::fetch(plan).map_err(|e| e.to_string())?;
     let desc = format!("config_url {}", crate::redact::url(&plan.url));
-    let layer = sources::json_layer(&body, &desc)?;
-    let src = if l.owner_pinned {
+    let mut src = if l.owner_pinned {
         Source::PinnedConfigUrl
     } else {
         Source::ConfigUrl
+    };
+    // A YAML k3os config instead of JSON (docs/migrate-k3os.md).
+    let layer = if crate::k3os::looks_like_k3os(&body) {
+        src = trust::k3os_on(src);
+        let (layer, notes) = super::k3os_source::config_layer(&body, &desc)?;
+        l.warnings.extend(notes);
+        layer.unwrap_or_else(|| Layer::uniform(serde_json::json!({}), &desc))
+    } else {
+        sources::json_layer(&body, &desc)?
     };
     let layer = trusted(l, src, &desc, layer);
     push(l, "config_url", Some(layer));

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod ifaddrs;
 pub mod image_defaults;
 pub mod join;
+pub mod k3os_source;
 pub mod kernel_secrets;
 pub mod kube;
 pub mod ladder;

@@ -23,6 +23,8 @@ pub enum ClusterCmd {
     /// Print the Ingress CA certificate (PEM) to import into browsers and OS trust stores.
     #[command(long_about = INGRESS_CA_HELP)]
     IngressCa(IngressCaArgs),
+    /// Create a cluster directory from another system's configs (k3os).
+    Import(super::cluster_import::ImportArgs),
 }
 
 const INGRESS_CA_HELP: &str = "\
@@ -109,6 +111,7 @@ impl ClusterCmd {
             ClusterCmd::Check(a) => Ok(check(&a.dir)),
             ClusterCmd::Render(a) => render(a),
             ClusterCmd::IngressCa(a) => ingress_ca(a),
+            ClusterCmd::Import(a) => a.run(),
             ClusterCmd::Token(a) => {
                 let s = pki::load(&a.dir).context("loading cluster secrets")?;
                 note_generated(&s);

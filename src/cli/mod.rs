@@ -2,6 +2,7 @@
 
 mod agent;
 mod cluster;
+mod cluster_import;
 mod disk;
 mod flash;
 mod image;

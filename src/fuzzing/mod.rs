@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("bluestore", bluestore),
     ("cpio", cpio),
     ("nocloud", nocloud),
+    ("k3os", k3os),
 ];
 
 /// The harness for `name`.
@@ -201,6 +202,37 @@ pub fn nocloud(data: &[u8]) {
         let mut merged = tree::Merged::new();
         merged.push(&layer);
         let _ = effective::resolve(merged);
+    }
+}
+
+/// k3os mapper: any config.yaml or `k3os.*` command line either maps or is refused with an
+/// error; every leaf of the mapped layer is attributed to its source.
+pub fn k3os(data: &[u8]) {
+    fn attributed(m: &crate::k3os::Mapped) {
+        for p in tree::leaf_paths(&m.layer.tree) {
+            assert!(
+                m.layer.origin.keys().any(|o| p == *o
+                    || p.starts_with(&format!("{o}."))
+                    || p.starts_with(&format!("{o}["))),
+                "leaf {p} has no origin"
+            );
+        }
+        for u in &m.unmapped {
+            assert!(!u.key.is_empty() && !u.source.is_empty());
+        }
+    }
+    if let Ok(cfg) = crate::k3os::parse_yaml(data, "fuzz") {
+        if let Ok(m) = crate::k3os::map(&cfg, "fuzz") {
+            attributed(&m);
+        }
+    }
+    let Ok(line) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(args) = cmdline::split(line, "fuzz") {
+        if let Ok(Some(m)) = crate::k3os::cmdline::map(&args, "fuzz") {
+            attributed(&m);
+        }
     }
 }
 

@@ -23,10 +23,18 @@ pub enum Source {
     /// A config_url whose URL and SHA-256 pin both come from the owner's sources: its bytes
     /// are the owner's.
     PinnedConfigUrl,
+    /// A k3os `config.yaml` at the root of a config drive: trusted as the drive.
+    K3osConfigDrive,
+    /// `k3os.*` kernel arguments: trusted as the kernel command line.
+    K3osKernelCmdline,
+    /// A k3os config served as the config_url body: trusted as config_url.
+    K3osConfigUrl,
+    /// A k3os config served by a config_url the owner pinned: trusted as that.
+    K3osPinnedConfigUrl,
 }
 
 impl Source {
-    pub const ALL: [Source; 7] = [
+    pub const ALL: [Source; 11] = [
         Source::ImageDefaults,
         Source::EmbedArea,
         Source::KernelCmdline,
@@ -34,6 +42,10 @@ impl Source {
         Source::ConfigDrive,
         Source::ConfigUrl,
         Source::PinnedConfigUrl,
+        Source::K3osConfigDrive,
+        Source::K3osKernelCmdline,
+        Source::K3osConfigUrl,
+        Source::K3osPinnedConfigUrl,
     ];
 
     /// The name the docs' table uses.
@@ -46,6 +58,10 @@ impl Source {
             Source::ConfigDrive => "config drive",
             Source::ConfigUrl => "config_url",
             Source::PinnedConfigUrl => "config_url pinned by the owner",
+            Source::K3osConfigDrive => "k3os config.yaml on a config drive",
+            Source::K3osKernelCmdline => "k3os.* kernel arguments",
+            Source::K3osConfigUrl => "k3os config.yaml as config_url",
+            Source::K3osPinnedConfigUrl => "k3os config.yaml as config_url pinned by the owner",
         }
     }
 }
@@ -162,7 +178,7 @@ impl DrivePolicy {
 use Access::{IfAlways, No, Yes};
 
 /// The trust table: (source, key class) → access at each [`When`], in [`When::ALL`] order.
-pub const TABLE: [(Source, KeyClass, [Access; 4]); 21] = [
+pub const TABLE: [(Source, KeyClass, [Access; 4]); 33] = [
     (
         Source::ImageDefaults,
         KeyClass::Protected,
@@ -228,7 +244,70 @@ pub const TABLE: [(Source, KeyClass, [Access; 4]); 21] = [
         KeyClass::Other,
         [Yes, Yes, Yes, Yes],
     ),
+    // k3os configs: the rows of the carrier they come on.
+    (
+        Source::K3osConfigDrive,
+        KeyClass::Protected,
+        [Yes, No, IfAlways, No],
+    ),
+    (
+        Source::K3osConfigDrive,
+        KeyClass::OwnerOnly,
+        [No, No, No, No],
+    ),
+    (
+        Source::K3osConfigDrive,
+        KeyClass::Other,
+        [Yes, Yes, IfAlways, IfAlways],
+    ),
+    (
+        Source::K3osKernelCmdline,
+        KeyClass::Protected,
+        [Yes, Yes, Yes, Yes],
+    ),
+    (
+        Source::K3osKernelCmdline,
+        KeyClass::OwnerOnly,
+        [Yes, Yes, Yes, Yes],
+    ),
+    (
+        Source::K3osKernelCmdline,
+        KeyClass::Other,
+        [Yes, Yes, Yes, Yes],
+    ),
+    (
+        Source::K3osConfigUrl,
+        KeyClass::Protected,
+        [Yes, No, Yes, No],
+    ),
+    (Source::K3osConfigUrl, KeyClass::OwnerOnly, [No, No, No, No]),
+    (Source::K3osConfigUrl, KeyClass::Other, [Yes, Yes, Yes, Yes]),
+    (
+        Source::K3osPinnedConfigUrl,
+        KeyClass::Protected,
+        [Yes, Yes, Yes, Yes],
+    ),
+    (
+        Source::K3osPinnedConfigUrl,
+        KeyClass::OwnerOnly,
+        [No, No, No, No],
+    ),
+    (
+        Source::K3osPinnedConfigUrl,
+        KeyClass::Other,
+        [Yes, Yes, Yes, Yes],
+    ),
 ];
+
+/// The source whose trust a k3os config carried by `carrier` has.
+pub fn k3os_on(carrier: Source) -> Source {
+    match carrier {
+        Source::ConfigDrive => Source::K3osConfigDrive,
+        Source::ConfigUrl => Source::K3osConfigUrl,
+        Source::PinnedConfigUrl => Source::K3osPinnedConfigUrl,
+        _ => Source::K3osKernelCmdline,
+    }
+}
 
 /// The table's entry for a source and key class at a boot.
 pub fn access(src: Source, class: KeyClass, when: When) -> Access {
