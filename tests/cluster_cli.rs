@@ -456,8 +456,8 @@ fn kubeconfig_merge_keeps_other_contexts() {
         .arg(&kc)
         .assert()
         .success();
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
     let names = |k: &str| {
         doc[k]
             .as_sequence()
@@ -484,8 +484,8 @@ fn kubeconfig_merge_keeps_other_contexts() {
         .arg("--switch-context")
         .assert()
         .success();
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
     assert_eq!(doc["contexts"].as_sequence().unwrap().len(), 2);
     assert_eq!(doc["current-context"].as_str(), Some("homelab"));
     assert_eq!(

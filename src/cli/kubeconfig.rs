@@ -41,21 +41,23 @@ impl KubeconfigCmd {
         );
         match (self.output, self.merge) {
             (Some(out), _) => {
-                let text = serde_yaml::to_string(&new)?;
+                let text = serde_yaml_ng::to_string(&new)?;
                 fsutil::write_new(&out, text.as_bytes(), 0o600)
                     .with_context(|| format!("writing {}", out.display()))?;
                 super::note!("wrote {} (context {})", out.display(), spec.cluster.name);
             }
             (None, Some(path)) => {
                 let existing = match std::fs::read_to_string(&path) {
-                    Ok(t) => serde_yaml::from_str(&t)
+                    Ok(t) => serde_yaml_ng::from_str(&t)
                         .with_context(|| format!("parsing {}", path.display()))?,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_yaml::Value::Null,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        serde_yaml_ng::Value::Null
+                    }
                     Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
                 };
                 let merged = pki::kubeconfig::merge(existing, &new, self.switch_context)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                let text = serde_yaml::to_string(&merged)?;
+                let text = serde_yaml_ng::to_string(&merged)?;
                 fsutil::write_atomic(&path, text.as_bytes(), 0o600)
                     .with_context(|| format!("writing {}", path.display()))?;
                 super::note!(
@@ -64,7 +66,7 @@ impl KubeconfigCmd {
                     path.display()
                 );
             }
-            (None, None) => print!("{}", serde_yaml::to_string(&new)?),
+            (None, None) => print!("{}", serde_yaml_ng::to_string(&new)?),
         }
         Ok(())
     }
