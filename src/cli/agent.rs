@@ -18,7 +18,11 @@ pub enum AgentCmd {
     },
     /// Decide whether the live console logs root in: writes /run/kateskit/console-autologin
     /// only when no embed area is stamped (run before the gettys).
-    ConsoleAutologin,
+    ConsoleAutologin {
+        /// Print the decision as JSON (`{"autologin": BOOL, "why": TEXT}`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the last run's status from /run/kateskit/status.json.
     Status {
         /// Print the status JSON as written, for scripts.
@@ -44,11 +48,15 @@ impl AgentCmd {
                     ExitCode::FAILURE
                 })
             }
-            AgentCmd::ConsoleAutologin => {
+            AgentCmd::ConsoleAutologin { json } => {
                 let d = kateskit::agent::console::decide(&env);
                 kateskit::agent::console::apply(&env, &d)
                     .context("writing the console autologin marker")?;
-                println!("kateskit: {}", d.why);
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&d)?);
+                } else {
+                    println!("kateskit: {}", d.why);
+                }
                 Ok(ExitCode::SUCCESS)
             }
             AgentCmd::Status { json } => {
