@@ -142,18 +142,17 @@ fn servers_with_secrets_get_the_auth_proxy_secrets_before_dex() {
 }
 
 #[test]
-fn agents_and_the_homelab_get_no_charts() {
+fn agents_get_no_charts_and_the_homelab_gets_longhorn_only() {
     let lock = ChartLock::bundled().unwrap();
     assert!(
         charts::render(&node("rack", "a1"), &lock, ChartSource::Repo)
             .unwrap()
             .is_empty()
     );
-    assert!(
-        charts::render(&node("homelab", "box"), &lock, ChartSource::Repo)
-            .unwrap()
-            .is_empty()
-    );
+    let homelab = charts::render(&node("homelab", "box"), &lock, ChartSource::Repo).unwrap();
+    let files: Vec<&str> = homelab.iter().map(|m| m.file_name.as_str()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].contains("longhorn"), "{files:?}");
 }
 
 #[test]
