@@ -22,6 +22,11 @@ let
     if servers == [ ] then throw "cluster ${cluster.name}: no node has role = \"server\"; set it on at least one node"
     else head servers;
   multi = length servers > 1;
+  # Embedded etcd unless the spec opts into SQLite (single server only), as the Rust renderer.
+  etcd =
+    if cluster.datastore == "sqlite" && multi
+    then throw "cluster ${cluster.name}: datastore = \"sqlite\" serves one k3s server; use datastore = \"etcd\" for several"
+    else cluster.datastore == "etcd";
 
   # First static address without its prefix length; null when the node uses DHCP.
   primaryIp = n:
@@ -82,7 +87,7 @@ let
         inherit (cluster) ssh_authorized_keys timezone ntp_servers;
       };
       k3s = {
-        cluster_init = isFirst && multi;
+        cluster_init = isFirst && (etcd || multi);
         server_urls = map supervisorUrl (filter (s: s.name != n.name) servers);
         inherit (network) flannel_backend cluster_cidr service_cidr;
         cluster_domain = cluster.domain;

@@ -36,7 +36,7 @@ let
     else throw "${where}: ${ctx} = ${builtins.toJSON v} is not one of: ${concatStringsSep ", " allowed}";
 
   cluster =
-    let c = known "[cluster]" [ "name" "domain" "ssh_authorized_keys" "timezone" "ntp_servers" ]
+    let c = known "[cluster]" [ "name" "domain" "ssh_authorized_keys" "timezone" "ntp_servers" "datastore" ]
       (get raw "cluster" (throw "${where}: the [cluster] table is missing; add [cluster] with name = \"...\""));
     in {
       name = get c "name" (throw "${where}: [cluster] has no name; add name = \"<dns-label>\"");
@@ -44,6 +44,7 @@ let
       ssh_authorized_keys = get c "ssh_authorized_keys" [ ];
       timezone = get c "timezone" "UTC";
       ntp_servers = get c "ntp_servers" [ ];
+      datastore = oneOf "cluster.datastore" [ "etcd" "sqlite" ] (get c "datastore" "etcd");
     };
 
   network =

@@ -51,7 +51,7 @@ fn every_dropin_key_is_a_k3s_flag_for_its_role() {
         for name in nodes(example) {
             let cfg = c.node_config(&name);
             let text = k3s::config::render(&cfg);
-            let y: serde_yaml::Mapping = serde_yaml::from_str(&text).unwrap();
+            let y: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(&text).unwrap();
             let allowed = if cfg.node.role == Role::Server {
                 &server
             } else {

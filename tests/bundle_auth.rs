@@ -4,7 +4,7 @@
 
 use kateskit::bundle::charts::{self, ChartLock, ChartSource};
 use kateskit::{nodecfg, spec};
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 const NODES: &str = "[[nodes]]\nname = \"s1\"\nrole = \"server\"\n";
 
@@ -26,8 +26,9 @@ fn render(src: &str) -> (Vec<(String, Value)>, Vec<String>) {
             let v = if m.file_name == "kateskit-cert-manager-issuer.yaml" {
                 Value::String(m.yaml)
             } else {
-                let doc: Value = serde_yaml::from_str(&m.yaml).unwrap();
-                serde_yaml::from_str(doc["spec"]["valuesContent"].as_str().unwrap_or("{}")).unwrap()
+                let doc: Value = serde_yaml_ng::from_str(&m.yaml).unwrap();
+                serde_yaml_ng::from_str(doc["spec"]["valuesContent"].as_str().unwrap_or("{}"))
+                    .unwrap()
             };
             (m.file_name, v)
         })
@@ -185,7 +186,7 @@ fn internal_names_use_the_cluster_ca_which_the_proxy_trusts() {
         proxy["extraVolumeMounts"][0]["mountPath"],
         "/etc/kateskit-ca"
     );
-    let issuers: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(
+    let issuers: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(
         values(&out, "kateskit-cert-manager-issuer.yaml")
             .as_str()
             .unwrap(),

@@ -129,7 +129,7 @@ fn unknown_in(manifests: &[kateskit::bundle::Manifest]) -> Vec<String> {
     let mut bad = Vec::new();
     // A manifest file may hold several documents (a HelmChart and the objects it needs).
     let docs = manifests.iter().flat_map(|m| {
-        serde_yaml::Deserializer::from_str(&m.yaml)
+        serde_yaml_ng::Deserializer::from_str(&m.yaml)
             .map(|d| Value::deserialize(d).unwrap())
             .collect::<Vec<_>>()
     });
@@ -144,7 +144,7 @@ fn unknown_in(manifests: &[kateskit::bundle::Manifest]) -> Vec<String> {
         let version = doc["spec"]["version"].as_str().unwrap();
         let known = key_list(chart, version);
         let mut rendered = BTreeSet::new();
-        paths(&serde_yaml::from_str(values).unwrap(), "", &mut rendered);
+        paths(&serde_yaml_ng::from_str(values).unwrap(), "", &mut rendered);
         for p in rendered
             .into_iter()
             .filter(|p| !known.contains(p) && !free_form(chart, p))
@@ -208,7 +208,7 @@ fn rook_chart_values_exist_in_the_pinned_charts() {
         "keys Rook's chart does not have:\n{}",
         bad.join("\n")
     );
-    let names: Vec<Value> = serde_yaml::Deserializer::from_str(&manifests[0].yaml)
+    let names: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&manifests[0].yaml)
         .map(|d| Value::deserialize(d).unwrap()["metadata"]["name"].clone())
         .collect();
     assert_eq!(names, ["rook-ceph", "ceph-csi-drivers"]);

@@ -43,7 +43,7 @@ fn every_manifest_is_a_helmchart_with_locked_coordinates() {
         .iter()
         .filter(|m| m.file_name != "kateskit-cert-manager-issuer.yaml")
     {
-        let v: serde_yaml::Value = serde_yaml::from_str(&m.yaml).unwrap();
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&m.yaml).unwrap();
         assert_eq!(v["apiVersion"], "helm.cattle.io/v1");
         assert_eq!(v["kind"], "HelmChart");
         assert_eq!(v["metadata"]["namespace"], "kube-system");
@@ -59,15 +59,15 @@ fn every_manifest_is_a_helmchart_with_locked_coordinates() {
         );
         assert_eq!(m.file_name, format!("kateskit-{}.yaml", locked.chart));
     }
-    let dex: serde_yaml::Value = serde_yaml::from_str(
+    let dex: serde_yaml_ng::Value = serde_yaml_ng::from_str(
         &out.iter()
             .find(|m| m.file_name == "kateskit-dex.yaml")
             .unwrap()
             .yaml,
     )
     .unwrap();
-    let values: serde_yaml::Value =
-        serde_yaml::from_str(dex["spec"]["valuesContent"].as_str().unwrap()).unwrap();
+    let values: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(dex["spec"]["valuesContent"].as_str().unwrap()).unwrap();
     assert_eq!(values["config"]["issuer"], "https://dex.rack.example.com");
 }
 
@@ -96,8 +96,8 @@ fn servers_with_secrets_get_the_auth_proxy_secrets_before_dex() {
         at("kateskit-auth-proxy-secrets.yaml") < at("kateskit-dex.yaml"),
         "{names:?}"
     );
-    let docs: Vec<serde_yaml::Value> =
-        serde_yaml::Deserializer::from_str(&out[at("kateskit-auth-proxy-secrets.yaml")].yaml)
+    let docs: Vec<serde_yaml_ng::Value> =
+        serde_yaml_ng::Deserializer::from_str(&out[at("kateskit-auth-proxy-secrets.yaml")].yaml)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
             .collect();
     let kinds: Vec<_> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
@@ -142,18 +142,17 @@ fn servers_with_secrets_get_the_auth_proxy_secrets_before_dex() {
 }
 
 #[test]
-fn agents_and_the_homelab_get_no_charts() {
+fn agents_get_no_charts_and_the_homelab_gets_longhorn_only() {
     let lock = ChartLock::bundled().unwrap();
     assert!(
         charts::render(&node("rack", "a1"), &lock, ChartSource::Repo)
             .unwrap()
             .is_empty()
     );
-    assert!(
-        charts::render(&node("homelab", "box"), &lock, ChartSource::Repo)
-            .unwrap()
-            .is_empty()
-    );
+    let homelab = charts::render(&node("homelab", "box"), &lock, ChartSource::Repo).unwrap();
+    let files: Vec<&str> = homelab.iter().map(|m| m.file_name.as_str()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].contains("longhorn"), "{files:?}");
 }
 
 #[test]
@@ -163,7 +162,7 @@ fn static_source_points_at_the_k3s_static_charts_dir() {
     cfg.bundle.as_mut().unwrap().storage = spec::StorageDriver::Longhorn;
     let out = charts::render(&cfg, &lock, ChartSource::Static).unwrap();
     assert_eq!(out.len(), 1);
-    let v: serde_yaml::Value = serde_yaml::from_str(&out[0].yaml).unwrap();
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out[0].yaml).unwrap();
     assert_eq!(
         v["spec"]["chart"],
         "https://%{KUBERNETES_API}%/static/charts/longhorn.tgz"
@@ -241,7 +240,7 @@ fn broken_lock_files_name_the_file_and_the_fix() {
 fn stateful_charts_abort_instead_of_reinstalling() {
     let lock = ChartLock::bundled().unwrap();
     let policy = |yaml: &str| {
-        let v: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
         v["spec"]["failurePolicy"].as_str().map(str::to_string)
     };
     let mut cfg = node("homelab", "box");
@@ -264,19 +263,19 @@ fn stateful_charts_abort_instead_of_reinstalling() {
     // Rook's operator owns the cluster; its CSI drivers chart holds only the drivers' settings,
     // which a reinstall puts back.
     let rook = kateskit::bundle::rook::render(&rack).unwrap();
-    let policies: Vec<Option<String>> = serde_yaml::Deserializer::from_str(&rook[0].yaml)
+    let policies: Vec<Option<String>> = serde_yaml_ng::Deserializer::from_str(&rook[0].yaml)
         .map(|d| {
-            let v: serde_yaml::Value = serde::Deserialize::deserialize(d).unwrap();
+            let v: serde_yaml_ng::Value = serde::Deserialize::deserialize(d).unwrap();
             v["spec"]["failurePolicy"].as_str().map(str::to_string)
         })
         .collect();
     assert_eq!(policies, [Some("abort".to_string()), None]);
 }
 
-fn chart_values(out: &[kateskit::bundle::Manifest], file: &str) -> serde_yaml::Value {
+fn chart_values(out: &[kateskit::bundle::Manifest], file: &str) -> serde_yaml_ng::Value {
     let m = out.iter().find(|m| m.file_name == file).unwrap();
-    let v: serde_yaml::Value = serde_yaml::from_str(&m.yaml).unwrap();
-    serde_yaml::from_str(v["spec"]["valuesContent"].as_str().unwrap()).unwrap()
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&m.yaml).unwrap();
+    serde_yaml_ng::from_str(v["spec"]["valuesContent"].as_str().unwrap()).unwrap()
 }
 
 /// kube-vip holds the API VIP the servers' certificates name and announces Services from the

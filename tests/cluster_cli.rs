@@ -111,7 +111,7 @@ fn check_exit_codes_and_warnings() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(
         err.contains(
-            "cluster.toml:17:24: error: OSD disk `/dev/sdb` is not a /dev/disk/by-id/ path"
+            "cluster.toml:20:24: error: OSD disk `/dev/sdb` is not a /dev/disk/by-id/ path"
         ),
         "{err}"
     );
@@ -135,7 +135,7 @@ fn check_exit_codes_and_warnings() {
         .success();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(
-        err.contains("warning: node `box` declares OSD disks but storage is local-path"),
+        err.contains("warning: node `box` declares OSD disks but storage is longhorn"),
         "{err}"
     );
 }
@@ -456,8 +456,8 @@ fn kubeconfig_merge_keeps_other_contexts() {
         .arg(&kc)
         .assert()
         .success();
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
     let names = |k: &str| {
         doc[k]
             .as_sequence()
@@ -484,8 +484,8 @@ fn kubeconfig_merge_keeps_other_contexts() {
         .arg("--switch-context")
         .assert()
         .success();
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
     assert_eq!(doc["contexts"].as_sequence().unwrap().len(), 2);
     assert_eq!(doc["current-context"].as_str(), Some("homelab"));
     assert_eq!(
@@ -499,6 +499,35 @@ fn kubeconfig_merge_keeps_other_contexts() {
 fn template_from_init_is_valid() {
     let text = kateskit::spec::TEMPLATE.replace("@NAME@", "x");
     kateskit::spec::parse_str(&text, "template").unwrap();
+}
+
+/// The template's one server starts embedded etcd and uses Longhorn, so machines join later
+/// without a rebuild; local-path is its one commented line away.
+#[test]
+fn template_is_cluster_ready() {
+    let text = kateskit::spec::TEMPLATE.replace("@NAME@", "x");
+    let (spec, _) = kateskit::spec::parse_str(&text, "template").unwrap();
+    assert_eq!(spec.servers().count(), 1);
+    let cfg = kateskit::nodecfg::render_public(&spec, "node-1").unwrap();
+    assert!(cfg.k3s.cluster_init, "embedded etcd on the only server");
+    assert_eq!(cfg.storage.driver, kateskit::spec::StorageDriver::Longhorn);
+    assert!(cfg.k3s.disable.iter().any(|d| d == "local-storage"));
+
+    let lines: Vec<&str> = text.lines().collect();
+    let longhorn = lines
+        .iter()
+        .position(|l| l.starts_with("storage = \"longhorn\""))
+        .unwrap();
+    let local = lines
+        .iter()
+        .position(|l| l.starts_with("# storage = \"local-path\""))
+        .unwrap();
+    let mut edited: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    edited[local] = edited[local].trim_start_matches("# ").to_string();
+    edited.remove(longhorn);
+    let (spec, _) = kateskit::spec::parse_str(&edited.join("\n"), "template").unwrap();
+    let cfg = kateskit::nodecfg::render_public(&spec, "node-1").unwrap();
+    assert_eq!(cfg.storage.driver, kateskit::spec::StorageDriver::LocalPath);
 }
 
 #[test]

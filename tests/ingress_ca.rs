@@ -166,7 +166,7 @@ fn ca_issuer_servers_carry_the_ca_and_render_its_secret_agents_never() {
         .iter()
         .find(|m| m.file_name == "kateskit-ingress-ca-secret.yaml")
         .expect("CA secret manifest");
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&m.yaml)
+    let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&m.yaml)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
     let secret = docs.iter().find(|d| d["kind"] == "Secret").unwrap();

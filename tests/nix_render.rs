@@ -193,6 +193,17 @@ fn render_nix_rejects_unknown_keys_and_serverless_clusters() {
             "no node has role = \"server\"",
         ),
         (
+            EDGE.replace("name = \"edge\"", "name = \"edge\"\ndatastore = \"sqlite\""),
+            "datastore = \"sqlite\" serves one k3s server",
+        ),
+        (
+            EDGE.replace(
+                "name = \"edge\"",
+                "name = \"edge\"\ndatastore = \"postgres\"",
+            ),
+            "cluster.datastore = \"postgres\" is not one of",
+        ),
+        (
             EDGE.replace("name = \"second\"", "name = \"worker\""),
             "node name `worker` is used twice",
         ),
@@ -269,5 +280,31 @@ role = "server"
         .unwrap();
         assert_eq!(layout["server_taints"].as_array().unwrap().len(), 3);
         assert_eq!(layout.get("replicas").and_then(Value::as_u64), replicas);
+    }
+}
+
+/// Both datastores on one server: embedded etcd (`cluster_init`) by default, none with SQLite;
+/// Nix and Rust agree node by node.
+#[test]
+fn render_nix_equals_rust_for_each_datastore_on_one_server() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let one = "[cluster]\nname = \"one\"\n@DS@\n[[nodes]]\nname = \"box\"\nrole = \"server\"\n";
+    for (ds, init) in [
+        ("", true),
+        ("datastore = \"etcd\"", true),
+        ("datastore = \"sqlite\"", false),
+    ] {
+        let toml = dir.path().join("one.toml");
+        std::fs::write(&toml, one.replace("@DS@", ds)).unwrap();
+        if compare(state.path(), &toml).is_none() {
+            return;
+        }
+        let k3s = eval_json(
+            state.path(),
+            &format!("(import ./nix/render.nix {}).box.k3s", nix_str(&toml)),
+        )
+        .unwrap();
+        assert_eq!(k3s["cluster_init"], Value::from(init), "{ds:?}");
     }
 }

@@ -141,10 +141,10 @@ fn kubeconfig_client_cert_verifies_against_client_ca_only() {
         .arg(&kc)
         .assert()
         .success();
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
     use base64::Engine;
-    let b64 = |v: &serde_yaml::Value| {
+    let b64 = |v: &serde_yaml_ng::Value| {
         base64::engine::general_purpose::STANDARD
             .decode(v.as_str().unwrap())
             .unwrap()
@@ -254,8 +254,8 @@ fn cas_and_admin_cert_are_valid_from_a_day_before_init() {
         .arg(&kc)
         .assert()
         .success();
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&kc).unwrap()).unwrap();
     use base64::Engine;
     let admin = dir.path().join("admin.crt");
     std::fs::write(

@@ -128,12 +128,22 @@ fn with_a_vip_joining_nodes_use_it_and_still_list_the_servers() {
 }
 
 #[test]
-fn a_single_server_has_no_peers_and_no_cluster_init() {
-    let s = spec(
-        "[cluster]\nname = \"one\"\n[[nodes]]\nname = \"box\"\nrole = \"server\"\n[[nodes]]\nname = \"w\"\nrole = \"agent\"\n",
-    );
+fn a_single_server_has_no_peers_and_starts_embedded_etcd_by_default() {
+    let one = "[cluster]\nname = \"one\"\n@DS@[[nodes]]\nname = \"box\"\nrole = \"server\"\n[[nodes]]\nname = \"w\"\nrole = \"agent\"\n";
+    let s = spec(&one.replace("@DS@", ""));
     let b = node(&s, "box").k3s;
-    assert!(b.server_urls.is_empty() && !b.cluster_init && b.server_url.is_none());
+    assert!(b.server_urls.is_empty() && b.server_url.is_none());
+    assert!(
+        b.cluster_init,
+        "etcd from the first boot, so servers can join later"
+    );
     assert_eq!(b.tls_sans, ["box"]);
     assert_eq!(node(&s, "w").k3s.server_urls, ["https://box:6443"]);
+    assert!(!node(&s, "w").k3s.cluster_init);
+
+    let s = spec(&one.replace("@DS@", "datastore = \"sqlite\"\n"));
+    assert!(
+        !node(&s, "box").k3s.cluster_init,
+        "sqlite: k3s's single-server datastore"
+    );
 }

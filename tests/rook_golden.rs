@@ -47,8 +47,8 @@ fn rack_manifests_match_golden_files() {
     }
 }
 
-fn docs(yaml: &str) -> Vec<serde_yaml::Value> {
-    serde_yaml::Deserializer::from_str(yaml)
+fn docs(yaml: &str) -> Vec<serde_yaml_ng::Value> {
+    serde_yaml_ng::Deserializer::from_str(yaml)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect()
 }
@@ -206,8 +206,8 @@ fn csi_drivers_carry_rooks_names_and_the_nixos_module_mounts() {
     assert_eq!(ops.len(), 2);
     assert_eq!(ops[1]["metadata"]["name"], "ceph-csi-drivers");
     assert_eq!(ops[1]["spec"]["targetNamespace"], "rook-ceph");
-    let values: serde_yaml::Value =
-        serde_yaml::from_str(ops[1]["spec"]["valuesContent"].as_str().unwrap()).unwrap();
+    let values: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(ops[1]["spec"]["valuesContent"].as_str().unwrap()).unwrap();
     let drivers = &values["drivers"];
     assert_eq!(
         drivers["rbd"]["name"].as_str(),
@@ -241,8 +241,8 @@ fn csi_drivers_carry_rooks_names_and_the_nixos_module_mounts() {
         assert_eq!(vols[1]["mount"]["readOnly"].as_bool(), Some(true));
     }
     // The operator chart has no CSI settings left: v1.20 reads none.
-    let op: serde_yaml::Value =
-        serde_yaml::from_str(ops[0]["spec"]["valuesContent"].as_str().unwrap()).unwrap();
+    let op: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(ops[0]["spec"]["valuesContent"].as_str().unwrap()).unwrap();
     assert!(op["csi"].is_null(), "{op:?}");
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use kateskit::bundle::rook::{self, RookError};
 use kateskit::spec::{self, ClusterSpec, RookSpec};
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 fn rack() -> ClusterSpec {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -20,7 +20,7 @@ fn rack() -> ClusterSpec {
 /// The documents of the cluster manifest, by kind.
 fn cluster_docs(spec: &ClusterSpec) -> Vec<Value> {
     let m = rook::render(spec).expect("renders");
-    serde_yaml::Deserializer::from_str(&m[1].yaml)
+    serde_yaml_ng::Deserializer::from_str(&m[1].yaml)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect()
 }

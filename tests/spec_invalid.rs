@@ -16,9 +16,11 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
     let srv = |extra: &str| format!("[[nodes]]\nname = \"s1\"\nrole = \"server\"\n{extra}\n");
     vec![
         ("syntax", "[cluster\nname = \"t\"\n".into(), "1:9: invalid table header\nexpected `.`, `]`"),
-        ("unknown top key", with_nodes("colour = \"red\"", S), "3:1: unknown field `colour`, expected one of `name`, `domain`, `ssh_authorized_keys`, `timezone`, `ntp_servers`"),
+        ("unknown top key", with_nodes("colour = \"red\"", S), "3:1: unknown field `colour`, expected one of `name`, `domain`, `ssh_authorized_keys`, `timezone`, `ntp_servers`, `datastore`"),
         ("unknown node key", with_nodes("", &srv("hostname = \"x\"")), "7:1: unknown field `hostname`, expected one of `name`, `role`, `macs`, `install_disk`, `osd_disks`, `labels`, `taints`, `network`"),
         ("missing cluster name", format!("[cluster]\ndomain = \"x\"\n{S}"), "1:1: missing field `name`"),
+        ("sqlite with two servers", with_nodes("datastore = \"sqlite\"", &format!("{S}[[nodes]]\nname = \"s2\"\nrole = \"server\"\n")), "3:13: datastore = \"sqlite\" serves one k3s server, but 2 nodes have role = \"server\""),
+        ("bad datastore", with_nodes("datastore = \"postgres\"", S), "3:13: unknown variant `postgres`, expected `etcd` or `sqlite`"),
         ("bad role", with_nodes("", "[[nodes]]\nname = \"s1\"\nrole = \"master\"\n"), "6:8: unknown variant `master`, expected `server` or `agent`"),
         ("bad flannel backend", with_nodes("[network]\nflannel_backend = \"ipsec\"", S), "4:19: unknown variant `ipsec`, expected one of `vxlan`, `host-gw`, `wireguard-native`"),
         ("macs not a list", with_nodes("", &srv("macs = \"52:54:00:00:00:01\"")), "7:8: invalid type: string \"52:54:00:00:00:01\", expected a sequence"),

@@ -13,8 +13,8 @@ use crate::fsutil::{self, FsError};
 /// The marker the console login wrapper checks, relative to the root.
 pub const MARKER: &str = "run/kateskit/console-autologin";
 
-/// The decision and the sentence saying why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The decision and the sentence saying why (`agent console-autologin --json` prints it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Decision {
     pub autologin: bool,
     pub why: String,

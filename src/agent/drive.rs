@@ -208,7 +208,7 @@ fn set(layer: &mut Layer, section: &str, key: &str, v: Value, src: &str) {
 }
 
 fn yaml(b: &[u8], src: &str) -> Result<Value, String> {
-    let v: serde_yaml::Value = serde_yaml::from_slice(b).map_err(|e| match e.location() {
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_slice(b).map_err(|e| match e.location() {
         Some(l) => format!(
             "{src}: line {} column {}: {e}; fix the YAML there",
             l.line(),

@@ -38,7 +38,8 @@ fn material(env: &AgentEnv, m: &Value, name: &str, file: &str) -> Result<Vec<u8>
 
 /// Parses the first cluster and user of a kubeconfig.
 pub fn parse(env: &AgentEnv, text: &str, file: &str) -> Result<KubeAccess, String> {
-    let y: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+    let y: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| format!("{file}: {e}"))?;
     let v: Value = serde_json::to_value(y).map_err(|e| format!("{file}: {e}"))?;
     let cluster = v
         .pointer("/clusters/0/cluster")

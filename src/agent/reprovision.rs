@@ -48,7 +48,7 @@ fn previous_server(env: &AgentEnv) -> Option<String> {
         .path(crate::k3s::config::DROPIN_DIR)
         .join(crate::k3s::config::DROPIN);
     let text = std::fs::read_to_string(path).ok()?;
-    let y: serde_yaml::Mapping = serde_yaml::from_str(&text).ok()?;
+    let y: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(&text).ok()?;
     y.get("server")?.as_str().map(str::to_string)
 }
 

@@ -226,7 +226,7 @@ pub(crate) fn helm_chart(
 }
 
 pub(crate) fn to_yaml(v: &Value) -> String {
-    serde_yaml::to_string(v).expect("JSON values always serialize to YAML")
+    serde_yaml_ng::to_string(v).expect("JSON values always serialize to YAML")
 }
 
 /// A component's user values as JSON (TOML values map one to one).

@@ -138,7 +138,9 @@ fn yaml(what: &'static str, docs: &[Value]) -> Result<String, RookError> {
         String::from("# Rendered by kateskit from cluster.toml; edit cluster.toml instead.\n");
     for d in docs {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(d).map_err(|e| RookError::Yaml(what, e.to_string()))?);
+        out.push_str(
+            &serde_yaml_ng::to_string(d).map_err(|e| RookError::Yaml(what, e.to_string()))?,
+        );
     }
     Ok(out)
 }

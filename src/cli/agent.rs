@@ -19,7 +19,11 @@ pub enum AgentCmd {
     },
     /// Decide whether the live console logs root in: writes /run/kateskit/console-autologin
     /// only when no embed area is stamped (run before the gettys).
-    ConsoleAutologin,
+    ConsoleAutologin {
+        /// Print the decision as JSON (`{"autologin": BOOL, "why": TEXT}`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the last run's status from /run/kateskit/status.json; exits 0 when ok, 1 when a
     /// phase failed, 2 when the machine is unconfigured.
     Status {
@@ -46,11 +50,15 @@ impl AgentCmd {
                     ExitCode::FAILURE
                 })
             }
-            AgentCmd::ConsoleAutologin => {
+            AgentCmd::ConsoleAutologin { json } => {
                 let d = kateskit::agent::console::decide(&env);
                 kateskit::agent::console::apply(&env, &d)
                     .context("writing the console autologin marker")?;
-                println!("kateskit: {}", d.why);
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&d)?);
+                } else {
+                    println!("kateskit: {}", d.why);
+                }
                 Ok(ExitCode::SUCCESS)
             }
             AgentCmd::Status { json } => {

@@ -15,7 +15,7 @@ pub enum ClusterCmd {
     /// existing secrets.
     Init(InitArgs),
     /// Validate DIR/cluster.toml. Exit 0 when valid, 1 when not; warnings go to stderr.
-    Check(DirArg),
+    Check(CheckArgs),
     /// Print one node's NodeConfig JSON (apiVersion kateskit.dev/v1) on stdout.
     Render(RenderArgs),
     /// Print the cluster's join token (the server token unless --agent).
@@ -57,9 +57,12 @@ pub struct IngressCaArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DirArg {
+pub struct CheckArgs {
     /// Cluster directory holding cluster.toml (and secrets/).
     pub dir: PathBuf,
+    /// Print the result as JSON on stdout (file, valid, nodes, diagnostics; docs/cli-cluster.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +72,9 @@ pub struct InitArgs {
     /// Cluster name written into the template (a DNS label).
     #[arg(long, default_value = "kateskit")]
     pub name: String,
+    /// Print what was written as JSON on stdout (docs/cli-cluster.md, "cluster init --json").
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +114,7 @@ impl ClusterCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             ClusterCmd::Init(a) => init(a),
+            ClusterCmd::Check(a) if a.json => check_json(&a.dir),
             ClusterCmd::Check(a) => Ok(check(&a.dir)),
             ClusterCmd::Render(a) => render(a),
             ClusterCmd::IngressCa(a) => ingress_ca(a),
@@ -137,15 +144,25 @@ fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
     }
     fsutil::ensure_dir(&a.dir, 0o755).with_context(|| format!("creating {}", a.dir.display()))?;
     let toml_path = a.dir.join("cluster.toml");
-    if toml_path.exists() {
-        super::note!("keeping existing {}", toml_path.display());
-    } else {
+    let template_written = !toml_path.exists();
+    if template_written {
         let text = spec::TEMPLATE.replace("@NAME@", &a.name);
         fsutil::write_new(&toml_path, text.as_bytes(), 0o644)?;
         super::note!("wrote {}", toml_path.display());
+    } else {
+        super::note!("keeping existing {}", toml_path.display());
     }
     let s = pki::init(&a.dir).context("creating cluster secrets")?;
     super::note!("wrote {} (CA hash {})", s.dir.display(), s.ca_hash());
+    if a.json {
+        let report = serde_json::json!({
+            "cluster_toml": toml_path,
+            "template_written": template_written,
+            "secrets_dir": s.dir,
+            "ca_hash": s.ca_hash(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -163,6 +180,16 @@ fn check(dir: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn check_json(dir: &Path) -> anyhow::Result<ExitCode> {
+    let r = spec::check(&dir.join("cluster.toml"))?;
+    println!("{}", serde_json::to_string_pretty(&r)?);
+    Ok(if r.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Says which secrets an older cluster directory was completed with (keep them with the rest).

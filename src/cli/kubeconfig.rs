@@ -44,7 +44,7 @@ impl KubeconfigCmd {
         );
         match (self.output, self.merge) {
             (Some(out), _) => {
-                let text = serde_yaml::to_string(&new)?;
+                let text = serde_yaml_ng::to_string(&new)?;
                 fsutil::write_new(&out, text.as_bytes(), 0o600)
                     .with_context(|| format!("writing {}", out.display()))?;
                 super::note!("wrote {} (context {})", out.display(), spec.cluster.name);
@@ -52,13 +52,13 @@ impl KubeconfigCmd {
             (None, Some(path)) => {
                 // O_NOFOLLOW: a symlink at the kubeconfig path is refused, not read through.
                 let existing = match fsutil::read_nofollow(&path, KUBECONFIG_MAX)? {
-                    Some(t) => serde_yaml::from_slice(&t)
+                    Some(t) => serde_yaml_ng::from_slice(&t)
                         .with_context(|| format!("parsing {}", path.display()))?,
-                    None => serde_yaml::Value::Null,
+                    None => serde_yaml_ng::Value::Null,
                 };
                 let merged = pki::kubeconfig::merge(existing, &new, self.switch_context)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                let text = serde_yaml::to_string(&merged)?;
+                let text = serde_yaml_ng::to_string(&merged)?;
                 fsutil::write_atomic(&path, text.as_bytes(), 0o600)
                     .with_context(|| format!("writing {}", path.display()))?;
                 super::note!(
@@ -67,7 +67,7 @@ impl KubeconfigCmd {
                     path.display()
                 );
             }
-            (None, None) => print!("{}", serde_yaml::to_string(&new)?),
+            (None, None) => print!("{}", serde_yaml_ng::to_string(&new)?),
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ mod cluster;
 mod cluster_import;
 mod disk;
 mod flash;
+mod generate;
 mod image;
 mod install;
 mod install_guided;
@@ -55,6 +56,9 @@ pub enum Command {
     /// The first-boot agent: turn this machine into the node its config describes.
     #[command(subcommand)]
     Agent(agent::AgentCmd),
+    /// Shell completions and man pages from these definitions (for packagers).
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCmd),
 }
 
 impl Command {
@@ -67,6 +71,7 @@ impl Command {
             Command::Flash(c) => c.run(),
             Command::Install(c) => c.run(),
             Command::Agent(c) => c.run(),
+            Command::Generate(c) => c.run().map(|()| ExitCode::SUCCESS),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Renders the k3s config drop-in from a NodeConfig. Keys are k3s CLI flag names (without
 //! `--`), chosen per role: agents reject server-only flags.
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 
 use crate::nodecfg::NodeConfig;
 use crate::spec::Role;
@@ -78,7 +78,7 @@ pub fn render(cfg: &NodeConfig) -> String {
     for (k, v) in keys(cfg) {
         m.insert(Value::String(k.into()), v);
     }
-    let body = serde_yaml::to_string(&m).expect("a mapping of strings serializes");
+    let body = serde_yaml_ng::to_string(&m).expect("a mapping of strings serializes");
     format!("# Written by kateskit from the node config; change the cluster spec instead.\n{body}")
 }
 

@@ -86,7 +86,7 @@ pub struct K3sInfo {
     /// empty probes them to rejoin its cluster instead of starting a new one.
     #[serde(default)]
     pub server_urls: Vec<String>,
-    /// Start embedded etcd (first server of a multi-server cluster).
+    /// Start embedded etcd (`cluster-init`): the first server, unless the spec chose SQLite.
     pub cluster_init: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_ip: Option<String>,

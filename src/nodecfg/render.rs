@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::pki::Secrets;
-use crate::spec::{ClusterSpec, NodeSpec, StorageDriver};
+use crate::spec::{ClusterSpec, Datastore, NodeSpec, StorageDriver};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RenderError {
@@ -162,7 +162,8 @@ pub fn render_public(spec: &ClusterSpec, name: &str) -> Result<NodeConfig, Rende
                 Some(join_url(spec)?)
             },
             server_urls,
-            cluster_init: is_first && multi,
+            // Embedded etcd from the first boot unless SQLite was chosen (one server only).
+            cluster_init: is_first && (multi || spec.cluster.datastore == Datastore::Etcd),
             node_ip: node.primary_ip(),
             flannel_backend: spec.network.flannel_backend,
             cluster_cidr: spec.network.cluster_cidr.clone(),

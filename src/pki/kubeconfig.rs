@@ -6,7 +6,7 @@ use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair,
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::{ca, keyfmt, PkiError, Secrets};
@@ -57,7 +57,7 @@ pub fn render(name: &str, server_url: &str, server_ca_pem: &str, admin: &AdminCe
         crt = B64.encode(&admin.cert_pem),
         key = B64.encode(admin.key_pem.expose()),
     );
-    serde_yaml::from_str(&yaml).expect("kubeconfig template is valid YAML")
+    serde_yaml_ng::from_str(&yaml).expect("kubeconfig template is valid YAML")
 }
 
 /// Merges `new` into `existing`: entries with the same name are replaced, all others kept.

@@ -1,6 +1,7 @@
 //! `cluster.toml`: the model, parsing with positions, and validation. Pure: no I/O but reading
 //! the file.
 
+mod check;
 mod locate;
 mod model;
 mod validate;
@@ -13,13 +14,14 @@ mod validate_rook;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use check::{check, CheckReport};
 pub use locate::{line_col, KeyPath, Seg};
 pub use model::*;
 pub use validate::{is_dns_label, normalize_mac, Finding, Severity};
 pub use validate_osd::{osd_disk_problems, OsdProblem};
 
 /// A finding placed in its file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Diagnostic {
     pub file: String,
     pub line: usize,

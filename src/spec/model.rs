@@ -35,6 +35,20 @@ pub struct ClusterMeta {
     /// NTP servers; empty means the image default.
     #[serde(default)]
     pub ntp_servers: Vec<String>,
+    /// k3s datastore. `etcd` (default): embedded etcd, started with `cluster-init` on the first
+    /// server even when it is the only one, so more servers can join later without
+    /// reinstalling it. `sqlite`: k3s's single-server default, lighter, but a server can never
+    /// be added (opt-in single-node optimisation).
+    #[serde(default)]
+    pub datastore: Datastore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Datastore {
+    #[default]
+    Etcd,
+    Sqlite,
 }
 
 pub fn default_domain() -> String {

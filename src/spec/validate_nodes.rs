@@ -38,6 +38,9 @@ pub(super) fn check_nodes(c: &mut Checker, spec: &ClusterSpec, pod_nets: &[(&str
             .unwrap_or(0);
         c.warn(root.key("nodes").idx(first).key("name"), format!("the first server `{}` has no static address; the other nodes join it by that name, which must resolve on their network", spec.nodes[first].name), "give it network = { addresses = [...] }, or make sure DNS resolves the name");
     }
+    if servers > 1 && spec.cluster.datastore == Datastore::Sqlite {
+        c.err(root.key("cluster").key("datastore"), format!("datastore = \"sqlite\" serves one k3s server, but {servers} nodes have role = \"server\""), "use datastore = \"etcd\" (the default) for several servers, or keep one server");
+    }
     if servers > 0 && servers % 2 == 0 {
         c.warn(root.key("nodes"), format!("{servers} servers: embedded etcd needs a majority, so an even count tolerates no more failures than {} would", servers - 1), "use an odd number of servers (1, 3 or 5)");
     }

@@ -47,8 +47,8 @@ impl Setup {
         (t0.elapsed(), phase(&self.node.journal(), "k3s-config"))
     }
 
-    pub fn dropin(&self) -> serde_yaml::Mapping {
-        serde_yaml::from_str(&self.node.read(DROPIN)).unwrap()
+    pub fn dropin(&self) -> serde_yaml_ng::Mapping {
+        serde_yaml_ng::from_str(&self.node.read(DROPIN)).unwrap()
     }
 }
 
@@ -63,11 +63,11 @@ pub fn phase(j: &serde_json::Value, name: &str) -> String {
     p["detail"].as_str().unwrap_or("").to_string()
 }
 
-pub fn server_of(m: &serde_yaml::Mapping) -> Option<String> {
+pub fn server_of(m: &serde_yaml_ng::Mapping) -> Option<String> {
     m.get("server").map(|v| v.as_str().unwrap().to_string())
 }
 
-pub fn cluster_init(m: &serde_yaml::Mapping) -> bool {
+pub fn cluster_init(m: &serde_yaml_ng::Mapping) -> bool {
     m.get("cluster-init").and_then(|v| v.as_bool()) == Some(true)
 }
 
