@@ -12,7 +12,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 status=0
-for target in cmdline merge; do
+for target in cmdline merge nocloud nocloud_write_files; do
   echo "== fuzz target $target for ${secs}s"
   mkdir -p "fuzz/corpus/$target"
   if ! cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048; then
