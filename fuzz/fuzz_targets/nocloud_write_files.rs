@@ -3,14 +3,14 @@
 #![no_main]
 
 use base64::Engine;
-use kateskit::agent::nocloud::files;
+use kateskit::agent::nocloud::{self, files};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(v) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(data) else {
         return;
     };
-    let tagged = serde_yaml_ng::from_slice(&files::local_binary_tags(data)).ok();
+    let tagged = serde_yaml_ng::from_slice(&nocloud::local_binary_tags(data)).ok();
     let Ok(entries) = files::map(&v, tagged.as_ref(), "fuzz") else {
         return;
     };

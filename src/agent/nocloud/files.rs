@@ -111,36 +111,15 @@ fn content(it: &serde_yaml_ng::Mapping, binary: bool, src: &str) -> Result<Vec<u
     Ok(data)
 }
 
-/// `!!binary` written as a tag (after a space, `:`, `-`, `[` or `,`, before a space), made a
-/// local tag: the YAML loader resolves `!!binary` to a core-schema tag and then drops it.
-pub fn local_binary_tags(b: &[u8]) -> Vec<u8> {
-    const TAG: &[u8] = b"!!binary";
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let before_ok =
-            i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b':' | b'-' | b'[' | b',');
-        let after = b.get(i + TAG.len());
-        if before_ok && b[i..].starts_with(TAG) && after.map_or(true, |c| c.is_ascii_whitespace()) {
-            out.extend_from_slice(b"!binary");
-            i += TAG.len();
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 /// Whether entry `i`'s content carries a `!!binary` tag in `tagged` (the document parsed after
-/// [`local_binary_tags`]).
+/// [`super::local_binary_tags`]).
 fn is_binary(tagged: Option<&Yaml>, i: usize) -> bool {
     let c = tagged.and_then(|t| t.get(i)).and_then(|e| e.get("content"));
     matches!(c, Some(Yaml::Tagged(t)) if t.tag == "binary")
 }
 
 /// Maps a `write_files` list to the agent's write_files entries; `tagged` is the same list
-/// parsed with `!!binary` kept (see [`local_binary_tags`]).
+/// parsed with `!!binary` kept (see [`super::local_binary_tags`]).
 pub fn map(v: &Yaml, tagged: Option<&Yaml>, src: &str) -> Result<Vec<Value>, String> {
     let Some(items) = v.as_sequence() else {
         return Err(format!(
@@ -247,7 +226,8 @@ mod tests {
 
     fn one(doc: &str) -> Result<Value, String> {
         let v: Yaml = serde_yaml_ng::from_str(doc).unwrap();
-        let t: Yaml = serde_yaml_ng::from_slice(&local_binary_tags(doc.as_bytes())).unwrap();
+        let t: Yaml =
+            serde_yaml_ng::from_slice(&super::super::local_binary_tags(doc.as_bytes())).unwrap();
         map(&v, Some(&t), "wf").map(|mut l| l.remove(0))
     }
 

@@ -4,8 +4,11 @@
 //! more user-data are refused, never dropped (docs/agent.md "NoCloud mapping").
 
 pub mod files;
+pub mod logins;
 pub mod meta;
 pub mod network;
+pub mod network_v1;
+pub mod network_v2;
 pub mod networkd;
 pub mod userdata;
 
@@ -100,6 +103,27 @@ pub fn yaml(b: &[u8], src: &str) -> Result<Yaml, String> {
         Yaml::Null => Yaml::Mapping(Default::default()),
         v => v,
     })
+}
+
+/// `!!binary` written as a tag (after a space, `:`, `-`, `[` or `,`, before a space), made a
+/// local tag: the YAML loader resolves `!!binary` to a core-schema tag and then drops it.
+pub fn local_binary_tags(b: &[u8]) -> Vec<u8> {
+    const TAG: &[u8] = b"!!binary";
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let before_ok =
+            i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b':' | b'-' | b'[' | b',');
+        let after = b.get(i + TAG.len());
+        if before_ok && b[i..].starts_with(TAG) && after.map_or(true, |c| c.is_ascii_whitespace()) {
+            out.extend_from_slice(b"!binary");
+            i += TAG.len();
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The mapping at the top of a document, or an error naming what it is instead.

@@ -4,9 +4,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use serde_yaml_ng::{Mapping, Value as Yaml};
+use serde_yaml_ng::Value as Yaml;
 
-use super::{key_str, kind, mapping, strings, yaml, Mapped};
+use super::{kind, mapping, yaml, Mapped};
 
 /// One link to configure, matched by MAC or name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -41,11 +41,11 @@ pub struct NetRoute {
     pub metric: Option<u32>,
 }
 
-fn refused(src: &str, what: &str) -> String {
+pub(super) fn refused(src: &str, what: &str) -> String {
     format!("{src}: {what} are not supported by KatesKit; configure the physical links only (ethernets / type physical), or stamp a NodeConfig")
 }
 
-fn text(v: Option<&Yaml>, src: &str) -> Result<Option<String>, String> {
+pub(super) fn text(v: Option<&Yaml>, src: &str) -> Result<Option<String>, String> {
     match v {
         None | Some(Yaml::Null) => Ok(None),
         Some(Yaml::String(s)) => Ok(Some(s.clone())),
@@ -54,7 +54,7 @@ fn text(v: Option<&Yaml>, src: &str) -> Result<Option<String>, String> {
     }
 }
 
-fn num(v: Option<&Yaml>, src: &str) -> Result<Option<u32>, String> {
+pub(super) fn num(v: Option<&Yaml>, src: &str) -> Result<Option<u32>, String> {
     match v {
         None | Some(Yaml::Null) => Ok(None),
         Some(Yaml::Number(n)) => n
@@ -70,7 +70,7 @@ fn num(v: Option<&Yaml>, src: &str) -> Result<Option<u32>, String> {
     }
 }
 
-fn flag(v: Option<&Yaml>) -> bool {
+pub(super) fn flag(v: Option<&Yaml>) -> bool {
     match v {
         Some(Yaml::Bool(b)) => *b,
         Some(Yaml::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on"),
@@ -78,14 +78,14 @@ fn flag(v: Option<&Yaml>) -> bool {
     }
 }
 
-fn ip(s: &str, src: &str, what: &str) -> Result<String, String> {
+pub(super) fn ip(s: &str, src: &str, what: &str) -> Result<String, String> {
     s.parse::<std::net::IpAddr>()
         .map(|_| s.to_string())
         .map_err(|_| format!("{src}: {what} `{s}` is not an IP address"))
 }
 
 /// `addr` with a prefix: already CIDR, or with a dotted `netmask`, or a host address.
-fn cidr(addr: &str, netmask: Option<&str>, src: &str) -> Result<String, String> {
+pub(super) fn cidr(addr: &str, netmask: Option<&str>, src: &str) -> Result<String, String> {
     let bad = || {
         format!("{src}: address `{addr}` is not an IP address in CIDR form (e.g. 192.0.2.11/24)")
     };
@@ -114,7 +114,7 @@ fn cidr(addr: &str, netmask: Option<&str>, src: &str) -> Result<String, String> 
     Ok(format!("{a}/{prefix}"))
 }
 
-fn route_to(to: &str, src: &str) -> Result<String, String> {
+pub(super) fn route_to(to: &str, src: &str) -> Result<String, String> {
     if to == "default" {
         return Ok("0.0.0.0/0".into());
     }
@@ -137,8 +137,8 @@ pub fn map(m: &mut Mapped, bytes: &[u8], src: &str) -> Result<(), String> {
         return Ok(());
     }
     let links = match top.get("version") {
-        Some(Yaml::Number(n)) if n.as_u64() == Some(1) => v1(m, top, src)?,
-        Some(Yaml::Number(n)) if n.as_u64() == Some(2) => v2(m, top, src)?,
+        Some(Yaml::Number(n)) if n.as_u64() == Some(1) => super::network_v1::map(m, top, src)?,
+        Some(Yaml::Number(n)) if n.as_u64() == Some(2) => super::network_v2::map(m, top, src)?,
         other => {
             return Err(format!(
             "{src}: version {} is not 1 or 2; write `version: 2` (netplan form) or `version: 1`",
@@ -152,274 +152,6 @@ pub fn map(m: &mut Mapped, bytes: &[u8], src: &str) -> Result<(), String> {
     m.set("agent", "network_config", json!(links), src);
     m.set("node", "network", serde_json::Value::Null, src);
     Ok(())
-}
-
-fn v2(m: &mut Mapped, top: &Mapping, src: &str) -> Result<Vec<NetLink>, String> {
-    let mut out = Vec::new();
-    for (k, v) in top {
-        match key_str(k).as_str() {
-            "version" | "renderer" => {}
-            "ethernets" => {
-                let eths = mapping(v, &format!("{src} ethernets"))?;
-                for (id, e) in eths {
-                    let id = key_str(id);
-                    out.push(v2_link(
-                        m,
-                        &id,
-                        mapping(e, &format!("{src} ethernets.{id}"))?,
-                        &format!("{src} ethernets.{id}"),
-                    )?);
-                }
-            }
-            "bonds" => return Err(refused(src, "bonds")),
-            "bridges" => return Err(refused(src, "bridges")),
-            "vlans" => return Err(refused(src, "VLANs")),
-            "wifis" => return Err(refused(src, "wifi links")),
-            other => m.unmapped(src, other, "no networkd equivalent in KatesKit"),
-        }
-    }
-    Ok(out)
-}
-
-fn v2_link(m: &mut Mapped, id: &str, e: &Mapping, src: &str) -> Result<NetLink, String> {
-    let mut l = NetLink {
-        id: id.to_string(),
-        ..Default::default()
-    };
-    for (k, v) in e {
-        let key = key_str(k);
-        let ks = format!("{src}.{key}");
-        match key.as_str() {
-            "match" => {
-                for (mk, mv) in mapping(v, &ks)? {
-                    match key_str(mk).as_str() {
-                        "macaddress" => {
-                            l.match_mac = text(Some(mv), &ks)?.map(|s| s.to_ascii_lowercase())
-                        }
-                        "name" => l.match_name = text(Some(mv), &ks)?,
-                        "driver" => l.match_driver = text(Some(mv), &ks)?,
-                        other => {
-                            m.unmapped(&ks, other, "networkd matching by MAC, name and driver only")
-                        }
-                    }
-                }
-            }
-            "set-name" => l.set_name = text(Some(v), &ks)?,
-            "dhcp4" => l.dhcp4 = flag(Some(v)),
-            "dhcp6" => l.dhcp6 = flag(Some(v)),
-            "addresses" => {
-                for (i, a) in v
-                    .as_sequence()
-                    .ok_or_else(|| format!("{ks}: expected a list"))?
-                    .iter()
-                    .enumerate()
-                {
-                    match a {
-                        Yaml::String(s) => l.addresses.push(cidr(s, None, &format!("{ks}[{i}]"))?),
-                        _ => return Err(format!("{ks}[{i}]: only addresses in CIDR form are supported (no lifetime or label)")),
-                    }
-                }
-            }
-            "gateway4" => {
-                l.gateway4 = text(Some(v), &ks)?
-                    .map(|g| ip(&g, &ks, "gateway"))
-                    .transpose()?
-            }
-            "gateway6" => {
-                l.gateway6 = text(Some(v), &ks)?
-                    .map(|g| ip(&g, &ks, "gateway"))
-                    .transpose()?
-            }
-            "routes" => {
-                for (i, r) in v
-                    .as_sequence()
-                    .ok_or_else(|| format!("{ks}: expected a list"))?
-                    .iter()
-                    .enumerate()
-                {
-                    let rs = format!("{ks}[{i}]");
-                    let r = mapping(r, &rs)?;
-                    let to = text(r.get("to"), &rs)?.ok_or_else(|| format!("{rs}: has no `to`"))?;
-                    l.routes.push(NetRoute {
-                        to: route_to(&to, &rs)?,
-                        via: text(r.get("via"), &rs)?
-                            .map(|g| ip(&g, &rs, "via"))
-                            .transpose()?,
-                        metric: num(r.get("metric"), &rs)?,
-                    });
-                    for rk in r
-                        .keys()
-                        .map(key_str)
-                        .filter(|k| !["to", "via", "metric"].contains(&k.as_str()))
-                    {
-                        m.unmapped(&rs, &rk, "routes carry to, via and metric only");
-                    }
-                }
-            }
-            "nameservers" => {
-                let ns = mapping(v, &ks)?;
-                for a in strings(
-                    ns.get("addresses").unwrap_or(&Yaml::Null),
-                    &format!("{ks}.addresses"),
-                )? {
-                    l.dns.push(ip(&a, &ks, "name server")?);
-                }
-                l.search.extend(strings(
-                    ns.get("search").unwrap_or(&Yaml::Null),
-                    &format!("{ks}.search"),
-                )?);
-            }
-            "mtu" => l.mtu = num(Some(v), &ks)?,
-            other => m.unmapped(src, other, "not rendered to networkd by KatesKit"),
-        }
-    }
-    if l.match_mac.is_none() && l.match_name.is_none() && l.match_driver.is_none() {
-        // netplan: without `match`, the id is the interface name.
-        l.match_name = Some(id.to_string());
-    }
-    Ok(l)
-}
-
-fn v1(m: &mut Mapped, top: &Mapping, src: &str) -> Result<Vec<NetLink>, String> {
-    let items = top
-        .get("config")
-        .and_then(Yaml::as_sequence)
-        .ok_or_else(|| format!("{src}: version 1 needs a `config` list"))?;
-    let mut out = Vec::new();
-    let (mut dns, mut search, mut routes) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, it) in items.iter().enumerate() {
-        let is = format!("{src} config[{i}]");
-        let it = mapping(it, &is)?;
-        match it.get("type").and_then(Yaml::as_str) {
-            Some("physical") => out.push(v1_physical(m, it, &is)?),
-            Some("nameserver") => {
-                for a in strings(it.get("address").unwrap_or(&Yaml::Null), &is)? {
-                    dns.push(ip(&a, &is, "name server")?);
-                }
-                search.extend(strings(it.get("search").unwrap_or(&Yaml::Null), &is)?);
-            }
-            Some("route") => routes.push(v1_route(it, &is)?),
-            Some("bond") => return Err(refused(&is, "bonds")),
-            Some("bridge") => return Err(refused(&is, "bridges")),
-            Some("vlan") => return Err(refused(&is, "VLANs")),
-            Some(other) => {
-                return Err(format!(
-                    "{is}: type `{other}` is not supported (physical, nameserver, route)"
-                ))
-            }
-            None => return Err(format!("{is}: has no type")),
-        }
-    }
-    // Global name servers and routes go on every link that has a static or DHCP config.
-    for l in &mut out {
-        l.dns.extend(dns.iter().cloned());
-        l.search.extend(search.iter().cloned());
-        if !l.addresses.is_empty() {
-            l.routes.extend(routes.iter().cloned());
-        }
-    }
-    Ok(out)
-}
-
-fn v1_route(r: &Mapping, src: &str) -> Result<NetRoute, String> {
-    let dest = text(r.get("destination").or(r.get("network")), src)?
-        .ok_or_else(|| format!("{src}: route has no destination"))?;
-    let mask = text(r.get("netmask"), src)?;
-    let to = if dest == "default" {
-        "0.0.0.0/0".into()
-    } else {
-        cidr(&dest, mask.as_deref(), src)?
-    };
-    Ok(NetRoute {
-        to,
-        via: text(r.get("gateway"), src)?
-            .map(|g| ip(&g, src, "gateway"))
-            .transpose()?,
-        metric: num(r.get("metric"), src)?,
-    })
-}
-
-fn v1_physical(m: &mut Mapped, it: &Mapping, src: &str) -> Result<NetLink, String> {
-    let name =
-        text(it.get("name"), src)?.ok_or_else(|| format!("{src}: a physical link needs a name"))?;
-    let mac = text(it.get("mac_address"), src)?.map(|s| s.to_ascii_lowercase());
-    let mut l = NetLink {
-        id: name.clone(),
-        mtu: num(it.get("mtu"), src)?,
-        ..Default::default()
-    };
-    // v1 names the link: with a MAC, the link of that MAC is renamed to `name`.
-    match mac {
-        Some(mac) => {
-            l.match_mac = Some(mac);
-            l.set_name = Some(name);
-        }
-        None => l.match_name = Some(name),
-    }
-    for k in it
-        .keys()
-        .map(key_str)
-        .filter(|k| !["type", "name", "mac_address", "mtu", "subnets"].contains(&k.as_str()))
-    {
-        m.unmapped(src, &k, "not rendered to networkd by KatesKit");
-    }
-    let subnets = it
-        .get("subnets")
-        .and_then(Yaml::as_sequence)
-        .cloned()
-        .unwrap_or_default();
-    for (j, s) in subnets.iter().enumerate() {
-        let ss = format!("{src}.subnets[{j}]");
-        let s = mapping(s, &ss)?;
-        match s.get("type").and_then(Yaml::as_str) {
-            Some("dhcp" | "dhcp4") => l.dhcp4 = true,
-            Some("dhcp6" | "ipv6_dhcpv6-stateful" | "ipv6_dhcpv6-stateless" | "ipv6_slaac") => l.dhcp6 = true,
-            Some("static" | "static6") => {
-                let addr = text(s.get("address"), &ss)?.ok_or_else(|| format!("{ss}: static subnet has no address"))?;
-                let a = cidr(&addr, text(s.get("netmask"), &ss)?.as_deref(), &ss)?;
-                if let Some(g) = text(s.get("gateway"), &ss)? {
-                    let g = ip(&g, &ss, "gateway")?;
-                    if g.contains(':') { l.gateway6 = Some(g) } else { l.gateway4 = Some(g) }
-                }
-                l.addresses.push(a);
-            }
-            Some("manual") => {}
-            other => return Err(format!("{ss}: subnet type {} is not supported (static, static6, dhcp, dhcp4, dhcp6, manual)", other.unwrap_or("missing"))),
-        }
-        for a in strings(s.get("dns_nameservers").unwrap_or(&Yaml::Null), &ss)? {
-            l.dns.push(ip(&a, &ss, "name server")?);
-        }
-        l.search
-            .extend(strings(s.get("dns_search").unwrap_or(&Yaml::Null), &ss)?);
-        for (r, route) in s
-            .get("routes")
-            .and_then(Yaml::as_sequence)
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            l.routes.push(v1_route(
-                mapping(route, &ss)?,
-                &format!("{ss}.routes[{r}]"),
-            )?);
-        }
-        for k in s.keys().map(key_str).filter(|k| {
-            ![
-                "type",
-                "address",
-                "netmask",
-                "gateway",
-                "dns_nameservers",
-                "dns_search",
-                "routes",
-            ]
-            .contains(&k.as_str())
-        }) {
-            m.unmapped(&ss, &k, "not rendered to networkd by KatesKit");
-        }
-    }
-    Ok(l)
 }
 
 #[cfg(test)]
