@@ -113,6 +113,8 @@ fn rows() -> Vec<Row> {
             Contains("etc/systemd/network/10-kateskit-nc-00-lan.network", "[Match]\nMACAddress=52:54:00:12:34:56\n\n[Network]\nDHCP=no\nAddress=192.0.2.10/24\nGateway=192.0.2.1\nDNS=192.0.2.53\nDomains=example.org\n\n[Route]\nDestination=198.51.100.0/24\nGateway=192.0.2.254\n"),
             Contains("etc/systemd/network/10-kateskit-nc-00-lan.link", "[Link]\nName=lan0\n"),
             Absent("etc/systemd/network/99-kateskit-dhcp.network"), Source("agent.network_config", "network-config"),
+            // The image defaults' static address (a rung below the drive) is replaced.
+            Absent("etc/systemd/network/10-kateskit-static.network"), Absent("run/kateskit/config/node/network/addresses"),
         ] },
         Row { name: "network-config v1 dhcp by name", meta: META, user: String::new(), network: Some(
             "version: 1\nconfig:\n- type: physical\n  name: eth0\n  subnets: [{type: dhcp}]\n- type: nameserver\n  address: [192.0.2.53]\n  search: [lan]\n"), want: vec![
@@ -282,4 +284,42 @@ fn stamped_node_takes_no_protected_key_from_the_drive() {
         "{w}"
     );
     assert_eq!(n.value("host/hostname"), "evil");
+}
+
+/// An `ip=` kernel argument ranks above the drive: its static file is written, the drive's
+/// network-config is not, and the status says so.
+#[test]
+fn ip_argument_wins_over_network_config() {
+    let c = Cluster::new("rack");
+    let n = node(&c);
+    n.set_cmdline(&format!(
+        "{NO_JOIN} ip=198.51.100.7::198.51.100.1:255.255.255.0::ens3:none"
+    ));
+    let r = Row {
+        name: "ip",
+        meta: META,
+        user: String::new(),
+        network: Some("version: 2\nethernets:\n  eth0: {dhcp4: true}\n"),
+        want: vec![],
+    };
+    let d = drive(&r);
+    let out = n.run(&[("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap())]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(n
+        .read("etc/systemd/network/10-kateskit-static.network")
+        .contains("Address=198.51.100.7/24"));
+    assert!(!n
+        .path("etc/systemd/network/10-kateskit-nc-00-eth0.network")
+        .exists());
+    let w = warnings(&n);
+    assert!(
+        w.contains(
+            "network-config: not applied: node.network from kernel argument ip=198.51.100.7"
+        ),
+        "{w}"
+    );
 }
