@@ -60,7 +60,6 @@ pub fn public_keys(v: &Yaml, src: &str) -> Result<Vec<String>, String> {
 pub fn map(m: &mut Mapped, bytes: &[u8], src: &str) -> Result<(), String> {
     let doc = yaml(bytes, src)?;
     let doc = mapping(&doc, src)?;
-    let mut hostname_done = false;
     for (k, v) in doc {
         let key = key_str(k);
         let ksrc = format!("{src} {key}");
@@ -77,15 +76,13 @@ pub fn map(m: &mut Mapped, bytes: &[u8], src: &str) -> Result<(), String> {
             }
             // cloud-init prefers local-hostname; `hostname` is read when it is absent.
             "local-hostname" | "hostname" => {
+                if key == "hostname" && doc.contains_key("local-hostname") {
+                    continue;
+                }
                 let Some(name) = v.as_str() else {
                     return Err(format!("{ksrc}: expected a host name, found {}", kind(v)));
                 };
-                if key == "local-hostname" || !doc.contains_key("local-hostname") {
-                    if !hostname_done {
-                        set_hostname(m, name, &ksrc)?;
-                    }
-                    hostname_done |= key == "local-hostname";
-                }
+                set_hostname(m, name, &ksrc)?;
             }
             "public-keys" => {
                 let keys = public_keys(v, &ksrc)?;

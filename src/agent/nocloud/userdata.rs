@@ -10,8 +10,16 @@ use super::{key_str, kind, mapping, strings, yaml, Mapped};
 /// Keys that run commands: refused, since KatesKit does not run shell from removable media.
 const COMMAND_KEYS: [&str; 2] = ["bootcmd", "runcmd"];
 
+/// The user-data formats read; the others are refused by name.
+enum Format {
+    Empty,
+    CloudConfig,
+    /// Text whose first line names no format cloud-init knows.
+    Unknown,
+}
+
 /// What kind of user-data a document is (cloud-init's `user_data.py` starts).
-fn format(b: &[u8]) -> Result<Option<&'static str>, &'static str> {
+fn format(b: &[u8]) -> Result<Format, &'static str> {
     let text = String::from_utf8_lossy(&b[..b.len().min(256)]);
     let first = text
         .lines()
@@ -23,7 +31,7 @@ fn format(b: &[u8]) -> Result<Option<&'static str>, &'static str> {
         return Err("a #cloud-config-archive");
     }
     if first.starts_with("#cloud-config") {
-        return Ok(Some("cloud-config"));
+        return Ok(Format::CloudConfig);
     }
     if first.starts_with("#include") {
         return Err("an #include list (more user-data fetched from URLs)");
@@ -44,10 +52,10 @@ fn format(b: &[u8]) -> Result<Option<&'static str>, &'static str> {
     if lower.starts_with("content-type:") || lower.starts_with("mime-version:") {
         return Err("a MIME multipart document");
     }
-    if text.trim().is_empty() {
-        return Ok(None);
+    if b.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Format::Empty);
     }
-    Ok(Some("unknown"))
+    Ok(Format::Unknown)
 }
 
 /// Maps `user-data` into `m`; gzip-compressed user-data is decompressed first, as cloud-init does.
@@ -67,14 +75,14 @@ pub fn map(m: &mut Mapped, bytes: &[u8], src: &str) -> Result<(), String> {
             "{src}: user-data is {what}, which KatesKit does not read; give a single #cloud-config \
              document (KatesKit maps its keys, docs/agent.md \"NoCloud mapping\")"
         )),
-        Ok(None) => Ok(()),
-        Ok(Some("unknown")) => {
+        Ok(Format::Empty) => Ok(()),
+        Ok(Format::Unknown) => {
             m.warnings.push(format!(
                 "{src}: not a #cloud-config document (its first line names no format cloud-init knows); ignored"
             ));
             Ok(())
         }
-        Ok(Some(_)) => {
+        Ok(Format::CloudConfig) => {
             let tagged = serde_yaml_ng::from_slice::<Yaml>(&super::local_binary_tags(bytes)).ok();
             cloud_config(m, &yaml(bytes, src)?, tagged.as_ref(), src)
         }
