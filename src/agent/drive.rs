@@ -1,9 +1,7 @@
-//! The config drive rung: a filesystem labelled `KATESKIT` holding `kateskit.json`, or a
-//! cloud-init NoCloud `CIDATA` drive whose hostname, SSH keys and write_files are mapped.
+//! The config drive rung: finds and reads a filesystem labelled `KATESKIT` holding
+//! `kateskit.json`, or a cloud-init NoCloud `CIDATA` drive, mapped by [`super::nocloud`].
 
 use std::path::{Path, PathBuf};
-
-use serde_json::{json, Map, Value};
 
 use super::sources::json_layer;
 use super::tree::Layer;
@@ -138,111 +136,17 @@ pub fn map_files(file: &DriveFile, desc: &str) -> Result<(Option<Layer>, Vec<Str
     if let Some(b) = file(super::k3os_source::DRIVE_FILE)? {
         return super::k3os_source::config_layer(&b, &format!("{desc} config.yaml"));
     }
-    let mut layer = Layer {
-        tree: Value::Object(Map::new()),
-        origin: Default::default(),
-    };
-    let mut warnings = Vec::new();
-    if let Some(b) = file("meta-data")? {
-        let meta = yaml(&b, &format!("{desc} meta-data"))?;
-        if let Some(h) = meta.get("local-hostname").and_then(Value::as_str) {
-            set(
-                &mut layer,
-                "host",
-                "hostname",
-                json!(h),
-                &format!("{desc} meta-data local-hostname"),
-            );
-        }
-    }
-    if let Some(b) = file("user-data")? {
-        let src = format!("{desc} user-data");
-        if !b.starts_with(b"#cloud-config") {
-            warnings.push(format!("{src}: not a #cloud-config document; ignored"));
-        } else {
-            let ud = yaml(&b, &src)?;
-            for (k, v) in ud.as_object().into_iter().flatten() {
-                match k.as_str() {
-                    "hostname" => set(
-                        &mut layer,
-                        "host",
-                        "hostname",
-                        v.clone(),
-                        &format!("{src} hostname"),
-                    ),
-                    "ssh_authorized_keys" => set(
-                        &mut layer,
-                        "host",
-                        "ssh_authorized_keys",
-                        v.clone(),
-                        &format!("{src} ssh_authorized_keys"),
-                    ),
-                    "write_files" => set(
-                        &mut layer,
-                        "agent",
-                        "write_files",
-                        write_files(v, &src)?,
-                        &format!("{src} write_files"),
-                    ),
-                    other => warnings.push(format!(
-                        "{src}: cloud-config key `{other}` has no KatesKit equivalent; ignored"
-                    )),
-                }
-            }
-        }
-    }
-    Ok((if layer.is_empty() { None } else { Some(layer) }, warnings))
-}
-
-fn set(layer: &mut Layer, section: &str, key: &str, v: Value, src: &str) {
-    let obj = layer.tree.as_object_mut().expect("layer root is an object");
-    let sec = obj
-        .entry(section)
-        .or_insert_with(|| Value::Object(Map::new()));
-    sec.as_object_mut()
-        .expect("section is an object")
-        .insert(key.into(), v);
-    layer
-        .origin
-        .insert(format!("{section}.{key}"), src.to_string());
-}
-
-fn yaml(b: &[u8], src: &str) -> Result<Value, String> {
-    let v: serde_yaml_ng::Value = serde_yaml_ng::from_slice(b).map_err(|e| match e.location() {
-        Some(l) => format!(
-            "{src}: line {} column {}: {e}; fix the YAML there",
-            l.line(),
-            l.column()
-        ),
-        None => format!("{src}: {e}"),
-    })?;
-    let v: Value = serde_json::to_value(v).map_err(|e| format!("{src}: {e}"))?;
-    Ok(if v.is_null() { json!({}) } else { v })
-}
-
-/// cloud-init write_files entries → the agent's write_files (owner/append/defer not supported).
-fn write_files(v: &Value, src: &str) -> Result<Value, String> {
-    let items = v
-        .as_array()
-        .ok_or_else(|| format!("{src}: write_files must be a list"))?;
-    let mut out = Vec::new();
-    for (i, it) in items.iter().enumerate() {
-        let path = it
-            .get("path")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{src}: write_files[{i}] has no path"))?;
-        let mut f = json!({"path": path, "content": it.get("content").and_then(Value::as_str).unwrap_or("")});
-        match it.get("encoding").and_then(Value::as_str) {
-            None | Some("text/plain") => {}
-            Some("b64" | "base64") => f["encoding"] = json!("b64"),
-            Some(other) => return Err(format!("{src}: write_files[{i}] ({path}): encoding `{other}` is not supported; use b64 or plain text")),
-        }
-        if let Some(p) = it.get("permissions").and_then(Value::as_str) {
-            f["permissions"] = json!(p);
-        }
-        out.push(f);
-    }
-    Ok(Value::Array(out))
+    let (meta_data, user_data, network_config) = (
+        file("meta-data")?,
+        file("user-data")?,
+        file("network-config")?,
+    );
+    super::nocloud::map(&super::nocloud::Drive {
+        desc,
+        meta_data: meta_data.as_deref(),
+        user_data: user_data.as_deref(),
+        network_config: network_config.as_deref(),
+    })
 }
 
 #[cfg(test)]
@@ -262,12 +166,10 @@ mod tests {
         let l = l.unwrap();
         assert_eq!(l.tree["host"]["hostname"], "ud-host");
         assert_eq!(l.origin["host.hostname"], "drive user-data hostname");
-        assert_eq!(l.tree["agent"]["write_files"][0]["encoding"], "b64");
+        assert_eq!(l.tree["agent"]["write_files"][0]["content"], "hi");
         assert_eq!(
             w,
-            vec![
-                "drive user-data: cloud-config key `packages` has no KatesKit equivalent; ignored"
-            ]
+            vec!["drive user-data: `packages` is not mapped (no KatesKit equivalent); ignored"]
         );
     }
 

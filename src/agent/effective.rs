@@ -42,6 +42,13 @@ pub struct AgentSettings {
     /// When config drives and embed partitions on other disks are read: `first-boot` (until
     /// the identity record exists), `always`, or `never`. Only the owner's sources set it.
     pub config_drive: super::trust::DrivePolicy,
+    /// The node's fully qualified name (a NoCloud FQDN host name); `/etc/hosts` maps it.
+    pub fqdn: Option<String>,
+    /// The NoCloud instance-id of the drive that configured the node: its write_files are
+    /// written once per instance id.
+    pub instance_id: Option<String>,
+    /// Links from a NoCloud `network-config`, rendered to networkd when `node.network` is unset.
+    pub network_config: Vec<super::nocloud::network::NetLink>,
 }
 
 impl Default for AgentSettings {
@@ -60,6 +67,9 @@ impl Default for AgentSettings {
             sysctls: BTreeMap::new(),
             write_files: Vec::new(),
             config_drive: Default::default(),
+            fqdn: None,
+            instance_id: None,
+            network_config: Vec::new(),
         }
     }
 }
@@ -78,6 +88,19 @@ pub struct WriteFile {
     /// Octal mode, default `0644`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<String>,
+    /// `user:group` (names or numbers, resolved in the node's /etc/passwd and /etc/group);
+    /// default root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Append to the file instead of replacing it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append: bool,
+    /// Write after the k3s config, just before k3s starts (cloud-init writes these last).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub defer: bool,
+    /// Written once for this NoCloud instance-id, then skipped on later runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
 
 /// The config the phases act on.

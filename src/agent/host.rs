@@ -4,8 +4,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use base64::Engine;
-
 use super::effective::Effective;
 use super::{AgentEnv, AgentError};
 use crate::fsutil::{self, FsError};
@@ -172,33 +170,8 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<HostOutcome, AgentError>
     };
     bump(out.ntp_changed);
 
-    for (i, f) in cfg.agent.write_files.iter().enumerate() {
-        let where_ = format!(
-            "{} (agent.write_files[{i}], {})",
-            src("agent.write_files"),
-            f.path
-        );
-        if !f.path.starts_with('/') || f.path.split('/').any(|c| c == "..") {
-            return Err(AgentError::Config(format!(
-                "{where_}: path must be absolute without `..`"
-            )));
-        }
-        let data = match f.encoding.as_deref() {
-            Some("b64") => base64::engine::general_purpose::STANDARD
-                .decode(f.content.expose().trim())
-                .map_err(|e| {
-                    AgentError::Config(format!("{where_}: content is not valid base64: {e}"))
-                })?,
-            _ => f.content.expose().as_bytes().to_vec(),
-        };
-        let mode = match &f.permissions {
-            Some(p) => u32::from_str_radix(p.trim_start_matches("0o"), 8).map_err(|_| {
-                AgentError::Config(format!("{where_}: permissions `{p}` is not octal"))
-            })?,
-            None => 0o644,
-        };
-        bump(write_if_changed(&env.path(&f.path), &data, mode)?);
-    }
+    bump(super::host_files::etc_hosts(env, cfg)?);
+    changed += super::host_files::write_files(env, cfg, false)?;
     out.changed = changed;
     Ok(out)
 }

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
+use super::nocloud::network::NetLink;
 use super::tree::Layer;
 use super::AgentEnv;
 use crate::spec::StaticNetwork;
@@ -123,6 +124,29 @@ pub fn render(
     Ok(vec![(STATIC_FILE.into(), s)])
 }
 
+/// The networkd files for the whole config: `node.network` when set (an `ip=` argument, a
+/// stamped static address), else a NoCloud network-config's links, else DHCP.
+pub fn render_with_links(
+    env: &AgentEnv,
+    net: Option<&StaticNetwork>,
+    nocloud: &[NetLink],
+    macs: &[String],
+    source: &str,
+    nocloud_source: &str,
+) -> Result<Vec<(String, String)>, String> {
+    if net.is_none() && !nocloud.is_empty() {
+        return super::nocloud::networkd::render(nocloud, &links(env), nocloud_source);
+    }
+    render(env, net, macs, source)
+}
+
+/// The NoCloud links of a partial tree.
+pub fn partial_links(tree: &Value) -> Vec<NetLink> {
+    tree.pointer("/agent/network_config")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
 /// Network links under `<root>/sys/class/net` with their MACs (empty when sysfs is absent).
 pub fn links(env: &AgentEnv) -> Vec<(String, String)> {
     let dir = env.path("sys/class/net");
@@ -151,7 +175,15 @@ pub fn apply(env: &AgentEnv, files: &[(String, String)]) -> Result<bool, super::
     for (name, body) in files {
         changed |= super::host::write_if_changed(&dir.join(name), body.as_bytes(), 0o644)?;
     }
-    for stale in [STATIC_FILE, DHCP_FILE] {
+    let mut stale: Vec<String> = vec![STATIC_FILE.into(), DHCP_FILE.into()];
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        stale.extend(
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(super::nocloud::networkd::PREFIX)),
+        );
+    }
+    for stale in &stale {
         let p = dir.join(stale);
         if !files.iter().any(|(n, _)| n == stale) && p.exists() {
             std::fs::remove_file(&p).map_err(|e| crate::fsutil::FsError {

@@ -94,8 +94,10 @@ fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
     let mut l = ladder::local(env).map_err(AgentError::Config)?;
     if let Some(plan) = ladder::fetch_plan(env, &l).map_err(AgentError::Config)? {
         let (net, macs) = network::partial(&l.merged.tree);
-        if net.is_some() {
-            let files = network::render(env, net.as_ref(), &macs, "the local config sources")
+        let links = network::partial_links(&l.merged.tree);
+        if net.is_some() || !links.is_empty() {
+            let src = "the local config sources";
+            let files = network::render_with_links(env, net.as_ref(), &links, &macs, src, src)
                 .map_err(AgentError::Network)?;
             if network::apply(env, &files)? {
                 systemctl(env, &["try-reload-or-restart", "systemd-networkd.service"])
@@ -157,8 +159,14 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
                 .source_of("node.network")
                 .unwrap_or("no static address declared")
                 .to_string();
-            let files = network::render(env, n.node.network.as_ref(), &n.node.macs, &src)
-                .map_err(AgentError::Network)?;
+            let links = &cfg.agent.network_config;
+            let nc_src = cfg.merged.source_of("agent.network_config").unwrap_or("network-config");
+            if n.node.network.is_some() && !links.is_empty() {
+                st.warnings.push(format!("{nc_src}: not applied: node.network from {src} takes precedence"));
+            }
+            let files =
+                network::render_with_links(env, n.node.network.as_ref(), links, &n.node.macs, &src, nc_src)
+                    .map_err(AgentError::Network)?;
             if network::apply(env, &files)? {
                 systemctl(env, &["try-reload-or-restart", "systemd-networkd.service"])
                     .map_err(AgentError::Network)?;
@@ -185,6 +193,7 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             let why = super::reprovision::settle(env, &mut cfg).map_err(AgentError::K3s)?;
             let n = &cfg.node;
             st.k3s_changed = crate::k3s::write_config(&env.root, n).map_err(k)?;
+            super::host_files::write_files(env, &cfg, true)?;
             st.warnings
                 .extend(crate::k3s::seed_ca(&env.root, n).map_err(k)?);
             st.warnings

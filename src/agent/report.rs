@@ -238,8 +238,15 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
         node_name: e.map(|e| e.node.node.name.clone()),
         role: e.map(|e| e.node.node.role.as_str().to_string()),
         addresses: e
-            .and_then(|e| e.node.node.network.as_ref())
-            .map(|n| n.addresses.clone())
+            .map(|e| match &e.node.node.network {
+                Some(n) => n.addresses.clone(),
+                None => e
+                    .agent
+                    .network_config
+                    .iter()
+                    .flat_map(|l| l.addresses.clone())
+                    .collect(),
+            })
             .unwrap_or_default(),
         live_addresses: if env.root == Path::new("/") {
             super::ifaddrs::live()

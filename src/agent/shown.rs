@@ -106,6 +106,10 @@ mod tests {
                 content: "password: LEAKMARKER\n".into(),
                 encoding: None,
                 permissions: Some("0600".into()),
+                owner: None,
+                append: false,
+                defer: false,
+                instance_id: None,
             }],
             ..AgentSettings::default()
         };

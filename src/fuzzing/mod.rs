@@ -28,6 +28,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("cpio", cpio),
     ("nocloud", nocloud),
     ("k3os", k3os),
+    ("nocloud_write_files", nocloud_write_files),
 ];
 
 /// The harness for `name`.
@@ -182,8 +183,8 @@ pub fn nocloud(data: &[u8]) {
     let Some((&present, rest)) = data.split_first() else {
         return;
     };
-    let mut parts = rest.splitn(3, |&b| b == 0);
-    let files: Vec<Option<Vec<u8>>> = (0..3)
+    let mut parts = rest.splitn(4, |&b| b == 0);
+    let files: Vec<Option<Vec<u8>>> = (0..4)
         .map(|i| {
             let part = parts.next().unwrap_or_default();
             (present & (1 << i) != 0).then(|| part.to_vec())
@@ -194,6 +195,8 @@ pub fn nocloud(data: &[u8]) {
             "kateskit.json" => 0,
             "meta-data" => 1,
             "user-data" => 2,
+            "network-config" => 3,
+            "config.yaml" => return Ok(None),
             other => panic!("mapper asked for unexpected drive file {other}"),
         };
         Ok(files[i].clone())
@@ -232,6 +235,31 @@ pub fn k3os(data: &[u8]) {
     if let Ok(args) = cmdline::split(line, "fuzz") {
         if let Ok(Some(m)) = crate::k3os::cmdline::map(&args, "fuzz") {
             attributed(&m);
+        }
+    }
+}
+
+/// cloud-init write_files decoding: every entry it accepts has text or base64 content and an
+/// octal mode.
+pub fn nocloud_write_files(data: &[u8]) {
+    use crate::agent::nocloud::{self, files};
+    use base64::Engine;
+    let Ok(v) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(data) else {
+        return;
+    };
+    let tagged = serde_yaml_ng::from_slice(&nocloud::local_binary_tags(data)).ok();
+    let Ok(entries) = files::map(&v, tagged.as_ref(), "fuzz") else {
+        return;
+    };
+    for e in entries {
+        let content = e["content"].as_str().expect("content is text");
+        if e.get("encoding").is_some() {
+            base64::engine::general_purpose::STANDARD
+                .decode(content)
+                .expect("b64 content decodes");
+        }
+        if let Some(p) = e.get("permissions") {
+            u32::from_str_radix(p.as_str().expect("mode is text"), 8).expect("octal mode");
         }
     }
 }
