@@ -26,6 +26,11 @@ pub struct Ladder {
     /// Secret keys (never values) set on the running kernel's command line, which every pod
     /// can read: refused on servers, a warning on agents (`kernel_secrets`).
     pub kernel_secrets: Vec<String>,
+    /// This is a first boot (no identity record yet).
+    pub first_boot: bool,
+    /// What removable media gave this run, as the trust table let them: recorded with the
+    /// identity on a first boot ([`media_record`](super::media_record)).
+    pub media: Vec<super::media_record::MediaLayer>,
     /// Set when the image carries the cluster's nodes and none has this machine's MACs.
     pub unmatched_image: Option<String>,
 }
@@ -34,6 +39,17 @@ fn push(l: &mut Ladder, name: &str, layer: Option<Layer>) {
     if let Some(layer) = layer.filter(|l| !l.is_empty()) {
         l.merged.push(&layer);
         l.used.push(name.to_string());
+    }
+}
+
+/// Keeps a removable medium's (trust-filtered) layer for the media record.
+fn remember(l: &mut Ladder, rung: &str, desc: &str, layer: Option<&Layer>) {
+    if let Some(layer) = layer.filter(|x| !x.is_empty()) {
+        l.media.push(super::media_record::MediaLayer {
+            rung: rung.into(),
+            desc: desc.into(),
+            layer: layer.clone(),
+        });
     }
 }
 
@@ -198,6 +214,8 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         when: When::new(first_boot, stamped),
         policy: policy(&owner)?,
         owner_pinned: false,
+        first_boot,
+        media: Vec::new(),
         kernel_secrets: cmd
             .iter()
             .flat_map(|layer| super::kernel_secrets::secret_paths(&layer.tree))
@@ -225,11 +243,15 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         let layer = e
             .layer
             .map(|layer| trusted(&mut l, Source::ConfigDrive, &e.desc, layer));
+        remember(&mut l, "embed area", &e.desc, layer.as_ref());
         push(&mut l, "embed area", layer);
         foreign_kargs = k
             .into_iter()
             .map(|layer| trusted(&mut l, Source::ConfigDrive, &e.desc, layer))
             .collect();
+        for layer in &foreign_kargs {
+            remember(&mut l, "kernel command line", &e.desc, Some(layer));
+        }
     }
     if let Some(found) = drive::locate(env).filter(|f| read_media(&mut l, &f.desc())) {
         let desc = found.desc();
@@ -244,7 +266,24 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
             _ => Source::ConfigDrive,
         };
         let layer = layer.map(|layer| trusted(&mut l, src, &desc, layer));
+        remember(&mut l, "config drive", &desc, layer.as_ref());
         push(&mut l, "config drive", layer);
+    }
+    // Later boots: what the media gave on the first boot stands in for them.
+    if !first_boot && l.policy == DrivePolicy::FirstBoot {
+        let when = l.when;
+        // Judged as on the first boot, but with today's stamping: a node stamped since then
+        // takes no protected key from its old drive.
+        l.when = When::new(true, stamped);
+        for m in super::media_record::load(env)? {
+            let layer = trusted(&mut l, Source::ConfigDrive, &m.desc, m.layer);
+            if m.rung == "kernel command line" {
+                foreign_kargs.push(layer);
+            } else {
+                push(&mut l, &m.rung, Some(layer));
+            }
+        }
+        l.when = when;
     }
     for layer in cmd.into_iter().chain(own_kargs).chain(foreign_kargs) {
         push(&mut l, "kernel command line", Some(layer));

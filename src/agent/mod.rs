@@ -27,6 +27,7 @@ pub mod k3os_source;
 pub mod kernel_secrets;
 pub mod kube;
 pub mod ladder;
+pub mod media_record;
 pub mod network;
 pub mod nocloud;
 pub mod persist;

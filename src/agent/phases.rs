@@ -317,6 +317,14 @@ pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
             st.errors
                 .push(format!("report: recording the node identity: {e}"));
         }
+        // The first boot's removable media stand in for themselves on later boots.
+        if let Some(l) = st.ladder.as_ref().filter(|l| l.first_boot) {
+            if let Err(e) = super::media_record::save(env, &l.media) {
+                st.errors.push(format!(
+                    "report: recording the first boot's config drive: {e}"
+                ));
+            }
+        }
     }
     j.phases[last].outcome = Outcome::Done;
     match report::write(env, &j, &mut st) {
