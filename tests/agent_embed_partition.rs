@@ -143,7 +143,7 @@ fn a_recorded_partuuid_names_the_embed_partition() {
 }
 
 /// A single embed partition on another disk counts as removable media: read on the first boot,
-/// ignored once the identity is recorded.
+/// ignored once the identity is recorded (what it gave then is recorded and stands in for it).
 #[test]
 fn an_embed_partition_on_another_disk_is_read_on_the_first_boot_only() {
     let c = Cluster::new("rack");
@@ -156,7 +156,9 @@ fn an_embed_partition_on_another_disk_is_read_on_the_first_boot_only() {
     let src = n.source("host.hostname");
     assert!(src.contains("on disk kk1, not the root disk"), "{src}");
     run_ok(&n, &[]);
-    assert_eq!(n.value("host/hostname"), "a1");
+    assert_eq!(n.value("host/hostname"), "foreign");
+    let src = n.source("host.hostname");
+    assert!(src.contains("recorded on the first boot"), "{src}");
     let w = warnings(&n);
     assert!(
         w.contains("kk1p1 (partition KATESKIT-EMBED on disk kk1, not the root disk) ignored: removable media are read on the first boot only"),
