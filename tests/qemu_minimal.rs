@@ -10,8 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use agent_support::initramfs::{
-    copy_with_libs, kernel_dir, modules, pack, section, sh, tools_present, vmlinuz, wait_for_guest,
-    Qemu,
+    agent_root, kernel_dir, pack, section, tools_present, vmlinuz, wait_for_guest, Qemu,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(240);
@@ -25,23 +24,7 @@ fn boot(kargs: &str) -> String {
     let kdir = kernel_dir();
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("initramfs");
-    for d in ["proc", "sys", "dev", "run", "tmp", "etc"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    let order = modules(&kdir, &MODULES, &root.join("modules"));
-    std::fs::write(root.join("modules.order"), order.join("\n")).unwrap();
-    copy_with_libs(&assert_cmd::cargo::cargo_bin("kateskit"), &root, "kateskit");
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    std::fs::write(
-        root.join("bin/fake-systemctl"),
-        "#!/bin/sh\necho \"$@\" >> /run/systemctl.log\n",
-    )
-    .unwrap();
-    std::fs::write(root.join("init"), INIT).unwrap();
-    sh(Command::new("chmod")
-        .args(["755"])
-        .arg(root.join("init"))
-        .arg(root.join("bin/fake-systemctl")));
+    agent_root(&root, &kdir, &MODULES, INIT);
     let initrd = work.path().join("initrd.cpio");
     pack(&root, &initrd);
     let serial = work.path().join("serial.log");

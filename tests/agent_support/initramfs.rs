@@ -162,6 +162,29 @@ pub fn copy_with_libs(bin: &Path, dir: &Path, name: &str) {
     }
 }
 
+/// Lays out the agent's test initramfs under `root`: the usual directories, the `wanted`
+/// kernel modules (and `modules.order`), the kateskit binary with its libraries, busybox, a
+/// `fake-systemctl` that logs its arguments to /run/systemctl.log, and `init`.
+pub fn agent_root(root: &Path, kdir: &Path, wanted: &[&str], init: &str) {
+    for d in ["proc", "sys", "dev", "run", "tmp", "etc/kateskit"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let order = modules(kdir, wanted, &root.join("modules"));
+    std::fs::write(root.join("modules.order"), order.join("\n")).unwrap();
+    copy_with_libs(&assert_cmd::cargo::cargo_bin("kateskit"), root, "kateskit");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::fs::write(
+        root.join("bin/fake-systemctl"),
+        "#!/bin/sh\necho \"$@\" >> /run/systemctl.log\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("init"), init).unwrap();
+    sh(Command::new("chmod")
+        .args(["755"])
+        .arg(root.join("init"))
+        .arg(root.join("bin/fake-systemctl")));
+}
+
 /// True when every tool the QEMU tier needs is installed; otherwise says which is missing.
 pub fn tools_present() -> bool {
     for tool in [
