@@ -116,18 +116,14 @@ pub fn serve(tls: bool, routes: Vec<(&'static str, Reply)>) -> Server {
     server
 }
 
-fn handle<S: Read + Write>(
-    mut s: S,
-    routes: &[(&'static str, Reply)],
-    requests: &Mutex<Vec<String>>,
-    written: &AtomicU64,
-    done: &AtomicU64,
-) {
+/// Reads one HTTP/1.1 request: its head (request line and headers) and a body of
+/// `Content-Length` bytes; None when the peer closes or errs first.
+pub fn read_request<S: Read>(s: &mut S) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
         match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
@@ -143,12 +139,26 @@ fn handle<S: Read + Write>(
         .unwrap_or(0);
     while buf.len() < end + want {
         match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+    buf.truncate(end + want);
+    Some((head, buf.split_off(end)))
+}
+
+fn handle<S: Read + Write>(
+    mut s: S,
+    routes: &[(&'static str, Reply)],
+    requests: &Mutex<Vec<String>>,
+    written: &AtomicU64,
+    done: &AtomicU64,
+) {
+    let Some((head, body)) = read_request(&mut s) else {
+        return;
+    };
     let line: Vec<&str> = head.split_whitespace().take(2).collect();
-    let body = String::from_utf8_lossy(&buf[end..end + want]).to_string();
+    let body = String::from_utf8_lossy(&body).to_string();
     requests
         .lock()
         .unwrap()

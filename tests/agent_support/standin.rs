@@ -9,7 +9,7 @@
 //! authenticate get `reject_status` (401; k3s's doAuth answers 403 when its authenticator says
 //! no without an error), valid credentials without the role get 403.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -237,31 +237,10 @@ pub fn start(o: Opts) -> StandIn {
                 tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
                 let conn = rustls::ServerConnection::new(cfg).unwrap();
                 let mut s = rustls::StreamOwned::new(conn, tcp);
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 2048];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                let want = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                while buf.len() < end + want {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let (status, body) = respond(&o, &api, &pings, &head, &buf[end..end + want]);
+                let Some((head, req)) = super::https::read_request(&mut s) else {
+                    return;
+                };
+                let (status, body) = respond(&o, &api, &pings, &head, &req);
                 let head = format!("HTTP/1.1 {status} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", if body.starts_with('{') { "application/json" } else { "text/plain" }, body.len());
                 let _ = s.write_all(head.as_bytes());
                 let _ = s.write_all(body.as_bytes());
