@@ -173,7 +173,7 @@ fn download(component: &str, url: &str, http: Http) -> Result<Vec<u8>, ChartFetc
     let mut last = String::new();
     for attempt in 0..=http.retries {
         if attempt > 0 {
-            let ms = (250u64 << (attempt - 1).min(5)).min(5_000);
+            let ms = super::fetch::backoff_ms(attempt);
             tracing::info!(
                 "{}",
                 crate::redact::text(&format!("retrying {url} in {ms} ms ({last})"))

@@ -90,6 +90,11 @@ impl FetchPlan {
     }
 }
 
+/// The pause before retry `attempt` (1-based): 0.25 s doubling, at most 5 s.
+pub fn backoff_ms(attempt: u64) -> u64 {
+    (250u64 << (attempt - 1).min(5)).min(5_000)
+}
+
 /// Fetches the body; plain http without a pin is refused before any connection, 4xx answers,
 /// oversized bodies, refused redirects and pin mismatches fail at once, other failures are retried.
 pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
@@ -99,7 +104,7 @@ pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
     let mut last = String::new();
     for attempt in 0..=plan.retries {
         if attempt > 0 {
-            let ms = (250u64 << (attempt - 1).min(5)).min(5_000);
+            let ms = backoff_ms(attempt);
             tracing::info!("retrying {who} in {ms} ms ({last})");
             std::thread::sleep(Duration::from_millis(ms));
         }
