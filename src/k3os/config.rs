@@ -170,7 +170,8 @@ fn normalize(
         if v.is_null() {
             continue;
         }
-        let key_path = join(path, &k);
+        // An empty key (`"": x`, or a tag with no name) is still named in the report.
+        let key_path = join(path, if k.is_empty() { "\"\"" } else { &k });
         let field = canonical(&k, &fields).or_else(|| {
             // k3os's Wifi: `pass` and `password` name the passphrase.
             (fields.contains(&"passphrase") && (k == "pass" || k == "password"))
