@@ -162,9 +162,12 @@ pub fn text(s: &str) -> String {
 fn next_token(s: &str) -> Option<usize> {
     let k = s.find("kateskit.");
     let u = s.find("://").map(|i| {
+        // The scheme starts after the last character that cannot be in one (of any width).
         s[..i]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-            .map_or(0, |j| j + 1)
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |(j, c)| j + c.len_utf8())
     });
     match (k, u) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -212,6 +215,12 @@ mod tests {
         for f in ["token", "agent_token", "node_password", "ingress_ca_key"] {
             assert!(secret_fields().iter().any(|x| x == f), "{f}");
         }
+    }
+
+    #[test]
+    fn a_multibyte_character_before_a_scheme_is_kept_whole() {
+        assert_eq!(text("x\u{48b}ps://u:LEAK@h/p"), "x\u{48b}ps://***@h/p");
+        assert_eq!(text("\u{48b}://h"), "\u{48b}://h");
     }
 
     #[test]
