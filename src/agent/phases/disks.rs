@@ -47,3 +47,13 @@ pub fn prepare(env: &AgentEnv, cfg: &Effective, st: &mut RunState) -> Result<Str
         .collect();
     Ok(summary.join(", "))
 }
+/// The disks phase: [`prepare`], its failure a disk error.
+pub(super) fn run(
+    env: &AgentEnv,
+    st: &mut RunState,
+) -> Result<crate::agent::phases::Finished, crate::agent::AgentError> {
+    let cfg = st.effective.clone().expect("discover succeeded");
+    prepare(env, &cfg, st)
+        .map(crate::agent::phases::Finished::Done)
+        .map_err(crate::agent::AgentError::Disk)
+}

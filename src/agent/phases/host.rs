@@ -179,6 +179,22 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<HostOutcome, AgentError>
     Ok(out)
 }
 
+/// The host phase: [`apply`], then timesyncd restarted when its servers changed.
+pub(super) fn run(
+    env: &AgentEnv,
+    st: &mut crate::agent::phases::RunState,
+) -> Result<crate::agent::phases::Finished, AgentError> {
+    let cfg = st.effective.as_ref().expect("discover succeeded");
+    let h = apply(env, cfg)?;
+    let detail = format!("hostname {}", cfg.node.host.hostname);
+    st.warnings.extend(h.warnings);
+    if h.ntp_changed {
+        crate::agent::phases::systemctl(env, &["try-restart", "systemd-timesyncd.service"])
+            .map_err(AgentError::Host)?;
+    }
+    Ok(crate::agent::phases::Finished::Done(detail))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

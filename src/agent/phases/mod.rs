@@ -1,66 +1,88 @@
 //! The phase runner: each phase is idempotent, its outcome journaled atomically; the first
 //! failure stops the run (fail closed: k3s is never started half-configured), and the report
-//! phase always runs so the node says why.
+//! phase always runs so the node says why. One file per phase.
 
+pub mod discover;
 pub mod disks;
 pub mod host;
 pub mod join;
+pub mod journal;
 pub mod k3s_config;
 pub mod network;
 pub mod report;
+pub mod start;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::agent::ladder::effective::{self, Effective};
-use crate::agent::ladder::{self, Ladder};
+use crate::agent::ladder::effective::Effective;
+use crate::agent::ladder::Ladder;
 use crate::agent::phases::join::verify::JoinOutcome;
-use crate::agent::phases::k3s_config::deploy;
-use crate::agent::AgentEnv;
-use crate::agent::AgentError;
-use crate::fsutil;
+pub use crate::agent::phases::journal::{Journal, Outcome, PhaseRecord, JOURNAL};
+use crate::agent::{AgentEnv, AgentError};
 
-pub const PHASES: [&str; 9] = [
-    "discover",
-    "validate",
-    "network",
-    "host",
-    "disks",
-    "k3s-config",
-    "start",
-    "join",
-    "report",
-];
-pub const JOURNAL: &str = "var/lib/kateskit/journal.json";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The phases, in the order they run; the journal, `agent status` and the
+/// `KATESKIT_FAULT_AFTER` hook name them by [`Phase::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Done,
-    Failed,
-    Skipped,
-    NotRun,
+pub enum Phase {
+    Discover,
+    Validate,
+    Network,
+    Host,
+    Disks,
+    K3sConfig,
+    Start,
+    Join,
+    Report,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhaseRecord {
-    pub name: String,
-    pub outcome: Outcome,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+impl Phase {
+    pub const ALL: [Phase; 9] = [
+        Phase::Discover,
+        Phase::Validate,
+        Phase::Network,
+        Phase::Host,
+        Phase::Disks,
+        Phase::K3sConfig,
+        Phase::Start,
+        Phase::Join,
+        Phase::Report,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Discover => "discover",
+            Phase::Validate => "validate",
+            Phase::Network => "network",
+            Phase::Host => "host",
+            Phase::Disks => "disks",
+            Phase::K3sConfig => "k3s-config",
+            Phase::Start => "start",
+            Phase::Join => "join",
+            Phase::Report => "report",
+        }
+    }
+
+    /// Every phase before the report, which runs whatever happened.
+    fn acting() -> &'static [Phase] {
+        &Phase::ALL[..Phase::ALL.len() - 1]
+    }
 }
 
-/// `/var/lib/kateskit/journal.json`: the outcome of every phase of the last run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Journal {
-    pub version: u32,
-    /// SHA-256 of the effective config the run acted on; absent if discovery failed.
-    pub config_sha256: Option<String>,
-    pub phases: Vec<PhaseRecord>,
-    /// What the disks phase found on each OSD disk and what it did.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub disks: Vec<serde_json::Value>,
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// How a phase that did not fail ended, with the detail the journal keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finished {
+    Done(String),
+    /// Nothing to do here on this run (e.g. the join, in the unit that runs before k3s).
+    Skipped(String),
 }
 
 /// Everything a run learned, for the report.
@@ -78,7 +100,7 @@ pub struct RunState {
     pub unconfigured: Option<crate::agent::ladder::unconfigured::Unconfigured>,
 }
 
-fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
+pub(crate) fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
     let (cmd, pre) = env
         .systemctl
         .split_first()
@@ -100,162 +122,22 @@ fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
-    let mut l = ladder::local(env).map_err(AgentError::Config)?;
-    if let Some(plan) = ladder::fetch_plan(env, &l).map_err(AgentError::Config)? {
-        let (net, macs) = network::partial(&l.merged.tree);
-        let links = network::partial_links(&l.merged.tree);
-        if net.is_some() || !links.is_empty() {
-            let src = "the local config sources";
-            let files = network::render_with_links(env, net.as_ref(), &links, &macs, src, src)
-                .map_err(AgentError::Network)?;
-            if network::apply(env, &files)? {
-                systemctl(env, &["try-reload-or-restart", "systemd-networkd.service"])
-                    .map_err(AgentError::Network)?;
-            }
-        }
-        ladder::remote(&plan, &mut l).map_err(AgentError::Config)?;
+fn run_phase(env: &AgentEnv, phase: Phase, st: &mut RunState) -> Result<Finished, AgentError> {
+    match phase {
+        Phase::Discover => discover::run(env, st),
+        Phase::Validate => validate::run(env, st),
+        Phase::Network => network::run(env, st),
+        Phase::Host => host::run(env, st),
+        Phase::Disks => disks::run(env, st),
+        Phase::K3sConfig => k3s_config::run(env, st),
+        Phase::Start => start::run(env, st),
+        Phase::Join => join::run(env, st),
+        Phase::Report => unreachable!("the report runs after the loop"),
     }
-    st.warnings.extend(l.warnings.clone());
-    if let Some(u) = crate::agent::ladder::unconfigured::detect(env, &l) {
-        let mut detail = format!("unconfigured: {}", u.reason);
-        if crate::agent::ladder::unconfigured::keep_k3s_down(env)? {
-            detail.push_str(&format!(
-                "; removed /{} of an earlier boot so k3s stays down",
-                crate::k3s::config::ENV_FILE
-            ));
-        }
-        st.unconfigured = Some(u);
-        st.ladder = Some(l);
-        return Ok(detail);
-    }
-    crate::agent::ladder::defaults::apply(env, &mut l.merged);
-    let eff = effective::resolve(l.merged.clone()).map_err(AgentError::Config)?;
-    crate::agent::ladder::identity::check(env, &eff).map_err(AgentError::Config)?;
-    let src = env.cmdline.display().to_string();
-    st.warnings.extend(
-        crate::agent::ladder::kernel_secrets::check(&l.kernel_secrets, eff.node.node.role, &src)
-            .map_err(AgentError::Config)?,
-    );
-    let detail = format!(
-        "sources: {}",
-        if l.used.is_empty() {
-            "none".into()
-        } else {
-            l.used.join(", ")
-        }
-    );
-    st.ladder = Some(l);
-    st.effective = Some(eff);
-    Ok(detail)
 }
 
-fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<String>, AgentError> {
-    if name == "discover" {
-        return discover(env, st).map(Some);
-    }
-    let cfg = st.effective.clone().expect("discover succeeded");
-    let n = &cfg.node;
-    Ok(Some(match name {
-        "validate" => {
-            let detail = validate::check(&cfg).map_err(AgentError::Config)?;
-            st.warnings
-                .extend(crate::agent::phases::validate::persist::check(env, &cfg).map_err(AgentError::Config)?);
-            detail
-        }
-        "network" => {
-            let src = cfg
-                .merged
-                .source_of("node.network")
-                .unwrap_or("no static address declared")
-                .to_string();
-            let links = &cfg.agent.network_config;
-            let nc_src = cfg.merged.source_of("agent.network_config").unwrap_or("network-config");
-            if n.node.network.is_some() && !links.is_empty() {
-                st.warnings.push(format!("{nc_src}: not applied: node.network from {src} takes precedence"));
-            }
-            let files =
-                network::render_with_links(env, n.node.network.as_ref(), links, &n.node.macs, &src, nc_src)
-                    .map_err(AgentError::Network)?;
-            if network::apply(env, &files)? {
-                systemctl(env, &["try-reload-or-restart", "systemd-networkd.service"])
-                    .map_err(AgentError::Network)?;
-            }
-            files
-                .iter()
-                .map(|(f, _)| f.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-        "host" => {
-            let h = host::apply(env, &cfg)?;
-            st.warnings.extend(h.warnings);
-            if h.ntp_changed {
-                systemctl(env, &["try-restart", "systemd-timesyncd.service"])
-                    .map_err(AgentError::Host)?;
-            }
-            format!("hostname {}", n.host.hostname)
-        }
-        "disks" => crate::agent::phases::disks::prepare(env, &cfg, st).map_err(AgentError::Disk)?,
-        "k3s-config" => {
-            let k = |e: crate::k3s::K3sError| AgentError::K3s(e.to_string());
-            let mut cfg = cfg.clone();
-            let why = crate::agent::phases::k3s_config::reprovision::settle(env, &mut cfg).map_err(AgentError::K3s)?;
-            let n = &cfg.node;
-            st.k3s_changed = crate::k3s::write_config(&env.root, n).map_err(k)?;
-            crate::agent::phases::host::files::write_files(env, &cfg, true)?;
-            st.warnings
-                .extend(crate::k3s::seed_ca(&env.root, n).map_err(k)?);
-            st.warnings
-                .extend(crate::k3s::seed_node_password(&env.root, n).map_err(k)?);
-            if n.node.role == crate::spec::Role::Server {
-                // Rook waits for the join phase (its Secret needs the API); a Rook file left
-                // by an earlier boot stays.
-                let files: Vec<(String, String)> = deploy::bundle(env, &cfg, false)
-                    .map_err(AgentError::K3s)?
-                    .manifests
-                    .into_iter()
-                    .map(|m| (m.file_name, m.yaml))
-                    .collect();
-                st.k3s_changed += crate::k3s::write_manifests(&env.root, &files).map_err(k)?;
-            }
-            let what = format!("{} config for {}", n.node.role.as_str(), n.node.name);
-            st.effective = Some(cfg.clone());
-            match why {
-                Some(why) => format!("{what}; {why}"),
-                None => what,
-            }
-        }
-        "start" => {
-            let verb = if st.k3s_changed > 0 {
-                "restart"
-            } else {
-                "start"
-            };
-            systemctl(env, &["--no-block", verb, "k3s.service"]).map_err(AgentError::K3s)?;
-            "k3s.service start requested".into()
-        }
-        "join" if env.defer_join => {
-            return Ok(Some(
-                "skipped: deferred until k3s runs (kateskit-join.service runs the agent again after k3s.service)".into(),
-            ))
-        }
-        "join" => deploy::after_k3s(env, &cfg, st)?,
-        other => unreachable!("unknown phase {other}"),
-    }))
-}
-
-fn write_journal(env: &AgentEnv, j: &Journal) -> Result<(), AgentError> {
-    let path = env.path(JOURNAL);
-    fsutil::create_dir_mode(path.parent().expect("journal has a parent"), 0o700)?;
-    let mut body = serde_json::to_vec_pretty(j).expect("journal serializes");
-    body.push(b'\n');
-    fsutil::write_atomic(&path, &body, 0o600)?;
-    Ok(())
-}
-
-fn fault(env: &AgentEnv, phase: &str) {
-    if env.fault_after.as_deref() == Some(phase) {
+fn fault(env: &AgentEnv, phase: Phase) {
+    if env.fault_after.as_deref() == Some(phase.name()) {
         eprintln!("kateskit: KATESKIT_FAULT_AFTER={phase}: aborting now (fault injection)");
         std::process::abort();
     }
@@ -263,34 +145,19 @@ fn fault(env: &AgentEnv, phase: &str) {
 
 /// Runs every phase; returns the final journal. Errors only when the journal cannot be written.
 pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
-    let mut j = Journal {
-        version: 1,
-        config_sha256: None,
-        disks: Vec::new(),
-        phases: PHASES
-            .iter()
-            .map(|p| PhaseRecord {
-                name: p.to_string(),
-                outcome: Outcome::NotRun,
-                detail: None,
-            })
-            .collect(),
-    };
+    let mut j = Journal::new();
     let mut st = RunState::default();
-    crate::agent::phases::report::shown::prepare_run_dir(env)?;
-    for (i, name) in PHASES.iter().enumerate().take(PHASES.len() - 1) {
-        let (outcome, detail) = match run_phase(env, name, &mut st) {
-            Ok(Some(d)) if d.starts_with("skipped: ") => {
-                (Outcome::Skipped, Some(d["skipped: ".len()..].to_string()))
-            }
-            Ok(d) => (
+    report::shown::prepare_run_dir(env)?;
+    for &phase in Phase::acting() {
+        let (outcome, detail) = match run_phase(env, phase, &mut st) {
+            Ok(Finished::Skipped(why)) => (Outcome::Skipped, Some(why)),
+            Ok(Finished::Done(d)) => (
                 Outcome::Done,
-                d.map(|d| crate::agent::phases::report::shown::Scrubber::new(&st).text(&d)),
+                Some(report::shown::Scrubber::new(&st).text(&d)),
             ),
             Err(e) => {
-                let e =
-                    crate::agent::phases::report::shown::Scrubber::new(&st).text(&e.to_string());
-                st.errors.push(format!("{name}: {e}"));
+                let e = report::shown::Scrubber::new(&st).text(&e.to_string());
+                st.errors.push(format!("{phase}: {e}"));
                 (Outcome::Failed, Some(e))
             }
         };
@@ -301,22 +168,23 @@ pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
         if j.disks.is_empty() {
             j.disks = std::mem::take(&mut st.disks);
         }
-        j.phases[i] = PhaseRecord {
-            name: name.to_string(),
+        *j.get_mut(phase) = PhaseRecord {
+            name: phase,
             outcome,
             detail,
         };
         if st.unconfigured.is_some() {
-            for p in &mut j.phases[i + 1..PHASES.len() - 1] {
+            for &later in Phase::acting().iter().skip(phase as usize + 1) {
+                let p = j.get_mut(later);
                 p.outcome = Outcome::Skipped;
                 p.detail = Some("this machine is unconfigured".into());
             }
         }
-        write_journal(env, &j)?;
+        j.write(env)?;
         if outcome == Outcome::Failed || st.unconfigured.is_some() {
             break;
         }
-        fault(env, name);
+        fault(env, phase);
     }
     let last = j.phases.len() - 1;
     // The first successful run ends the first boot: the identity it recorded pins the node.
@@ -342,14 +210,37 @@ pub fn run(env: &AgentEnv) -> Result<(Journal, RunState), AgentError> {
         Ok(()) => {}
         Err(e) => {
             j.phases[last] = PhaseRecord {
-                name: "report".into(),
+                name: Phase::Report,
                 outcome: Outcome::Failed,
                 detail: Some(e.to_string()),
             };
             st.errors.push(format!("report: {e}"));
         }
     }
-    write_journal(env, &j)?;
-    fault(env, "report");
+    j.write(env)?;
+    fault(env, Phase::Report);
     Ok((j, st))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_names_are_the_journal_names() {
+        for p in Phase::ALL {
+            let json = serde_json::to_value(p).unwrap();
+            assert_eq!(json, p.name(), "{p:?}");
+            assert_eq!(serde_json::from_value::<Phase>(json).unwrap(), p);
+            assert_eq!(Phase::ALL[p as usize], p, "ALL is in declaration order");
+        }
+        assert_eq!(format!("{:<11}|", Phase::Disks), "disks      |");
+        assert!(serde_json::from_value::<Phase>("skipped: x".into()).is_err());
+    }
+
+    #[test]
+    fn the_report_is_not_an_acting_phase() {
+        assert_eq!(Phase::acting().len(), Phase::ALL.len() - 1);
+        assert!(!Phase::acting().contains(&Phase::Report));
+    }
 }

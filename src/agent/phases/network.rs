@@ -214,6 +214,74 @@ pub fn partial(tree: &Value) -> (Option<StaticNetwork>, Vec<String>) {
     (net, macs)
 }
 
+/// Renders the static network the local sources declare (kernel `ip=`, `node.network`, a
+/// drive's network-config) before anything is fetched, so a `config_url` reachable only
+/// through a static address can be fetched. Nothing declared: nothing written.
+pub fn apply_local(env: &AgentEnv, tree: &Value) -> Result<(), crate::agent::AgentError> {
+    let (net, macs) = partial(tree);
+    let links = partial_links(tree);
+    if net.is_none() && links.is_empty() {
+        return Ok(());
+    }
+    let src = "the local config sources";
+    let files = render_with_links(env, net.as_ref(), &links, &macs, src, src)
+        .map_err(crate::agent::AgentError::Network)?;
+    if apply(env, &files)? {
+        reload(env)?;
+    }
+    Ok(())
+}
+
+/// Asks networkd to pick up changed files.
+fn reload(env: &AgentEnv) -> Result<(), crate::agent::AgentError> {
+    crate::agent::phases::systemctl(env, &["try-reload-or-restart", "systemd-networkd.service"])
+        .map_err(crate::agent::AgentError::Network)
+}
+
+/// The network phase: the effective config's static network (or the drive's network-config)
+/// as systemd-networkd files; networkd is reloaded only when a file changed.
+pub(super) fn run(
+    env: &AgentEnv,
+    st: &mut crate::agent::phases::RunState,
+) -> Result<crate::agent::phases::Finished, crate::agent::AgentError> {
+    let cfg = st.effective.as_ref().expect("discover succeeded");
+    let n = &cfg.node;
+    let src = cfg
+        .merged
+        .source_of("node.network")
+        .unwrap_or("no static address declared")
+        .to_string();
+    let links = &cfg.agent.network_config;
+    let nc_src = cfg
+        .merged
+        .source_of("agent.network_config")
+        .unwrap_or("network-config");
+    if n.node.network.is_some() && !links.is_empty() {
+        st.warnings.push(format!(
+            "{nc_src}: not applied: node.network from {src} takes precedence"
+        ));
+    }
+    let files = render_with_links(
+        env,
+        n.node.network.as_ref(),
+        links,
+        &n.node.macs,
+        &src,
+        nc_src,
+    )
+    .map_err(crate::agent::AgentError::Network)?;
+    if apply(env, &files)? {
+        reload(env)?;
+    }
+    Ok(crate::agent::phases::Finished::Done(
+        files
+            .iter()
+            .map(|(f, _)| f.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unconfigured: Option<crate::agent::ladder::unconfigured::Unconfigured>,
     /// The last phase that ran (failed, or `report` when all went well).
-    pub phase: String,
+    pub phase: crate::agent::phases::Phase,
     pub hostname: Option<String>,
     pub node_name: Option<String>,
     pub role: Option<String>,
@@ -194,12 +194,7 @@ pub fn banner(s: &Status) -> String {
         )),
     }
     for p in &s.phases {
-        let o = match p.outcome {
-            Outcome::Done => "done",
-            Outcome::Failed => "FAILED",
-            Outcome::Skipped => "skipped",
-            Outcome::NotRun => "not run",
-        };
+        let o = p.outcome.shown();
         b.push_str(&format!(
             "  {:<11} {o}{}\n",
             p.name,
@@ -236,9 +231,7 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
         ok: state == "ok",
         state: state.into(),
         unconfigured,
-        phase: failed
-            .map(|p| p.name.clone())
-            .unwrap_or_else(|| "report".into()),
+        phase: failed.map_or(crate::agent::phases::Phase::Report, |p| p.name),
         hostname: e.map(|e| e.node.host.hostname.clone()),
         node_name: e.map(|e| e.node.node.name.clone()),
         role: e.map(|e| e.node.node.role.as_str().to_string()),

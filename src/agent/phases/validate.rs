@@ -165,3 +165,15 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
         Err(errs.join("; "))
     }
 }
+/// The validate phase: [`check`], then whether the state a node needs survives a reboot.
+pub(super) fn run(
+    env: &crate::agent::AgentEnv,
+    st: &mut crate::agent::phases::RunState,
+) -> Result<crate::agent::phases::Finished, crate::agent::AgentError> {
+    use crate::agent::AgentError;
+    let cfg = st.effective.as_ref().expect("discover succeeded");
+    let detail = check(cfg).map_err(AgentError::Config)?;
+    let warnings = persist::check(env, cfg).map_err(AgentError::Config)?;
+    st.warnings.extend(warnings);
+    Ok(crate::agent::phases::Finished::Done(detail))
+}

@@ -65,7 +65,11 @@ fn chart_lock(env: &AgentEnv) -> Result<crate::bundle::charts::ChartLock, String
 
 /// The run after k3s is up: verify the join (unless switched off), then, on a server with a
 /// Ceph layout, seed the Ceph identity and deploy Rook.
-pub fn after_k3s(env: &AgentEnv, cfg: &Effective, st: &mut RunState) -> Result<String, AgentError> {
+pub fn after_k3s(
+    env: &AgentEnv,
+    cfg: &Effective,
+    st: &mut RunState,
+) -> Result<crate::agent::phases::Finished, AgentError> {
     let mut parts = Vec::new();
     if cfg.agent.verify_join {
         let j = verify::verify(env, cfg).map_err(AgentError::Join)?;
@@ -90,11 +94,13 @@ pub fn after_k3s(env: &AgentEnv, cfg: &Effective, st: &mut RunState) -> Result<S
     };
     match rook {
         Some(r) => parts.push(ceph_identity::deploy(env, cfg, &r).map_err(AgentError::Join)?),
-        None if !cfg.agent.verify_join => return Ok(format!("skipped: {}", parts[0])),
+        None if !cfg.agent.verify_join => {
+            return Ok(crate::agent::phases::Finished::Skipped(parts.remove(0)))
+        }
         None => {}
     }
     if !cfg.agent.verify_join {
         parts[0] = format!("join not verified: {}", parts[0]);
     }
-    Ok(parts.join("; "))
+    Ok(crate::agent::phases::Finished::Done(parts.join("; ")))
 }
