@@ -26,14 +26,14 @@ pkgs.testers.runNixOSTest {
     machine = create_machine(cmd)
     machine.start()
     machine.wait_for_unit("kateskit-agent.service", timeout=900)
-    machine.wait_until_succeeds("""${t.readyCheck "box"}""", timeout=900)
+    machine.wait_until_succeeds(${t.readyCheck "box"}, timeout=900)
     first = machine.succeed("${snapshot}")
     machine.shutdown()
 
     machine = create_machine(cmd)
     machine.start()
     machine.wait_for_unit("kateskit-agent.service", timeout=900)
-    machine.wait_until_succeeds("""${t.readyCheck "box"}""", timeout=900)
+    machine.wait_until_succeeds(${t.readyCheck "box"}, timeout=900)
     second = machine.succeed("${snapshot}")
     assert first == second, f"second boot changed agent-owned state:\n{first}\n---\n{second}"
     machine.shutdown()
