@@ -8,7 +8,7 @@ mod nixtool;
 use std::collections::BTreeSet;
 
 use kateskit::spec;
-use nixtool::{eval_json, repo};
+use nixtool::{eval_json, nix_str, repo};
 use serde_json::{json, Value};
 
 /// Files in nix/tests that are helpers or data, not tests.
@@ -151,4 +151,48 @@ fn the_bundle_fixtures_enable_what_their_tests_check() {
         cfg.k3s.server_url.as_deref(),
         Some("https://192.168.1.100:6443")
     );
+}
+
+/// `nix flake check` without /dev/kvm: every VM test derivation drops nixpkgs' `kvm` system
+/// feature through the framework's `overrideTestDerivation` (keeping `nixos-test`), so Nix
+/// schedules it and the driver's QEMU runs under TCG; the image gates are plain builds.
+#[test]
+fn no_vm_test_requires_kvm() {
+    let state = tempfile::tempdir().unwrap();
+    let Some(v) = eval_json(
+        state.path(),
+        &format!(
+            "let
+               # nixos/lib/testing/run.nix: requiredSystemFeatures = [ \"nixos-test\" ] ++ [ \"kvm\" ] on Linux.
+               drv = attrs: attrs // {{ overrideTestDerivation = f: drv (attrs // f attrs); }};
+               pkgs = {{
+                 path = {};
+                 lib.concatMapStringsSep = sep: f: l: builtins.concatStringsSep sep (map f l);
+                 stdenv.hostPlatform.system = \"x86_64-linux\";
+                 runCommand = name: env: script: {{ inherit name; }};
+                 testers.runNixOSTest = test: drv {{ inherit (test) name; requiredSystemFeatures = [ \"nixos-test\" \"kvm\" ]; }};
+               }};
+               checks = import ./nix/tests {{ inherit pkgs; self.packages.x86_64-linux.kateskit = null; kit = {{ }}; }};
+             in builtins.mapAttrs (n: c: {{ inherit (c) name; features = c.requiredSystemFeatures or [ ]; }}) checks",
+            nix_str(&repo().join("tests/nixtool/pkgs-path"))
+        ),
+    ) else {
+        return;
+    };
+    let checks = v.as_object().unwrap();
+    assert!(checks.len() >= 9, "{v}");
+    let mut vm = 0;
+    for (name, c) in checks {
+        let features = c["features"].as_array().unwrap();
+        assert!(
+            !features.contains(&json!("kvm")),
+            "{name} still requires kvm: {c}"
+        );
+        if c["name"].as_str().unwrap().starts_with("kateskit-") && !features.is_empty() {
+            assert_eq!(features, &vec![json!("nixos-test")], "{name}");
+            vm += 1;
+        }
+    }
+    // The five tests without an image gate are real test derivations here.
+    assert!(vm >= 5, "{v}");
 }
