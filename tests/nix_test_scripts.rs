@@ -174,8 +174,18 @@ fn the_checker_names_the_file_and_the_error() {
             );
         }
     }
-    let ok = "import os\nstart_all()\nms = {\"s1\": s1, \"s2\": s2}\nfor m in (s1, s2):\n    m.wait_for_unit(\"k3s.service\", timeout=600)\nfirst = \"s1\"\nms[first].crash()\nother = [m for n, m in ms.items() if n != first][0]\nout = other.succeed(\"a\", \"b\").strip()\nassert out, out\n";
+    let ok = "start_all()\nms = {\"s1\": s1, \"s2\": s2}\nfor m in (s1, s2):\n    m.wait_for_unit(\"k3s.service\", timeout=600)\nfirst = \"s1\"\nms[first].crash()\nother = [m for n, m in ms.items() if n != first][0]\nout = other.succeed(\"a\", \"b\").strip()\nassert out, out\n";
     assert_eq!(check(py, "nix/tests/z.nix", ok, &nodes), Ok(()));
+    // The driver's pyflakes lint: an unused import fails the driver's build.
+    if Command::new("pyflakes3").arg("--version").output().is_ok() {
+        let e = check(py, "nix/tests/l.nix", "import json\nstart_all()\n", &nodes).unwrap_err();
+        assert!(
+            e.contains("nix/tests/l.nix: pyflakes: 1:1: 'json' imported but unused"),
+            "{e}"
+        );
+    } else {
+        eprintln!("skipping the pyflakes case: pyflakes3 not found (Debian package pyflakes3)");
+    }
     // A single node is also `machine`.
     assert_eq!(
         check(py, "nix/tests/z.nix", "machine.start()\n", &json!(["box"])),

@@ -18,8 +18,12 @@ Each entry maps a name to its parameters after `self`; "*" marks a `*args` param
 import ast
 import builtins
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 
 MACHINE_METHODS = {
     # BaseMachine
@@ -233,6 +237,26 @@ class Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def pyflakes(name, script, nodes):
+    """The driver's lint (nixos/lib/testing/driver.nix): pyflakes with the node names and the
+    driver's symbols as builtins. Returns its complaints, or None without pyflakes3."""
+    tool = shutil.which("pyflakes3")
+    if tool is None:
+        return None
+    names = {pythonize(n) for n in nodes} | set(GLOBAL_FUNCTIONS) | GLOBAL_VALUES
+    if len(nodes) == 1:
+        names.add("machine")
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(script)
+    try:
+        env = dict(os.environ, PYFLAKES_BUILTINS=",".join(sorted(names)))
+        r = subprocess.run([tool, f.name], capture_output=True, text=True, env=env)
+    finally:
+        os.unlink(f.name)
+    return [f"{name}: pyflakes: " + line.split(":", 1)[1].strip()
+            for line in (r.stdout + r.stderr).splitlines() if line.strip()]
+
+
 def main():
     data = json.load(sys.stdin)
     name, script = data["file"], data["script"]
@@ -246,9 +270,16 @@ def main():
         sys.exit(1)
     c = Checker(data["nodes"])
     c.visit(tree)
-    for p in c.problems:
-        print(f"{name}: {p}")
-    sys.exit(1 if c.problems else 0)
+    problems = [f"{name}: {p}" for p in c.problems]
+    lint = pyflakes(name, script, data["nodes"])
+    if lint is None:
+        print("skipping the pyflakes lint: pyflakes3 not found (Debian package pyflakes3)",
+              file=sys.stderr)
+    else:
+        problems += lint
+    for p in problems:
+        print(p)
+    sys.exit(1 if problems else 0)
 
 
 main()
