@@ -44,7 +44,8 @@ rec {
       wantedBy = [ "kateskit-agent.service" ];
       before = [ "kateskit-agent.service" ];
       serviceConfig.Type = "oneshot";
-      script = "install -D -m 0600 ${img} /run/kateskit/embed.img";
+      # As modules/embed.nix does in the initrd: the run directory is private from the start.
+      script = "install -d -m 0700 /run/kateskit && install -m 0600 ${img} /run/kateskit/embed.img";
     };
   };
 
