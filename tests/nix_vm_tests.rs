@@ -196,3 +196,47 @@ fn no_vm_test_requires_kvm() {
     // The five tests without an image gate are real test derivations here.
     assert!(vm >= 5, "{v}");
 }
+
+/// The test VMs reach no network, and the agent fails its k3s-config phase (k3s stays down)
+/// when a chart archive the bundle needs is neither in the image nor downloadable
+/// (docs/agent.md, "Chart archives"). So every VM test whose cluster enables a chart ships the
+/// archives: `kateskit.bundle.chartArchives`, or each archive as `services.k3s.charts.<name>`.
+#[test]
+fn every_vm_test_ships_the_chart_archives_its_cluster_needs() {
+    let dir = repo().join("nix/tests");
+    let mut checked = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".nix") || NOT_TESTS.contains(&name.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let spec = if let Some(rest) = text.split("./fixtures/").nth(1) {
+            dir.join("fixtures")
+                .join(rest.split(|c: char| c == ';' || c == ' ').next().unwrap())
+        } else if let Some(rest) = text.split("../../examples/").nth(1) {
+            repo()
+                .join("examples")
+                .join(rest.split(|c: char| c == ';' || c == ' ').next().unwrap())
+        } else {
+            panic!("nix/tests/{name}: no cluster spec found");
+        };
+        let loaded = spec::load(&spec.join("cluster.toml"))
+            .unwrap_or_else(|e| panic!("nix/tests/{name}: {}: {e}", spec.display()));
+        let needed = kateskit::bundle::charts::archives(&loaded.spec.bundle);
+        let all = text.contains("kateskit.bundle.chartArchives = true;");
+        let missing: Vec<&str> = needed
+            .iter()
+            .copied()
+            .filter(|c| !all && !text.contains(&format!("services.k3s.charts.{c} =")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "nix/tests/{name}: its cluster ({}) needs the chart archives {missing:?}, which the VM cannot download; set kateskit.bundle.chartArchives = true",
+            spec.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 9);
+}

@@ -5,6 +5,9 @@ let
   testModule = { modulesPath, ... }: {
     imports = [ "${modulesPath}/testing/test-instrumentation.nix" ];
     kateskit.bundle.airgapImages = true;
+    # The VM reaches no network: without the homelab's chart archive (Longhorn) in the image
+    # the agent's k3s-config phase fails and k3s never starts.
+    kateskit.bundle.chartArchives = true;
   };
   cluster = kit.mkCluster { spec = ../../examples/homelab; modules = [ testModule ]; };
   dir = t.clusterDir "homelab" ../../examples/homelab;
