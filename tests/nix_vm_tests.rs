@@ -214,11 +214,11 @@ fn every_vm_test_ships_the_chart_archives_its_cluster_needs() {
         let text = std::fs::read_to_string(&path).unwrap();
         let spec = if let Some(rest) = text.split("./fixtures/").nth(1) {
             dir.join("fixtures")
-                .join(rest.split(|c: char| c == ';' || c == ' ').next().unwrap())
+                .join(rest.split([';', ' ']).next().unwrap())
         } else if let Some(rest) = text.split("../../examples/").nth(1) {
             repo()
                 .join("examples")
-                .join(rest.split(|c: char| c == ';' || c == ' ').next().unwrap())
+                .join(rest.split([';', ' ']).next().unwrap())
         } else {
             panic!("nix/tests/{name}: no cluster spec found");
         };
