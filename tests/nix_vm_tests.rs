@@ -240,3 +240,35 @@ fn every_vm_test_ships_the_chart_archives_its_cluster_needs() {
     }
     assert!(checked >= 9);
 }
+
+/// In a VM test with several nodes, every node is addressed on the test network (eth1) with its
+/// default route there: k3s and flannel use the interface of the default route, and a route
+/// through the driver's user network (the same address on every VM) would leave the nodes
+/// unable to reach each other's pods.
+#[test]
+fn multi_node_fixtures_route_through_the_test_network() {
+    let mut checked = 0;
+    for e in std::fs::read_dir(repo().join("nix/tests/fixtures")).unwrap() {
+        let dir = e.unwrap().path();
+        let loaded = spec::load(&dir.join("cluster.toml")).unwrap();
+        if loaded.spec.nodes.len() < 2 {
+            continue;
+        }
+        for n in &loaded.spec.nodes {
+            let where_ = format!("{}: node {}", dir.display(), n.name);
+            let net = n
+                .network
+                .as_ref()
+                .unwrap_or_else(|| panic!("{where_}: no static address on the test network"));
+            assert_eq!(net.interface.as_deref(), Some("eth1"), "{where_}");
+            assert!(net.addresses[0].starts_with("192.168.1."), "{where_}");
+            assert_eq!(
+                net.gateway.as_deref(),
+                Some("192.168.1.254"),
+                "{where_}: no default route on eth1"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "{checked}");
+}
