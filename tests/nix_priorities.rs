@@ -106,7 +106,13 @@ fn found() -> BTreeSet<(String, String, String)> {
                     }
                 }
             }
-            let mut overrides = src
+            // Code only: a comment naming mkOverride must not shift the numbers.
+            let code: String = src
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let mut overrides = code
                 .split("mkOverride")
                 .skip(1)
                 .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string());
