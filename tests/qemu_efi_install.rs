@@ -102,7 +102,7 @@ fn a_uefi_install_leaves_a_boot_entry_for_the_disk_and_boots_it_next() {
         .lines()
         .find(|l| l.contains(" KatesKit"))
         .unwrap_or_else(|| panic!("no KatesKit entry:\n{after}"));
-    let num = &entry["Boot".len()..entry.find(|c: char| c == '*' || c == ' ').unwrap()];
+    let num = &entry["Boot".len()..entry.find(['*', ' ']).unwrap()];
     assert_eq!(num.len(), 4, "{entry}");
     assert!(
         after.contains(&format!("BootNext: {num}")),
@@ -118,6 +118,6 @@ fn a_uefi_install_leaves_a_boot_entry_for_the_disk_and_boots_it_next() {
     let again = section(&log, "AGAIN");
     let ours: Vec<&str> = again.lines().filter(|l| l.contains(" KatesKit")).collect();
     assert_eq!(ours.len(), 1, "{again}");
-    let num2 = &ours[0]["Boot".len()..ours[0].find(|c: char| c == '*' || c == ' ').unwrap()];
+    let num2 = &ours[0]["Boot".len()..ours[0].find(['*', ' ']).unwrap()];
     assert!(again.contains(&format!("BootNext: {num2}")), "{again}");
 }
