@@ -6,6 +6,7 @@
 let
   efiArch = pkgs.stdenv.hostPlatform.efiArch;
   ukiFile = config.system.boot.loader.ukiFile;
+  registration = pkgs.closureInfo { rootPaths = [ config.system.build.toplevel ]; };
 in
 {
   imports = [ "${modulesPath}/image/repart.nix" ];
@@ -23,7 +24,20 @@ in
     fsType = "vfat";
   };
   boot.growPartition = true;
-  boot.initrd.availableKernelModules = [ "virtio_pci" "virtio_blk" "virtio_scsi" "nvme" "ahci" "sd_mod" "usb_storage" "xhci_pci" ];
+  boot.initrd.availableKernelModules = lib.concatLists (lib.attrValues (import ./initrd-storage.nix));
+
+  # The root partition holds the closure's files but no Nix database: without one a garbage
+  # collection on the node would delete the running system. As nixpkgs' sd-image does, the
+  # image carries the closure's registration and the first boot loads it, sets the system
+  # profile, then removes the file (a failed load leaves it for the next boot).
+  boot.postBootCommands = ''
+    if [ -f /nix-path-registration ]; then
+      ${config.nix.package.out}/bin/nix-store --load-db < /nix-path-registration &&
+        touch /etc/NIXOS &&
+        ${config.nix.package.out}/bin/nix-env -p /nix/var/nix/profiles/system --set /run/current-system &&
+        rm -f /nix-path-registration
+    fi
+  '';
 
   image.repart = {
     name = "kateskit-${config.kateskit.cluster.normalized.cluster.name or "generic"}${lib.optionalString (config.kateskit.node != null) "-${config.kateskit.node}"}";
@@ -50,6 +64,7 @@ in
       };
       "20-root" = {
         storePaths = [ config.system.build.toplevel ];
+        contents."/nix-path-registration".source = "${registration}/registration";
         repartConfig = {
           Type = "root";
           Format = "ext4";

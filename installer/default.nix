@@ -1,45 +1,15 @@
 # Live environment of the ISO and netboot images. With `kateskit.install.device=<disk>` on the
-# kernel command line (a /dev/disk/by-id/ or by-path link, or `auto` for the node's
-# install_disk; `kateskit.install.wipe=<serial>` to overwrite a disk holding data) it installs
-# unattended (`kateskit install --unattended`) and reboots into the
-# installed system; the agent does not configure the live system in that case. Without it,
-# the console shows a banner saying what to type, and the machine runs as a live node.
+# kernel command line or stamped into the boot medium (`kateskit image customize --karg`; a
+# /dev/disk/by-id/ or by-path link, or `auto` for the node's install_disk;
+# `kateskit.install.wipe=<serial>` to overwrite a disk holding data) it installs unattended
+# (`kateskit install --unattended --boot-request`) and reboots into the installed system; the
+# agent and the join then stay off on the live system, so a failed install is what the console
+# shows. Without it, the console shows a banner saying what to type, and the machine runs as a
+# live node.
 { config, lib, pkgs, ... }:
 let
   cfg = config.kateskit;
   exe = lib.getExe cfg.package;
-
-  # Reads the device from the kernel command line (KATESKIT_CMDLINE overrides its path, as for
-  # the agent), so the unit needs no shell-quoting of its own.
-  autoInstall = pkgs.writeShellScript "kateskit-auto-install" ''
-    set -eu
-    dev=""
-    wipe=""
-    for arg in $(cat "''${KATESKIT_CMDLINE:-/proc/cmdline}"); do
-      case "$arg" in
-        kateskit.install.device=*) dev="''${arg#kateskit.install.device=}" ;;
-        kateskit.install.wipe=*) wipe="''${arg#kateskit.install.wipe=}" ;;
-      esac
-    done
-    if [ -z "$dev" ]; then
-      echo "kateskit: kateskit.install.device= is empty; boot with kateskit.install.device=/dev/disk/by-id/<disk> (or =auto to use the node's install_disk)" >&2
-      exit 1
-    fi
-    # The device on the kernel command line is the operator's consent to overwrite a blank disk;
-    # a disk with data also needs its serial (kateskit.install.wipe=). --unattended never
-    # prompts and refuses kernel names such as /dev/sda; the disk module still refuses a disk
-    # that is mounted, locked, in use, an OSD disk of the node, the boot medium or too small.
-    case "$dev:$wipe" in
-      auto:)
-        ${exe} install --unattended ;;
-      auto:*)
-        ${exe} install --unattended --wipe-data "$wipe" ;;
-      *:)
-        ${exe} install --unattended --device "$dev" ;;
-      *)
-        ${exe} install --unattended --device "$dev" --wipe-data "$wipe" ;;
-    esac
-  '';
 
   # agetty runs the login program as `login -f root` (services.getty.autologinUser). It logs
   # root in without a password only when kateskit-console-autologin.service found no stamped
@@ -110,24 +80,38 @@ in
                           (a disk holding data also needs kateskit.install.wipe=<serial>)
     '';
 
+    # Whether an install is requested is the binary's answer (kernel command line and the
+    # boot medium's stamped kernel arguments), not ConditionKernelCommandLine=, which cannot
+    # see a stamped `kateskit.install.device`. ExecCondition= exit 1 skips the unit, 255 fails it.
     systemd.services.kateskit-install = {
-      description = "KatesKit unattended install (kateskit.install.device= on the kernel command line)";
+      description = "KatesKit unattended install (kateskit.install.device= on the kernel command line or stamped)";
       wantedBy = [ "multi-user.target" ];
       wants = [ "network-online.target" ];
       after = [ "local-fs.target" "network-online.target" ];
       before = [ "kateskit-agent.service" ];
-      unitConfig.ConditionKernelCommandLine = "kateskit.install.device";
+      path = [ pkgs.efibootmgr ];
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
-        ExecStart = "${autoInstall}";
+        ExecCondition = "${exe} install --request-check install";
+        # The device on the kernel command line is the operator's consent to overwrite a blank
+        # disk; a disk with data also needs its serial (kateskit.install.wipe=). --unattended
+        # never prompts and refuses kernel names such as /dev/sda; the disk module still refuses
+        # a disk that is mounted, locked, in use, an OSD disk of the node, the boot medium or
+        # too small; a machine that booted by BIOS is refused (the disk boots only by UEFI).
+        ExecStart = "${exe} install --unattended --boot-request";
         ExecStartPost = lib.mkIf cfg.install.rebootAfter "${pkgs.systemd}/bin/systemctl --no-block reboot";
         StandardOutput = "journal+console";
         StandardError = "journal+console";
       };
     };
 
-    # A machine being installed must not also join the cluster as a live node.
-    systemd.services.kateskit-agent.unitConfig.ConditionKernelCommandLine = "!kateskit.install.device";
+    # A machine being installed must not also be configured or join as a live node, and after
+    # a failed install the join must not run either (it would bury the install's error under
+    # its own). Drop-ins on the agent's units: the same question, the other answer.
+    systemd.services.kateskit-agent.serviceConfig.ExecCondition = "${exe} install --request-check live";
+    systemd.services.kateskit-join.serviceConfig.ExecCondition = "${exe} install --request-check live";
+    # `install` sets the installed disk's UEFI boot entry and BootNext with it.
+    environment.systemPackages = [ pkgs.efibootmgr ];
   };
 }

@@ -19,6 +19,11 @@ in
   config = lib.mkIf cfg.enable {
     boot.kernelParams = [ "console=tty0" ] ++ lib.optional (cfg.serialConsole != null) "console=${cfg.serialConsole}";
 
+    # The agent owns /etc/hostname (host.hostname of the effective config). With a host name
+    # set, NixOS links /etc/hostname into the store at every activation, so the node would
+    # come up as "nixos" until the agent ran again; empty, NixOS leaves the file alone.
+    networking.hostName = "";
+
     # The agent writes /root/.ssh/authorized_keys from the NodeConfig; nothing else logs in.
     services.openssh.enable = lib.mkDefault true;
 

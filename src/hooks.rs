@@ -26,6 +26,10 @@ pub const SYSTEMCTL: &str = "KATESKIT_SYSTEMCTL";
 pub const EMBED: &str = "KATESKIT_EMBED";
 /// Directory read as the config drive instead of finding and mounting one.
 pub const CONFIG_DRIVE: &str = "KATESKIT_CONFIG_DRIVE";
+/// Command run instead of `udevadm` (the agent's `udevadm settle` before the disks phase).
+pub const UDEVADM: &str = "KATESKIT_UDEVADM";
+/// Command run instead of `efibootmgr` (`install` setting the installed disk's boot entry).
+pub const EFIBOOTMGR: &str = "KATESKIT_EFIBOOTMGR";
 /// Command printing recent k3s log lines instead of `journalctl -u k3s`.
 pub const K3S_LOG_CMD: &str = "KATESKIT_K3S_LOG_CMD";
 /// Abort the agent right after the named phase is journaled.
@@ -34,13 +38,15 @@ pub const FAULT_AFTER: &str = "KATESKIT_FAULT_AFTER";
 pub const FLASH_FAIL_AFTER: &str = "KATESKIT_FLASH_FAIL_AFTER";
 
 /// Every hook, for the documentation test.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 13] = [
     ROOT,
     CMDLINE,
     DEV_DIR,
     UDEV_DATA_DIR,
     STATE_DIR,
     SYSTEMCTL,
+    UDEVADM,
+    EFIBOOTMGR,
     EMBED,
     CONFIG_DRIVE,
     K3S_LOG_CMD,

@@ -71,7 +71,13 @@ fn install_onto_a_larger_partitioned_disk_leaves_no_stale_backup_gpt() {
     kateskit()
         .env("KATESKIT_DEV_DIR", &env.env.dev_dir)
         .env("KATESKIT_UDEV_DATA_DIR", &env.env.udev_data_dir)
-        .args(["install", "--yes", "--image"])
+        .args([
+            "install",
+            "--yes",
+            "--allow-bios-firmware",
+            "--no-boot-entry",
+            "--image",
+        ])
         .arg(&image)
         .arg("--node-config")
         .arg(&cfg)

@@ -43,7 +43,14 @@ fn install_writes_the_image_with_the_config_in_its_embed_partition() {
     let (_, json) = node_config(tmp.path());
     let dev = LoopDev::new(image_len + 8 * MIB);
     kateskit()
-        .args(["install", "--yes", "--device", dev.path()])
+        .args([
+            "install",
+            "--yes",
+            "--allow-bios-firmware",
+            "--no-boot-entry",
+            "--device",
+            dev.path(),
+        ])
         .arg("--image")
         .arg(&image)
         .arg("--node-config")
@@ -96,7 +103,14 @@ fn install_carries_the_live_mediums_config_and_kernel_arguments() {
     let dev = LoopDev::new(image_len + 8 * MIB);
     kateskit()
         .env("KATESKIT_ROOT", &root)
-        .args(["install", "--yes", "--device", dev.path()])
+        .args([
+            "install",
+            "--yes",
+            "--allow-bios-firmware",
+            "--no-boot-entry",
+            "--device",
+            dev.path(),
+        ])
         .arg("--image")
         .arg(&image)
         .assert()
@@ -118,7 +132,14 @@ fn install_refuses_an_iso_and_a_missing_image_without_touching_the_disk() {
     let dev = LoopDev::new(16 * MIB);
     let before = dev.digest();
     let out = kateskit()
-        .args(["install", "--yes", "--device", dev.path()])
+        .args([
+            "install",
+            "--yes",
+            "--allow-bios-firmware",
+            "--no-boot-entry",
+            "--device",
+            dev.path(),
+        ])
         .arg("--image")
         .arg(&iso)
         .assert()
@@ -126,7 +147,14 @@ fn install_refuses_an_iso_and_a_missing_image_without_touching_the_disk() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("install needs the raw disk image"), "{err}");
     let out = kateskit()
-        .args(["install", "--yes", "--device", dev.path()])
+        .args([
+            "install",
+            "--yes",
+            "--allow-bios-firmware",
+            "--no-boot-entry",
+            "--device",
+            dev.path(),
+        ])
         .arg("--image")
         .arg(tmp.path().join("missing.img"))
         .assert()

@@ -263,7 +263,12 @@ fn without_a_terminal_and_without_a_target_the_error_names_the_flags() {
     let image = fixture_copy(tmp.path(), "gpt.img.zst");
     let a = kateskit()
         .env("KATESKIT_ROOT", tmp.path())
-        .args(["install", "--image"])
+        .args([
+            "install",
+            "--allow-bios-firmware",
+            "--no-boot-entry",
+            "--image",
+        ])
         .arg(&image)
         .write_stdin("")
         .assert()

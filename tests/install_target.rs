@@ -61,7 +61,13 @@ impl Case {
         kateskit()
             .env("KATESKIT_DEV_DIR", &self.env.env.dev_dir)
             .env("KATESKIT_UDEV_DATA_DIR", &self.env.env.udev_data_dir)
-            .args(["install", "--yes", "--image"])
+            .args([
+                "install",
+                "--yes",
+                "--allow-bios-firmware",
+                "--no-boot-entry",
+                "--image",
+            ])
             .arg(&self.image)
             .arg("--node-config")
             .arg(cfg)

@@ -75,64 +75,40 @@ fn k3s_wrapper_runs_the_role_the_agent_chose_and_refuses_others() {
     }
 }
 
+/// The installer and the live agent ask the binary whether an install is requested (the
+/// command line or the boot medium's stamped kernel arguments; tests/install_request.rs runs
+/// that answer): no ConditionKernelCommandLine, which cannot see a stamped request, and the
+/// join stays off too, so a failed install is not followed by a live join.
 #[test]
-fn auto_install_takes_the_device_from_the_kernel_command_line() {
+fn install_agent_and_join_units_ask_the_boot_request() {
     let state = tempfile::tempdir().unwrap();
-    let expr = "(lib.resolve [ (import ./installer/default.nix { inherit lib pkgs config; }).config ]).systemd.services.kateskit-install.serviceConfig.ExecStart";
-    let Some(text) = script(state.path(), expr) else {
+    let m = "(lib.resolve [ (import ./installer/default.nix { inherit lib pkgs config; }).config ]).systemd.services";
+    let Some(v) = nixtool::eval_json(
+        state.path(),
+        &format!(
+            "{STUBS} let s = {m}; pick = u: {{ inherit (u.serviceConfig) ExecCondition; start = u.serviceConfig.ExecStart or null; cond = u.unitConfig or null; }};
+             in {{ kateskit-install = pick s.kateskit-install; kateskit-agent = pick s.kateskit-agent; kateskit-join = pick s.kateskit-join; }}"
+        ),
+    ) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("kateskit");
-    echo_prog(&exe);
-    let text = text.replace("@KATESKIT@", exe.to_str().unwrap());
-    let cmdline = dir.path().join("cmdline");
-    std::fs::write(
-        &cmdline,
-        "console=ttyS0 kateskit.install.device=/dev/disk/by-id/ata-X quiet\n",
-    )
-    .unwrap();
-    let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
-    assert!(ok, "{err}");
+    let install = &v["kateskit-install"];
     assert_eq!(
-        out.trim(),
-        "kateskit install --unattended --device /dev/disk/by-id/ata-X"
+        install["ExecCondition"],
+        "@KATESKIT@ install --request-check install"
     );
-    // The serial consent to overwrite data travels from the command line as --wipe-data.
-    std::fs::write(
-        &cmdline,
-        "kateskit.install.wipe=S3EV123 kateskit.install.device=/dev/disk/by-id/ata-X\n",
-    )
-    .unwrap();
-    let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
-    assert!(ok, "{err}");
     assert_eq!(
-        out.trim(),
-        "kateskit install --unattended --device /dev/disk/by-id/ata-X --wipe-data S3EV123"
+        install["start"],
+        "@KATESKIT@ install --unattended --boot-request"
     );
-    // `auto`: the node's install_disk chooses, with or without the consent.
-    for (line, want) in [
-        (
-            "kateskit.install.device=auto",
-            "kateskit install --unattended",
-        ),
-        (
-            "kateskit.install.device=auto kateskit.install.wipe=S3EV123",
-            "kateskit install --unattended --wipe-data S3EV123",
-        ),
-    ] {
-        std::fs::write(&cmdline, format!("{line}\n")).unwrap();
-        let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
-        assert!(ok, "{err}");
-        assert_eq!(out.trim(), want);
+    assert!(install["cond"].is_null(), "{install}");
+    for unit in ["kateskit-agent", "kateskit-join"] {
+        assert_eq!(
+            v[unit]["ExecCondition"], "@KATESKIT@ install --request-check live",
+            "{unit}"
+        );
+        assert!(v[unit]["cond"].is_null(), "{unit}: {}", v[unit]);
     }
-    std::fs::write(&cmdline, "console=ttyS0 kateskit.install.device=\n").unwrap();
-    let (ok, out, err) = run(&text, &[("KATESKIT_CMDLINE", cmdline.to_str().unwrap())]);
-    assert!(!ok && out.is_empty());
-    assert!(
-        err.contains("boot with kateskit.install.device=/dev/disk/by-id/<disk>"),
-        "{err}"
-    );
 }
 
 #[test]

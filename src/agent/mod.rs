@@ -25,6 +25,9 @@ pub struct AgentEnv {
     pub embed_override: Option<PathBuf>,
     /// Directory read as the config drive instead of mounting one (`KATESKIT_CONFIG_DRIVE`).
     pub drive_override: Option<PathBuf>,
+    /// Command run instead of `udevadm` (`KATESKIT_UDEVADM`); empty: udev is not waited for
+    /// (another root without the hook, so tests never wait on the host's udev).
+    pub udevadm: Vec<String>,
     /// Command printing recent k3s log lines (`KATESKIT_K3S_LOG_CMD`).
     pub k3s_log_cmd: Vec<String>,
     /// Phase after which the process aborts, for crash tests (`KATESKIT_FAULT_AFTER`).
@@ -56,6 +59,11 @@ impl AgentEnv {
             systemctl: words(&var(hooks::SYSTEMCTL).unwrap_or_else(|| "systemctl".into())),
             embed_override: var(hooks::EMBED).map(PathBuf::from),
             drive_override: var(hooks::CONFIG_DRIVE).map(PathBuf::from),
+            udevadm: match var(hooks::UDEVADM) {
+                Some(cmd) => words(&cmd),
+                None if root == Path::new("/") => words("udevadm"),
+                None => Vec::new(),
+            },
             k3s_log_cmd: words(
                 &var(hooks::K3S_LOG_CMD)
                     .unwrap_or_else(|| "journalctl -u k3s -o cat -n 300 --no-pager".into()),

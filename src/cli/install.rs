@@ -39,6 +39,24 @@ pub struct InstallCmd {
     /// installer's boot-time path).
     #[arg(long)]
     pub unattended: bool,
+    /// Write the disk although this machine booted in legacy BIOS mode (the installed system
+    /// boots only by UEFI: for a disk that will start on a UEFI machine).
+    #[arg(long)]
+    pub allow_bios_firmware: bool,
+    /// Take the disk and the wipe serial from the boot request: kateskit.install.device= and
+    /// kateskit.install.wipe= on the kernel command line or stamped into the boot medium
+    /// (the installer unit's path).
+    #[arg(long, conflicts_with_all = ["device", "wipe_data"])]
+    pub boot_request: bool,
+    /// Only answer whether the boot requests an install, as a unit's ExecCondition: `install`
+    /// exits 0 when one is requested, `live` when none is; otherwise 1 (255 when it cannot
+    /// tell). Writes nothing.
+    #[arg(long, value_name = "UNIT", conflicts_with_all = ["device", "wipe_data", "boot_request", "node_config", "yes", "unattended"])]
+    pub request_check: Option<RequestCheck>,
+    /// Leave the firmware's boot entries alone (by default a UEFI install adds a "KatesKit"
+    /// entry for the disk and sets BootNext to it).
+    #[arg(long)]
+    pub no_boot_entry: bool,
     /// Root under which the live system's embed areas are looked up.
     #[arg(long, default_value = "/", hide = true)]
     #[cfg_attr(feature = "test-hooks", arg(env = "KATESKIT_ROOT"))]
@@ -53,8 +71,50 @@ pub struct InstallCmd {
     pub udev_data_dir: PathBuf,
 }
 
+/// Which unit asks `--request-check`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RequestCheck {
+    /// kateskit-install: run when an install is requested.
+    Install,
+    /// The live system's agent and join: run when none is.
+    Live,
+}
+
 impl InstallCmd {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
+    pub fn run(mut self) -> anyhow::Result<ExitCode> {
+        let live: Vec<PathBuf> = kateskit::agent::ladder::embed::EMBED_PATHS
+            .iter()
+            .map(|rel| self.root.join(rel))
+            .collect();
+        let cmdline = kateskit::agent::AgentEnv::from_env().cmdline;
+        if let Some(which) = self.request_check {
+            let found = install::request::read(&cmdline, &live);
+            let check = match which {
+                RequestCheck::Install => install::request::Check::Install,
+                RequestCheck::Live => install::request::Check::Live,
+            };
+            let (code, why) = install::request::condition(check, &found);
+            eprintln!("kateskit: {why}");
+            return Ok(ExitCode::from(code));
+        }
+        if self.boot_request {
+            let found = install::request::read(&cmdline, &live);
+            let r = match (found.request, found.area_error) {
+                (Some(r), _) => r,
+                (None, Some(e)) => anyhow::bail!("cannot read the boot request: {e}"),
+                (None, None) => anyhow::bail!(
+                    "--boot-request: no kateskit.install.device= on the kernel command line or \
+                     stamped into the boot medium; boot with \
+                     kateskit.install.device=/dev/disk/by-id/<disk> (or =auto for the node's \
+                     install_disk)"
+                ),
+            };
+            super::note!("install requested by {}", r.from);
+            self.device = r.device.map(PathBuf::from);
+            self.wipe_data = r.wipe;
+        }
+        // Before any question or disk check: a BIOS boot cannot start what is written.
+        let uefi = install::firmware::check(&self.root, self.allow_bios_firmware)?;
         let image = std::fs::File::open(&self.image).with_context(|| {
             format!(
                 "opening the install image {}; pass --image or set KATESKIT_INSTALL_IMAGE",
@@ -66,10 +126,6 @@ impl InstallCmd {
             .with_context(|| format!("reading size of {}", self.image.display()))?
             .len();
         let offset = install::embed_offset(&image, &self.image)?;
-        let live: Vec<PathBuf> = kateskit::agent::ladder::embed::EMBED_PATHS
-            .iter()
-            .map(|rel| self.root.join(rel))
-            .collect();
         let mut cfg = install::config_area(self.node_config.as_deref(), &live)?;
         let env = DiskEnv {
             dev_dir: self.dev_dir.clone(),
@@ -119,6 +175,7 @@ impl InstallCmd {
             super::install_guided::confirm(g, &prepared)?;
         }
         let given = chosen.target.given.clone();
+        let canonical = chosen.target.canonical.clone();
         super::flash::confirm_and_write(
             prepared,
             &self.image,
@@ -126,8 +183,46 @@ impl InstallCmd {
             self.yes || self.unattended || guided.is_some(),
             Some(Overlay::new(offset, cfg.area)),
         )?;
+        if uefi && !self.no_boot_entry {
+            self.boot_entry(&image, &canonical);
+        } else if !uefi {
+            super::note!(
+                "warning: no boot entry set (this machine booted by BIOS); the disk boots only on \
+                 UEFI firmware"
+            );
+        }
         super::note!("installed; remove the install medium and reboot");
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// Adds the boot entry and BootNext; a failure is a warning naming the manual command,
+    /// since the disk itself is installed.
+    fn boot_entry(&self, image: &std::fs::File, disk: &std::path::Path) {
+        let part = match install::firmware::esp_partition(image, &self.image) {
+            Ok(p) => p,
+            Err(e) => {
+                super::note!("warning: no boot entry set: {e}");
+                return;
+            }
+        };
+        let cmd: Vec<String> = kateskit::hooks::var(kateskit::hooks::EFIBOOTMGR)
+            .unwrap_or_else(|| "efibootmgr".into())
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        match install::firmware::set_boot_entry(&cmd, disk, part) {
+            Ok(num) => super::note!(
+                "boot entry Boot{num} ({}) set for {}; BootNext={num}",
+                install::firmware::ENTRY_LABEL,
+                disk.display()
+            ),
+            Err(e) => super::note!(
+                "warning: the disk is installed, but its boot entry was not set ({e}); a machine \
+                 that boots the network or USB first will start the installer again. Set it by \
+                 hand: {}",
+                install::firmware::manual_command(disk, part)
+            ),
+        }
     }
 
     /// The guided session runs when nothing names the target (no `--device`, no `install_disk`

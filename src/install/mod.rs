@@ -9,6 +9,8 @@
 
 mod answers;
 mod candidates;
+pub mod firmware;
+pub mod request;
 mod scan;
 mod target;
 mod write;
@@ -76,6 +78,8 @@ pub enum InstallError {
     Target { device: String, reason: String },
     #[error("{0}")]
     NoTarget(String),
+    #[error("this machine booted in legacy BIOS mode (no /sys/firmware/efi), but the installed system boots only by UEFI: the disk would not start here. Switch the firmware to UEFI boot (setup utility: boot mode UEFI, CSM/legacy boot off), boot this medium again and rerun; or pass --allow-bios-firmware to write the disk anyway (for a disk that will boot on a UEFI machine)")]
+    BiosFirmware,
 }
 
 /// The embed area for the installed disk, where its content came from, and the NodeConfig it

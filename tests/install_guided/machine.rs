@@ -86,7 +86,7 @@ impl Machine {
         std::fs::write(
             &p,
             format!(
-                "KATESKIT_ROOT={root} KATESKIT_DEV_DIR={dev} KATESKIT_UDEV_DATA_DIR={udev} {bin} install --image {img} {extra}\n\
+                "KATESKIT_ROOT={root} KATESKIT_DEV_DIR={dev} KATESKIT_UDEV_DATA_DIR={udev} {bin} install --allow-bios-firmware --no-boot-entry --image {img} {extra}\n\
                  echo \"EXIT:$?\"\nstty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?echo' | sed 's/^/ECHO:/'\nsleep 120\n",
                 root = t.join("root").display(),
                 dev = t.join("dev").display(),

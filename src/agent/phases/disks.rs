@@ -1,4 +1,7 @@
-//! The disks phase: the declared OSD disks through the disk module, journaled.
+//! The disks phase: udev settled, then the declared OSD disks through the disk module,
+//! journaled.
+
+pub mod settle;
 
 use crate::agent::ladder::effective::Effective;
 use crate::agent::phases::RunState;
@@ -53,6 +56,9 @@ pub(super) fn run(
     st: &mut RunState,
 ) -> Result<crate::agent::phases::Finished, crate::agent::AgentError> {
     let cfg = st.effective.clone().expect("discover succeeded");
+    if let Some(w) = settle::settle(env, settle::TIMEOUT_SECS) {
+        st.warnings.push(format!("disks: {w}"));
+    }
     prepare(env, &cfg, st)
         .map(crate::agent::phases::Finished::Done)
         .map_err(crate::agent::AgentError::Disk)

@@ -165,11 +165,7 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<HostOutcome, AgentError>
     out.ntp_changed = if h.ntp_servers.is_empty() {
         remove_if_present(&ntp)?
     } else {
-        let body = format!(
-            "# Written by kateskit.\n[Time]\nNTP={}\n",
-            h.ntp_servers.join(" ")
-        );
-        write_if_changed(&ntp, body.as_bytes(), 0o644)?
+        write_if_changed(&ntp, ntp_dropin(&h.ntp_servers).as_bytes(), 0o644)?
     };
     bump(out.ntp_changed);
 
@@ -177,6 +173,16 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<HostOutcome, AgentError>
     changed += crate::agent::phases::host::files::write_files(env, cfg, false)?;
     out.changed = changed;
     Ok(out)
+}
+
+/// timesyncd's drop-in. `NTP=` is a list that each file extends, and the image's own
+/// timesyncd.conf already names NixOS's pool servers: the empty assignment resets that list,
+/// so the site's servers replace the defaults instead of joining them.
+pub fn ntp_dropin(servers: &[String]) -> String {
+    format!(
+        "# Written by kateskit.\n[Time]\nNTP=\nNTP={}\n",
+        servers.join(" ")
+    )
 }
 
 /// The host phase: [`apply`], then timesyncd restarted when its servers changed.
@@ -198,6 +204,22 @@ pub(super) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read as timesyncd reads a list setting: an empty value clears what earlier files (the
+    /// image's timesyncd.conf with NixOS's pool) set, a value appends.
+    #[test]
+    fn the_ntp_dropin_replaces_the_images_servers() {
+        let mut list = vec!["0.nixos.pool.ntp.org".to_string()];
+        let servers = ["ntp1.example".to_string(), "192.0.2.1".to_string()];
+        for line in ntp_dropin(&servers).lines() {
+            match line.strip_prefix("NTP=") {
+                Some("") => list.clear(),
+                Some(v) => list.extend(v.split_whitespace().map(str::to_string)),
+                None => {}
+            }
+        }
+        assert_eq!(list, servers);
+    }
 
     #[test]
     fn write_if_changed_is_idempotent() {

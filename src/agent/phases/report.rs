@@ -3,6 +3,7 @@
 //! out, `write_files` shows path, mode and SHA-256, and every text passes [`Scrubber`].
 
 pub mod console;
+pub mod consoles;
 pub mod ifaddrs;
 pub mod shown;
 
@@ -275,10 +276,10 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
     write_if_changed(&env.run_dir().join(STATUS), &body, 0o644)?;
     let text = banner(&status);
     print!("{text}");
-    if env.root == Path::new("/") {
-        if let Ok(mut c) = std::fs::OpenOptions::new().write(true).open("/dev/console") {
-            let _ = std::io::Write::write_all(&mut c, text.as_bytes());
-        }
+    // After status.json is written: a console that did not take the banner is said on stderr
+    // (the journal), which the banner itself cannot report.
+    for w in consoles::show(env, &text) {
+        eprintln!("kateskit: {w}");
     }
     if let Some(e) = e {
         if let Some(w) = fetch::phone_home(env, e, body) {
