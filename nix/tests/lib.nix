@@ -41,8 +41,8 @@ rec {
   # Test-only module: puts an embed.img where the netboot initrd would have put it.
   withEmbed = img: {
     systemd.services.test-embed = {
-      wantedBy = [ "kateskit-agent.service" ];
-      before = [ "kateskit-agent.service" ];
+      wantedBy = [ "kateskit-network.service" "kateskit-agent.service" ];
+      before = [ "kateskit-network.service" "kateskit-agent.service" ];
       serviceConfig.Type = "oneshot";
       script = "install -D -m 0600 ${img} /run/kateskit/embed.img";
     };

@@ -14,6 +14,7 @@ pub mod defaults;
 pub mod deploy;
 pub mod disks;
 pub mod drive;
+pub mod early_network;
 pub mod effective;
 pub mod embed_part;
 pub mod fetch;
