@@ -43,6 +43,7 @@ let
       in if m == null then [ ]
       else builtins.filter (w: builtins.isString w && w != "") (builtins.split " " (builtins.head m)))
     (builtins.filter builtins.isString (builtins.split "\n" text));
+  wantedByOf = name: installWantedBy (unitText name);
 in
 {
   options.kateskit.agent.extraPath = lib.mkOption {
@@ -63,14 +64,8 @@ in
     # so other modules can still add conditions. Their PATH (the same list plus NixOS's
     # defaults) overrides the file's.
     systemd.packages = map (name: pkgs.writeTextDir "lib/systemd/system/${name}" (unitText name)) unitNames;
-    systemd.services = builtins.listToAttrs (map
-      (name: {
-        name = builtins.replaceStrings [ ".service" ] [ "" ] name;
-        value = {
-          wantedBy = installWantedBy (unitText name);
-          path = agentPath;
-        };
-      })
-      unitNames);
+    systemd.services.kateskit-network = { wantedBy = wantedByOf "kateskit-network.service"; path = agentPath; };
+    systemd.services.kateskit-agent = { wantedBy = wantedByOf "kateskit-agent.service"; path = agentPath; };
+    systemd.services.kateskit-join = { wantedBy = wantedByOf "kateskit-join.service"; path = agentPath; };
   };
 }
