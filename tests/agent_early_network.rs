@@ -102,3 +102,39 @@ fn a_bad_local_address_fails_naming_its_source_and_a_missing_mode_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The early step, discover (before the config_url fetch) and the network phase all write the
+/// static file: they must agree byte for byte, or every boot rewrites it and reloads networkd
+/// (which, with networkd not reloadable, failed the boot: found by the systemd tier).
+#[test]
+fn the_early_step_discover_and_the_network_phase_write_the_same_file() {
+    use sha2::{Digest, Sha256};
+    let n = machine();
+    let body = br#"{"host": {"hostname": "early"}}"#.to_vec();
+    let port = agent_support::http_server(vec![("/n.json", 200, body.clone())]);
+    n.set_cmdline(&format!(
+        "kateskit.role=agent kateskit.server=https://10.0.2.2:6443 kateskit.token={} kateskit.agent.verify_join=false kateskit.node.network.addresses[]=192.0.2.21/24 kateskit.node.network.interface=enp1s0 kateskit.config_url=http://127.0.0.1:{port}/n.json kateskit.config_sha256={}",
+        agent_support::machine::token(),
+        hex::encode(Sha256::digest(&body))
+    ));
+    stdout_ok(&network(&n, &["--local"]));
+    let early = n.read(STATIC);
+    let reloads = || {
+        systemctl_log(&n)
+            .lines()
+            .filter(|l| l.contains("systemd-networkd"))
+            .count()
+    };
+    assert_eq!(reloads(), 1);
+    for _boot in 0..2 {
+        let out = n.run_with_args(&["--before-k3s"], &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(n.read(STATIC), early);
+        assert_eq!(reloads(), 1, "{}", systemctl_log(&n));
+    }
+    assert_eq!(n.read("etc/hostname").trim(), "early");
+}

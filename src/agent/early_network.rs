@@ -43,36 +43,38 @@ impl EarlyNetwork {
 /// Reads the local rungs and applies their static network (or NoCloud links).
 pub fn apply_local(env: &AgentEnv) -> Result<EarlyNetwork, AgentError> {
     let l = ladder::local(env).map_err(AgentError::Config)?;
+    apply_partial(env, &l)
+}
+
+/// Applies the static network (or NoCloud links) a partial ladder declares; also used by
+/// discover before the config_url fetch. The files name their source exactly as the network
+/// phase names it, so the three writers agree byte for byte and an unchanged network never
+/// makes networkd reload.
+pub fn apply_partial(env: &AgentEnv, l: &ladder::Ladder) -> Result<EarlyNetwork, AgentError> {
     let (net, macs) = network::partial(&l.merged.tree);
     let links = network::partial_links(&l.merged.tree);
     if net.is_none() && links.is_empty() {
         return Ok(EarlyNetwork::NotDeclared);
     }
-    let src = l
-        .merged
-        .source_of(if net.is_some() {
-            "node.network"
-        } else {
-            "agent.network_config"
-        })
-        .unwrap_or("the local config sources")
-        .to_string();
-    let files = network::render_with_links(env, net.as_ref(), &links, &macs, &src, &src)
+    let src = network::source(l.merged.source_of("node.network"));
+    let nc_src = network::nocloud_source(l.merged.source_of("agent.network_config"));
+    let files = network::render_with_links(env, net.as_ref(), &links, &macs, &src, &nc_src)
         .map_err(AgentError::Network)?;
+    let source = if net.is_some() { src } else { nc_src };
     let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
     if !network::apply(env, &files)? {
         return Ok(EarlyNetwork::Unchanged {
             files: names,
-            source: src,
+            source,
         });
     }
-    // Before network-pre.target networkd is not running yet and this does nothing; run by
-    // hand later, it makes networkd read the new files.
+    // Before network-pre.target networkd is not running yet and this does nothing; later
+    // (discover, or by hand) it makes networkd read the new files.
     systemctl(env, &["try-reload-or-restart", "systemd-networkd.service"])
         .map_err(AgentError::Network)?;
     Ok(EarlyNetwork::Written {
         files: names,
-        source: src,
+        source,
     })
 }
 

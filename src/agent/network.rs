@@ -14,6 +14,16 @@ pub const NETWORK_DIR: &str = "etc/systemd/network";
 pub const STATIC_FILE: &str = "10-kateskit-static.network";
 pub const DHCP_FILE: &str = "99-kateskit-dhcp.network";
 
+/// How the networkd files name the source of `node.network` (the same for every writer).
+pub fn source(of: Option<&str>) -> String {
+    of.unwrap_or("no static address declared").to_string()
+}
+
+/// How the networkd files name the source of a NoCloud network-config.
+pub fn nocloud_source(of: Option<&str>) -> String {
+    of.unwrap_or("network-config").to_string()
+}
+
 /// Parses `ip=<client>:<server>:<gw>:<netmask>:<hostname>:<iface>:<autoconf>[:<dns0>[:<dns1>]]`
 /// into a layer (node.network, host.hostname); `ip=dhcp` and friends give an empty layer.
 pub fn ip_arg(value: &str, src: &str) -> Result<Layer, String> {

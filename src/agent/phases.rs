@@ -93,17 +93,7 @@ fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
 fn discover(env: &AgentEnv, st: &mut RunState) -> Result<String, AgentError> {
     let mut l = ladder::local(env).map_err(AgentError::Config)?;
     if let Some(plan) = ladder::fetch_plan(env, &l).map_err(AgentError::Config)? {
-        let (net, macs) = network::partial(&l.merged.tree);
-        let links = network::partial_links(&l.merged.tree);
-        if net.is_some() || !links.is_empty() {
-            let src = "the local config sources";
-            let files = network::render_with_links(env, net.as_ref(), &links, &macs, src, src)
-                .map_err(AgentError::Network)?;
-            if network::apply(env, &files)? {
-                systemctl(env, &["try-reload-or-restart", "systemd-networkd.service"])
-                    .map_err(AgentError::Network)?;
-            }
-        }
+        super::early_network::apply_partial(env, &l)?;
         ladder::remote(&plan, &mut l).map_err(AgentError::Config)?;
     }
     st.warnings.extend(l.warnings.clone());
@@ -154,13 +144,9 @@ fn run_phase(env: &AgentEnv, name: &str, st: &mut RunState) -> Result<Option<Str
             detail
         }
         "network" => {
-            let src = cfg
-                .merged
-                .source_of("node.network")
-                .unwrap_or("no static address declared")
-                .to_string();
+            let src = network::source(cfg.merged.source_of("node.network"));
             let links = &cfg.agent.network_config;
-            let nc_src = cfg.merged.source_of("agent.network_config").unwrap_or("network-config");
+            let nc_src = &network::nocloud_source(cfg.merged.source_of("agent.network_config"));
             if n.node.network.is_some() && !links.is_empty() {
                 st.warnings.push(format!("{nc_src}: not applied: node.network from {src} takes precedence"));
             }
