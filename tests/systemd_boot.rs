@@ -103,7 +103,7 @@ fn failing_machine() -> Result<Machine, String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let img = work.path().join("disk.img");
     // The image defaults (the NixOS module's /etc/kateskit/image.json) declare the OSD disk.
-    let image = r#"{"storage": {"osd_disks": [{"by_id": "/dev/disk/by-id/virtio-absent-osd"}]}}"#;
+    let image = r#"{"storage": {"osd_disks": [{"by_id": "/dev/disk/by-id/virtio-absent-osd"}]}, "secrets": {"ceph_fsid": "6f2b1c1e-4a9e-4c57-9d0b-3a1f5e7c2d10"}}"#;
     make_disk(&img, &[("etc/kateskit/image.json", image)])?;
     let kargs = format!(
         "kateskit.role=agent kateskit.server=https://10.0.2.2:6443 kateskit.token={TOKEN} kateskit.agent.verify_join=false"

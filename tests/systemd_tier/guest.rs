@@ -13,7 +13,16 @@ use crate::agent_support::initramfs::{copy_with_libs, kernel_dir, modules, vmlin
 
 /// The PATH the agent's units get here (NixOS fills in the agent's tools instead).
 pub const DEBIAN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const MODULES: [&str; 3] = ["virtio_pci", "virtio_blk", "virtio_net"];
+/// Loaded by the initramfs (the root carries no kernel modules): the disk and NIC, and the
+/// link kinds `kateskit-test-links.service` makes.
+const MODULES: [&str; 6] = [
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_net",
+    "bridge",
+    "veth",
+    "vxlan",
+];
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/systemd-tier");
 const UNITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/modules/units");
 
@@ -88,12 +97,13 @@ pub fn make_disk(img: &Path, extra: &[(&str, &str)]) -> Result<(), String> {
         &data("k3s.service"),
         0o644,
     )?;
-    put(
-        &m,
-        "etc/systemd/system/kateskit-test-report.service",
-        &data("kateskit-test-report.service"),
-        0o644,
-    )?;
+    for test_unit in [
+        "kateskit-test-report.service",
+        "kateskit-test-links.service",
+    ] {
+        let rel = format!("etc/systemd/system/{test_unit}");
+        put(&m, &rel, &data(test_unit), 0o644)?;
+    }
     put(
         &m,
         "etc/systemd/system/systemd-networkd-wait-online.service.d/any.conf",
@@ -133,6 +143,7 @@ pub fn make_disk(img: &Path, extra: &[(&str, &str)]) -> Result<(), String> {
             "kateskit-join.service",
             "k3s.service",
             "kateskit-test-report.service",
+            "kateskit-test-links.service",
         ]))?;
     Ok(())
 }

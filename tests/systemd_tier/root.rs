@@ -80,6 +80,15 @@ pub fn base_tarball() -> Result<PathBuf, String> {
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
     }
+    // A root cached under another key is stale now.
+    if let Ok(rd) = std::fs::read_dir(assets()) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("systemd-root-") && name.ends_with(".tar") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let part = tar.with_extension("tar.part");
     sh(Command::new("tar")
         .arg("-C")
