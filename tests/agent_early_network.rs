@@ -26,21 +26,22 @@ fn network(n: &Node, args: &[&str]) -> Output {
     c.output().unwrap()
 }
 
-fn stdout_ok(o: &Output) -> String {
+fn status_ok(o: &Output) -> String {
     assert!(
         o.status.success(),
         "{}\n{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    // The status line goes to stderr (docs/cli.md), which the unit sends to the journal.
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]
 fn a_local_static_address_is_written_once_and_then_left_alone() {
     let n = machine();
     n.set_cmdline("console=ttyS0 kateskit.node.network.addresses[]=192.0.2.21/24 kateskit.node.network.gateway=192.0.2.1 kateskit.node.network.interface=enp1s0 kateskit.config_url=http://192.0.2.1:8080/n.json");
-    let first = stdout_ok(&network(&n, &["--local"]));
+    let first = status_ok(&network(&n, &["--local"]));
     assert!(
         first.contains("wrote 10-kateskit-static.network"),
         "{first}"
@@ -54,7 +55,7 @@ fn a_local_static_address_is_written_once_and_then_left_alone() {
         "try-reload-or-restart systemd-networkd.service\n"
     );
     // Every boot runs it again: nothing changes, networkd is not touched.
-    let second = stdout_ok(&network(&n, &["--local"]));
+    let second = status_ok(&network(&n, &["--local"]));
     assert!(
         second.contains("unchanged; networkd not reloaded"),
         "{second}"
@@ -71,7 +72,7 @@ fn without_a_local_static_address_the_network_files_are_left_alone() {
     // What an earlier full run chose (from config_url, say) survives the early step.
     n.write(STATIC, "# from config_url\n");
     n.set_cmdline("console=ttyS0 kateskit.config_url=http://192.0.2.1:8080/n.json");
-    let out = stdout_ok(&network(&n, &["--local"]));
+    let out = status_ok(&network(&n, &["--local"]));
     assert!(out.contains("left as they are"), "{out}");
     assert_eq!(n.read(STATIC), "# from config_url\n");
     assert!(!n
@@ -117,7 +118,7 @@ fn the_early_step_discover_and_the_network_phase_write_the_same_file() {
         agent_support::machine::token(),
         hex::encode(Sha256::digest(&body))
     ));
-    stdout_ok(&network(&n, &["--local"]));
+    status_ok(&network(&n, &["--local"]));
     let early = n.read(STATIC);
     let reloads = || {
         systemctl_log(&n)

@@ -64,7 +64,7 @@ impl AgentCmd {
                 }
                 let done = kateskit::agent::early_network::apply_local(&env)
                     .context("writing the network of the local config sources")?;
-                println!("kateskit: {}", done.summary());
+                eprintln!("kateskit: {}", done.summary());
                 Ok(ExitCode::SUCCESS)
             }
             AgentCmd::ConsoleAutologin { json } => {
