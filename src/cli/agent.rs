@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use kateskit::agent::{phases, report, AgentEnv};
+use kateskit::agent::phases;
+use kateskit::agent::phases::report;
+use kateskit::agent::AgentEnv;
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {
@@ -62,14 +64,14 @@ impl AgentCmd {
                 if !local {
                     anyhow::bail!("`kateskit agent network` needs --local: the network of the full config ladder (with config_url) is applied by `kateskit agent run`");
                 }
-                let done = kateskit::agent::early_network::apply_local(&env)
+                let done = kateskit::agent::phases::network_local::apply(&env)
                     .context("writing the network of the local config sources")?;
                 eprintln!("kateskit: {}", done.summary());
                 Ok(ExitCode::SUCCESS)
             }
             AgentCmd::ConsoleAutologin { json } => {
-                let d = kateskit::agent::console::decide(&env);
-                kateskit::agent::console::apply(&env, &d)
+                let d = kateskit::agent::phases::report::console::decide(&env);
+                kateskit::agent::phases::report::console::apply(&env, &d)
                     .context("writing the console autologin marker")?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&d)?);
