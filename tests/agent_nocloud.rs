@@ -93,7 +93,7 @@ fn rows() -> Vec<Row> {
         ] },
         Row { name: "ntp and timezone", meta: META, user: cc("timezone: Europe/Paris\nntp:\n  enabled: true\n  servers: [ntp1.example]\n  pools: [pool.example]\n"), network: None, want: vec![
             Value("host/timezone", "Europe/Paris"), Source("host.timezone", "user-data timezone"),
-            File("etc/systemd/timesyncd.conf.d/10-kateskit.conf", b"# Written by kateskit.\n[Time]\nNTP=ntp1.example pool.example\n"),
+            File("etc/systemd/timesyncd.conf.d/10-kateskit.conf", b"# Written by kateskit.\n[Time]\nNTP=\nNTP=ntp1.example pool.example\n"),
         ] },
         Row { name: "runcmd refused", meta: META, user: cc("runcmd: [reboot]\n"), network: None, want: vec![
             Fails("`runcmd` runs shell commands, which KatesKit does not do from a config drive"),

@@ -2,6 +2,8 @@
 //! disk and boot, and a network namespace with a tap link and an HTTP server in it.
 
 pub mod guest;
+pub mod machines;
+pub mod record;
 pub mod root;
 
 use std::process::{Child, Command, Stdio};

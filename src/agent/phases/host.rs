@@ -166,7 +166,10 @@ pub fn apply(env: &AgentEnv, cfg: &Effective) -> Result<HostOutcome, AgentError>
         remove_if_present(&ntp)?
     } else {
         let body = format!(
-            "# Written by kateskit.\n[Time]\nNTP={}\n",
+            // The empty NTP= drops the servers of timesyncd.conf (NixOS writes its pool
+            // there): NTP= lists add up across files, so without it the site's servers would
+            // only be appended.
+            "# Written by kateskit.\n[Time]\nNTP=\nNTP={}\n",
             h.ntp_servers.join(" ")
         );
         write_if_changed(&ntp, body.as_bytes(), 0o644)?
