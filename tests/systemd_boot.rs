@@ -129,6 +129,18 @@ fn networkd_brings_up_the_static_address_before_the_config_url_fetch() {
         "{}",
         show(b)
     );
+    // network-online (wait-online --any) was reached on that address before the agent ran.
+    let online = b.usec(
+        "systemd-networkd-wait-online",
+        "ExecMainExitTimestampMonotonic",
+    );
+    assert_eq!(
+        b.prop("systemd-networkd-wait-online", "Result"),
+        "success",
+        "{}",
+        show(b)
+    );
+    assert!(online > 0 && online <= agent, "{}", show(b));
     assert!(
         !journal_lines(b, "wrote 10-kateskit-static.network").is_empty(),
         "{}",
@@ -139,9 +151,10 @@ fn networkd_brings_up_the_static_address_before_the_config_url_fetch() {
     let status: serde_json::Value =
         serde_json::from_str(&b.read("status.json")).unwrap_or_default();
     assert_eq!(status["state"], "ok", "{}", show(b));
+    // busybox httpd -vv logs `client:port: url:/path`: the request came from the static address.
     assert!(
-        m.httpd.contains("n.json"),
-        "httpd saw no request for the config:\n{}",
+        m.httpd.contains("192.0.2.21:") && m.httpd.contains("url:/n.json"),
+        "httpd saw no request for the config from 192.0.2.21:\n{}",
         m.httpd
     );
 }
