@@ -1,5 +1,8 @@
-# The first-boot agent, in two oneshot units that run on every boot (the phases are idempotent
-# and journaled, so the second run changes nothing it does not have to):
+# The first-boot agent, in oneshot units that run on every boot (the phases are idempotent
+# and journaled, so the second run changes nothing it does not have to); the units are the
+# files in ./units:
+#   kateskit-network.service  before network-pre.target: static network from the local config
+#                           sources, so networkd starts with the declared address;
 #   kateskit-agent.service  before k3s: network, host, disks, k3s config; must succeed before
 #                           k3s may start (k3s Requires it), so a node that cannot be set up as
 #                           declared never joins half-configured;
@@ -27,6 +30,20 @@ let
   # Disk classification and OSD preparation shell out to these.
   agentPath = with pkgs; [ util-linux gptfdisk lvm2 cryptsetup kmod e2fsprogs iproute2 systemd ]
     ++ cfg.agent.extraPath;
+
+  unitNames = [ "kateskit-network.service" "kateskit-agent.service" "kateskit-join.service" ];
+  unitText = name: builtins.replaceStrings [ "@kateskit@" "@path@" ]
+    [ (lib.getExe cfg.package) (lib.makeBinPath agentPath) ]
+    (builtins.readFile (./units + "/${name}"));
+  # The targets a unit file's `WantedBy=` lines name (builtins only: also evaluated by the
+  # project's Nix tests without nixpkgs).
+  installWantedBy = text: builtins.concatMap
+    (l:
+      let m = builtins.match "WantedBy=(.*)" l;
+      in if m == null then [ ]
+      else builtins.filter (w: builtins.isString w && w != "") (builtins.split " " (builtins.head m)))
+    (builtins.filter builtins.isString (builtins.split "\n" text));
+  wantedByOf = name: installWantedBy (unitText name);
 in
 {
   options.kateskit.agent.extraPath = lib.mkOption {
@@ -40,36 +57,15 @@ in
 
     environment.etc."kateskit/image.json".text = builtins.toJSON imageJson;
 
-    systemd.services.kateskit-agent = {
-      description = "KatesKit agent: configure this node and prepare its k3s join";
-      wantedBy = [ "multi-user.target" ];
-      wants = [ "network-online.target" ];
-      after = [ "local-fs.target" "network-online.target" ];
-      before = [ "k3s.service" ];
-      path = agentPath;
-      serviceConfig = {
-        Type = "oneshot";
-        RemainAfterExit = true;
-        ExecStart = "${lib.getExe cfg.package} agent run --before-k3s";
-        StandardOutput = "journal+console";
-        StandardError = "journal+console";
-        StateDirectory = "kateskit";
-      };
-    };
-
-    systemd.services.kateskit-join = {
-      description = "KatesKit agent: verify this node's k3s join and report";
-      wantedBy = [ "multi-user.target" ];
-      requires = [ "k3s.service" ];
-      after = [ "k3s.service" ];
-      path = agentPath;
-      serviceConfig = {
-        Type = "oneshot";
-        RemainAfterExit = true;
-        ExecStart = "${lib.getExe cfg.package} agent run";
-        StandardOutput = "journal+console";
-        StandardError = "journal+console";
-      };
-    };
+    # The unit files in ./units are the units: installed unchanged apart from the binary and
+    # PATH (the systemd tier boots the same files under Debian's systemd, tests/systemd_boot.rs).
+    # NixOS ignores a packaged unit's [Install], so wantedBy is read from its WantedBy= lines;
+    # the systemd.services entries below become drop-ins (overrideStrategy asDropinIfExists),
+    # so other modules can still add conditions. Their PATH (the same list plus NixOS's
+    # defaults) overrides the file's.
+    systemd.packages = map (name: pkgs.writeTextDir "lib/systemd/system/${name}" (unitText name)) unitNames;
+    systemd.services.kateskit-network = { wantedBy = wantedByOf "kateskit-network.service"; path = agentPath; };
+    systemd.services.kateskit-agent = { wantedBy = wantedByOf "kateskit-agent.service"; path = agentPath; };
+    systemd.services.kateskit-join = { wantedBy = wantedByOf "kateskit-join.service"; path = agentPath; };
   };
 }

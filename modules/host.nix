@@ -1,6 +1,7 @@
 # Host basics every KatesKit node needs before the agent runs: serial + VGA console (so the
 # agent's journal+console output is visible on headless boxes), SSH for the keys the agent
-# installs, and a stateVersion default.
+# installs, systemd-networkd (the agent writes .network files and reloads it) and a
+# stateVersion default.
 { config, lib, ... }:
 let
   cfg = config.kateskit;
@@ -23,6 +24,19 @@ in
     # set, NixOS links /etc/hostname into the store at every activation, so the node would
     # come up as "nixos" until the agent ran again; empty, NixOS leaves the file alone.
     networking.hostName = "";
+    # networkd owns the links: kateskit-network.service (modules/units) writes the static
+    # address of the local config sources before network-pre.target, the agent the final one;
+    # until then DHCP runs on physical wired links only (never on cni0, flannel.*, veth*, ...),
+    # from the file the systemd tier boots too. dhcpcd would also take those links and fight
+    # networkd over static addresses.
+    networking.useNetworkd = true;
+    networking.useDHCP = false;
+    networking.dhcpcd.enable = false;
+    systemd.network.enable = true;
+    # A node has one or two uplinks, often not all cabled: online is any link, not all.
+    systemd.network.wait-online.anyInterface = true;
+    environment.etc."systemd/network/99-kateskit-physical.network".source =
+      ./units/99-kateskit-physical.network;
 
     # The agent writes /root/.ssh/authorized_keys from the NodeConfig; nothing else logs in.
     services.openssh.enable = lib.mkDefault true;

@@ -28,6 +28,18 @@ let
         exit 1 ;;
     esac
   '';
+
+  # k3s's ordering against the agent is the drop-in ./units/k3s.service.d/kateskit.conf (the
+  # systemd tier installs it unchanged for its stand-in k3s.service); here its [Unit] keys
+  # become the NixOS unit's, so both read one file. Values of every `key=` line, split on spaces.
+  dropin = builtins.filter builtins.isString
+    (builtins.split "\n" (builtins.readFile ./units/k3s.service.d/kateskit.conf));
+  dropinValues = key: builtins.concatMap
+    (l:
+      let m = builtins.match "${key}=(.*)" l;
+      in if m == null then [ ]
+      else builtins.filter (w: builtins.isString w && w != "") (builtins.split " " (builtins.head m)))
+    dropin;
 in
 {
   options.kateskit.k3s = {
@@ -54,14 +66,12 @@ in
     };
 
     systemd.services.k3s = {
-      requires = [ "kateskit-agent.service" ];
-      # k3s does not wait for the clock itself: started on a bad RTC it serves and checks
-      # certificates against the wrong time. time-sync.target is a real barrier only with
+      # time-sync.target (wanted by the drop-in) is a real barrier only with
       # systemd-time-wait-sync running (below).
-      wants = [ "time-sync.target" ];
-      after = [ "kateskit-agent.service" "time-sync.target" ];
-      # The agent writes this file last, after the config drop-ins; without it k3s stays down.
-      unitConfig.ConditionPathExists = "/etc/kateskit/k3s.env";
+      requires = dropinValues "Requires";
+      wants = dropinValues "Wants";
+      after = dropinValues "After";
+      unitConfig.ConditionPathExists = builtins.concatStringsSep " " (dropinValues "ConditionPathExists");
       serviceConfig = {
         Type = lib.mkForce "exec";
         EnvironmentFile = lib.mkForce "/etc/kateskit/k3s.env";

@@ -14,11 +14,15 @@ use nixtool::{eval_json, nix_str, repo};
 
 const LIB: &str = "lib = import ./tests/nixtool/modlib.nix;";
 
+/// Each package of the agent's PATH as the string `/<name>`, and `writeTextDir` returning its
+/// arguments, so a case reads the unit text the module installs.
+const AGENT_PKGS: &str = "util-linux = \"/util-linux\"; gptfdisk = \"/gptfdisk\"; lvm2 = \"/lvm2\"; cryptsetup = \"/cryptsetup\"; kmod = \"/kmod\"; e2fsprogs = \"/e2fsprogs\"; iproute2 = \"/iproute2\"; systemd = \"/systemd\"; writeTextDir = path: text: { inherit path text; };";
+
 fn eval(body: &str) -> Option<Value> {
     let state = tempfile::tempdir().unwrap();
     eval_json(
         state.path(),
-        &format!("let {LIB} pkgs = {{ coreutils = \"/coreutils\"; }}; in {body}"),
+        &format!("let {LIB} pkgs = {{ coreutils = \"/coreutils\"; {AGENT_PKGS} }}; in {body}"),
     )
 }
 
@@ -93,35 +97,103 @@ fn k3s_unit_waits_for_the_agent_and_its_role_file() {
     assert_eq!(keys, ["enable", "package"]);
 }
 
+/// The unit file `modules/units/<name>` as NixOS installs it: binary and PATH filled in.
+fn unit_file(name: &str, path: &str) -> String {
+    std::fs::read_to_string(repo().join("modules/units").join(name))
+        .unwrap()
+        .replace("@kateskit@", "/kk/bin/kateskit")
+        .replace("@path@", path)
+}
+
+/// The values of every `key=` line of a unit's text.
+fn unit_values<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .flat_map(str::split_whitespace)
+        .collect()
+}
+
 #[test]
 fn agent_unit_and_image_json_follow_the_contract() {
     let rack = repo().join("examples/rack");
     let expr = format!(
         "let nodes = import ./nix/render.nix {rack};
              m = lib.resolve [ (import ./modules/agent.nix {{ inherit lib pkgs; config.kateskit = {{ enable = true; package = \"/kk\"; imageVariant = \"raw\"; node = \"a1\"; nodeConfigs = nodes; cluster.normalized.cluster.name = \"rack\"; agent.extraPath = [ ]; }}; }}).config ];
-             u = m.systemd.services.kateskit-agent;
-             j = m.systemd.services.kateskit-join;
-         in {{ image = builtins.fromJSON m.environment.etc.\"kateskit/image.json\".text; inherit (u) after before wants wantedBy; sc = u.serviceConfig; join = {{ inherit (j) after requires wantedBy; sc = j.serviceConfig; }}; }}",
+         in {{ image = builtins.fromJSON m.environment.etc.\"kateskit/image.json\".text; packages = m.systemd.packages; services = m.systemd.services; }}",
         rack = nix_str(&rack)
     );
     let Some(v) = eval(&expr) else { return };
+    let path = "/util-linux/bin:/gptfdisk/bin:/lvm2/bin:/cryptsetup/bin:/kmod/bin:/e2fsprogs/bin:/iproute2/bin:/systemd/bin";
+    let mut units = serde_json::Map::new();
+    for p in v["packages"].as_array().unwrap() {
+        let name = p["path"].as_str().unwrap();
+        let name = name.strip_prefix("lib/systemd/system/").unwrap();
+        units.insert(name.to_string(), p["text"].clone());
+    }
+    let mut names: Vec<&str> = units.keys().map(String::as_str).collect();
+    names.sort();
     assert_eq!(
-        v["after"],
-        json!(["local-fs.target", "network-online.target"])
+        names,
+        [
+            "kateskit-agent.service",
+            "kateskit-join.service",
+            "kateskit-network.service"
+        ]
     );
-    assert_eq!(v["before"], json!(["k3s.service"]));
-    assert_eq!(v["wants"], json!(["network-online.target"]));
-    assert_eq!(v["sc"]["Type"], "oneshot");
+    // Installed unchanged apart from the placeholders, and enabled as the file's [Install]
+    // says, with the agent's tools on PATH (NixOS's drop-in sets PATH from `path`).
+    for (name, text) in &units {
+        let text = text.as_str().unwrap();
+        assert_eq!(text, unit_file(name, path), "{name}");
+        assert!(
+            !text.contains('@'),
+            "{name}: a placeholder is left:\n{text}"
+        );
+        let svc = &v["services"][name.trim_end_matches(".service")];
+        assert_eq!(svc["wantedBy"], json!(["multi-user.target"]), "{name}");
+        assert_eq!(svc["path"].as_array().unwrap().len(), 8, "{name}");
+    }
+    let text = |n: &str| units[n].as_str().unwrap().to_string();
+    let (net, agent, join) = (
+        text("kateskit-network.service"),
+        text("kateskit-agent.service"),
+        text("kateskit-join.service"),
+    );
+    // The static network of the local rungs is written before networkd starts.
     assert_eq!(
-        v["sc"]["ExecStart"],
-        "/kk/bin/kateskit agent run --before-k3s"
+        unit_values(&net, "Before"),
+        ["network-pre.target", "kateskit-agent.service"]
     );
+    assert_eq!(unit_values(&net, "Wants"), ["network-pre.target"]);
+    assert_eq!(
+        unit_values(&net, "ExecStart"),
+        ["/kk/bin/kateskit", "agent", "network", "--local"]
+    );
+    assert_eq!(
+        unit_values(&agent, "After"),
+        [
+            "local-fs.target",
+            "network-online.target",
+            "kateskit-network.service"
+        ]
+    );
+    assert_eq!(unit_values(&agent, "Before"), ["k3s.service"]);
+    assert_eq!(unit_values(&agent, "Wants"), ["network-online.target"]);
+    assert_eq!(unit_values(&agent, "Type"), ["oneshot"]);
+    assert_eq!(
+        unit_values(&agent, "ExecStart"),
+        ["/kk/bin/kateskit", "agent", "run", "--before-k3s"]
+    );
+    assert_eq!(unit_values(&agent, "Environment"), [format!("PATH={path}")]);
+    assert_eq!(unit_values(&agent, "StandardOutput"), ["journal+console"]);
     // The join is verified by a second run after k3s (the first unit runs before it).
-    assert_eq!(v["join"]["after"], json!(["k3s.service"]));
-    assert_eq!(v["join"]["requires"], json!(["k3s.service"]));
-    assert_eq!(v["join"]["sc"]["ExecStart"], "/kk/bin/kateskit agent run");
-    assert_eq!(v["join"]["sc"]["Type"], "oneshot");
-    assert_eq!(v["sc"]["StandardOutput"], "journal+console");
+    assert_eq!(unit_values(&join, "After"), ["k3s.service"]);
+    assert_eq!(unit_values(&join, "Requires"), ["k3s.service"]);
+    assert_eq!(
+        unit_values(&join, "ExecStart"),
+        ["/kk/bin/kateskit", "agent", "run"]
+    );
+    assert_eq!(unit_values(&join, "Type"), ["oneshot"]);
     let image = &v["image"];
     assert_eq!(image["apiVersion"], "kateskit.dev/v1");
     assert_eq!(image["kind"], "ImageDefaults");

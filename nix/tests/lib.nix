@@ -41,8 +41,8 @@ rec {
   # Test-only module: puts an embed.img where the netboot initrd would have put it.
   withEmbed = img: {
     systemd.services.test-embed = {
-      wantedBy = [ "kateskit-agent.service" ];
-      before = [ "kateskit-agent.service" ];
+      wantedBy = [ "kateskit-network.service" "kateskit-agent.service" ];
+      before = [ "kateskit-network.service" "kateskit-agent.service" ];
       serviceConfig.Type = "oneshot";
       # As modules/embed.nix does in the initrd: the run directory is private from the start.
       script = "install -d -m 0700 /run/kateskit && install -m 0600 ${img} /run/kateskit/embed.img";

@@ -1,5 +1,5 @@
-//! `kateskit agent run|status|console-autologin`: the first-boot agent, its report and the
-//! live console's autologin decision.
+//! `kateskit agent run|network|status|console-autologin`: the first-boot agent, its early
+//! network step, its report and the live console's autologin decision.
 
 use std::process::ExitCode;
 
@@ -18,6 +18,14 @@ pub enum AgentCmd {
         /// run: for the boot unit ordered before k3s.service.
         #[arg(long)]
         before_k3s: bool,
+    },
+    /// Write the static network of the local config sources as systemd-networkd files, before
+    /// networkd starts (kateskit-network.service); the full ladder's network is `agent run`'s.
+    Network {
+        /// Read only the local sources (image defaults, embed area, config drive, kernel
+        /// command line), never config_url: required, the only mode.
+        #[arg(long)]
+        local: bool,
     },
     /// Decide whether the live console logs root in: writes /run/kateskit/console-autologin
     /// only when no embed area is stamped (run before the gettys).
@@ -51,6 +59,15 @@ impl AgentCmd {
                 } else {
                     ExitCode::FAILURE
                 })
+            }
+            AgentCmd::Network { local } => {
+                if !local {
+                    anyhow::bail!("`kateskit agent network` needs --local: the network of the full config ladder (with config_url) is applied by `kateskit agent run`");
+                }
+                let done = kateskit::agent::phases::network_local::apply(&env)
+                    .context("writing the network of the local config sources")?;
+                eprintln!("kateskit: {}", done.summary());
+                Ok(ExitCode::SUCCESS)
             }
             AgentCmd::ConsoleAutologin { json } => {
                 let d = kateskit::agent::phases::report::console::decide(&env);

@@ -120,4 +120,7 @@ rec {
     let n = builtins.stringLength p; in
     if builtins.substring 0 n s == p then builtins.substring n (-1) s else s;
   getExe = p: "${p}/bin/kateskit";
+  # nixpkgs takes each package's `bin` output when it has one; the stand-in packages are
+  # plain strings.
+  makeBinPath = ps: builtins.concatStringsSep ":" (map (p: "${p}/bin") ps);
 }

@@ -9,7 +9,7 @@ use crate::agent::{AgentEnv, AgentError};
 pub(super) fn run(env: &AgentEnv, st: &mut RunState) -> Result<Finished, AgentError> {
     let mut l = ladder::local(env).map_err(AgentError::Config)?;
     if let Some(plan) = ladder::url::plan(env, &l).map_err(AgentError::Config)? {
-        network::apply_local(env, &l.merged.tree)?;
+        network::apply_local(env, &l.merged)?;
         ladder::url::fetch(&plan, &mut l).map_err(AgentError::Config)?;
     }
     st.warnings.extend(l.warnings.clone());

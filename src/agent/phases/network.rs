@@ -5,14 +5,25 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
-use crate::agent::ladder::merge::Layer;
+use crate::agent::ladder::merge::{Layer, Merged};
 use crate::agent::ladder::nocloud::network::NetLink;
+use crate::agent::phases::network_local::LocalNetwork;
 use crate::agent::AgentEnv;
 use crate::spec::StaticNetwork;
 
 pub const NETWORK_DIR: &str = "etc/systemd/network";
 pub const STATIC_FILE: &str = "10-kateskit-static.network";
 pub const DHCP_FILE: &str = "99-kateskit-dhcp.network";
+
+/// How the networkd files name the source of `node.network` (the same for every writer).
+pub fn source(of: Option<&str>) -> String {
+    of.unwrap_or("no static address declared").to_string()
+}
+
+/// How the networkd files name the source of a NoCloud network-config.
+pub fn nocloud_source(of: Option<&str>) -> String {
+    of.unwrap_or("network-config").to_string()
+}
 
 /// Parses `ip=<client>:<server>:<gw>:<netmask>:<hostname>:<iface>:<autoconf>[:<dns0>[:<dns1>]]`
 /// into a layer (node.network, host.hostname); `ip=dhcp` and friends give an empty layer.
@@ -216,20 +227,37 @@ pub fn partial(tree: &Value) -> (Option<StaticNetwork>, Vec<String>) {
 
 /// Renders the static network the local sources declare (kernel `ip=`, `node.network`, a
 /// drive's network-config) before anything is fetched, so a `config_url` reachable only
-/// through a static address can be fetched. Nothing declared: nothing written.
-pub fn apply_local(env: &AgentEnv, tree: &Value) -> Result<(), crate::agent::AgentError> {
-    let (net, macs) = partial(tree);
-    let links = partial_links(tree);
+/// through a static address can be fetched. Nothing declared: nothing written. Used by
+/// `agent network --local` (before networkd starts) and by discover; the files name their
+/// source as the network phase does, so all three agree byte for byte and an unchanged network
+/// never makes networkd reload.
+pub fn apply_local(
+    env: &AgentEnv,
+    merged: &Merged,
+) -> Result<LocalNetwork, crate::agent::AgentError> {
+    let (net, macs) = partial(&merged.tree);
+    let links = partial_links(&merged.tree);
     if net.is_none() && links.is_empty() {
-        return Ok(());
+        return Ok(LocalNetwork::NotDeclared);
     }
-    let src = "the local config sources";
-    let files = render_with_links(env, net.as_ref(), &links, &macs, src, src)
+    let src = source(merged.source_of("node.network"));
+    let nc_src = nocloud_source(merged.source_of("agent.network_config"));
+    let files = render_with_links(env, net.as_ref(), &links, &macs, &src, &nc_src)
         .map_err(crate::agent::AgentError::Network)?;
-    if apply(env, &files)? {
-        reload(env)?;
+    let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    let source = if net.is_some() { src } else { nc_src };
+    if !apply(env, &files)? {
+        return Ok(LocalNetwork::Unchanged {
+            files: names,
+            source,
+        });
     }
-    Ok(())
+    // Before network-pre.target networkd is not running yet and this does nothing.
+    reload(env)?;
+    Ok(LocalNetwork::Written {
+        files: names,
+        source,
+    })
 }
 
 /// Asks networkd to pick up changed files.
@@ -246,16 +274,9 @@ pub(super) fn run(
 ) -> Result<crate::agent::phases::Finished, crate::agent::AgentError> {
     let cfg = st.effective.as_ref().expect("discover succeeded");
     let n = &cfg.node;
-    let src = cfg
-        .merged
-        .source_of("node.network")
-        .unwrap_or("no static address declared")
-        .to_string();
+    let src = source(cfg.merged.source_of("node.network"));
     let links = &cfg.agent.network_config;
-    let nc_src = cfg
-        .merged
-        .source_of("agent.network_config")
-        .unwrap_or("network-config");
+    let nc_src = &nocloud_source(cfg.merged.source_of("agent.network_config"));
     if n.node.network.is_some() && !links.is_empty() {
         st.warnings.push(format!(
             "{nc_src}: not applied: node.network from {src} takes precedence"
