@@ -17,6 +17,7 @@ pub mod drive;
 pub mod effective;
 pub mod embed_part;
 pub mod fetch;
+pub mod flat;
 pub mod host;
 pub mod host_files;
 pub mod identity;
