@@ -1,5 +1,5 @@
-//! The config ladder, lowest priority first: image defaults < embed area < config drive <
-//! kernel command line < config_url (docs/agent.md "Merge rules"), each source limited to the
+//! The config ladder, lowest priority first: image defaults < config.d < embed area < config
+//! drive < kernel command line < KATESKIT_VALUE_* files < config_url (docs/agent.md "Merge rules"), each source limited to the
 //! keys the trust table allows it (docs/agent.md "Trust model", [`super::trust`]).
 
 use std::time::Duration;
@@ -8,7 +8,7 @@ use super::effective::agent_shape;
 use super::fetch::{self, FetchPlan, Identity};
 use super::tree::{self, Layer, Merged};
 use super::trust::{self, DrivePolicy, Source, When};
-use super::{cmdline, drive, identity, network, sources, AgentEnv};
+use super::{cmdline, drive, flat, identity, network, sources, AgentEnv};
 
 /// The local rungs merged, plus notes for the report.
 #[derive(Debug, Clone)]
@@ -131,6 +131,10 @@ pub fn cmdline_layers(
 /// The owner's rungs and the embed area, read before deciding what else may be read.
 struct Read {
     img: sources::ImageDefaults,
+    /// `/etc/kateskit/config.d` (docs/agent.md "Flat-file config").
+    config_d: Option<Layer>,
+    /// `KATESKIT_VALUE_*` files.
+    values: Option<Layer>,
     embed: Option<sources::EmbedFound>,
     cmd: Vec<Layer>,
     kargs: Vec<Layer>,
@@ -138,6 +142,8 @@ struct Read {
 
 fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String> {
     let img = sources::image_defaults(env)?;
+    let config_d = flat::input::config_d(&env.root).map_err(|e| e.to_string())?;
+    let values = flat::env::from_process(env).map_err(|e| e.to_string())?;
     let (embed, notes) = sources::embed(env, img.embed_partuuid.as_deref())?;
     warnings.extend(notes);
     // The kernel command line is typed by the shape of the file rungs below it.
@@ -145,6 +151,7 @@ fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String
     for layer in img
         .layer
         .iter()
+        .chain(&config_d)
         .chain(embed.iter().filter_map(|e| e.layer.as_ref()))
     {
         tree::merge_into(&mut shape, &layer.tree);
@@ -168,6 +175,8 @@ fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String
     };
     Ok(Read {
         img,
+        config_d,
+        values,
         embed,
         cmd,
         kargs,
@@ -181,6 +190,8 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
     let mut warnings = Vec::new();
     let Read {
         img,
+        config_d,
+        values,
         embed,
         cmd,
         kargs,
@@ -197,9 +208,11 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
     for layer in img
         .layer
         .iter()
+        .chain(&config_d)
         .chain(own_embed)
         .chain(&cmd)
         .chain(own_kargs)
+        .chain(&values)
     {
         owner.push(layer);
     }
@@ -236,6 +249,8 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         _ => true,
     };
     push(&mut l, "image defaults", img.layer);
+    let config_d = config_d.map(|x| trusted(&mut l, Source::ConfigD, "config.d", x));
+    push(&mut l, "config.d", config_d);
     let (own_embed, own_kargs) = own.map(|(e, k)| (e.layer, k)).unwrap_or_default();
     push(&mut l, "embed area", own_embed);
     let mut foreign_kargs = Vec::new();
@@ -257,6 +272,9 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         let desc = found.desc();
         let (layer, warnings) = drive::read(env, &found)?;
         l.warnings.extend(warnings);
+        // Its flat config tree is entered in the trust table as its own source.
+        let tree_prefix = format!("{desc} {}/", flat::input::DRIVE_DIR);
+        let (layer, flat_tree) = flat::input::split_off(layer, &tree_prefix);
         // A k3os config.yaml on the drive is entered in the trust table as its own source.
         let k3os = format!("{desc} {}", super::k3os_source::DRIVE_FILE);
         let src = match &layer {
@@ -268,6 +286,9 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         let layer = layer.map(|layer| trusted(&mut l, src, &desc, layer));
         remember(&mut l, "config drive", &desc, layer.as_ref());
         push(&mut l, "config drive", layer);
+        let flat_tree = flat_tree.map(|x| trusted(&mut l, Source::DriveTree, &desc, x));
+        remember(&mut l, "config drive", &desc, flat_tree.as_ref());
+        push(&mut l, "config drive", flat_tree);
     }
     // Later boots: what the media gave on the first boot stands in for them.
     if !first_boot && l.policy == DrivePolicy::FirstBoot {
@@ -288,6 +309,8 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
     for layer in cmd.into_iter().chain(own_kargs).chain(foreign_kargs) {
         push(&mut l, "kernel command line", Some(layer));
     }
+    let values = values.map(|x| trusted(&mut l, Source::ValueFiles, "environment", x));
+    push(&mut l, "KATESKIT_VALUE_* files", values);
     // A config_url whose URL and SHA-256 pin both come from the owner serves the owner's bytes.
     let get = |t: &serde_json::Value, k: &str| tree::get(t, k).cloned();
     l.owner_pinned = get(&owner.tree, "agent.config_sha256").is_some()

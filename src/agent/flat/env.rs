@@ -17,8 +17,9 @@ use serde_json::{Map, Value};
 
 use super::super::tree::Layer;
 use super::super::AgentEnv;
-use super::input::{add_value, FlatError, FILE_MAX};
+use super::input::{add_value, FILE_MAX};
 use super::kind_at;
+use super::FlatError;
 use crate::fsutil;
 
 pub const PREFIX: &str = "KATESKIT_VALUE_";
@@ -132,8 +133,9 @@ pub fn overrides(
                 source,
             })?
             .ok_or_else(|| bad(format!("names {file}, which does not exist")))?;
-        let text =
-            String::from_utf8(bytes).map_err(|_| FlatError::NotUtf8 { file: shown.clone() })?;
+        let text = String::from_utf8(bytes).map_err(|_| FlatError::NotUtf8 {
+            file: shown.clone(),
+        })?;
         add_value(&mut layer, &keys, &text, mode, true, &shown)?;
     }
     Ok(Some(layer))

@@ -5,14 +5,17 @@
 //! only, so what the writer writes is exactly what the reader reads.
 
 pub mod env;
+mod error;
 pub mod input;
 pub mod kind;
 pub mod query;
+mod walk;
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 
+pub use error::FlatError;
 pub use kind::{kind_at, Kind, UnknownPath};
 
 /// Encodes one key as a file name: `%` and `/` are percent-encoded, as is a leading `.` (so
@@ -178,11 +181,17 @@ fn parse_item(kind: &Kind, text: &str, secret: bool) -> Result<Value, String> {
         Kind::Bool => match t {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
-            _ => Err(format!("{} is not a boolean; write true or false", shown(t))),
+            _ => Err(format!(
+                "{} is not a boolean; write true or false",
+                shown(t)
+            )),
         },
         Kind::Object | Kind::List(_) => {
             let v: Value = serde_json::from_str(t).map_err(|e| {
-                format!("{} is not JSON ({e}); write it as JSON on one line", shown(t))
+                format!(
+                    "{} is not JSON ({e}); write it as JSON on one line",
+                    shown(t)
+                )
             })?;
             let fits = match kind {
                 Kind::Object => v.is_object(),
@@ -195,8 +204,16 @@ fn parse_item(kind: &Kind, text: &str, secret: bool) -> Result<Value, String> {
                     "{} is not a JSON {}; write e.g. {}, or the values below it as files in a \
                      directory of this name",
                     shown(t),
-                    if matches!(kind, Kind::Object) { "object" } else { "array" },
-                    if matches!(kind, Kind::Object) { "{}" } else { "[]" },
+                    if matches!(kind, Kind::Object) {
+                        "object"
+                    } else {
+                        "array"
+                    },
+                    if matches!(kind, Kind::Object) {
+                        "{}"
+                    } else {
+                        "[]"
+                    },
                 ))
             }
         }

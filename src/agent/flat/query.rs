@@ -60,8 +60,8 @@ fn config_dir(env: &AgentEnv) -> Result<PathBuf, QueryError> {
 fn sources(env: &AgentEnv) -> Result<Vec<Entry>, QueryError> {
     let dir = config_dir(env)?;
     let file = env.run_dir().join(SOURCES);
-    let text = fsutil::read_nofollow(&file, fsutil::DRIVE_FILE_MAX)?
-        .ok_or(QueryError::NoRun { dir })?;
+    let text =
+        fsutil::read_nofollow(&file, fsutil::DRIVE_FILE_MAX)?.ok_or(QueryError::NoRun { dir })?;
     Ok(String::from_utf8_lossy(&text)
         .lines()
         .filter_map(|l| l.split_once(" = "))
@@ -87,8 +87,11 @@ pub fn get(env: &AgentEnv, path: &str) -> Result<Got, QueryError> {
         return Err(QueryError::Group { path: shown });
     }
     let rel = rel.to_string_lossy().into_owned();
-    let bytes = fsutil::read_beneath(&dir, &rel, fsutil::DRIVE_FILE_MAX)?
-        .ok_or_else(|| QueryError::Unset { path: shown.clone() })?;
+    let bytes = fsutil::read_beneath(&dir, &rel, fsutil::DRIVE_FILE_MAX)?.ok_or_else(|| {
+        QueryError::Unset {
+            path: shown.clone(),
+        }
+    })?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let value = parse(&kind, &text, false).map_err(|b| QueryError::Value {
         path: shown.clone(),

@@ -11,7 +11,14 @@ fn keys(p: &[&str]) -> Vec<String> {
 
 #[test]
 fn keys_encode_to_file_names_and_back() {
-    for key in ["hostname", "topology.kubernetes.io/zone", "50%", ".hidden", "a.b", "-x_y"] {
+    for key in [
+        "hostname",
+        "topology.kubernetes.io/zone",
+        "50%",
+        ".hidden",
+        "a.b",
+        "-x_y",
+    ] {
         let seg = encode_key(key).unwrap();
         assert!(!seg.contains('/') && !seg.starts_with('.'), "{seg}");
         assert_eq!(decode_key(&seg).unwrap(), key);
@@ -41,7 +48,10 @@ fn kinds_come_from_the_schema() {
     assert_eq!(k(&["node", "macs"]), Ok(Kind::List(Box::new(Kind::Str))));
     assert_eq!(k(&["node", "labels"]), Ok(Kind::Object));
     assert_eq!(k(&["node", "labels", "a.b/c"]), Ok(Kind::Str));
-    assert_eq!(k(&["agent", "sysctls", "net.ipv4.ip_forward"]), Ok(Kind::Str));
+    assert_eq!(
+        k(&["agent", "sysctls", "net.ipv4.ip_forward"]),
+        Ok(Kind::Str)
+    );
     assert_eq!(
         k(&["agent", "write_files"]),
         Ok(Kind::List(Box::new(Kind::Object)))
@@ -118,8 +128,14 @@ fn variable_names_are_unambiguous() {
             &["node", "labels", "topology.kubernetes.io/zone"],
             "KATESKIT_VALUE_NODE__LABELS__TOPOLOGYx2eKUBERNETESx2eIOx2fZONE",
         ),
-        (&["node", "labels", "a_"], "KATESKIT_VALUE_NODE__LABELS__Ax5f"),
-        (&["node", "labels", "_a"], "KATESKIT_VALUE_NODE__LABELS__x5fA"),
+        (
+            &["node", "labels", "a_"],
+            "KATESKIT_VALUE_NODE__LABELS__Ax5f",
+        ),
+        (
+            &["node", "labels", "_a"],
+            "KATESKIT_VALUE_NODE__LABELS__x5fA",
+        ),
         (
             &["node", "labels", "Ab-c%d__e"],
             "KATESKIT_VALUE_NODE__LABELS__x41Bx2dCx25Dx5fx5fE",
