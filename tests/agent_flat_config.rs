@@ -314,3 +314,24 @@ fn a_drives_config_tree_configures_an_unstamped_node_but_never_holds_secrets() {
         "{e}"
     );
 }
+
+#[test]
+fn config_d_ranks_above_the_image_defaults_and_below_the_embed_area() {
+    let n = joining("");
+    n.image_defaults(
+        &json!({"host": {"timezone": "Asia/Tokyo"}, "node": {"labels": {"x": "image"}}}),
+    );
+    n.write("etc/kateskit/config.d/host/timezone", "Europe/Berlin\n");
+    n.write("etc/kateskit/config.d/node/labels/x", "config.d\n");
+    n.write("etc/kateskit/config.d/node/labels/y", "config.d\n");
+    let emb = embed_file(&json!({"node": {"labels": {"y": "embed"}}}));
+    run_ok(&n, &[("KATESKIT_EMBED", emb.path().to_str().unwrap())]);
+    assert_eq!(n.value("host/timezone"), "Europe/Berlin");
+    assert_eq!(n.value("node/labels/x"), "config.d");
+    assert_eq!(n.value("node/labels/y"), "embed");
+    assert_eq!(
+        n.source("node.labels.x"),
+        "/etc/kateskit/config.d/node/labels/x"
+    );
+    assert!(n.source("node.labels.y").starts_with("embed area"));
+}
