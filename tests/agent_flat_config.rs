@@ -335,3 +335,39 @@ fn config_d_ranks_above_the_image_defaults_and_below_the_embed_area() {
     );
     assert!(n.source("node.labels.y").starts_with("embed area"));
 }
+
+#[test]
+fn a_secret_from_a_value_file_is_used_never_shown_and_must_be_private() {
+    let secret = format!("K10{}::node:LEAKMARKERflat", "a".repeat(64));
+    let n = machine();
+    n.set_cmdline(&format!(
+        "console=ttyS0 kateskit.role=agent kateskit.server={SERVER} kateskit.agent.verify_join=false"
+    ));
+    n.write("run/credentials/token", format!("{secret}\n"));
+    let f = n.path("run/credentials/token");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let var = ("KATESKIT_VALUE_SECRETS__TOKEN", "/run/credentials/token");
+    let out = n.run(&[var]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = n.status()["errors"][0].as_str().unwrap().to_string();
+    assert!(e.contains("mode 0644") && e.contains("chmod 600"), "{e}");
+
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = n.run(&[var]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(n.read("var/lib/kateskit/token").trim(), secret);
+    let shown = [
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        n.read("run/kateskit/status.json"),
+        n.read("run/kateskit/sources"),
+        n.read("var/lib/kateskit/journal.json"),
+    ]
+    .join("\n")
+        + &files(&n.path("run/kateskit/config"))
+            .values()
+            .cloned()
+            .collect::<String>();
+    assert!(!shown.contains("LEAKMARKER"), "the secret is shown");
+    assert!(!n.read("run/kateskit/sources").contains("secrets"));
+}
