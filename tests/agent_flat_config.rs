@@ -1,35 +1,18 @@
 //! The flat-file config in both directions (docs/agent.md "Flat-file config"): a run's tree
-//! read back from /etc/kateskit/config.d, a drive's config/ under the trust table,
-//! KATESKIT_VALUE_* files, and `kateskit agent config get|list`.
+//! read back from /etc/kateskit/config.d, config.d's rank, KATESKIT_VALUE_* files, and
+//! `kateskit agent config get|list`. A drive's config/: tests/agent_flat_drive.rs.
 
 mod agent_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use agent_support::machine::{machine, token, SERVER};
-use agent_support::trust::{embed_file, run_ok, warnings, NO_JOIN};
+use agent_support::flat::{files, joining};
+use agent_support::machine::{machine, SERVER};
+use agent_support::trust::{embed_file, run_ok, NO_JOIN};
 use agent_support::{bin, Cluster, Node};
 use kateskit::agent::flat;
 use serde_json::{json, Value};
-
-/// Every file under `dir`, by relative path, with its content.
-fn files(dir: &Path) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(rel, std::fs::read_to_string(&p).unwrap());
-            }
-        }
-    }
-    out
-}
 
 /// Writes `tree`'s leaves as a flat tree under `dir`, each file with `mode`.
 fn write_flat(dir: &Path, tree: &Value, mode: u32) {
@@ -97,17 +80,6 @@ fn a_runs_tree_copied_into_config_d_gives_the_same_effective_config() {
         .as_array()
         .unwrap()
         .contains(&json!("config.d")));
-}
-
-/// A machine joining with the role's essentials on the command line and `extra` after them.
-fn joining(extra: &str) -> Node {
-    let n = machine();
-    n.set_cmdline(&format!(
-        "console=ttyS0 kateskit.role=agent kateskit.server={SERVER} kateskit.token={} \
-         kateskit.agent.verify_join=false {extra}",
-        token()
-    ));
-    n
 }
 
 const TIMEOUT_VAR: &str = "KATESKIT_VALUE_AGENT__READY_TIMEOUT_S";
@@ -218,99 +190,6 @@ fn a_variable_naming_no_known_path_is_refused_by_name() {
     let e = n.status()["errors"][0].as_str().unwrap().to_string();
     assert!(
         e.contains("/etc/kateskit/config.d/agent/ready_timeout_s: agent.ready_timeout_s: `soon` is not a whole number"),
-        "{e}"
-    );
-}
-
-const EVIL_KEY: &str =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEvilFlatTreeKey0000000000000000000 evil";
-
-/// A drive directory whose config/ holds `files` (relative path, content).
-fn flat_drive(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    for (rel, text) in files {
-        let p = d.path().join("config").join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    d
-}
-
-#[test]
-fn a_drives_config_tree_sets_no_protected_key_on_a_stamped_node() {
-    let c = Cluster::new("rack");
-    let cfg = c.render("a1");
-    let n = Node::new();
-    n.attach_osd_disks(&cfg);
-    n.set_cmdline(NO_JOIN);
-    let emb = embed_file(&cfg);
-    let d = flat_drive(&[
-        ("host/ssh_authorized_keys", &format!("{EVIL_KEY}\n")),
-        ("k3s/server_url", "https://203.0.113.66:6443\n"),
-        ("agent/sysctls/kernel.core_pattern", "|/bin/sh\n"),
-        ("host/timezone", "Europe/Berlin\n"),
-    ]);
-    let drive = d.path().to_str().unwrap();
-    run_ok(
-        &n,
-        &[
-            ("KATESKIT_EMBED", emb.path().to_str().unwrap()),
-            ("KATESKIT_CONFIG_DRIVE", drive),
-        ],
-    );
-    assert!(!n.read("root/.ssh/authorized_keys").contains("Evil"));
-    assert!(n
-        .source("host.ssh_authorized_keys")
-        .starts_with("embed area"));
-    assert_eq!(
-        n.value("k3s/server_url"),
-        cfg["k3s"]["server_url"].as_str().unwrap()
-    );
-    let sysctl =
-        std::fs::read_to_string(n.path("etc/sysctl.d/90-kateskit.conf")).unwrap_or_default();
-    assert!(!sysctl.contains("core_pattern"), "{sysctl}");
-    // What is not protected still comes from the drive, attributed to its file.
-    assert_eq!(n.value("host/timezone"), "Europe/Berlin");
-    assert_eq!(
-        n.source("host.timezone"),
-        format!("config drive {drive} (KATESKIT_CONFIG_DRIVE) config/host/timezone")
-    );
-    let w = warnings(&n);
-    assert!(
-        w.contains("a config/ tree on a config drive never sets"),
-        "{w}"
-    );
-    for key in [
-        "host.ssh_authorized_keys",
-        "k3s.server_url",
-        "agent.sysctls[kernel.core_pattern]",
-    ] {
-        assert!(w.contains(key), "{key} not named in:\n{w}");
-    }
-    assert!(!w.contains("AAAAIEvil"), "{w}");
-}
-
-#[test]
-fn a_drives_config_tree_configures_an_unstamped_node_but_never_holds_secrets() {
-    let n = joining("");
-    let d = flat_drive(&[("host/ssh_authorized_keys", &format!("{EVIL_KEY}\n"))]);
-    run_ok(&n, &[("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap())]);
-    assert_eq!(n.value("host/ssh_authorized_keys"), EVIL_KEY);
-    assert!(n
-        .source("host.ssh_authorized_keys")
-        .ends_with("config/host/ssh_authorized_keys"));
-
-    let n = joining("");
-    let d = flat_drive(&[("secrets/token", "K10x::node:y\n")]);
-    let p = d.path().join("config/secrets/token");
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = n.run(&[("KATESKIT_CONFIG_DRIVE", d.path().to_str().unwrap())]);
-    assert_eq!(out.status.code(), Some(1));
-    let e = n.status()["errors"][0].as_str().unwrap().to_string();
-    assert!(
-        e.contains(
-            "config/secrets/token: secrets are read from flat files only on the owner's sources"
-        ),
         "{e}"
     );
 }
