@@ -152,6 +152,10 @@ fn a_value_file_named_by_the_environment_wins_and_is_queried_with_its_source() {
             "is not set in the last run",
         ),
         (&["list", "nodes"][..], "unknown path `nodes`"),
+        (
+            &["get", "secrets/token"][..],
+            "secrets are never written to the tree",
+        ),
     ] {
         let out = cli(&n, args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");

@@ -40,6 +40,8 @@ pub enum QueryError {
     Unknown(#[from] super::UnknownPath),
     #[error("`{path}` is not set in the last run: no source set it and it has no default")]
     Unset { path: String },
+    #[error("`{path}`: secrets are never written to the tree, so they cannot be queried")]
+    Secret { path: String },
     #[error("`{path}` holds several values; `kateskit agent config list {path}` shows them")]
     Group { path: String },
     #[error("{path}: {msg} (the file does not hold a value of its type)")]
@@ -82,6 +84,9 @@ pub fn get(env: &AgentEnv, path: &str) -> Result<Got, QueryError> {
     let kind = kind_at(&keys)?;
     let dir = config_dir(env)?;
     let shown = flat_path(&keys);
+    if keys[0] == crate::redact::SECRETS_KEY {
+        return Err(QueryError::Secret { path: shown });
+    }
     let rel = rel_path(&keys).ok_or_else(|| bad("a key is empty".into()))?;
     if dir.join(&rel).is_dir() {
         return Err(QueryError::Group { path: shown });
