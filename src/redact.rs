@@ -64,7 +64,7 @@ pub fn is_secret_karg_key(key: &str) -> bool {
     };
     let rest = rest.strip_suffix("[]").unwrap_or(rest);
     let first = segments(rest).into_iter().next().unwrap_or_default();
-    let alias = crate::agent::cmdline::ALIASES
+    let alias = crate::agent::ladder::cmdline::ALIASES
         .iter()
         .find(|(a, _)| *a == rest || *a == first)
         .map(|(_, full)| *full);

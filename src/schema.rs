@@ -1,7 +1,7 @@
 //! JSON Schemas generated from the Rust types; committed under `docs/schema/` and checked for
 //! drift by a test.
 
-use crate::agent::effective::AgentSettings;
+use crate::agent::ladder::effective::AgentSettings;
 use crate::nodecfg::NodeConfig;
 use crate::spec::ClusterSpec;
 

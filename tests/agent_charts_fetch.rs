@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use agent_support::charts::{archive, digest, lock_text, serve};
 use agent_support::{Cluster, Node};
-use kateskit::agent::charts_fetch::{ensure, Action, ChartFetchError, Http, STATIC_CHARTS};
+use kateskit::agent::phases::k3s_config::charts_fetch::{
+    ensure, Action, ChartFetchError, Http, STATIC_CHARTS,
+};
 use kateskit::bundle::charts::ChartLock;
 
 const HTTP: Http = Http {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use agent_support::standin::{self, Opts};
 use agent_support::{Cluster, Node};
 use base64::Engine;
-use kateskit::agent::phases::PHASES;
+use kateskit::agent::phases::Phase;
 use kateskit::pki::Token;
 
 /// Prepares a node root for `name`: image defaults, OSD disks, the kubeconfig k3s would write.
@@ -121,7 +121,7 @@ fn scenario(name: &str) {
         "unchanged config: plain start, no restart"
     );
 
-    for phase in PHASES {
+    for phase in Phase::ALL.map(Phase::name) {
         let n = Node::sharing_cmdline(&reference);
         prepare(&n, &cfg, &kubeconfig);
         let crashed = n.run(&[("KATESKIT_FAULT_AFTER", phase)]);

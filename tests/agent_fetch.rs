@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use agent_support::https::{serve, Reply, Untouched};
 use agent_support::{Cluster, Node};
-use kateskit::agent::fetch::{self, ExtraCa, FetchError, FetchPlan};
+use kateskit::agent::ladder::fetch::{self, ExtraCa, FetchError, FetchPlan};
 use kateskit::agent::AgentEnv;
 
 fn plan(url: &str, sha256: Option<String>, ca: Option<ExtraCa>) -> FetchPlan {

@@ -11,12 +11,12 @@ use agent_support::flat::{files, joining};
 use agent_support::machine::{machine, SERVER};
 use agent_support::trust::{embed_file, run_ok, NO_JOIN};
 use agent_support::{bin, Cluster, Node};
-use kateskit::agent::flat;
+use kateskit::agent::ladder::flat;
 use serde_json::{json, Value};
 
 /// Writes `tree`'s leaves as a flat tree under `dir`, each file with `mode`.
 fn write_flat(dir: &Path, tree: &Value, mode: u32) {
-    kateskit::agent::tree::walk(tree, "", &mut |path, v| {
+    kateskit::agent::ladder::merge::walk(tree, "", &mut |path, v| {
         let keys = flat::keys_of_tree(path);
         let kind = flat::kind_at(&keys).unwrap();
         let p = dir.join(flat::rel_path(&keys).unwrap());

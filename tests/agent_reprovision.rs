@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use agent_support::peers::{closed_port, cluster_init, counting, hole, phase, server_of, setup};
 use agent_support::standin::{self, Opts};
-use kateskit::agent::reprovision;
+use kateskit::agent::phases::k3s_config::reprovision;
 
 #[test]
 fn joining_node_takes_the_first_server_serving_the_tokens_ca() {

@@ -1,10 +1,10 @@
-//! The trust table in docs/agent.md is the code's (`kateskit::agent::trust::TABLE`), and the
+//! The trust table in docs/agent.md is the code's (`kateskit::agent::ladder::trust::TABLE`), and the
 //! filter the ladder applies follows it for every source, key class and boot.
 
 use std::path::Path;
 
-use kateskit::agent::tree::Layer;
-use kateskit::agent::trust::{self, Access, DrivePolicy, KeyClass, Source, When};
+use kateskit::agent::ladder::merge::Layer;
+use kateskit::agent::ladder::trust::{self, Access, DrivePolicy, KeyClass, Source, When};
 use serde_json::json;
 
 /// The rows of the markdown table under `### Trust table` in docs/agent.md.

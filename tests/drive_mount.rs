@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{lock, loop_devices_available, run, LoopDev};
-use kateskit::agent::{drive, AgentEnv};
+use kateskit::agent::ladder::drive;
+use kateskit::agent::AgentEnv;
 
 fn tool(name: &str) -> bool {
     let ok = Command::new(name).arg("--help").output().is_ok();

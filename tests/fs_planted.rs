@@ -8,7 +8,9 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use kateskit::agent::{drive, host};
+use kateskit::agent::ladder::drive;
+
+use kateskit::agent::phases::host;
 use kateskit::fsutil;
 
 const VICTIM: &[u8] = b"root:*:19000:0:99999:7:::\n";

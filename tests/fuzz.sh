@@ -2,6 +2,9 @@
 # Runs the fuzz targets (fuzz/, cargo-fuzz layout; one per parser of untrusted bytes, see
 # src/fuzzing/mod.rs) for a bounded time each.
 # Usage: tests/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 60 s, every target)
+# FUZZ_RUNS=N instead runs N inputs per target from a fixed seed and a fresh corpus made of
+# fuzz/seeds and fuzz/regressions only: the same inputs on every machine, so a smoke run in CI
+# fails only on a real regression, never on a new find (tests/run uses it; long runs search).
 # FUZZ_SANITIZER=address adds AddressSanitizer (slower build and runs; the parsers are safe
 # Rust, so the default is none). FUZZ_PROFILE=dev builds unoptimised targets: a much shorter
 # build, fewer executions per second (tests/run uses it for its smoke run). cargo fuzz needs
@@ -32,17 +35,26 @@ cargo fuzz build "${opts[@]}"
 echo "tests/fuzz.sh: fuzz targets built in $(($(date +%s) - start)) s"
 status=0
 for target in "${targets[@]}"; do
-  echo "== fuzz target $target for ${secs}s"
-  mkdir -p "fuzz/corpus/$target"
-  dirs=("fuzz/corpus/$target")
+  echo "== fuzz target $target: ${FUZZ_RUNS:+$FUZZ_RUNS inputs from seed 1}${FUZZ_RUNS:-${secs} s}"
+  if [ -n "${FUZZ_RUNS:-}" ]; then
+    corpus=$(mktemp -d)
+    limit=(-runs="$FUZZ_RUNS" -seed=1)
+  else
+    corpus=fuzz/corpus/$target
+    mkdir -p "$corpus"
+    limit=(-max_total_time="$secs")
+  fi
+  dirs=("$corpus")
   for d in "fuzz/seeds/$target" "fuzz/regressions/$target"; do
     [ -d "$d" ] && dirs+=("$d")
   done
-  # libFuzzer stops itself after max_total_time; the outer timeout bounds a hung input too.
+  # libFuzzer stops itself after max_total_time or runs; the outer timeout bounds a hung
+  # input too.
   if ! timeout $((secs + 300)) cargo fuzz run "${opts[@]}" "$target" "${dirs[@]}" -- \
-      -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1; then
+      "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1; then
     echo "tests/fuzz.sh: $target failed; a crashing input is in fuzz/artifacts/$target/" >&2
     status=1
   fi
+  [ -n "${FUZZ_RUNS:-}" ] && rm -rf "$corpus"
 done
 exit $status

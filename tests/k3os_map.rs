@@ -182,7 +182,7 @@ fn every_k3os_key_maps_to_its_documented_path_or_is_reported() {
         }
         // Nothing else is set, and every leaf has its source.
         assert_eq!(m.layer.tree, expected, "{}", row.yaml);
-        let mut leaves = kateskit::agent::tree::leaf_paths(&m.layer.tree);
+        let mut leaves = kateskit::agent::ladder::merge::leaf_paths(&m.layer.tree);
         leaves.sort();
         assert_eq!(
             leaves,

@@ -5,43 +5,8 @@
 //! device directory and the systemctl command can be overridden, so the agent runs as an
 //! ordinary process in tests.
 
-pub mod argsplit;
-pub mod ceph_identity;
-pub mod charts_fetch;
-pub mod cmdline;
-pub mod console;
-pub mod defaults;
-pub mod deploy;
-pub mod disks;
-pub mod drive;
-pub mod effective;
-pub mod embed_part;
-pub mod fetch;
-pub mod flat;
-pub mod host;
-pub mod host_files;
-pub mod identity;
-pub mod ifaddrs;
-pub mod image_defaults;
-pub mod join;
-pub mod k3os_source;
-pub mod kernel_secrets;
-pub mod kube;
 pub mod ladder;
-pub mod media_record;
-pub mod network;
-pub mod nocloud;
-pub mod persist;
 pub mod phases;
-pub mod pin;
-pub mod report;
-pub mod reprovision;
-pub mod shown;
-pub mod sources;
-pub mod tree;
-pub mod trust;
-pub mod unconfigured;
-pub mod validate;
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use kateskit::agent::{phases, report, AgentEnv};
+use kateskit::agent::phases;
+use kateskit::agent::phases::report;
+use kateskit::agent::AgentEnv;
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {
@@ -56,8 +58,8 @@ impl AgentCmd {
                 })
             }
             AgentCmd::ConsoleAutologin { json } => {
-                let d = kateskit::agent::console::decide(&env);
-                kateskit::agent::console::apply(&env, &d)
+                let d = kateskit::agent::phases::report::console::decide(&env);
+                kateskit::agent::phases::report::console::apply(&env, &d)
                     .context("writing the console autologin marker")?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&d)?);

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use kateskit::agent::{flat::query, AgentEnv};
+use kateskit::agent::{ladder::flat::query, AgentEnv};
 
 /// Print one effective value from /run/kateskit/config (the last run's tree), as its file
 /// holds it: lists one item per line.

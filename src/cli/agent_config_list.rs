@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use kateskit::agent::{flat::query, AgentEnv};
+use kateskit::agent::{ladder::flat::query, AgentEnv};
 
 /// List every path of the last run's effective config with the source that set it
 /// (`default` and `derived (...)` for the agent's own).

@@ -66,7 +66,7 @@ impl InstallCmd {
             .with_context(|| format!("reading size of {}", self.image.display()))?
             .len();
         let offset = install::embed_offset(&image, &self.image)?;
-        let live: Vec<PathBuf> = kateskit::agent::sources::EMBED_PATHS
+        let live: Vec<PathBuf> = kateskit::agent::ladder::embed::EMBED_PATHS
             .iter()
             .map(|rel| self.root.join(rel))
             .collect();

@@ -11,7 +11,13 @@ mod sparse;
 
 pub use sparse::{seed_for_image, SparseImage};
 
-use crate::agent::{cmdline, drive, effective, tree};
+use crate::agent::ladder::cmdline;
+
+use crate::agent::ladder::drive;
+
+use crate::agent::ladder::effective;
+
+use crate::agent::ladder::merge;
 use crate::disk::bluestore;
 use crate::image::{self, cpio, embed, ImageSource};
 
@@ -53,7 +59,7 @@ pub fn cmdline(data: &[u8]) {
         }
     };
     if let Ok(mut layer) = cmdline::layer(&args, "fuzz") {
-        for p in tree::leaf_paths(&layer.tree) {
+        for p in merge::leaf_paths(&layer.tree) {
             assert!(layer.origin.contains_key(&p), "leaf {p} has no origin");
         }
         cmdline::coerce(&mut layer.tree, Some(&effective::agent_shape()));
@@ -66,7 +72,7 @@ pub fn merge(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let mut merged = tree::Merged::new();
+    let mut merged = merge::Merged::new();
     for (i, part) in text.split('\u{1}').enumerate().take(4) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(part) else {
             return;
@@ -74,9 +80,9 @@ pub fn merge(data: &[u8]) {
         if !v.is_object() {
             return;
         }
-        merged.push(&tree::Layer::uniform(v, &format!("layer{i}")));
+        merged.push(&merge::Layer::uniform(v, &format!("layer{i}")));
     }
-    let leaves = tree::leaf_paths(&merged.tree);
+    let leaves = merge::leaf_paths(&merged.tree);
     assert_eq!(leaves.len(), merged.origin.len(), "origins vs leaves");
     for p in &leaves {
         assert!(merged.origin.contains_key(p), "leaf {p} has no origin");
@@ -202,7 +208,7 @@ pub fn nocloud(data: &[u8]) {
         Ok(files[i].clone())
     };
     if let Ok((Some(layer), _warnings)) = drive::map_files(&file, "fuzz drive") {
-        let mut merged = tree::Merged::new();
+        let mut merged = merge::Merged::new();
         merged.push(&layer);
         let _ = effective::resolve(merged);
     }
@@ -212,7 +218,7 @@ pub fn nocloud(data: &[u8]) {
 /// error; every leaf of the mapped layer is attributed to its source.
 pub fn k3os(data: &[u8]) {
     fn attributed(m: &crate::k3os::Mapped) {
-        for p in tree::leaf_paths(&m.layer.tree) {
+        for p in merge::leaf_paths(&m.layer.tree) {
             assert!(
                 m.layer.origin.keys().any(|o| p == *o
                     || p.starts_with(&format!("{o}."))
@@ -242,7 +248,7 @@ pub fn k3os(data: &[u8]) {
 /// cloud-init write_files decoding: every entry it accepts has text or base64 content and an
 /// octal mode.
 pub fn nocloud_write_files(data: &[u8]) {
-    use crate::agent::nocloud::{self, files};
+    use crate::agent::ladder::nocloud::{self, files};
     use base64::Engine;
     let Ok(v) = serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(data) else {
         return;

@@ -106,7 +106,7 @@ mod tests {
     use serde_json::json;
 
     fn args(line: &str) -> Vec<(String, Option<String>)> {
-        crate::agent::cmdline::split(line, "t").unwrap()
+        crate::agent::ladder::cmdline::split(line, "t").unwrap()
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub fn plan(configs: &[(String, Vec<u8>)], name: &str) -> Result<Plan, ImportErr
         let m = super::map(&cfg, file)?;
         not_carried.extend(m.unmapped);
         let t = &m.layer.tree;
-        let get = |p: &str| crate::agent::tree::get(t, p);
+        let get = |p: &str| crate::agent::ladder::merge::get(t, p);
         let s = |p: &str| get(p).and_then(Value::as_str).map(str::to_string);
         let list = |p: &str| -> Vec<String> {
             get(p)

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::config::K3osConfig;
 use super::K3osError;
-use crate::agent::tree::Layer;
+use crate::agent::ladder::merge::Layer;
 
 /// A k3os key that was not carried over, and why. Never holds a secret value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,7 +64,7 @@ impl Out<'_> {
     }
 
     fn push(&mut self, path: &str, v: Value, key: &str) {
-        let mut cur = crate::agent::tree::get(&self.tree, path)
+        let mut cur = crate::agent::ladder::merge::get(&self.tree, path)
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -74,7 +74,7 @@ impl Out<'_> {
 
     fn label(&mut self, kv: &str, key: &str) {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        let mut labels = crate::agent::tree::get(&self.tree, "node.labels")
+        let mut labels = crate::agent::ladder::merge::get(&self.tree, "node.labels")
             .cloned()
             .unwrap_or_else(|| json!({}));
         labels[k] = json!(v);
@@ -238,7 +238,7 @@ fn k3os_section(o: &mut Out, cfg: &K3osConfig) {
 /// gets the origin of the key that set it.
 fn leaf_origins(tree: &Value, set: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for leaf in crate::agent::tree::leaf_paths(tree) {
+    for leaf in crate::agent::ladder::merge::leaf_paths(tree) {
         let src = set.iter().rev().find(|(k, _)| {
             leaf == **k
                 || leaf

@@ -6,7 +6,7 @@ pub mod config;
 
 use std::path::{Path, PathBuf};
 
-use crate::agent::host::write_if_changed;
+use crate::agent::phases::host::write_if_changed;
 use crate::fsutil::{self, FsError};
 use crate::nodecfg::NodeConfig;
 use crate::secret::Secret;
