@@ -128,9 +128,12 @@ pub fn overrides(
             .ok_or_else(|| bad("must name a file by its absolute path".into()))?;
         let shown = format!("{var}={file} (environment)");
         let (bytes, mode) = fsutil::read_nofollow_mode(&env.path(file), FILE_MAX)
-            .map_err(|source| FlatError::Read {
-                file: shown.clone(),
-                source,
+            .map_err(|source| {
+                FlatError::Read {
+                    file: shown.clone(),
+                    source,
+                }
+                .on_root()
             })?
             .ok_or_else(|| bad(format!("names {file}, which does not exist")))?;
         let text = String::from_utf8(bytes).map_err(|_| FlatError::NotUtf8 {

@@ -32,8 +32,15 @@ pub enum FlatError {
     TooLarge { dir: String, max: u64 },
     #[error("{file}: two files name the same value (`{path}`); keep one")]
     Duplicate { file: String, path: String },
-    #[error("{file}: {source}; flat config files must be regular files (on NixOS, give the environment.etc entry a `mode` so it is copied, not linked)")]
+    #[error("{file}: {source}; flat config files must be regular files")]
     Read {
+        file: String,
+        #[source]
+        source: ReadError,
+    },
+    /// A link on the owner's root: NixOS's `environment.etc` links by default.
+    #[error("{file}: {source}; flat config files must be regular files (on NixOS, give the environment.etc entry a `mode` so it is copied, not linked)")]
+    Linked {
         file: String,
         #[source]
         source: ReadError,
@@ -42,4 +49,17 @@ pub enum FlatError {
     NotUtf8 { file: String },
     #[error("{var}: {why}")]
     Variable { var: String, why: String },
+}
+
+impl FlatError {
+    /// On the owner's root a link is most likely NixOS's `environment.etc`: say how to fix it.
+    pub fn on_root(self) -> FlatError {
+        match self {
+            FlatError::Read {
+                file,
+                source: source @ ReadError::Symlink { .. },
+            } => FlatError::Linked { file, source },
+            e => e,
+        }
+    }
 }

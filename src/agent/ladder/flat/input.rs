@@ -48,6 +48,7 @@ pub fn config_d(root: &Path) -> Result<Option<Layer>, FlatError> {
         shown: CONFIG_D_SHOWN.into(),
         owner: true,
     })
+    .map_err(FlatError::on_root)
 }
 
 /// A config drive's `config/` tree; `desc` names the drive.

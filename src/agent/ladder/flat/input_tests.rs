@@ -139,14 +139,19 @@ fn links_and_special_files_are_refused() {
     .unwrap();
     let e = err(d.path());
     assert!(
-        e.contains("config.d/host/hostname: ") && e.contains("is a symbolic link"),
+        e.contains("config.d/host/hostname: ")
+            && e.contains("is a symbolic link")
+            && e.contains("on NixOS, give the environment.etc entry a `mode`"),
         "{e}"
     );
     // A linked directory too (a drive's config/ pointing at the host's /etc).
     let m = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink("/etc", m.path().join("config")).unwrap();
     let e = drive(m.path(), "drive").unwrap_err().to_string();
-    assert!(e.contains("is a symbolic link"), "{e}");
+    assert!(
+        e.contains("is a symbolic link") && !e.contains("NixOS"),
+        "{e}"
+    );
 }
 
 #[test]
