@@ -21,5 +21,8 @@ in
     contents = [{ source = blank.file; target = "/kateskit/embed.img"; }];
   };
 
-  image.baseName = lib.mkDefault "kateskit-${config.kateskit.cluster.normalized.cluster.name or "generic"}${lib.optionalString (config.kateskit.node != null) "-${config.kateskit.node}"}";
+  # iso-image.nix defines image.baseName at normal priority (100), so mkDefault would lose and
+  # the ISO would be nixos-<release>-<system>.iso. 90 beats it and still yields to a site's
+  # mkForce (docs/nixos-options.md, "Priorities").
+  image.baseName = lib.mkOverride 90 "kateskit-${config.kateskit.cluster.normalized.cluster.name or "generic"}${lib.optionalString (config.kateskit.node != null) "-${config.kateskit.node}"}";
 }

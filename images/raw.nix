@@ -60,7 +60,9 @@ in
     };
   };
 
-  system.build.kateskitQcow2 = pkgs.runCommand "${config.image.baseName}-qcow2" { nativeBuildInputs = [ pkgs.qemu ]; } ''
+  # qemu-img from qemu_test (host CPU only, what the NixOS test driver uses and the cache
+  # holds), not all of pkgs.qemu; `qemu-utils` is an alias of qemu in newer nixpkgs.
+  system.build.kateskitQcow2 = pkgs.runCommand "${config.image.baseName}-qcow2" { nativeBuildInputs = [ pkgs.qemu_test ]; } ''
     mkdir -p $out
     qemu-img convert -f raw -O qcow2 ${config.system.build.image}/${config.image.filePath} $out/${config.image.baseName}.qcow2
   '';

@@ -14,6 +14,7 @@ pub mod install;
 pub mod io;
 pub mod k3os;
 pub mod k3s;
+pub mod netboot;
 pub mod nodecfg;
 pub mod pki;
 pub mod redact;

@@ -1,7 +1,9 @@
-//! Nix evaluation tier: module outputs, evaluated from the module files with minimal stand-ins
-//! for `lib` (mkIf/mkForce/mkDefault are identity, mkMerge returns its list), `pkgs` and
-//! `config`. Each case reads only the attributes it checks, so the rest of the module stays
-//! unevaluated; the full NixOS evaluation runs in `nix flake check` (docs/nix.md).
+//! Nix evaluation tier: module outputs, evaluated from the module files with stand-ins for
+//! `pkgs` and `config` and a `lib` whose mkIf/mkMerge/mkOverride build nixpkgs' values and whose
+//! `resolve` merges definitions as the module system does (tests/nixtool/modlib.nix, itself
+//! checked by nix_modlib.rs). Where nixpkgs defines the same option, a stand-in of that
+//! definition is merged too, so a case asserts which value wins. The full NixOS evaluation
+//! runs in `nix flake check` (docs/nix.md).
 
 mod nixtool;
 
@@ -10,7 +12,7 @@ use serde_json::{json, Value};
 use kateskit::{nodecfg, spec};
 use nixtool::{eval_json, nix_str, repo};
 
-const LIB: &str = "lib = { mkIf = c: x: x; mkForce = x: x; mkDefault = x: x; mkMerge = xs: xs; getExe = p: \"${p}/bin/kateskit\"; };";
+const LIB: &str = "lib = import ./tests/nixtool/modlib.nix;";
 
 fn eval(body: &str) -> Option<Value> {
     let state = tempfile::tempdir().unwrap();
@@ -22,7 +24,9 @@ fn eval(body: &str) -> Option<Value> {
 
 fn flannel(backend: &str) -> Option<Value> {
     eval(&format!(
-        "let m = (import ./modules/flannel.nix {{ inherit lib; config.kateskit = {{ flannel.backend = \"{backend}\"; k3s.openFirewall = true; cluster.normalized = {{ }}; }}; }}).config;
+        "let m = lib.resolve [ (import ./modules/flannel.nix {{ inherit lib; config.kateskit = {{ enable = true; flannel.backend = \"{backend}\"; k3s.openFirewall = true; cluster.normalized = {{ }}; }}; }}).config
+               # nixpkgs' option defaults (kernel.nix, firewall.nix): []
+               {{ boot.kernelModules = lib.mkOptionDefault [ ]; networking.firewall = {{ allowedUDPPorts = lib.mkOptionDefault [ ]; trustedInterfaces = lib.mkOptionDefault [ ]; }}; }} ];
          in {{ modules = m.boot.kernelModules; udp = m.networking.firewall.allowedUDPPorts; trusted = m.networking.firewall.trustedInterfaces; }}"
     ))
 }
@@ -48,7 +52,9 @@ fn flannel_backends_load_their_modules_and_open_their_ports() {
 #[test]
 fn k3s_unit_waits_for_the_agent_and_its_role_file() {
     let Some(v) = eval(
-        "let m = (import ./modules/k3s.nix { inherit lib; pkgs = pkgs // { writeShellScript = n: t: \"/script\"; }; config = { kateskit.k3s = { package = \"/k3s\"; openFirewall = true; }; services.k3s.package = \"/k3s\"; }; }).config;
+        "let m = lib.resolve [ (import ./modules/k3s.nix { inherit lib; pkgs = pkgs // { writeShellScript = n: t: \"/script\"; }; config = { kateskit = { enable = true; k3s = { package = \"/k3s\"; openFirewall = true; }; }; services.k3s.package = \"/k3s\"; services.timesyncd.enable = true; }; }).config
+               # What nixpkgs' k3s module defines at normal priority for a server (facts 1.2).
+               { systemd.services.k3s.serviceConfig = { Type = \"notify\"; EnvironmentFile = null; ExecStart = \"/k3s/bin/k3s server\"; }; } ];
          in { unit = m.systemd.services.k3s; tcp = m.networking.firewall.allowedTCPPorts; k3s = m.services.k3s; wait = m.systemd.services.systemd-time-wait-sync; }",
     ) else {
         return;
@@ -68,7 +74,9 @@ fn k3s_unit_waits_for_the_agent_and_its_role_file() {
         unit["unitConfig"]["ConditionPathExists"],
         "/etc/kateskit/k3s.env"
     );
+    // k3s.nix's mkForce values win over nixpkgs' role-fixed ones.
     assert_eq!(unit["serviceConfig"]["Type"], "exec");
+    assert_eq!(unit["serviceConfig"]["ExecStart"], "/script");
     assert_eq!(
         unit["serviceConfig"]["EnvironmentFile"],
         "/etc/kateskit/k3s.env"
@@ -90,7 +98,7 @@ fn agent_unit_and_image_json_follow_the_contract() {
     let rack = repo().join("examples/rack");
     let expr = format!(
         "let nodes = import ./nix/render.nix {rack};
-             m = (import ./modules/agent.nix {{ inherit lib pkgs; config.kateskit = {{ package = \"/kk\"; imageVariant = \"raw\"; node = \"a1\"; nodeConfigs = nodes; cluster.normalized.cluster.name = \"rack\"; agent.extraPath = [ ]; }}; }}).config;
+             m = lib.resolve [ (import ./modules/agent.nix {{ inherit lib pkgs; config.kateskit = {{ enable = true; package = \"/kk\"; imageVariant = \"raw\"; node = \"a1\"; nodeConfigs = nodes; cluster.normalized.cluster.name = \"rack\"; agent.extraPath = [ ]; }}; }}).config ];
              u = m.systemd.services.kateskit-agent;
              j = m.systemd.services.kateskit-join;
          in {{ image = builtins.fromJSON m.environment.etc.\"kateskit/image.json\".text; inherit (u) after before wants wantedBy; sc = u.serviceConfig; join = {{ inherit (j) after requires wantedBy; sc = j.serviceConfig; }}; }}",
@@ -137,31 +145,39 @@ fn agent_unit_and_image_json_follow_the_contract() {
 fn storage_drivers_prepare_the_host() {
     let ceph = |driver: &str| {
         eval(&format!(
-            "map (c: {{ inherit (c) boot systemd; }} // (if c ? services then {{ inherit (c.services) openiscsi; }} else {{ }}))
-               (import ./modules/ceph.nix {{ inherit lib pkgs; config = {{ kateskit = {{ storage = {{ driver = \"{driver}\"; longhorn.initiatorName = \"iqn.x:n\"; }}; node = null; cluster.normalized = {{ }}; }}; services.lvm.enable = true; }}; }}).config"
+            "let m = lib.resolve [ (import ./modules/ceph.nix {{ inherit lib; pkgs = pkgs // {{ lvm2 = \"/lvm2\"; }} // lib.genAttrs [ \"nfs-utils\" \"openiscsi\" \"cryptsetup\" \"curl\" \"gawk\" \"xfsprogs\" ] (n: \"/\" + n);
+                 config = {{ kateskit = {{ enable = true; storage = {{ driver = \"{driver}\"; longhorn.initiatorName = \"iqn.x:n\"; }}; node = null; cluster.normalized = {{ }}; }}; services.lvm.enable = true; }}; }}).config ];
+             in {{ boot = m.boot or {{ }}; systemd = m.systemd or {{ }}; services = m.services or {{ }}; }}"
         ))
     };
     let Some(rook) = ceph("rook-ceph") else {
         return;
     };
-    // mkMerge [ rook longhorn ]: the stand-in keeps both; each names its own driver condition.
-    assert_eq!(rook[0]["boot"]["kernelModules"], json!(["rbd"]));
+    // mkMerge [ rook longhorn ] under mkIf per driver: only the chosen driver's part is set.
     assert_eq!(
-        rook[0]["systemd"]["tmpfiles"]["rules"],
-        json!(["L+ /lib/modules - - - - /run/current-system/kernel-modules/lib/modules"])
+        rook,
+        json!({
+            "boot": { "kernelModules": ["rbd"] },
+            "systemd": { "tmpfiles": { "rules": ["L+ /lib/modules - - - - /run/current-system/kernel-modules/lib/modules"] } },
+            "services": {}
+        })
     );
-    let lh = &rook[1];
+    let lh = ceph("longhorn").unwrap();
     assert_eq!(
-        lh["openiscsi"],
+        lh["services"]["openiscsi"],
         json!({ "enable": true, "name": "iqn.x:n" })
     );
-    assert_eq!(lh["boot"]["supportedFilesystems"], json!(["nfs"]));
+    assert_eq!(lh["boot"], json!({ "supportedFilesystems": ["nfs"] }));
     let rules: Vec<&str> = lh["systemd"]["tmpfiles"]["rules"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r.as_str().unwrap())
         .collect();
+    assert!(
+        !rules.iter().any(|r| r.contains("/lib/modules")),
+        "{rules:?}"
+    );
     for tool in ["iscsiadm", "mount", "blkid", "findmnt", "nsenter", "bash"] {
         assert!(
             rules.contains(
@@ -171,15 +187,21 @@ fn storage_drivers_prepare_the_host() {
             "no link for {tool}"
         );
     }
+    // local-path: nothing of either.
+    assert_eq!(
+        ceph("local-path").unwrap(),
+        json!({ "boot": {}, "systemd": {}, "services": {} })
+    );
 }
 
 #[test]
 fn embed_copy_runs_in_either_stage_one() {
     let embed = |systemd: bool| {
-        eval(&format!("(import ./modules/embed.nix {{ inherit lib pkgs; config = {{ kateskit = {{ }}; boot.initrd.systemd.enable = {systemd}; }}; }}).config"))
+        eval(&format!("(lib.resolve [ (import ./modules/embed.nix {{ inherit lib pkgs; config = {{ kateskit.enable = true; boot.initrd.systemd.enable = {systemd}; }}; }}).config ]).boot.initrd"))
     };
     let Some(v) = embed(true) else { return };
-    let unit = &v[0]["boot"]["initrd"]["systemd"]["services"]["kateskit-embed"];
+    assert!(v.get("postMountCommands").is_none(), "{v}");
+    let unit = &v["systemd"]["services"]["kateskit-embed"];
     assert_eq!(
         unit["unitConfig"]["ConditionPathExists"],
         "/kateskit/embed.img"
@@ -193,9 +215,9 @@ fn embed_copy_runs_in_either_stage_one() {
         "/coreutils/bin/install -d -m 0700 /run/kateskit"
     );
     assert_eq!(unit["before"], json!(["initrd-switch-root.target"]));
-    let scripted = v[1]["boot"]["initrd"]["postMountCommands"]
-        .as_str()
-        .unwrap();
+    let scripted = embed(false).unwrap();
+    assert!(scripted.get("systemd").is_none(), "{scripted}");
+    let scripted = scripted["postMountCommands"].as_str().unwrap();
     for line in [
         "if [ -f /kateskit/embed.img ]; then",
         "mkdir -p -m 0700 /run/kateskit",
@@ -217,14 +239,10 @@ fn chart_archives_match_what_the_agent_looks_for() {
         ("local-path", true, false),
     ] {
         let Some(v) = eval(&format!(
-            "let lib' = lib // {{ genAttrs = ns: f: builtins.listToAttrs (map (n: {{ name = n; value = f n; }}) ns);
-                 optional = c: x: if c then [ x ] else [ ]; optionals = c: xs: if c then xs else [ ];
-                 concatStringsSep = builtins.concatStringsSep;
-                 removePrefix = p: s: builtins.substring (builtins.stringLength p) (-1) s; }};
-                 m = (import ./modules/bundle.nix {{ lib = lib'; pkgs = pkgs // {{ fetchurl = a: a.url; }};
+            "let m = lib.resolve [ (import ./modules/bundle.nix {{ inherit lib; pkgs = pkgs // {{ fetchurl = a: a.url; }};
                config = {{ services.k3s.package = {{ }}; kateskit = {{ enable = true;
                  bundle = {{ lockFile = ./bundle/charts.toml; chartArchives = true; airgapImages = false; images = [ ]; }};
-                 cluster.normalized.bundle = {{ storage = \"{storage}\"; dex.enable = {dex}; kube_vip.enable = {kube_vip}; }}; }}; }}; }}).config;
+                 cluster.normalized.bundle = {{ storage = \"{storage}\"; dex.enable = {dex}; kube_vip.enable = {kube_vip}; }}; }}; }}; }}).config ];
              in {{ charts = builtins.attrNames m.services.k3s.charts; ok = (builtins.head m.assertions).assertion; msg = (builtins.head m.assertions).message; }}"
         )) else {
             return;
@@ -269,12 +287,10 @@ fn chart_archives_match_what_the_agent_looks_for() {
 #[test]
 fn bundle_images_are_imported_by_k3s() {
     let Some(v) = eval(
-        "let lib' = lib // { optional = c: x: if c then [ x ] else [ ]; optionals = c: xs: if c then xs else [ ];
-             genAttrs = ns: f: { }; concatStringsSep = builtins.concatStringsSep; removePrefix = p: s: s; };
-             m = (import ./modules/bundle.nix { lib = lib'; pkgs = pkgs;
+        "let m = lib.resolve [ (import ./modules/bundle.nix { inherit lib pkgs;
            config = { services.k3s.package = { airgap-images = \"airgap\"; }; kateskit = { enable = true;
              bundle = { lockFile = ./bundle/charts.toml; chartArchives = false; airgapImages = true; images = [ \"kube-vip\" \"dex\" ]; };
-             cluster.normalized.bundle = { }; }; }; }).config;
+             cluster.normalized.bundle = { }; }; }; }).config ];
          in m.services.k3s.images",
     ) else {
         return;

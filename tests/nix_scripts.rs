@@ -1,7 +1,7 @@
 //! Nix evaluation tier plus real shell: the shell scripts the modules generate are taken from
 //! the module files by evaluating them with minimal stand-ins for `lib`, `pkgs` and `config`
-//! (identity `mkIf`/`mkForce`, `writeShellScript` returning its text, `runCommand` returning its
-//! script), then run with bash against stand-in `k3s` and `kateskit` programs that print
+//! (tests/nixtool/modlib.nix's strict `lib`, whose `resolve` merges definitions as the module
+//! system does; `writeShellScript` returning its text, `runCommand` returning its script), then run with bash against stand-in `k3s` and `kateskit` programs that print
 //! their arguments. What runs is the modules' own script text.
 
 mod nixtool;
@@ -11,9 +11,13 @@ use std::path::Path;
 use std::process::Command;
 
 const STUBS: &str = r#"let
-  lib = { mkIf = c: x: x; mkForce = x: x; mkDefault = x: x; mkMerge = xs: xs; getExe = p: p; };
-  pkgs = { writeShellScript = n: t: t; runCommand = n: env: script: script; cpio = null; shadow = "@SHADOW@"; };
-  config = { services.k3s.package = "@K3S@"; kateskit.package = "@KATESKIT@"; };
+  lib = import ./tests/nixtool/modlib.nix // { getExe = p: p; };
+  pkgs = { writeShellScript = n: t: t; runCommand = n: env: script: script; cpio = null; shadow = "@SHADOW@"; systemd = "/systemd"; };
+  config = {
+    services = { k3s.package = "@K3S@"; timesyncd.enable = true; };
+    kateskit = { enable = true; package = "@KATESKIT@"; install = { image = null; rebootAfter = true; };
+      k3s = { package = "@K3S@"; openFirewall = true; }; };
+  };
 in"#;
 
 fn script(state: &Path, body: &str) -> Option<String> {
@@ -47,7 +51,7 @@ fn run(script: &str, env: &[(&str, &str)]) -> (bool, String, String) {
 #[test]
 fn k3s_wrapper_runs_the_role_the_agent_chose_and_refuses_others() {
     let state = tempfile::tempdir().unwrap();
-    let expr = "(import ./modules/k3s.nix { inherit lib pkgs config; }).config.systemd.services.k3s.serviceConfig.ExecStart";
+    let expr = "(lib.resolve [ (import ./modules/k3s.nix { inherit lib pkgs config; }).config ]).systemd.services.k3s.serviceConfig.ExecStart";
     let Some(text) = script(state.path(), expr) else {
         return;
     };
@@ -74,7 +78,7 @@ fn k3s_wrapper_runs_the_role_the_agent_chose_and_refuses_others() {
 #[test]
 fn auto_install_takes_the_device_from_the_kernel_command_line() {
     let state = tempfile::tempdir().unwrap();
-    let expr = "(import ./installer/default.nix { inherit lib pkgs config; }).config.systemd.services.kateskit-install.serviceConfig.ExecStart";
+    let expr = "(lib.resolve [ (import ./installer/default.nix { inherit lib pkgs config; }).config ]).systemd.services.kateskit-install.serviceConfig.ExecStart";
     let Some(text) = script(state.path(), expr) else {
         return;
     };
@@ -185,7 +189,8 @@ fn netboot_embed_slot_is_a_newc_cpio_with_a_zeroed_area() {
 #[test]
 fn console_autologin_needs_the_unstamped_marker() {
     let state = tempfile::tempdir().unwrap();
-    let m = "(import ./installer/default.nix { inherit lib pkgs config; }).config";
+    let m =
+        "(lib.resolve [ (import ./installer/default.nix { inherit lib pkgs config; }).config ])";
     let Some(text) = script(state.path(), &format!("{m}.services.getty.loginProgram")) else {
         return;
     };

@@ -8,7 +8,7 @@ mod nixtool;
 use std::collections::BTreeSet;
 
 use kateskit::spec;
-use nixtool::{eval_json, repo};
+use nixtool::{eval_json, nix_str, repo};
 use serde_json::{json, Value};
 
 /// Files in nix/tests that are helpers or data, not tests.
@@ -151,4 +151,124 @@ fn the_bundle_fixtures_enable_what_their_tests_check() {
         cfg.k3s.server_url.as_deref(),
         Some("https://192.168.1.100:6443")
     );
+}
+
+/// `nix flake check` without /dev/kvm: every VM test derivation drops nixpkgs' `kvm` system
+/// feature through the framework's `overrideTestDerivation` (keeping `nixos-test`), so Nix
+/// schedules it and the driver's QEMU runs under TCG; the image gates are plain builds.
+#[test]
+fn no_vm_test_requires_kvm() {
+    let state = tempfile::tempdir().unwrap();
+    let Some(v) = eval_json(
+        state.path(),
+        &format!(
+            "let
+               # nixos/lib/testing/run.nix: requiredSystemFeatures = [ \"nixos-test\" ] ++ [ \"kvm\" ] on Linux.
+               drv = attrs: attrs // {{ overrideTestDerivation = f: drv (attrs // f attrs); }};
+               pkgs = {{
+                 path = {};
+                 lib.concatMapStringsSep = sep: f: l: builtins.concatStringsSep sep (map f l);
+                 stdenv.hostPlatform.system = \"x86_64-linux\";
+                 runCommand = name: env: script: {{ inherit name; }};
+                 testers.runNixOSTest = test: drv {{ inherit (test) name; requiredSystemFeatures = [ \"nixos-test\" \"kvm\" ]; }};
+               }};
+               checks = import ./nix/tests {{ inherit pkgs; self.packages.x86_64-linux.kateskit = null; kit = {{ }}; }};
+             in builtins.mapAttrs (n: c: {{ inherit (c) name; features = c.requiredSystemFeatures or [ ]; }}) checks",
+            nix_str(&repo().join("tests/nixtool/pkgs-path"))
+        ),
+    ) else {
+        return;
+    };
+    let checks = v.as_object().unwrap();
+    assert!(checks.len() >= 9, "{v}");
+    let mut vm = 0;
+    for (name, c) in checks {
+        let features = c["features"].as_array().unwrap();
+        assert!(
+            !features.contains(&json!("kvm")),
+            "{name} still requires kvm: {c}"
+        );
+        if c["name"].as_str().unwrap().starts_with("kateskit-") && !features.is_empty() {
+            assert_eq!(features, &vec![json!("nixos-test")], "{name}");
+            vm += 1;
+        }
+    }
+    // The five tests without an image gate are real test derivations here.
+    assert!(vm >= 5, "{v}");
+}
+
+/// The test VMs reach no network, and the agent fails its k3s-config phase (k3s stays down)
+/// when a chart archive the bundle needs is neither in the image nor downloadable
+/// (docs/agent.md, "Chart archives"). So every VM test whose cluster enables a chart ships the
+/// archives: `kateskit.bundle.chartArchives`, or each archive as `services.k3s.charts.<name>`.
+#[test]
+fn every_vm_test_ships_the_chart_archives_its_cluster_needs() {
+    let dir = repo().join("nix/tests");
+    let mut checked = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.ends_with(".nix") || NOT_TESTS.contains(&name.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let spec = if let Some(rest) = text.split("./fixtures/").nth(1) {
+            dir.join("fixtures")
+                .join(rest.split([';', ' ']).next().unwrap())
+        } else if let Some(rest) = text.split("../../examples/").nth(1) {
+            repo()
+                .join("examples")
+                .join(rest.split([';', ' ']).next().unwrap())
+        } else {
+            panic!("nix/tests/{name}: no cluster spec found");
+        };
+        let loaded = spec::load(&spec.join("cluster.toml"))
+            .unwrap_or_else(|e| panic!("nix/tests/{name}: {}: {e}", spec.display()));
+        let needed = kateskit::bundle::charts::archives(&loaded.spec.bundle);
+        let all = text.contains("kateskit.bundle.chartArchives = true;");
+        let missing: Vec<&str> = needed
+            .iter()
+            .copied()
+            .filter(|c| !all && !text.contains(&format!("services.k3s.charts.{c} =")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "nix/tests/{name}: its cluster ({}) needs the chart archives {missing:?}, which the VM cannot download; set kateskit.bundle.chartArchives = true",
+            spec.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 9);
+}
+
+/// In a VM test with several nodes, every node is addressed on the test network (eth1) with its
+/// default route there: k3s and flannel use the interface of the default route, and a route
+/// through the driver's user network (the same address on every VM) would leave the nodes
+/// unable to reach each other's pods.
+#[test]
+fn multi_node_fixtures_route_through_the_test_network() {
+    let mut checked = 0;
+    for e in std::fs::read_dir(repo().join("nix/tests/fixtures")).unwrap() {
+        let dir = e.unwrap().path();
+        let loaded = spec::load(&dir.join("cluster.toml")).unwrap();
+        if loaded.spec.nodes.len() < 2 {
+            continue;
+        }
+        for n in &loaded.spec.nodes {
+            let where_ = format!("{}: node {}", dir.display(), n.name);
+            let net = n
+                .network
+                .as_ref()
+                .unwrap_or_else(|| panic!("{where_}: no static address on the test network"));
+            assert_eq!(net.interface.as_deref(), Some("eth1"), "{where_}");
+            assert!(net.addresses[0].starts_with("192.168.1."), "{where_}");
+            assert_eq!(
+                net.gateway.as_deref(),
+                Some("192.168.1.254"),
+                "{where_}: no default route on eth1"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "{checked}");
 }

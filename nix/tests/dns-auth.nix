@@ -37,7 +37,7 @@ t.needsImages "vm-dns-auth" images (pulled: pkgs.testers.runNixOSTest {
   testScript = ''
     web.start()
     web.wait_for_unit("kateskit-agent.service", timeout=600)
-    web.wait_until_succeeds("""${t.readyCheck "web"}""", timeout=900)
+    web.wait_until_succeeds(${t.readyCheck "web"}, timeout=900)
     for chart in ["cert-manager", "k8s-gateway", "dex", "oauth2-proxy"]:
         web.wait_until_succeeds("k3s kubectl -n kube-system wait --for=condition=complete job/helm-install-" + chart + " --timeout=10s", timeout=1500)
 

@@ -5,6 +5,9 @@ let
   testModule = { modulesPath, ... }: {
     imports = [ "${modulesPath}/testing/test-instrumentation.nix" ];
     kateskit.bundle.airgapImages = true;
+    # The VM reaches no network: without the homelab's chart archive (Longhorn) in the image
+    # the agent's k3s-config phase fails and k3s never starts.
+    kateskit.bundle.chartArchives = true;
   };
   cluster = kit.mkCluster { spec = ../../examples/homelab; modules = [ testModule ]; };
   dir = t.clusterDir "homelab" ../../examples/homelab;
@@ -23,7 +26,7 @@ pkgs.testers.runNixOSTest {
     machine.succeed("test -s /etc/kateskit/k3s.env")
     machine.succeed("grep -qx 'K3S_ROLE=server' /etc/kateskit/k3s.env")
     machine.wait_for_unit("k3s.service", timeout=600)
-    machine.wait_until_succeeds("""${t.readyCheck "box"}""", timeout=900)
+    machine.wait_until_succeeds(${t.readyCheck "box"}, timeout=900)
     # The second agent run verified the join (/cacerts against the token's CA hash, Ready).
     machine.wait_for_unit("kateskit-join.service", timeout=900)
     machine.succeed("kateskit agent status --json | grep -q '\"ok\": true'")

@@ -25,8 +25,8 @@ pkgs.testers.runNixOSTest {
     agent.wait_for_unit("kateskit-agent.service", timeout=600)
     server.succeed("grep -qx 'K3S_ROLE=server' /etc/kateskit/k3s.env")
     agent.succeed("grep -qx 'K3S_ROLE=agent' /etc/kateskit/k3s.env")
-    server.wait_until_succeeds("""${t.readyCheck "server"}""", timeout=900)
-    server.wait_until_succeeds("""${t.readyCheck "agent"}""", timeout=900)
+    server.wait_until_succeeds(${t.readyCheck "server"}, timeout=900)
+    server.wait_until_succeeds(${t.readyCheck "agent"}, timeout=900)
     # Both agents verified their join against the pinned CA after k3s started.
     server.wait_for_unit("kateskit-join.service", timeout=900)
     agent.wait_for_unit("kateskit-join.service", timeout=900)

@@ -23,7 +23,8 @@ let
     virtualisation.diskSize = 4096;
     virtualisation.cores = 2;
   };
-  holder = ''k3s kubectl -n kube-system get lease plndr-cp-lock -o jsonpath='{.spec.holderIdentity}' '';
+  # Python string literal: prints the name of the server holding kube-vip's leader lease.
+  holder = t.py "k3s kubectl -n kube-system get lease plndr-cp-lock -o jsonpath='{.spec.holderIdentity}'";
 in
 t.needsImages "vm-kube-vip" images (pulled: pkgs.testers.runNixOSTest {
   name = "kateskit-kube-vip";
@@ -32,13 +33,13 @@ t.needsImages "vm-kube-vip" images (pulled: pkgs.testers.runNixOSTest {
   testScript = ''
     start_all()
     s1.wait_for_unit("kateskit-agent.service", timeout=600)
-    s1.wait_until_succeeds("""${t.readyCheck "s1"}""", timeout=900)
-    s1.wait_until_succeeds("${t.helmInstalled "kube-vip"}", timeout=900)
+    s1.wait_until_succeeds(${t.readyCheck "s1"}, timeout=900)
+    s1.wait_until_succeeds(${t.helmInstalled "kube-vip"}, timeout=900)
     # The VIP answers k3s's supervisor from every node, through whichever server holds it.
     for m in [s1, s2, s3]:
         m.wait_until_succeeds("curl -sfk https://192.168.1.100:6443/ping | grep -qx pong", timeout=900)
-    s1.wait_until_succeeds("""${t.readyCheck "s2"}""", timeout=1200)
-    s1.wait_until_succeeds("""${t.readyCheck "s3"}""", timeout=1200)
+    s1.wait_until_succeeds(${t.readyCheck "s2"}, timeout=1200)
+    s1.wait_until_succeeds(${t.readyCheck "s3"}, timeout=1200)
     s2.succeed("grep -q 'https://192.168.1.100:6443' /etc/rancher/k3s/config.yaml.d/*.yaml")
 
     # Traefik's Service gets its address from the range, announced by kube-vip.
@@ -50,11 +51,11 @@ t.needsImages "vm-kube-vip" images (pulled: pkgs.testers.runNixOSTest {
 
     # Failover: the holder dies (a crash, not `systemctl stop k3s`, which leaves its pods and so
     # its kube-vip running); the two others keep etcd's quorum and one takes the VIP.
-    first = s1.succeed("""${holder}""").strip()
+    first = s1.succeed(${holder}).strip()
     machines = {"s1": s1, "s2": s2, "s3": s3}
     machines[first].crash()
     other = [m for n, m in machines.items() if n != first][0]
     other.wait_until_succeeds("curl -sfk https://192.168.1.100:6443/ping | grep -qx pong", timeout=300)
-    other.wait_until_succeeds("test \"$(${holder})\" != " + first, timeout=300)
+    other.wait_until_succeeds("test \"$(" + ${holder} + ")\" != " + first, timeout=300)
   '';
 })

@@ -44,12 +44,18 @@ rec {
       wantedBy = [ "kateskit-agent.service" ];
       before = [ "kateskit-agent.service" ];
       serviceConfig.Type = "oneshot";
-      script = "install -D -m 0600 ${img} /run/kateskit/embed.img";
+      # As modules/embed.nix does in the initrd: the run directory is private from the start.
+      script = "install -d -m 0700 /run/kateskit && install -m 0600 ${img} /run/kateskit/embed.img";
     };
   };
 
-  # Waits for the node to report Ready through the k3s API.
-  readyCheck = node: ''k3s kubectl get node ${node} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True'';
+  # A Python string literal holding `s` (JSON's string escapes are valid Python), so a shell
+  # command with both kinds of quote can be spliced into a testScript as it is.
+  py = s: builtins.toJSON s;
+
+  # Python string literal: the shell check that the node reports Ready through the k3s API
+  # (its jsonpath holds double quotes: splice it bare, never inside quotes).
+  readyCheck = node: py ''k3s kubectl get node ${node} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -qx True'';
 
   # Image archives of `entries` (bundle-images.nix), or null while any digest is not filled in.
   pulled = entries:
@@ -69,6 +75,7 @@ rec {
       exit 1
     '';
 
-  # Waits for helm-controller's install Job of a chart (named helm-install-<HelmChart name>).
-  helmInstalled = chart: ''k3s kubectl -n kube-system wait --for=condition=complete job/helm-install-${chart} --timeout=10s'';
+  # Python string literal: the shell check that helm-controller's install Job of a chart
+  # (named helm-install-<HelmChart name>) completed.
+  helmInstalled = chart: py ''k3s kubectl -n kube-system wait --for=condition=complete job/helm-install-${chart} --timeout=10s'';
 }

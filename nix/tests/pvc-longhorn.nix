@@ -28,8 +28,8 @@ t.needsImages "vm-pvc-longhorn" images (pulled: pkgs.testers.runNixOSTest {
   testScript = ''
     box.start()
     box.wait_for_unit("kateskit-agent.service", timeout=600)
-    box.wait_until_succeeds("""${t.readyCheck "box"}""", timeout=900)
-    box.wait_until_succeeds("${t.helmInstalled "longhorn"}", timeout=1200)
+    box.wait_until_succeeds(${t.readyCheck "box"}, timeout=900)
+    box.wait_until_succeeds(${t.helmInstalled "longhorn"}, timeout=1200)
     # The chart was installed from the static directory, not a repository.
     box.succeed("grep -q 'static/charts/longhorn.tgz' /var/lib/rancher/k3s/server/manifests/kateskit-longhorn.yaml")
     box.wait_until_succeeds(

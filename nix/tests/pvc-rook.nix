@@ -38,13 +38,13 @@ t.needsImages "vm-pvc-rook" images (pulled: pkgs.testers.runNixOSTest {
     start_all()
     for m in [s1, s2, s3]:
         m.wait_for_unit("kateskit-agent.service", timeout=600)
-    s1.wait_until_succeeds("""${t.readyCheck "s1"}""", timeout=1200)
-    s1.wait_until_succeeds("""${t.readyCheck "s2"}""", timeout=1200)
-    s1.wait_until_succeeds("""${t.readyCheck "s3"}""", timeout=1200)
+    s1.wait_until_succeeds(${t.readyCheck "s1"}, timeout=1200)
+    s1.wait_until_succeeds(${t.readyCheck "s2"}, timeout=1200)
+    s1.wait_until_succeeds(${t.readyCheck "s3"}, timeout=1200)
     # Rook's files are written once its mon Secret is seeded (docs/disks.md).
     s1.wait_for_unit("kateskit-join.service", timeout=1200)
-    s1.wait_until_succeeds("${t.helmInstalled "rook-ceph"}", timeout=1800)
-    s1.wait_until_succeeds("${t.helmInstalled "ceph-csi-drivers"}", timeout=1800)
+    s1.wait_until_succeeds(${t.helmInstalled "rook-ceph"}, timeout=1800)
+    s1.wait_until_succeeds(${t.helmInstalled "ceph-csi-drivers"}, timeout=1800)
     s1.wait_until_succeeds(
         "test \"$(k3s kubectl -n rook-ceph get pods -l app=rook-ceph-osd --field-selector=status.phase=Running -o name | wc -l)\" -eq 3",
         timeout=3000,

@@ -5,6 +5,9 @@ let
   testModule = { modulesPath, ... }: {
     imports = [ "${modulesPath}/testing/test-instrumentation.nix" ];
     kateskit.bundle.airgapImages = true;
+    # The VM reaches no network: without the homelab's chart archive (Longhorn) in the image
+    # the agent's k3s-config phase fails and k3s never starts.
+    kateskit.bundle.chartArchives = true;
   };
   cluster = kit.mkCluster { spec = ../../examples/homelab; modules = [ testModule ]; };
   dir = t.clusterDir "homelab" ../../examples/homelab;
@@ -26,14 +29,14 @@ pkgs.testers.runNixOSTest {
     machine = create_machine(cmd)
     machine.start()
     machine.wait_for_unit("kateskit-agent.service", timeout=900)
-    machine.wait_until_succeeds("""${t.readyCheck "box"}""", timeout=900)
+    machine.wait_until_succeeds(${t.readyCheck "box"}, timeout=900)
     first = machine.succeed("${snapshot}")
     machine.shutdown()
 
     machine = create_machine(cmd)
     machine.start()
     machine.wait_for_unit("kateskit-agent.service", timeout=900)
-    machine.wait_until_succeeds("""${t.readyCheck "box"}""", timeout=900)
+    machine.wait_until_succeeds(${t.readyCheck "box"}, timeout=900)
     second = machine.succeed("${snapshot}")
     assert first == second, f"second boot changed agent-owned state:\n{first}\n---\n{second}"
     machine.shutdown()

@@ -25,10 +25,9 @@ pkgs.testers.runNixOSTest {
     start_all()
     for m in (s1, s2, s3):
         m.wait_for_unit("kateskit-join.service", timeout=1200)
-    # Triple quotes: the check itself holds both kinds of quote.
-    s2.wait_until_succeeds("""${t.readyCheck "s1"}""", timeout=900)
-    s2.wait_until_succeeds("""${t.readyCheck "s2"}""", timeout=900)
-    s2.wait_until_succeeds("""${t.readyCheck "s3"}""", timeout=900)
+    s2.wait_until_succeeds(${t.readyCheck "s1"}, timeout=900)
+    s2.wait_until_succeeds(${t.readyCheck "s2"}, timeout=900)
+    s2.wait_until_succeeds(${t.readyCheck "s3"}, timeout=900)
     s1.succeed("grep -qx 'cluster-init: true' ${dropin}")
 
     # Reinstall s1: k3s stops, its Node goes (k3s then drops its etcd member) and its server
@@ -44,7 +43,7 @@ pkgs.testers.runNixOSTest {
     s1.succeed("systemctl start k3s.service kateskit-join.service")
 
     # s1 is back in the same cluster: it sees s2 and s3, and they see it Ready.
-    s2.wait_until_succeeds("""${t.readyCheck "s1"}""", timeout=900)
-    s1.wait_until_succeeds("""${t.readyCheck "s3"}""", timeout=300)
+    s2.wait_until_succeeds(${t.readyCheck "s1"}, timeout=900)
+    s1.wait_until_succeeds(${t.readyCheck "s3"}, timeout=300)
   '';
 }

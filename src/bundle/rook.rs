@@ -55,7 +55,7 @@ pub enum RookError {
 /// Ceph mons: one per server, at most three, always an odd number so quorum survives a loss.
 pub fn mon_count(servers: usize) -> usize {
     let n = servers.clamp(1, 3);
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         n - 1
     } else {
         n

@@ -76,7 +76,7 @@ pub fn copy_file(
     progress: Option<&ProgressBar>,
 ) -> io::Result<CopyMethod> {
     let len = src.metadata()?.len();
-    let wants = |m| only.map_or(true, |o| o == m);
+    let wants = |m| only.is_none_or(|o| o == m);
     if wants(CopyMethod::Reflink) && rustix::fs::ioctl_ficlone(dst, src).is_ok() {
         return Ok(CopyMethod::Reflink);
     }

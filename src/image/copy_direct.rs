@@ -27,7 +27,7 @@ pub fn copy(
     progress: Option<&ProgressBar>,
 ) -> io::Result<()> {
     assert!(
-        chunk >= ALIGN && chunk % ALIGN == 0,
+        chunk >= ALIGN && chunk.is_multiple_of(ALIGN),
         "chunk must be a multiple of ALIGN"
     );
     crate::io::pipeline::run(

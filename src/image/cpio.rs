@@ -13,7 +13,7 @@ const MAX_MEMBERS: usize = 64;
 const HDR: u64 = 110;
 
 fn pad4(v: &mut Vec<u8>) {
-    while v.len() % 4 != 0 {
+    while !v.len().is_multiple_of(4) {
         v.push(0);
     }
 }

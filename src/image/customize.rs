@@ -136,7 +136,7 @@ fn check_extent(f: &File, c: &Carrier, area_len: usize, path: &Path) -> Result<(
         .map_err(ImageError::io("reading size of", path))?
         .len();
     let (offset, len) = (c.extent.offset, c.extent.len);
-    if area_len as u64 != len || offset.checked_add(len).map_or(true, |end| end > file_len) {
+    if area_len as u64 != len || offset.checked_add(len).is_none_or(|end| end > file_len) {
         return Err(ImageError::Extent {
             path: path.to_path_buf(),
             offset,

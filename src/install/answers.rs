@@ -67,7 +67,7 @@ pub fn check_server_url(role: Role, s: &str) -> Result<Option<String>, AnswerErr
             "must start with https:// (k3s accepts only https server URLs)",
         ));
     }
-    if u.host_str().map_or(true, str::is_empty) {
+    if u.host_str().is_none_or(str::is_empty) {
         return Err(bad("has no host"));
     }
     if !u.username().is_empty() || u.password().is_some() || u.query().is_some() {

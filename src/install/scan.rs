@@ -35,15 +35,16 @@ pub struct DiskFacts {
 
 impl DiskFacts {
     pub fn matches(&self, sel: &DiskSelector) -> bool {
-        sel.min_size_gib.map_or(true, |g| self.size >= g * GIB)
-            && sel.max_size_gib.map_or(true, |g| self.size <= g * GIB)
-            && sel.model.as_ref().map_or(true, |m| {
-                self.model.as_deref().map(str::trim) == Some(m.trim())
-            })
+        sel.min_size_gib.is_none_or(|g| self.size >= g * GIB)
+            && sel.max_size_gib.is_none_or(|g| self.size <= g * GIB)
+            && sel
+                .model
+                .as_ref()
+                .is_none_or(|m| self.model.as_deref().map(str::trim) == Some(m.trim()))
             && sel
                 .serial
                 .as_ref()
-                .map_or(true, |s| self.serial.as_deref() == Some(s.trim()))
+                .is_none_or(|s| self.serial.as_deref() == Some(s.trim()))
     }
 }
 

@@ -72,7 +72,8 @@ pub fn reopen_direct(f: &File) -> Option<File> {
 /// Writes `data` at `off`: the whole-block part through `direct` (when buffer and offset are
 /// aligned), the rest through `buffered`, the same file without `O_DIRECT`.
 pub fn write_at(direct: &File, buffered: &File, data: &[u8], off: u64) -> io::Result<()> {
-    let aligned_start = off % ALIGN as u64 == 0 && data.as_ptr() as usize % ALIGN == 0;
+    let aligned_start =
+        off.is_multiple_of(ALIGN as u64) && (data.as_ptr() as usize).is_multiple_of(ALIGN);
     let cut = if aligned_start {
         data.len() - data.len() % ALIGN
     } else {
@@ -85,7 +86,8 @@ pub fn write_at(direct: &File, buffered: &File, data: &[u8], off: u64) -> io::Re
 /// Reads `buf.len()` bytes at `off` through `direct` where buffer, offset and length allow it,
 /// the unaligned tail through `buffered` (which then may come from the page cache).
 pub fn read_at(direct: &File, buffered: &File, buf: &mut [u8], off: u64) -> io::Result<()> {
-    let aligned_start = off % ALIGN as u64 == 0 && buf.as_ptr() as usize % ALIGN == 0;
+    let aligned_start =
+        off.is_multiple_of(ALIGN as u64) && (buf.as_ptr() as usize).is_multiple_of(ALIGN);
     let cut = if aligned_start {
         buf.len() - buf.len() % ALIGN
     } else {

@@ -1,107 +1,12 @@
 //! The effective config: the merged tree deserialized into a NodeConfig plus the agent's own
 //! settings, with errors that name the source of the offending value.
 
-use std::collections::BTreeMap;
-
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::agent::ladder::merge::Merged;
 use crate::nodecfg::NodeConfig;
 
-/// The `agent` subtree: how the agent itself behaves (never part of NodeConfig).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct AgentSettings {
-    /// URL of a config layer fetched last, with `${mac}` `${uuid}` `${serial}` `${hostname}`.
-    pub config_url: Option<String>,
-    /// Lower-case hex SHA-256 the config_url body must have.
-    pub config_sha256: Option<String>,
-    /// CA trusted by config_url and phone_home besides the system store: PEM text, or an
-    /// absolute path on the node to a PEM file.
-    pub config_ca: Option<String>,
-    /// URL that receives the status JSON by POST after every run.
-    pub phone_home: Option<String>,
-    /// Supervisor to verify after start; default: `k3s.server_url`, else `https://127.0.0.1:6443`.
-    pub supervisor_url: Option<String>,
-    /// Verify the join (`/ping`, `/cacerts`, node Ready). Off only for offline image tests.
-    pub verify_join: bool,
-    /// Per-request HTTP timeout, seconds.
-    pub http_timeout_s: u64,
-    /// Extra attempts for config_url after the first.
-    pub fetch_retries: u64,
-    /// Bound on reaching the supervisor after start, seconds.
-    pub join_timeout_s: u64,
-    /// Bound on the node becoming Ready, seconds.
-    pub ready_timeout_s: u64,
-    /// Extra sysctls written to `/etc/sysctl.d/90-kateskit.conf`.
-    pub sysctls: BTreeMap<String, String>,
-    /// Files to write (mapped from cloud-init `write_files`).
-    pub write_files: Vec<WriteFile>,
-    /// When config drives and embed partitions on other disks are read: `first-boot` (until
-    /// the identity record exists), `always`, or `never`. Only the owner's sources set it.
-    pub config_drive: crate::agent::ladder::trust::DrivePolicy,
-    /// The node's fully qualified name (a NoCloud FQDN host name); `/etc/hosts` maps it.
-    pub fqdn: Option<String>,
-    /// The NoCloud instance-id of the drive that configured the node: its write_files are
-    /// written once per instance id.
-    pub instance_id: Option<String>,
-    /// Links from a NoCloud `network-config`, rendered to networkd when `node.network` is unset.
-    pub network_config: Vec<crate::agent::ladder::nocloud::network::NetLink>,
-}
-
-impl Default for AgentSettings {
-    fn default() -> Self {
-        AgentSettings {
-            config_url: None,
-            config_sha256: None,
-            config_ca: None,
-            phone_home: None,
-            supervisor_url: None,
-            verify_join: true,
-            http_timeout_s: 10,
-            fetch_retries: 4,
-            join_timeout_s: 180,
-            ready_timeout_s: 600,
-            sysctls: BTreeMap::new(),
-            write_files: Vec::new(),
-            config_drive: Default::default(),
-            fqdn: None,
-            instance_id: None,
-            network_config: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WriteFile {
-    /// Absolute path on the node.
-    pub path: String,
-    /// May hold a password (a registries.yaml): never printed, shown only
-    /// as path, mode and SHA-256.
-    pub content: crate::secret::Secret,
-    /// `b64` for base64 content; plain text otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoding: Option<String>,
-    /// Octal mode, default `0644`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub permissions: Option<String>,
-    /// `user:group` (names or numbers, resolved in the node's /etc/passwd and /etc/group);
-    /// default root.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
-    /// Append to the file instead of replacing it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub append: bool,
-    /// Write after the k3s config, just before k3s starts (cloud-init writes these last).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub defer: bool,
-    /// Written once for this NoCloud instance-id, then skipped on later runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
-}
+pub use crate::agent::ladder::settings::{AgentSettings, WriteFile};
 
 /// The config the phases act on.
 #[derive(Debug, Clone)]

@@ -20,6 +20,7 @@ pub mod media_record;
 pub mod merge;
 pub mod nocloud;
 pub mod pin;
+pub mod settings;
 pub mod trust;
 pub mod unconfigured;
 pub mod url;

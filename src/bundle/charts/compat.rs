@@ -47,7 +47,7 @@ impl LockedChart {
             .kube_max
             .as_deref()
             .and_then(minor)
-            .map_or(true, |m| kube <= m);
+            .is_none_or(|m| kube <= m);
         Some(min <= kube && max_ok)
     }
 }

@@ -115,7 +115,7 @@ pub fn local_binary_tags(b: &[u8]) -> Vec<u8> {
         let before_ok =
             i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b':' | b'-' | b'[' | b',');
         let after = b.get(i + TAG.len());
-        if before_ok && b[i..].starts_with(TAG) && after.map_or(true, |c| c.is_ascii_whitespace()) {
+        if before_ok && b[i..].starts_with(TAG) && after.is_none_or(|c| c.is_ascii_whitespace()) {
             out.extend_from_slice(b"!binary");
             i += TAG.len();
         } else {
