@@ -44,7 +44,7 @@ fn schemas() -> &'static Schemas {
         node: serde_json::to_value(schemars::schema_for!(crate::nodecfg::NodeConfig))
             .expect("schema serializes"),
         agent: serde_json::to_value(schemars::schema_for!(
-            crate::agent::ladder::effective::AgentSettings
+            crate::agent::ladder::settings::AgentSettings
         ))
         .expect("schema serializes"),
     })
