@@ -35,7 +35,11 @@ cargo fuzz build "${opts[@]}"
 echo "tests/fuzz.sh: fuzz targets built in $(($(date +%s) - start)) s"
 status=0
 for target in "${targets[@]}"; do
-  echo "== fuzz target $target: ${FUZZ_RUNS:+$FUZZ_RUNS inputs from seed 1}${FUZZ_RUNS:-${secs} s}"
+  if [ -n "${FUZZ_RUNS:-}" ]; then
+    echo "== fuzz target $target: $FUZZ_RUNS inputs from seed 1"
+  else
+    echo "== fuzz target $target for ${secs}s"
+  fi
   if [ -n "${FUZZ_RUNS:-}" ]; then
     corpus=$(mktemp -d)
     limit=(-runs="$FUZZ_RUNS" -seed=1)
