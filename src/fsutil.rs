@@ -14,7 +14,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub use read::{read_beneath, read_nofollow, ReadError, DRIVE_FILE_MAX};
+pub use read::{
+    read_beneath, read_beneath_mode, read_nofollow, read_nofollow_mode, ReadError, DRIVE_FILE_MAX,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{action} {path}")]

@@ -145,3 +145,85 @@ fn a_rock_ridge_symlink_on_an_iso_drive_is_refused() {
     );
     assert!(!mounted_under(root.path()));
 }
+
+#[test]
+fn a_flat_config_tree_on_a_vfat_drive_is_read_typed() {
+    if !loop_devices_available() || !kernel_has("vfat") || !tool("mkfs.vfat") || !tool("mcopy") {
+        return;
+    }
+    let _g = lock();
+    let lo = LoopDev::new(16 << 20);
+    run("mkfs.vfat", &["-n", "KATESKIT", lo.path()]);
+    let root = tempfile::tempdir().unwrap();
+    let content = root.path().join("config");
+    for (rel, text) in [
+        ("host/hostname", "300\n"),
+        ("agent/ready_timeout_s", "300\n"),
+        ("node/labels/topology.kubernetes.io%2Fzone", "z1\n"),
+    ] {
+        let p = content.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    run(
+        "mcopy",
+        &["-s", "-i", lo.path(), content.to_str().unwrap(), "::config"],
+    );
+    let env = env_with_drive(root.path(), &lo.dev);
+    let found = drive::locate(&env).expect("the drive is found");
+    let (layer, _) = drive::read(&env, &found).unwrap();
+    let layer = layer.unwrap();
+    assert_eq!(
+        layer.tree,
+        serde_json::json!({
+            "host": {"hostname": "300"},
+            "agent": {"ready_timeout_s": 300},
+            "node": {"labels": {"topology.kubernetes.io/zone": "z1"}}
+        })
+    );
+    assert_eq!(
+        layer.origin["host.hostname"],
+        format!("{} config/host/hostname", found.desc())
+    );
+    assert!(!mounted_under(root.path()), "drive unmounted after reading");
+}
+
+#[test]
+fn a_rock_ridge_symlink_in_a_drives_config_tree_is_refused() {
+    if !loop_devices_available() || !kernel_has("iso9660") || !tool("xorriso") {
+        return;
+    }
+    let _g = lock();
+    let root = tempfile::tempdir().unwrap();
+    let planted = root.path().join("planted");
+    std::fs::write(&planted, "host-secret\n").unwrap();
+    let content = root.path().join("content");
+    std::fs::create_dir_all(content.join("config/host")).unwrap();
+    std::os::unix::fs::symlink(&planted, content.join("config/host/hostname")).unwrap();
+    let iso = root.path().join("drive.iso");
+    run(
+        "xorriso",
+        &[
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-R",
+            "-V",
+            "KATESKIT",
+            "-o",
+            iso.to_str().unwrap(),
+            content.to_str().unwrap(),
+        ],
+    );
+    let bytes = std::fs::read(&iso).unwrap();
+    let lo = LoopDev::new(bytes.len().next_multiple_of(1 << 20) as u64);
+    std::fs::write(&lo.backing, &bytes).unwrap();
+    let env = env_with_drive(root.path(), &lo.dev);
+    let e = drive::read(&env, &drive::locate(&env).expect("the drive is found")).unwrap_err();
+    assert!(
+        e.contains("config/host/hostname") && e.contains("symbolic link"),
+        "{e}"
+    );
+    assert!(!e.contains("host-secret"), "{e}");
+    assert!(!mounted_under(root.path()));
+}

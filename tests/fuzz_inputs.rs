@@ -86,6 +86,10 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("nocloud", "seed-json", [&[1u8][..], json.as_bytes()].concat()),
         ("nocloud", "seed-nocloud", [&[6u8, 0][..], b"instance-id: i-1\nlocal-hostname: h1\n\0#cloud-config\nhostname: h2\nssh_authorized_keys: [\"ssh-ed25519 AAAA k\"]\nwrite_files:\n- path: /etc/x\n  content: aGk=\n  encoding: b64\n"].concat()),
         ("bluestore", "seed", bluestore_label()),
+        ("flat", "seed-int", b"agent/ready_timeout_s\x00300\n\x00KATESKIT_VALUE_AGENT__READY_TIMEOUT_S".to_vec()),
+        ("flat", "seed-list", b"agent/write_files\x00{\"path\":\"/x\",\"content\":\"y\"}\n\x00KATESKIT_VALUE_NODE__LABELS__Ax2eBx2fC".to_vec()),
+        ("flat", "seed-label", b"node/labels/topology.kubernetes.io%2Fzone\x00z1\n\x00".to_vec()),
+        ("flat", "seed-values", b"bundle/traefik/values/a\x00\"true\"\n\x00".to_vec()),
     ];
     // The embed target: flags 0b110 (both checksums valid), then the two parts' used bytes.
     let split = area.len() - embed::KARG_REGION_SIZE;

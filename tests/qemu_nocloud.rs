@@ -71,6 +71,10 @@ fn boot() -> String {
         serde_json::to_vec_pretty(&cfg).unwrap(),
     )
     .unwrap();
+    // A flat config tree on the root (the owner's config.d), read on a real kernel's tmpfs.
+    let zone = root.join("etc/kateskit/config.d/node/labels/topology.kubernetes.io%2Fzone");
+    std::fs::create_dir_all(zone.parent().unwrap()).unwrap();
+    std::fs::write(&zone, "qemu-zone\n").unwrap();
     let initrd = work.path().join("initrd.cpio");
     pack(&root, &initrd);
 
@@ -88,6 +92,15 @@ fn boot() -> String {
             .arg(&f)
             .arg(format!("::{name}")));
     }
+    // And one on the drive (`config/`), read through openat2 on the real vfat driver.
+    let tree = work.path().join("config");
+    std::fs::create_dir_all(tree.join("agent")).unwrap();
+    std::fs::write(tree.join("agent/ready_timeout_s"), "300\n").unwrap();
+    sh(Command::new("mcopy")
+        .args(["-s", "-i"])
+        .arg(&drive)
+        .arg(&tree)
+        .arg("::config"));
     let serial = work.path().join("serial.log");
     let append = "console=ttyS0 panic=-1 quiet loglevel=1 kateskit.agent.verify_join=false";
     let child = Command::new("qemu-system-x86_64")
@@ -148,6 +161,12 @@ fn cidata_drive_applies_hostname_files_and_network_on_a_real_kernel() {
     assert!(
         section(&log, "HOSTS").contains("127.0.1.1 qemu-n1.example.org qemu-n1"),
         "{log}"
+    );
+    assert!(
+        sources.contains(
+            "node.labels[topology.kubernetes.io/zone] = /etc/kateskit/config.d/node/labels/topology.kubernetes.io%2Fzone"
+        ) && sources.contains("(label CIDATA) config/agent/ready_timeout_s"),
+        "{sources}"
     );
     assert_eq!(section(&log, "GZIP").trim(), "gzip via binary");
     assert_eq!(section(&log, "GZB64").trim(), "gzip via base64");

@@ -1,5 +1,6 @@
-//! `kateskit agent run|network|status|console-autologin`: the first-boot agent, its early
-//! network step, its report and the live console's autologin decision.
+//! `kateskit agent run|network|status|config|console-autologin`: the first-boot agent, its
+//! early network step, its report, queries of its effective config and the live console's
+//! autologin decision.
 
 use std::process::ExitCode;
 
@@ -41,12 +42,17 @@ pub enum AgentCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Query the last run's effective config (/run/kateskit/config): one value, or every path
+    /// with its source.
+    #[command(subcommand)]
+    Config(super::agent_config::ConfigCmd),
 }
 
 impl AgentCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let mut env = AgentEnv::from_env();
         match self {
+            AgentCmd::Config(c) => c.run(),
             AgentCmd::Run { before_k3s } => {
                 env.defer_join = before_k3s;
                 let (journal, _state) = phases::run(&env).context("writing the agent journal")?;

@@ -1,6 +1,9 @@
 //! Command-line front end: one file per subcommand, each with its own `run()`.
 
 mod agent;
+mod agent_config;
+mod agent_config_get;
+mod agent_config_list;
 mod cluster;
 mod cluster_import;
 mod disk;

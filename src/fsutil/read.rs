@@ -51,6 +51,16 @@ fn read_flags() -> OFlags {
 /// Reads `name` inside `dir` with `openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)`: no path
 /// component may be a symlink or leave `dir`. Ok(None) when the file does not exist.
 pub fn read_beneath(dir: &Path, name: &str, max: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    Ok(read_beneath_mode(dir, name, max)?.map(|(b, _)| b))
+}
+
+/// [`read_beneath`] that also returns the file's permission bits, from the same `fstat`: for
+/// files whose mode decides whether they are trusted (a secret must not be group-readable).
+pub fn read_beneath_mode(
+    dir: &Path,
+    name: &str,
+    max: u64,
+) -> Result<Option<(Vec<u8>, u32)>, ReadError> {
     let path = dir.join(name);
     let dfd = rustix::fs::open(
         dir,
@@ -84,6 +94,11 @@ pub fn read_beneath(dir: &Path, name: &str, max: u64) -> Result<Option<Vec<u8>>,
 /// Reads `path` with `O_NOFOLLOW`: a symlink in its last component is refused (a user who owns
 /// the directory could point it at a root-only file). Ok(None) when it does not exist.
 pub fn read_nofollow(path: &Path, max: u64) -> Result<Option<Vec<u8>>, ReadError> {
+    Ok(read_nofollow_mode(path, max)?.map(|(b, _)| b))
+}
+
+/// [`read_nofollow`] that also returns the file's permission bits, from the same `fstat`.
+pub fn read_nofollow_mode(path: &Path, max: u64) -> Result<Option<(Vec<u8>, u32)>, ReadError> {
     match rustix::fs::open(path, read_flags() | OFlags::NOFOLLOW, Mode::empty()) {
         Ok(fd) => read_capped(fd, path, max).map(Some),
         Err(Errno::NOENT) => Ok(None),
@@ -95,8 +110,8 @@ pub fn read_nofollow(path: &Path, max: u64) -> Result<Option<Vec<u8>>, ReadError
 }
 
 /// fstat (regular file, size within `max`), then a read that stops after `max + 1` bytes in
-/// case the file grows meanwhile.
-fn read_capped(fd: OwnedFd, path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+/// case the file grows meanwhile. Returns the bytes and the permission bits.
+fn read_capped(fd: OwnedFd, path: &Path, max: u64) -> Result<(Vec<u8>, u32), ReadError> {
     let st = rustix::fs::fstat(&fd).map_err(io_err("inspecting", path))?;
     let kind = match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => None,
@@ -135,7 +150,7 @@ fn read_capped(fd: OwnedFd, path: &Path, max: u64) -> Result<Vec<u8>, ReadError>
     if buf.len() as u64 > max {
         return Err(too_large(buf.len() as u64));
     }
-    Ok(buf)
+    Ok((buf, st.st_mode & 0o7777))
 }
 
 #[cfg(test)]

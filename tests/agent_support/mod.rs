@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod charts;
+pub mod flat;
 pub mod https;
 pub mod initramfs;
 pub mod joining;

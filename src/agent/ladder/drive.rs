@@ -120,7 +120,10 @@ pub fn read_dir(dir: &Path, desc: &str) -> Result<(Option<Layer>, Vec<String>), 
         crate::fsutil::read_beneath(dir, name, crate::fsutil::DRIVE_FILE_MAX)
             .map_err(|e| format!("{desc}: {name}: {e}; config drive files must be regular files"))
     };
-    map_files(&file, desc)
+    let (layer, warnings) = map_files(&file, desc)?;
+    // A flat config tree `config/` (docs/agent.md "Flat-file config"), above the files.
+    let tree = super::flat::input::drive(dir, desc).map_err(|e| e.to_string())?;
+    Ok((super::flat::input::over(layer, tree), warnings))
 }
 
 /// A config drive file by name, Ok(None) when absent.

@@ -1,6 +1,7 @@
-//! The config ladder, lowest priority first: image defaults < embed area < config drive <
-//! kernel command line < config_url (docs/agent.md "Merge rules"), each source limited to the
-//! keys the trust table allows it (docs/agent.md "Trust model", [`crate::agent::ladder::trust`]).
+//! The config ladder, lowest priority first: image defaults < config.d < embed area < config
+//! drive < kernel command line < KATESKIT_VALUE_* files < config_url (docs/agent.md "Merge
+//! rules"), each source limited to the keys the trust table allows it (docs/agent.md "Trust
+//! model", [`crate::agent::ladder::trust`]).
 
 pub mod argsplit;
 pub mod cmdline;
@@ -10,6 +11,7 @@ pub mod effective;
 pub mod embed;
 pub mod embed_part;
 pub mod fetch;
+pub mod flat;
 pub mod identity;
 pub mod image_defaults;
 pub mod k3os;
@@ -151,6 +153,10 @@ pub fn cmdline_layers(
 /// The owner's rungs and the embed area, read before deciding what else may be read.
 struct Read {
     img: crate::agent::ladder::image_defaults::ImageDefaults,
+    /// `/etc/kateskit/config.d` (docs/agent.md "Flat-file config").
+    config_d: Option<Layer>,
+    /// `KATESKIT_VALUE_*` files.
+    values: Option<Layer>,
     embed: Option<crate::agent::ladder::embed::EmbedFound>,
     cmd: Vec<Layer>,
     kargs: Vec<Layer>,
@@ -158,6 +164,8 @@ struct Read {
 
 fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String> {
     let img = crate::agent::ladder::image_defaults::read(env)?;
+    let config_d = flat::input::config_d(&env.root).map_err(|e| e.to_string())?;
+    let values = flat::env::from_process(env).map_err(|e| e.to_string())?;
     let (embed, notes) = crate::agent::ladder::embed::read(env, img.embed_partuuid.as_deref())?;
     warnings.extend(notes);
     // The kernel command line is typed by the shape of the file rungs below it.
@@ -165,6 +173,7 @@ fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String
     for layer in img
         .layer
         .iter()
+        .chain(&config_d)
         .chain(embed.iter().filter_map(|e| e.layer.as_ref()))
     {
         merge::merge_into(&mut shape, &layer.tree);
@@ -188,6 +197,8 @@ fn read_local(env: &AgentEnv, warnings: &mut Vec<String>) -> Result<Read, String
     };
     Ok(Read {
         img,
+        config_d,
+        values,
         embed,
         cmd,
         kargs,
@@ -201,6 +212,8 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
     let mut warnings = Vec::new();
     let Read {
         img,
+        config_d,
+        values,
         embed,
         cmd,
         kargs,
@@ -217,9 +230,11 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
     for layer in img
         .layer
         .iter()
+        .chain(&config_d)
         .chain(own_embed)
         .chain(&cmd)
         .chain(own_kargs)
+        .chain(&values)
     {
         owner.push(layer);
     }
@@ -256,6 +271,8 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         _ => true,
     };
     push(&mut l, "image defaults", img.layer);
+    let config_d = config_d.map(|x| trusted(&mut l, Source::ConfigD, "config.d", x));
+    push(&mut l, "config.d", config_d);
     let (own_embed, own_kargs) = own.map(|(e, k)| (e.layer, k)).unwrap_or_default();
     push(&mut l, "embed area", own_embed);
     let mut foreign_kargs = Vec::new();
@@ -277,6 +294,9 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         let desc = found.desc();
         let (layer, warnings) = drive::read(env, &found)?;
         l.warnings.extend(warnings);
+        // Its flat config tree is entered in the trust table as its own source.
+        let tree_prefix = format!("{desc} {}/", flat::input::DRIVE_DIR);
+        let (layer, flat_tree) = flat::input::split_off(layer, &tree_prefix);
         // A k3os config.yaml on the drive is entered in the trust table as its own source.
         let k3os = format!("{desc} {}", crate::agent::ladder::k3os::DRIVE_FILE);
         let src = match &layer {
@@ -288,6 +308,9 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
         let layer = layer.map(|layer| trusted(&mut l, src, &desc, layer));
         remember(&mut l, "config drive", &desc, layer.as_ref());
         push(&mut l, "config drive", layer);
+        let flat_tree = flat_tree.map(|x| trusted(&mut l, Source::DriveTree, &desc, x));
+        remember(&mut l, "config drive", &desc, flat_tree.as_ref());
+        push(&mut l, "config drive", flat_tree);
     }
     // Later boots: what the media gave on the first boot stands in for them.
     if !first_boot && l.policy == DrivePolicy::FirstBoot {
@@ -308,6 +331,8 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
     for layer in cmd.into_iter().chain(own_kargs).chain(foreign_kargs) {
         push(&mut l, "kernel command line", Some(layer));
     }
+    let values = values.map(|x| trusted(&mut l, Source::ValueFiles, "environment", x));
+    push(&mut l, "KATESKIT_VALUE_* files", values);
     // A config_url whose URL and SHA-256 pin both come from the owner serves the owner's bytes.
     let get = |t: &serde_json::Value, k: &str| merge::get(t, k).cloned();
     l.owner_pinned = get(&owner.tree, "agent.config_sha256").is_some()

@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::agent::ladder::fetch;
+use crate::agent::ladder::flat;
 use crate::agent::ladder::merge;
 use crate::agent::phases::host::write_if_changed;
 use crate::agent::phases::report::shown::Scrubber;
@@ -57,43 +57,26 @@ pub struct Status {
     pub warnings: Vec<String>,
 }
 
-/// Encodes a key for use as a file name (`/` and `%` escaped).
-fn file_seg(key: &str) -> String {
-    key.replace('%', "%25").replace('/', "%2F")
-}
-
-fn render_value(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("{s}\n"),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| {
-                if let Value::String(s) = i {
-                    format!("{s}\n")
-                } else {
-                    format!("{i}\n")
-                }
-            })
-            .collect(),
-        other => format!("{other}\n"),
-    }
-}
-
 /// Writes one file per leaf under `config/` and `path = source` lines to `sources`.
 fn write_tree(env: &AgentEnv, st: &RunState, scrub: &Scrubber) -> Result<(), FsError> {
     let base = env.run_dir().join(CONFIG_DIR);
     let mut want: BTreeSet<PathBuf> = BTreeSet::new();
     let mut sources = String::new();
     if let Some(e) = &st.effective {
-        let mut flat = serde_json::to_value(&e.node).expect("NodeConfig serializes");
-        flat.as_object_mut().expect("object").remove("secrets");
-        flat["agent"] = shown::agent_view(&e.agent);
+        let mut view = serde_json::to_value(&e.node).expect("NodeConfig serializes");
+        view.as_object_mut().expect("object").remove("secrets");
+        view["agent"] = shown::agent_view(&e.agent);
         let mut err = None;
-        merge::walk(&flat, "", &mut |path, v| {
-            if err.is_some() || v.is_null() {
+        merge::walk(&view, "", &mut |path, v| {
+            if err.is_some() {
                 return;
             }
-            let rel: PathBuf = key_path(path).iter().map(|s| file_seg(s)).collect();
+            // Path and value format are the reader's too ([`flat`]).
+            let keys = flat::keys_of_tree(path);
+            let kind = flat::kind_at(&keys).unwrap_or(flat::Kind::Any);
+            let (Some(rel), Some(text)) = (flat::rel_path(&keys), flat::render(&kind, v)) else {
+                return;
+            };
             let src = e
                 .merged
                 .origin
@@ -103,7 +86,7 @@ fn write_tree(env: &AgentEnv, st: &RunState, scrub: &Scrubber) -> Result<(), FsE
                 .unwrap_or("default");
             sources.push_str(&scrub.text(&format!("{path} = {src}\n")));
             want.insert(rel.clone());
-            let shown = scrub.text(&render_value(v));
+            let shown = scrub.text(&text);
             if let Err(e) = write_if_changed(&base.join(&rel), shown.as_bytes(), 0o644) {
                 err = Some(e);
             }
@@ -115,30 +98,6 @@ fn write_tree(env: &AgentEnv, st: &RunState, scrub: &Scrubber) -> Result<(), FsE
     prune(&base, &base, &want)?;
     write_if_changed(&env.run_dir().join(SOURCES), sources.as_bytes(), 0o644)?;
     Ok(())
-}
-
-/// Splits a tree path back into keys (`a.b[c.d]` → a, b, c.d).
-fn key_path(path: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = path.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '.' if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
-            '.' => {}
-            '[' => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                out.push(chars.by_ref().take_while(|&c| c != ']').collect());
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
 }
 
 /// Removes files under `dir` that are not wanted, and then empty directories.
@@ -287,16 +246,4 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn key_paths_round_trip() {
-        assert_eq!(
-            super::key_path("node.labels[topology.kubernetes.io/zone]"),
-            vec!["node", "labels", "topology.kubernetes.io/zone"]
-        );
-        assert_eq!(super::file_seg("a/b%"), "a%2Fb%25");
-    }
 }

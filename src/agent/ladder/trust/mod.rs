@@ -31,10 +31,17 @@ pub enum Source {
     K3osConfigUrl,
     /// A k3os config served by a config_url the owner pinned: trusted as that.
     K3osPinnedConfigUrl,
+    /// `/etc/kateskit/config.d`, a flat config tree that is part of the image or the installed
+    /// system: the owner's.
+    ConfigD,
+    /// A `config/` flat config tree on a config drive: trusted as the drive.
+    DriveTree,
+    /// `KATESKIT_VALUE_*` files named by the agent unit's environment: the owner's.
+    ValueFiles,
 }
 
 impl Source {
-    pub const ALL: [Source; 11] = [
+    pub const ALL: [Source; 14] = [
         Source::ImageDefaults,
         Source::EmbedArea,
         Source::KernelCmdline,
@@ -46,6 +53,9 @@ impl Source {
         Source::K3osKernelCmdline,
         Source::K3osConfigUrl,
         Source::K3osPinnedConfigUrl,
+        Source::ConfigD,
+        Source::DriveTree,
+        Source::ValueFiles,
     ];
 
     /// The name the docs' table uses.
@@ -62,6 +72,9 @@ impl Source {
             Source::K3osKernelCmdline => "k3os.* kernel arguments",
             Source::K3osConfigUrl => "k3os config.yaml as config_url",
             Source::K3osPinnedConfigUrl => "k3os config.yaml as config_url pinned by the owner",
+            Source::ConfigD => "config.d",
+            Source::DriveTree => "config/ tree on a config drive",
+            Source::ValueFiles => "KATESKIT_VALUE_* files",
         }
     }
 }
@@ -178,7 +191,7 @@ impl DrivePolicy {
 use Access::{IfAlways, No, Yes};
 
 /// The trust table: (source, key class) → access at each [`When`], in [`When::ALL`] order.
-pub const TABLE: [(Source, KeyClass, [Access; 4]); 33] = [
+pub const TABLE: [(Source, KeyClass, [Access; 4]); 42] = [
     (
         Source::ImageDefaults,
         KeyClass::Protected,
@@ -297,6 +310,33 @@ pub const TABLE: [(Source, KeyClass, [Access; 4]); 33] = [
         KeyClass::Other,
         [Yes, Yes, Yes, Yes],
     ),
+    // Flat config trees: config.d and KATESKIT_VALUE_* files are the owner's, a drive's
+    // config/ has the drive's rows.
+    (Source::ConfigD, KeyClass::Protected, [Yes, Yes, Yes, Yes]),
+    (Source::ConfigD, KeyClass::OwnerOnly, [Yes, Yes, Yes, Yes]),
+    (Source::ConfigD, KeyClass::Other, [Yes, Yes, Yes, Yes]),
+    (
+        Source::DriveTree,
+        KeyClass::Protected,
+        [Yes, No, IfAlways, No],
+    ),
+    (Source::DriveTree, KeyClass::OwnerOnly, [No, No, No, No]),
+    (
+        Source::DriveTree,
+        KeyClass::Other,
+        [Yes, Yes, IfAlways, IfAlways],
+    ),
+    (
+        Source::ValueFiles,
+        KeyClass::Protected,
+        [Yes, Yes, Yes, Yes],
+    ),
+    (
+        Source::ValueFiles,
+        KeyClass::OwnerOnly,
+        [Yes, Yes, Yes, Yes],
+    ),
+    (Source::ValueFiles, KeyClass::Other, [Yes, Yes, Yes, Yes]),
 ];
 
 /// The source whose trust a k3os config carried by `carrier` has.
