@@ -2,111 +2,14 @@
 //! 127.0.0.1: Debian's ipxe.efi byte-identical with blksize and windowsize, traversal and
 //! garbage refused, stalled clients and caps bounded.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod netboot_support;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kateskit::netboot::http::Root;
-use kateskit::netboot::tftp::{self, TftpConfig, TftpEvent, TftpEventKind};
+use kateskit::netboot::tftp::{TftpConfig, TftpEventKind};
+use netboot_support::{have, opcode, recv, rrq, start, IPXE_EFI};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-
-const IPXE_EFI: &str = "/usr/lib/ipxe/ipxe.efi";
-
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping: {tool} is not installed (tests/debian-packages.txt lists it)");
-    }
-    ok
-}
-
-struct Server {
-    addr: SocketAddr,
-    events: mpsc::Receiver<TftpEvent>,
-    dir: tempfile::TempDir,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    /// The next event, within a bound.
-    async fn event(&mut self) -> TftpEvent {
-        tokio::time::timeout(Duration::from_secs(10), self.events.recv())
-            .await
-            .expect("an event within 10 s")
-            .expect("server running")
-    }
-
-    /// Events until one that ends a request (done, failed, refused or busy).
-    async fn outcome(&mut self) -> TftpEvent {
-        loop {
-            let e = self.event().await;
-            if !matches!(e.kind, TftpEventKind::Started { .. }) {
-                return e;
-            }
-        }
-    }
-}
-
-async fn start(cfg: TftpConfig) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    std::fs::create_dir_all(root.join("sub")).unwrap();
-    std::fs::write(dir.path().join("secret"), b"outside the root").unwrap();
-    std::os::unix::fs::symlink("../secret", root.join("out")).unwrap();
-    std::fs::write(root.join("small"), b"hello tftp").unwrap();
-    if Path::new(IPXE_EFI).exists() {
-        std::fs::copy(IPXE_EFI, root.join("ipxe.efi")).unwrap();
-    }
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    let (tx, events) = mpsc::channel(256);
-    let r = Root::open(&root).unwrap();
-    let task = tokio::spawn(async move {
-        tftp::serve(sock, r, cfg, Some(tx)).await.unwrap();
-    });
-    Server {
-        addr,
-        events,
-        dir,
-        _task: task,
-    }
-}
-
-fn rrq(file: &str, mode: &str, opts: &[(&str, &str)]) -> Vec<u8> {
-    let mut p = vec![0, 1];
-    for s in [file, mode]
-        .into_iter()
-        .chain(opts.iter().flat_map(|(a, b)| [*a, *b]))
-    {
-        p.extend_from_slice(s.as_bytes());
-        p.push(0);
-    }
-    p
-}
-
-/// The next packet within `wait`, with the port it came from.
-async fn recv(sock: &UdpSocket, wait: Duration) -> Option<(Vec<u8>, SocketAddr)> {
-    let mut buf = vec![0u8; 70000];
-    let (n, from) = tokio::time::timeout(wait, sock.recv_from(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    buf.truncate(n);
-    Some((buf, from))
-}
-
-fn opcode(p: &[u8]) -> u16 {
-    u16::from_be_bytes([p[0], p[1]])
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipxe_efi_is_fetched_byte_identical_with_blksize_and_windowsize() {
@@ -344,7 +247,7 @@ async fn requests_over_the_caps_are_dropped_until_a_slot_frees() {
         recv(&late, Duration::from_millis(150)).await.is_none(),
         "over the per-client cap"
     );
-    let mut kinds = vec![s.event().await.kind, s.event().await.kind];
+    let mut kinds = [s.event().await.kind, s.event().await.kind];
     kinds.sort_by_key(|k| format!("{k:?}"));
     assert_eq!(kinds[0], TftpEventKind::Busy);
     // The holder stalls; once its transfer fails the next request is served.
