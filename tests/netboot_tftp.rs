@@ -263,3 +263,45 @@ async fn requests_over_the_caps_are_dropped_until_a_slot_frees() {
         .expect("served after the slot freed");
     assert_eq!(&p[..4], &[0, 3, 0, 1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_numbers_wrap_past_65535_and_per_block_acks_stay_in_step() {
+    let mut s = start(TftpConfig::default()).await;
+    // 70000 blocks of 8 bytes: block numbers wrap to 0 after 65535.
+    let want: Vec<u8> = (0..560_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(s.root().join("wrap"), &want).unwrap();
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let req = rrq("wrap", "octet", &[("blksize", "8"), ("windowsize", "16")]);
+    c.send_to(&req, s.addr).await.unwrap();
+    let (p, tid) = recv(&c, Duration::from_secs(5)).await.expect("OACK");
+    assert_eq!(opcode(&p), 6);
+    c.send_to(&[0, 4, 0, 0], tid).await.unwrap();
+    let mut got = Vec::new();
+    let mut next = 1u64;
+    let mut dups = 0;
+    let t0 = Instant::now();
+    loop {
+        let (p, _) = recv(&c, Duration::from_secs(5)).await.expect("DATA");
+        assert_eq!(opcode(&p), 3);
+        let n = u16::from_be_bytes([p[2], p[3]]);
+        if n != next as u16 {
+            dups += 1;
+            continue;
+        }
+        got.extend_from_slice(&p[4..]);
+        // Acknowledging every block: each lets exactly one new block out.
+        c.send_to(&[0, 4, p[2], p[3]], tid).await.unwrap();
+        next += 1;
+        if p.len() < 4 + 8 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "transfer too slow");
+    }
+    assert_eq!(next - 1, 70001, "70000 full blocks and an empty last one");
+    assert_eq!(got, want);
+    assert_eq!(dups, 0, "no block was sent twice");
+    assert!(matches!(
+        s.outcome().await.kind,
+        TftpEventKind::Done { bytes: 560_000 }
+    ));
+}
