@@ -10,6 +10,10 @@
 //! k3s token and a PEM private key are refused, because secrets travel only over the pinned
 //! HTTPS config endpoint.
 
+/// Linux's `COMMAND_LINE_SIZE` on x86 and arm64, counting the terminating NUL: a longer line
+/// is cut, silently dropping the last arguments.
+const COMMAND_LINE_SIZE: usize = 2048;
+
 /// Why a script could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
@@ -114,6 +118,15 @@ pub fn render_boot(s: &BootScript) -> Result<String, ScriptError> {
             }
         });
     }
+    let cmdline = args.join(" ");
+    if cmdline.len() >= COMMAND_LINE_SIZE {
+        return Err(ScriptError::Invalid(format!(
+            "the kernel command line would be {} bytes; Linux keeps only {} on x86 and arm64 \
+             (a shorter kernel argument list, or an EC certificate instead of RSA, fits)",
+            cmdline.len(),
+            COMMAND_LINE_SIZE - 1
+        )));
+    }
     Ok(format!(
         "#!ipxe\n\
          # KatesKit netboot: boot script of {node}\n\
@@ -128,7 +141,7 @@ pub fn render_boot(s: &BootScript) -> Result<String, ScriptError> {
         node = s.node,
         kernel = s.kernel_url,
         initrd = s.initrd_url,
-        args = args.join(" "),
+        args = cmdline,
     ))
 }
 

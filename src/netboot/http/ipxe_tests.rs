@@ -149,3 +149,10 @@ fn the_chain_script_retries_dhcp_then_chains_with_the_machine_identity() {
     })
     .is_err());
 }
+
+#[test]
+fn a_kernel_command_line_linux_would_cut_is_refused() {
+    let long = format!("kateskit.agent.note={}", "x".repeat(1900));
+    let e = boot(&[long]).unwrap_err().to_string();
+    assert!(e.contains("Linux keeps only 2047"), "{e}");
+}

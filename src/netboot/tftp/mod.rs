@@ -10,7 +10,7 @@
 pub mod packet;
 mod transfer;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,13 +86,22 @@ pub enum TftpError {
     Socket(#[source] std::io::Error),
 }
 
+/// What to do with a read request.
+enum Admit {
+    Start,
+    /// A retransmission of a request whose transfer is running.
+    Running,
+    /// A cap is reached.
+    Busy,
+}
+
 /// Shared state of the running server.
 struct Shared {
     root: Root,
     cfg: TftpConfig,
     events: Option<mpsc::Sender<TftpEvent>>,
     /// Running transfers by client address (a retransmitted request is not a new transfer).
-    active: Mutex<HashMap<SocketAddr, ()>>,
+    active: Mutex<HashSet<SocketAddr>>,
 }
 
 impl Shared {
@@ -108,17 +117,17 @@ impl Shared {
     }
 
     /// Reserves a slot for `client`, or says why not.
-    fn admit(&self, client: SocketAddr) -> Option<bool> {
+    fn admit(&self, client: SocketAddr) -> Admit {
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        if active.contains_key(&client) {
-            return None; // a retransmitted request of a running transfer
+        if active.contains(&client) {
+            return Admit::Running;
         }
-        let same_ip = active.keys().filter(|a| a.ip() == client.ip()).count();
+        let same_ip = active.iter().filter(|a| a.ip() == client.ip()).count();
         if active.len() >= self.cfg.max_transfers || same_ip >= self.cfg.max_per_client {
-            return Some(false);
+            return Admit::Busy;
         }
-        active.insert(client, ());
-        Some(true)
+        active.insert(client);
+        Admit::Start
     }
 
     fn release(&self, client: SocketAddr) {
@@ -140,7 +149,7 @@ pub async fn serve(
         root,
         cfg,
         events,
-        active: Mutex::new(HashMap::new()),
+        active: Mutex::new(HashSet::new()),
     });
     let mut buf = vec![0u8; 2048];
     loop {
@@ -168,12 +177,12 @@ pub async fn serve(
                     continue;
                 }
                 match shared.admit(client) {
-                    None => continue,
-                    Some(false) => {
+                    Admit::Running => continue,
+                    Admit::Busy => {
                         shared.emit(client, &file, TftpEventKind::Busy);
                         continue;
                     }
-                    Some(true) => {}
+                    Admit::Start => {}
                 }
                 let shared = shared.clone();
                 tokio::spawn(async move {
