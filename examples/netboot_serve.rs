@@ -2,7 +2,7 @@
 //! `kateskit netboot serve` wires them. Not part of the product.
 //!
 //!   netboot_serve [--tftp ADDR --tftp-root DIR] [--http ADDR --artifacts DIR]
-//!                 [--slots N] [--max-wait-ms MS] [--max-windowsize N]
+//!                 [--slots N] [--max-wait-ms MS] [--stall-ms MS] [--max-windowsize N]
 //!
 //! Prints `ready tftp=ADDR http=ADDR` once both listen (port 0 picks a free port), then serves
 //! until killed.
@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
             "--artifacts" => artifacts = Some(PathBuf::from(val()?)),
             "--slots" => acfg.slots = val()?.parse()?,
             "--max-wait-ms" => acfg.max_wait = Duration::from_millis(val()?.parse()?),
+            "--stall-ms" => acfg.stall_timeout = Duration::from_millis(val()?.parse()?),
             "--max-windowsize" => tcfg.max_windowsize = val()?.parse()?,
             other => bail!("unknown argument {other}"),
         }

@@ -1,7 +1,7 @@
 //! The artifact server over real HTTP on 127.0.0.1: HEAD, Range, 416, validators, traversal
 //! (sent byte for byte, as curl --path-as-is would), and the admission queue under
 //! concurrency (cap 2, 8 clients: served in arrival order; 503 with Retry-After after the
-//! bound).
+//! bound); a stalled client gives its slot up.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -211,6 +211,7 @@ async fn the_admission_queue_serves_in_arrival_order_and_turns_away_after_the_bo
     let mut s = start(ArtifactConfig {
         slots: 2,
         max_wait: Duration::from_millis(1500),
+        stall_timeout: Duration::from_secs(60),
     })
     .await;
     let h1 = holder(s.addr).await;
@@ -274,4 +275,27 @@ async fn the_admission_queue_serves_in_arrival_order_and_turns_away_after_the_bo
             .count(),
         7
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_gives_up_its_slot_after_the_stall_bound() {
+    let s = start(ArtifactConfig {
+        slots: 1,
+        max_wait: Duration::from_secs(10),
+        stall_timeout: Duration::from_millis(800),
+    })
+    .await;
+    let t0 = Instant::now();
+    let stalled = holder(s.addr).await;
+    wait_free(&s.state, 0).await;
+    // The only slot is held by a client that reads nothing; the next one is served once the
+    // stall bound passes, well before its own wait bound.
+    let (st, _, body) = raw(s.addr, "GET /tiny HTTP/1.1").await;
+    let waited = t0.elapsed();
+    assert_eq!((st, body.as_slice()), (200, &b"0123456789"[..]));
+    assert!(
+        waited >= Duration::from_millis(700) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    drop(stalled);
 }

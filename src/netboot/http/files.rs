@@ -7,7 +7,9 @@
 use std::fs::File;
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -26,11 +28,14 @@ struct Report {
     state: ArtifactState,
     event: HttpEvent,
     expected: u64,
-    _slot: Option<Slot>,
+    /// Shared with the stall watchdog, which may release it first.
+    slot: Arc<Mutex<Option<Slot>>>,
+    progress: Arc<AtomicU64>,
 }
 
 impl Drop for Report {
     fn drop(&mut self) {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.event.complete = self.event.bytes == self.expected;
         self.state.emit(self.event.clone());
     }
@@ -211,11 +216,15 @@ fn attach_body(
     start: u64,
     end: u64,
 ) -> Response {
+    let slot = Arc::new(Mutex::new(Some(slot)));
+    let progress = Arc::new(AtomicU64::new(0));
+    watch_stall(Arc::downgrade(&slot), progress.clone(), state.stall_timeout);
     let report = Report {
         state: state.clone(),
         event,
         expected: end - start,
-        _slot: Some(slot),
+        slot,
+        progress,
     };
     let stream = futures_util::stream::unfold(
         (file, start, report),
@@ -234,6 +243,7 @@ fn attach_body(
             match read {
                 Ok(buf) => {
                     report.event.bytes += n as u64;
+                    report.progress.store(report.event.bytes, Ordering::Relaxed);
                     Some((
                         Ok::<_, std::io::Error>(Bytes::from(buf)),
                         (file, pos + n as u64, report),
@@ -247,4 +257,31 @@ fn attach_body(
     );
     let (parts, _) = resp.into_parts();
     Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// Releases a body's slot when the client took nothing for `stall` (hyper asks for the next
+/// chunk only once the previous one is written), so a stalled or very slow client cannot keep
+/// the rack waiting; its connection goes on without a slot. Ends with the body.
+fn watch_stall(
+    slot: std::sync::Weak<Mutex<Option<Slot>>>,
+    progress: Arc<AtomicU64>,
+    stall: Duration,
+) {
+    let tick = (stall / 4).max(Duration::from_millis(50));
+    tokio::spawn(async move {
+        let mut last = progress.load(Ordering::Relaxed);
+        let mut since = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(tick).await;
+            let Some(slot) = slot.upgrade() else { return };
+            let now = progress.load(Ordering::Relaxed);
+            if now != last {
+                last = now;
+                since = tokio::time::Instant::now();
+            } else if since.elapsed() >= stall {
+                slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                return;
+            }
+        }
+    });
 }

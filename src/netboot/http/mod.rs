@@ -26,6 +26,8 @@ pub struct ArtifactConfig {
     pub slots: usize,
     /// Longest wait for a slot before 503 with Retry-After.
     pub max_wait: Duration,
+    /// A body that made no progress this long gives up its slot (the connection stays).
+    pub stall_timeout: Duration,
 }
 
 impl Default for ArtifactConfig {
@@ -33,6 +35,7 @@ impl Default for ArtifactConfig {
         ArtifactConfig {
             slots: 16,
             max_wait: Duration::from_secs(60),
+            stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -56,6 +59,7 @@ pub struct HttpEvent {
 pub struct ArtifactState {
     root: Root,
     admission: Admission,
+    stall_timeout: Duration,
     events: Option<mpsc::Sender<HttpEvent>>,
 }
 
@@ -64,6 +68,7 @@ impl ArtifactState {
         ArtifactState {
             root,
             admission: Admission::new(cfg.slots, cfg.max_wait),
+            stall_timeout: cfg.stall_timeout,
             events,
         }
     }
