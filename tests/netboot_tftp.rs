@@ -305,3 +305,45 @@ async fn block_numbers_wrap_past_65535_and_per_block_acks_stay_in_step() {
         TftpEventKind::Done { bytes: 560_000 }
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_packets_never_stop_the_server() {
+    use rand::{Rng, SeedableRng};
+    let cfg = TftpConfig {
+        max_per_client: 64,
+        ..TftpConfig::default()
+    };
+    let s = start(cfg).await;
+    let noise = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    for i in 0..3000 {
+        let len = rng.gen_range(0..600);
+        let mut p: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        if len >= 2 && i % 2 == 0 {
+            // Mostly real opcodes, with NULs, so the request parser is exercised past the header.
+            p[0] = 0;
+            p[1] = rng.gen_range(1..=6);
+            for b in p.iter_mut().skip(2) {
+                if rng.gen_ratio(1, 8) {
+                    *b = 0;
+                }
+            }
+        }
+        noise.send_to(&p, s.addr).await.unwrap();
+    }
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    c.send_to(&rrq("small", "octet", &[]), s.addr)
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        let (p, _) = recv(&c, Duration::from_secs(5))
+            .await
+            .expect("the server still answers");
+        if p[..4] == [0, 3, 0, 1] {
+            assert_eq!(&p[4..], b"hello tftp");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10));
+    }
+}
