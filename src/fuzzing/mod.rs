@@ -7,8 +7,10 @@
 //! [`TARGETS`] and a three-line file in `fuzz/fuzz_targets/`; `tests/fuzz.sh` runs every
 //! target that `cargo fuzz list` reports.
 
+mod dhcp;
 mod sparse;
 
+pub use dhcp::dhcp;
 pub use sparse::{seed_for_image, SparseImage};
 
 use crate::agent::ladder::cmdline;
@@ -35,6 +37,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("nocloud", nocloud),
     ("k3os", k3os),
     ("nocloud_write_files", nocloud_write_files),
+    ("dhcp", dhcp),
 ];
 
 /// The harness for `name`.

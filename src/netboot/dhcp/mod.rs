@@ -29,7 +29,7 @@ pub use mac::MacAddr;
 pub use packet::ClientPacket;
 pub use responder::{Outcome, Port, Reply, ReplyTo, Request, Responder, Stats};
 pub use server::{interface_ipv4, Server};
-pub use wire::{decode, Malformed};
+pub use wire::{decode, decode_reply, Malformed};
 
 use std::path::PathBuf;
 

@@ -124,6 +124,14 @@ pub fn decode(bytes: &[u8]) -> Result<Message, Malformed> {
     Ok(msg)
 }
 
+/// Decodes a server's reply (what a client, or a test standing in for one, receives).
+pub fn decode_reply(bytes: &[u8]) -> Result<Message, Malformed> {
+    if bytes.len() < OPTIONS_AT {
+        return Err(Malformed::TooShort(bytes.len()));
+    }
+    Message::decode(&mut Decoder::new(bytes)).map_err(|e| Malformed::Decode(e.to_string()))
+}
+
 /// Encodes a message. dhcproto leaves out options with an empty value, so an empty option 97
 /// (which must be mirrored as sent) is added before the end option here.
 pub fn encode_unpadded(msg: &Message) -> Result<Vec<u8>, super::DhcpError> {
