@@ -215,6 +215,11 @@ fn proxy_beside_dnsmasq_boots_pxe_clients_and_assigns_nothing() {
         site.ip(&["link", "set", port, "master", "br0"]);
     }
     proxy.ip(&["addr", "add", "192.0.2.2/24", "dev", "px0"]);
+    let found = proxy
+        .spawn(|| kateskit::netboot::dhcp::interface_ipv4("px0").unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(found, PROXY_IP, "the address the serve command defaults to");
     client.ip(&["link", "set", "cl0", "address", "52:54:00:12:34:01"]);
     let _site_dhcp = SiteDhcp::start(&site, dir.path());
     let (server, mut events) = serve(&proxy, "px0", config(PROXY_IP, Mode::Proxy, &[PXE_MAC]));
@@ -469,4 +474,15 @@ fn full_mode_leases_to_udhcpc_persists_and_reserves() {
     assert!(ev
         .iter()
         .any(|e| e.mac == MacAddr(reserved) && e.kind == EventKind::Ack));
+}
+
+#[test]
+fn binding_a_missing_interface_names_it() {
+    let e = Server::bind("kk-no-such0", 67, 4011)
+        .err()
+        .expect("no such interface");
+    let msg = e.to_string();
+    assert!(msg.contains("kk-no-such0"), "{msg}");
+    let e = kateskit::netboot::dhcp::interface_ipv4("kk-no-such0").unwrap_err();
+    assert!(e.to_string().contains("has no IPv4 address"), "{e}");
 }
