@@ -183,6 +183,14 @@ impl Leases {
         state: LeaseState,
         expires: u64,
     ) -> Result<(), DhcpError> {
+        if state == LeaseState::Offered {
+            let held = self.by_ip.get(&ip);
+            if held.is_some_and(|l| l.state == LeaseState::Bound && l.mac == mac && l.mac.is_some())
+            {
+                // Offering a client its own bound address: the lease stays bound (and saved).
+                return Ok(());
+            }
+        }
         let mut persist = state != LeaseState::Offered;
         if let Some(m) = mac {
             let old: Vec<Ipv4Addr> = self

@@ -359,3 +359,19 @@ fn relayed_requests_are_answered_to_the_relay() {
         ReplyTo::Unicast(SocketAddrV4::new(ip(254), 67))
     );
 }
+
+#[test]
+fn a_bound_client_asking_again_keeps_its_saved_lease() {
+    let d = tempfile::tempdir().unwrap();
+    let mut r = full(d.path(), UnknownPolicy::Pending);
+    let a = ClientPacket::new([2, 0, 0, 0, 0, 1]);
+    lease(&mut r, &a);
+    // It reboots and discovers again; the server restarts before the REQUEST.
+    ask(&mut r, &a, MessageType::Discover, Port::Dhcp);
+    drop(r);
+    let text = std::fs::read_to_string(d.path().join("dhcp-leases.json")).unwrap();
+    assert!(
+        text.contains("02:00:00:00:00:01") && text.contains("bound"),
+        "{text}"
+    );
+}
