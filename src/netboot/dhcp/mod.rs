@@ -77,4 +77,6 @@ mod test_support;
 #[cfg(test)]
 mod tests_full;
 #[cfg(test)]
+mod tests_leases;
+#[cfg(test)]
 mod tests_proxy;

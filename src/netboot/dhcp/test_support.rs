@@ -100,3 +100,23 @@ pub fn wire_reply(o: &Outcome) -> Message {
     assert!(b.len() >= 300, "reply shorter than the BOOTP minimum");
     Message::decode(&mut Decoder::new(&b)).unwrap()
 }
+
+pub const RESERVED_MAC: [u8; 6] = [0x52, 0x54, 0, 0, 0, 0x50];
+
+pub fn full(dir: &std::path::Path, unknown: UnknownPolicy) -> Responder {
+    Responder::new(config(Mode::Full(full_config(dir)), unknown)).unwrap()
+}
+
+pub fn ip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(192, 0, 2, last)
+}
+
+/// DISCOVER, then REQUEST of what was offered; returns the ACKed address.
+pub fn lease(r: &mut Responder, p: &ClientPacket) -> Ipv4Addr {
+    let offer = wire_reply(&ask(r, p, MessageType::Discover, Port::Dhcp));
+    let req = p.clone().requested_ip(offer.yiaddr()).server_id(SERVER);
+    let ack = wire_reply(&ask(r, &req, MessageType::Request, Port::Dhcp));
+    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+    assert_eq!(ack.yiaddr(), offer.yiaddr());
+    ack.yiaddr()
+}
