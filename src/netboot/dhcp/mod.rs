@@ -5,6 +5,34 @@
 //! The protocol logic is [`Responder`]: one parsed request and its context in, the reply (or
 //! nothing) and the exchange's [`Event`]s out, so every option rule is testable without
 //! sockets. [`Server`] binds ports 67 and 4011 on one interface and feeds the responder.
+//!
+//! ```no_run
+//! # async fn serve() -> Result<(), kateskit::netboot::dhcp::DhcpError> {
+//! use std::sync::{Arc, RwLock};
+//! use kateskit::netboot::dhcp::*;
+//! let ip = interface_ipv4("eth1")?;
+//! let known = Arc::new(RwLock::new(std::collections::HashSet::<MacAddr>::new()));
+//! let cfg = ResponderConfig {
+//!     server_ip: ip,
+//!     mode: Mode::Proxy,
+//!     unknown: UnknownPolicy::Pending,
+//!     boot: BootTargets {
+//!         tftp_server: ip,
+//!         script_url: format!("http://{ip}:8080/boot.ipxe?mac={{mac}}&arch={{arch}}"),
+//!         http_boot_url: format!("http://{ip}:8080/ipxe/{{file}}"),
+//!         files: Default::default(),
+//!     },
+//!     ipxe_user_class: "kateskit".into(),
+//!     known: known.clone(), // approvals insert into this set
+//! };
+//! let (events, mut timeline) = tokio::sync::mpsc::channel(1024);
+//! let server = Server::bind("eth1", 67, 4011)?;
+//! tokio::spawn(server.run(Responder::new(cfg)?, events));
+//! while let Some(e) = timeline.recv().await {
+//!     println!("{} {:?}", e.mac, e.kind);
+//! }
+//! # Ok(()) }
+//! ```
 
 mod arch;
 mod classify;

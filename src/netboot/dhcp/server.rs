@@ -207,7 +207,16 @@ impl Server {
                 r = pxe.async_io(Interest::READABLE, || recv_pktinfo(pxe.as_raw_fd(), &mut b2)) => (&pxe, Port::Pxe, r.map(|x| (x, b2.as_slice()))),
                 _ = events.closed() => return Ok(()),
             };
-            let ((n, src, ifindex), buf) = got.map_err(sockerr("receiving", &iface))?;
+            let ((n, src, ifindex), buf) = match got {
+                Ok(x) => x,
+                Err(e) => {
+                    // A link going down (ENETDOWN) must not end the server; it resumes when
+                    // the link is back.
+                    tracing::warn!("dhcp: receiving on {iface}: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
             if ifindex.is_some_and(|i| i != self.ifindex) {
                 continue;
             }
