@@ -260,3 +260,37 @@ fn binding_a_missing_interface_names_it() {
     let e = kateskit::netboot::dhcp::interface_ipv4("kk-no-such0").unwrap_err();
     assert!(e.to_string().contains("has no IPv4 address"), "{e}");
 }
+
+#[test]
+fn only_the_bound_interface_is_served() {
+    if netns::skip_unless_available(&[]) {
+        return;
+    }
+    let (srv, a, b) = (Netns::new("srv2"), Netns::new("nic-a"), Netns::new("nic-b"));
+    netns::veth(&srv, "sv0", &a, "cl0");
+    netns::veth(&srv, "sv1", &b, "cl0");
+    srv.ip(&["addr", "add", "192.0.2.1/25", "dev", "sv0"]);
+    srv.ip(&["addr", "add", "192.0.2.129/25", "dev", "sv1"]);
+    let (server, events) = serve(&srv, "sv0", config(SITE_IP, Mode::Proxy, &[PXE_MAC]));
+    let ask = |ns: &Netns| {
+        let p = ClientPacket::pxe_firmware(PXE_MAC, 0);
+        ns.spawn(move || {
+            let s = client_socket("cl0");
+            s.send_to(&p.bytes(MessageType::Discover), "255.255.255.255:67")
+                .unwrap();
+            collect(&s, p.xid, Duration::from_secs(3), 1)
+        })
+        .join()
+        .unwrap()
+    };
+    let on_b = ask(&b);
+    let on_a = ask(&a);
+    drop(events);
+    server.join().unwrap();
+    assert!(
+        on_b.is_empty(),
+        "answered on an interface it is not bound to: {on_b:?}"
+    );
+    assert_eq!(on_a.len(), 1, "no offer on the bound interface");
+    assert_eq!(fname(&on_a[0].1), "undionly.kpxe");
+}
