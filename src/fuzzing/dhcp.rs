@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::netboot::dhcp::{
@@ -26,18 +26,14 @@ fn config(mode: Mode) -> ResponderConfig {
     }
 }
 
-/// One state directory per fuzzing process (leases written by an ACK land there).
-fn state_dir() -> &'static std::path::Path {
-    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        std::env::temp_dir().join(format!("kateskit-fuzz-dhcp-{}", std::process::id()))
-    })
-}
-
 /// Decoding never panics; a decoded packet gets at most one reply, which encodes, decodes
 /// back, and in proxy mode never carries an address.
 pub fn dhcp(data: &[u8]) {
     let decoded = dhcp::decode(data);
+    // A fresh state directory per input: an ACK writes the lease file, and nothing is left behind.
+    let Ok(state) = tempfile::tempdir() else {
+        return;
+    };
     let full = FullConfig {
         first: Ipv4Addr::new(192, 0, 2, 100),
         last: Ipv4Addr::new(192, 0, 2, 103),
@@ -46,7 +42,7 @@ pub fn dhcp(data: &[u8]) {
         dns: vec![],
         lease_secs: 60,
         reservations: HashMap::new(),
-        state_dir: state_dir().to_path_buf(),
+        state_dir: state.path().to_path_buf(),
     };
     let src = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68);
     let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
