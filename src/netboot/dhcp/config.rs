@@ -127,3 +127,69 @@ impl std::fmt::Debug for ResponderConfig {
             .finish_non_exhaustive()
     }
 }
+
+/// Why a `--unknown` or `--range` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadValue {
+    #[error("--unknown {0:?}: expected `ignore` or `pending`")]
+    Unknown(String),
+    #[error("--range {0:?}: expected FIRST,LAST with two IPv4 addresses, FIRST <= LAST (e.g. 192.0.2.100,192.0.2.200)")]
+    Range(String),
+}
+
+impl std::str::FromStr for UnknownPolicy {
+    type Err = BadValue;
+    fn from_str(s: &str) -> Result<Self, BadValue> {
+        match s {
+            "ignore" => Ok(UnknownPolicy::Ignore),
+            "pending" => Ok(UnknownPolicy::Pending),
+            _ => Err(BadValue::Unknown(s.to_string())),
+        }
+    }
+}
+
+/// Parses `--range FIRST,LAST`.
+pub fn parse_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), BadValue> {
+    let bad = || BadValue::Range(s.to_string());
+    let (a, b) = s.split_once(',').ok_or_else(bad)?;
+    let first: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
+    let last: Ipv4Addr = b.trim().parse().map_err(|_| bad())?;
+    if first > last {
+        return Err(bad());
+    }
+    Ok((first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_values_parse_or_name_the_flag() {
+        assert_eq!("pending".parse(), Ok(UnknownPolicy::Pending));
+        assert_eq!("ignore".parse(), Ok(UnknownPolicy::Ignore));
+        assert!("Pending"
+            .parse::<UnknownPolicy>()
+            .unwrap_err()
+            .to_string()
+            .contains("--unknown"));
+        assert_eq!(
+            parse_range("192.0.2.100, 192.0.2.200"),
+            Ok((Ipv4Addr::new(192, 0, 2, 100), Ipv4Addr::new(192, 0, 2, 200)))
+        );
+        for bad in [
+            "192.0.2.100",
+            "192.0.2.200,192.0.2.100",
+            "a,b",
+            "192.0.2.1,",
+        ] {
+            assert!(
+                parse_range(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("--range"),
+                "{bad}"
+            );
+        }
+    }
+}

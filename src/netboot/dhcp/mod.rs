@@ -50,7 +50,10 @@ mod wire;
 
 pub use arch::{ClientArch, IpxeBuild};
 pub use classify::{Client, ClientKind, Refusal};
-pub use config::{BootTargets, FullConfig, KnownMachines, Mode, ResponderConfig, UnknownPolicy};
+pub use config::{
+    parse_range, BadValue, BootTargets, FullConfig, KnownMachines, Mode, ResponderConfig,
+    UnknownPolicy,
+};
 pub use events::{Event, EventKind};
 pub use leases::{Lease, LeaseState, Leases};
 pub use mac::MacAddr;
