@@ -91,6 +91,7 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("flat", "seed-label", b"node/labels/topology.kubernetes.io%2Fzone\x00z1\n\x00".to_vec()),
         ("flat", "seed-values", b"bundle/traefik/values/a\x00\"true\"\n\x00".to_vec()),
     ];
+    out.extend(dhcp_seeds());
     // The embed target: flags 0b110 (both checksums valid), then the two parts' used bytes.
     let split = area.len() - embed::KARG_REGION_SIZE;
     let used = |region: &[u8]| {
@@ -104,6 +105,62 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     e.extend(kargs);
     out.push(("embed", "seed", e));
     out
+}
+
+/// Packets as PXE firmware, iPXE, UEFI HTTP boot and plain clients send them.
+fn dhcp_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    use dhcproto::v4::MessageType::{Discover, Release, Request};
+    use kateskit::netboot::dhcp::ClientPacket;
+    let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    let ip = std::net::Ipv4Addr::new(192, 0, 2, 100);
+    let server = std::net::Ipv4Addr::new(192, 0, 2, 1);
+    vec![
+        (
+            "dhcp",
+            "seed-bios-discover",
+            ClientPacket::pxe_firmware(mac, 0).bytes(Discover),
+        ),
+        (
+            "dhcp",
+            "seed-uefi-4011",
+            ClientPacket::pxe_firmware(mac, 7)
+                .ciaddr(ip)
+                .pxe_boot_item()
+                .bytes(Request),
+        ),
+        (
+            "dhcp",
+            "seed-ipxe-discover",
+            ClientPacket::pxe_firmware(mac, 7)
+                .user_class(b"iPXE")
+                .machine_id(&[])
+                .bytes(Discover),
+        ),
+        (
+            "dhcp",
+            "seed-http-boot",
+            ClientPacket::new(mac)
+                .vendor_class("HTTPClient:Arch:00016")
+                .arch(16)
+                .bytes(Discover),
+        ),
+        (
+            "dhcp",
+            "seed-select",
+            ClientPacket::new(mac)
+                .requested_ip(ip)
+                .server_id(server)
+                .bytes(Request),
+        ),
+        (
+            "dhcp",
+            "seed-release",
+            ClientPacket::new(mac)
+                .ciaddr(ip)
+                .server_id(server)
+                .bytes(Release),
+        ),
+    ]
 }
 
 /// A label as Ceph's `bluestore_bdev_label_t::encode` writes it.

@@ -7,9 +7,11 @@
 //! [`TARGETS`] and a three-line file in `fuzz/fuzz_targets/`; `tests/fuzz.sh` runs every
 //! target that `cargo fuzz list` reports.
 
+mod dhcp;
 mod flat;
 mod sparse;
 
+pub use dhcp::dhcp;
 pub use flat::flat;
 pub use sparse::{seed_for_image, SparseImage};
 
@@ -38,6 +40,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("k3os", k3os),
     ("nocloud_write_files", nocloud_write_files),
     ("flat", flat),
+    ("dhcp", dhcp),
 ];
 
 /// The harness for `name`.

@@ -3,5 +3,6 @@
 //! artifacts and per-node configs. Each protocol is its own module over std/tokio sockets, so
 //! each can be tested alone on 127.0.0.1 and in network namespaces.
 
+pub mod dhcp;
 pub mod http;
 pub mod tftp;
