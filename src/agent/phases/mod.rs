@@ -9,6 +9,7 @@ pub mod join;
 pub mod journal;
 pub mod k3s_config;
 pub mod network;
+pub mod pending;
 pub mod report;
 pub mod start;
 pub mod validate;
