@@ -2,3 +2,6 @@
 //! PXE firmware at iPXE, TFTP that serves only the iPXE builds, and HTTP(S) for iPXE scripts,
 //! artifacts and per-node configs. Each protocol is its own module over std/tokio sockets, so
 //! each can be tested alone on 127.0.0.1 and in network namespaces.
+
+pub mod api;
+pub mod fleet;
