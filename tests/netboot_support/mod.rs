@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use kateskit::netboot::fleet::{Fleet, Unknown};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::Value;
 
 /// A running api: plain HTTP on `port`, HTTPS (pinned) on `tls_port`.
 pub struct Api {
@@ -181,4 +182,45 @@ pub fn netboot(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// MACs of the rack example: an agent, a server, and one cluster.toml does not know.
+pub const A1: &str = "52:54:00:0b:00:01";
+pub const S1: &str = "52:54:00:0a:00:01";
+pub const STRANGER: &str = "52:54:00:0c:00:07";
+
+pub fn get(api: &Api, path: &str) -> (u16, Vec<u8>) {
+    let r = client().get(api.url(path)).send().unwrap();
+    (r.status().as_u16(), r.bytes().unwrap().to_vec())
+}
+
+pub fn nodes(api: &Api) -> Vec<Value> {
+    let (s, b) = get(api, "/v1/nodes");
+    assert_eq!(s, 200);
+    serde_json::from_slice(&b).unwrap()
+}
+
+pub fn row(api: &Api, mac: &str) -> Value {
+    nodes(api)
+        .into_iter()
+        .find(|r| r["mac"] == mac)
+        .unwrap_or_else(|| panic!("no row for {mac}"))
+}
+
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+pub fn tokens(c: &crate::agent_support::Cluster) -> (String, String) {
+    let s = kateskit::pki::load(c.dir.path()).unwrap();
+    (
+        s.agent_token.secret().expose().to_string(),
+        s.server_token.secret().expose().to_string(),
+    )
 }

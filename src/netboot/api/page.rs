@@ -62,7 +62,10 @@ pub fn render(rows: &[NodeView]) -> String {
         ));
     }
     h.push_str("</tbody></table>\n");
-    for r in rows {
+    for r in rows
+        .iter()
+        .filter(|r| !r.timeline.is_empty() || r.approved_as.is_some())
+    {
         h.push_str(&format!(
             "<section id=\"{}\"><h2>{} &mdash; {}</h2>",
             anchor(&r.mac),
