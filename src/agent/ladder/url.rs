@@ -76,13 +76,8 @@ pub fn plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, String> {
     Ok(Some(plan))
 }
 
-/// Fetches the config_url rung and merges it on top.
-pub fn fetch(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
-    let body = fetch::fetch(plan).map_err(|e| e.to_string())?;
-    apply(plan, &body, l)
-}
-
-/// Merges a fetched config_url body on top, as its trust allows.
+/// Merges a fetched config_url body on top, as its trust allows (the fetch, and the wait while
+/// the server answers 202, are `phases::pending`'s).
 pub fn apply(plan: &FetchPlan, body: &[u8], l: &mut Ladder) -> Result<(), String> {
     let desc = format!("config_url {}", crate::redact::url(&plan.url));
     let mut src = if l.owner_pinned {
