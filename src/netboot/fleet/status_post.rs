@@ -130,3 +130,22 @@ impl Fleet {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::presented;
+
+    #[test]
+    fn basic_and_bearer_credentials() {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::STANDARD.encode("kateskit:abc");
+        assert_eq!(
+            presented(Some(&format!("Basic {b}"))).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(presented(Some("Bearer abc")).as_deref(), Some("abc"));
+        assert_eq!(presented(Some("Basic !!!")), None);
+        assert_eq!(presented(Some("Digest abc")), None);
+        assert_eq!(presented(None), None);
+    }
+}
