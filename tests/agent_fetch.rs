@@ -17,6 +17,7 @@ fn plan(url: &str, sha256: Option<String>, ca: Option<ExtraCa>) -> FetchPlan {
         source: "test".into(),
         sha256,
         ca,
+        tls_pin: None,
         timeout: Duration::from_secs(5),
         retries: 2,
     }

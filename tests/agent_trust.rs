@@ -366,7 +366,7 @@ fn config_url_sets_protected_keys_only_when_the_owner_pinned_it() {
             "{w}"
         );
         assert!(
-            w.contains("agent.config_sha256 in the owner's config"),
+            w.contains("set both agent.config_url and agent.config_sha256 (or"),
             "{w}"
         );
     }

@@ -13,6 +13,9 @@ mod image;
 mod install;
 mod install_guided;
 mod kubeconfig;
+mod netboot;
+mod netboot_approve;
+mod netboot_status;
 mod term;
 
 use std::process::ExitCode;
@@ -59,6 +62,9 @@ pub enum Command {
     /// The first-boot agent: turn this machine into the node its config describes.
     #[command(subcommand)]
     Agent(agent::AgentCmd),
+    /// Netboot racks: approve machines, show the fleet and each machine's boot timeline.
+    #[command(subcommand)]
+    Netboot(netboot::NetbootCmd),
     /// Shell completions and man pages from these definitions (for packagers).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -74,6 +80,7 @@ impl Command {
             Command::Flash(c) => c.run(),
             Command::Install(c) => c.run(),
             Command::Agent(c) => c.run(),
+            Command::Netboot(c) => c.run(),
             Command::Generate(c) => c.run().map(|()| ExitCode::SUCCESS),
         }
     }

@@ -3,6 +3,8 @@
 //! artifacts and per-node configs. Each protocol is its own module over std/tokio sockets, so
 //! each can be tested alone on 127.0.0.1 and in network namespaces.
 
+pub mod api;
 pub mod dhcp;
+pub mod fleet;
 pub mod http;
 pub mod tftp;

@@ -19,6 +19,8 @@ pub enum Reply {
     Redirect(String),
     /// 200 with no Content-Length, then bytes until the client goes away (at most 30 s).
     Endless,
+    /// Whatever the test has put there by the time the request comes.
+    Switch(Arc<Mutex<(u16, Vec<u8>)>>),
 }
 
 /// A running server.
@@ -26,6 +28,8 @@ pub struct Server {
     pub port: u16,
     /// PEM of the CA that issued the server's certificate (TLS servers only).
     pub ca_pem: String,
+    /// Hex SHA-256 of the server certificate's SubjectPublicKeyInfo (`agent.config_tls_sha256`).
+    pub spki_sha256: String,
     /// `METHOD PATH\nBODY` of every request read.
     pub requests: Arc<Mutex<Vec<String>>>,
     /// Body bytes written by `Endless` answers, and whether each has ended.
@@ -54,7 +58,7 @@ impl Server {
 }
 
 /// A private CA and a server config whose leaf (for 127.0.0.1) it issued.
-fn tls_config() -> (Arc<rustls::ServerConfig>, String) {
+fn tls_config() -> (Arc<rustls::ServerConfig>, String, String) {
     let ca_key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -66,6 +70,10 @@ fn tls_config() -> (Arc<rustls::ServerConfig>, String) {
     p.subject_alt_names
         .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let leaf = p.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let spki = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(leaf_key.public_key_der()))
+    };
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -75,17 +83,18 @@ fn tls_config() -> (Arc<rustls::ServerConfig>, String) {
     .with_no_client_auth()
     .with_single_cert(vec![CertificateDer::from(leaf.der().to_vec())], key)
     .unwrap();
-    (Arc::new(cfg), ca.pem())
+    (Arc::new(cfg), ca.pem(), spki)
 }
 
 /// Starts a server answering `routes` (404 elsewhere); TLS when `tls`.
 pub fn serve(tls: bool, routes: Vec<(&'static str, Reply)>) -> Server {
-    let (cfg, ca_pem) = tls_config();
+    let (cfg, ca_pem, spki_sha256) = tls_config();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let server = Server {
         port,
         ca_pem,
+        spki_sha256,
         requests: Arc::default(),
         endless_written: Arc::default(),
         endless_done: Arc::default(),
@@ -168,7 +177,15 @@ fn handle<S: Read + Write>(
         .find(|r| r.0 == line[1])
         .map(|r| r.1.clone())
         .unwrap_or(Reply::Fixed(404, b"not found".to_vec()));
+    let reply = match reply {
+        Reply::Switch(now) => {
+            let (status, body) = now.lock().unwrap().clone();
+            Reply::Fixed(status, body)
+        }
+        other => other,
+    };
     match reply {
+        Reply::Switch(_) => unreachable!("resolved above"),
         Reply::Fixed(status, body) => {
             let head = format!(
                 "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

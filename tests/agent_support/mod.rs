@@ -188,6 +188,11 @@ impl Node {
 
     /// `kateskit agent run ARGS...` against this root.
     pub fn run_with_args(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        self.command(args, extra).output().unwrap()
+    }
+
+    /// The `kateskit agent run ARGS...` command for this root, to spawn.
+    pub fn command(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Command {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("kateskit"));
         use std::os::unix::process::CommandExt;
         // No core dumps from the fault-injection aborts.
@@ -213,7 +218,7 @@ impl Node {
         for (k, v) in extra {
             c.env(k, v);
         }
-        c.output().unwrap()
+        c
     }
 
     pub fn journal(&self) -> Value {

@@ -32,7 +32,7 @@ pub enum CmdlineError {
 }
 
 /// Short forms for the most used keys.
-pub const ALIASES: [(&str, &str); 9] = [
+pub const ALIASES: [(&str, &str); 10] = [
     ("role", "node.role"),
     ("name", "node.name"),
     ("hostname", "host.hostname"),
@@ -41,6 +41,7 @@ pub const ALIASES: [(&str, &str); 9] = [
     ("ssh_key", "host.ssh_authorized_keys[]"),
     ("config_url", "agent.config_url"),
     ("config_sha256", "agent.config_sha256"),
+    ("config_tls_sha256", "agent.config_tls_sha256"),
     ("phone_home", "agent.phone_home"),
 ];
 

@@ -19,6 +19,7 @@ pub mod kernel_secrets;
 pub mod media_record;
 pub mod merge;
 pub mod nocloud;
+pub mod owner_pin;
 pub mod pin;
 pub mod settings;
 pub mod trust;
@@ -42,7 +43,8 @@ pub struct Ladder {
     /// config_url may set.
     pub when: When,
     pub policy: DrivePolicy,
-    /// The config_url and its SHA-256 pin both come from the owner's sources.
+    /// The config_url and a pin (of its body, or of its server's TLS key on an https:// URL)
+    /// both come from the owner's sources.
     pub owner_pinned: bool,
     /// Secret keys (never values) set on the running kernel's command line, which every pod
     /// can read: refused on servers, a warning on agents (`kernel_secrets`).
@@ -96,8 +98,8 @@ fn trusted(l: &mut Ladder, src: Source, desc: &str, layer: Layer) -> Layer {
                  line do){}",
                 src.name(),
                 if src == Source::ConfigUrl {
-                    "; set both agent.config_url and agent.config_sha256 in the owner's config to \
-                     let a config_url set them"
+                    "; set both agent.config_url and agent.config_sha256 (or, on https://, \
+                     agent.config_tls_sha256) in the owner's config to let a config_url set them"
                 } else {
                     ""
                 }
@@ -333,12 +335,7 @@ pub fn local(env: &AgentEnv) -> Result<Ladder, String> {
     }
     let values = values.map(|x| trusted(&mut l, Source::ValueFiles, "environment", x));
     push(&mut l, "KATESKIT_VALUE_* files", values);
-    // A config_url whose URL and SHA-256 pin both come from the owner serves the owner's bytes.
-    let get = |t: &serde_json::Value, k: &str| merge::get(t, k).cloned();
-    l.owner_pinned = get(&owner.tree, "agent.config_sha256").is_some()
-        && ["agent.config_url", "agent.config_sha256"]
-            .iter()
-            .all(|k| get(&owner.tree, k) == get(&l.merged.tree, k));
+    l.owner_pinned = owner_pin::owner_pinned(&owner.tree, &l.merged.tree);
     l.used.dedup();
     Ok(l)
 }

@@ -18,6 +18,11 @@ pub struct AgentSettings {
     /// CA trusted by config_url and phone_home besides the system store: PEM text, or an
     /// absolute path on the node to a PEM file.
     pub config_ca: Option<String>,
+    /// Hex SHA-256 of the config server's certificate SubjectPublicKeyInfo: config_url and
+    /// phone_home then trust exactly that key (no CA, no host name). Only the owner sets it.
+    pub config_tls_sha256: Option<String>,
+    /// Bound on waiting while config_url answers `202 Accepted` (pending approval), seconds.
+    pub pending_timeout_s: u64,
     /// URL that receives the status JSON by POST after every run.
     pub phone_home: Option<String>,
     /// Supervisor to verify after start; default: `k3s.server_url`, else `https://127.0.0.1:6443`.
@@ -55,6 +60,8 @@ impl std::fmt::Debug for AgentSettings {
             config_url,
             config_sha256,
             config_ca,
+            config_tls_sha256,
+            pending_timeout_s,
             phone_home,
             supervisor_url,
             verify_join,
@@ -74,6 +81,8 @@ impl std::fmt::Debug for AgentSettings {
             .field("config_url", &url(config_url))
             .field("config_sha256", config_sha256)
             .field("config_ca", &config_ca.as_ref().map(|_| "<set>"))
+            .field("config_tls_sha256", config_tls_sha256)
+            .field("pending_timeout_s", pending_timeout_s)
             .field("phone_home", &url(phone_home))
             .field("supervisor_url", &url(supervisor_url))
             .field("verify_join", verify_join)
@@ -97,6 +106,8 @@ impl Default for AgentSettings {
             config_url: None,
             config_sha256: None,
             config_ca: None,
+            config_tls_sha256: None,
+            pending_timeout_s: 3600,
             phone_home: None,
             supervisor_url: None,
             verify_join: true,

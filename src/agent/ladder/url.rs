@@ -47,11 +47,28 @@ pub fn plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, String> {
         }
         None => None,
     };
+    let tls_pin = match merge::get(t, "agent.config_tls_sha256").and_then(|v| v.as_str()) {
+        Some(v) => {
+            let src = l
+                .merged
+                .source_of("agent.config_tls_sha256")
+                .unwrap_or("config");
+            let pin = fetch::spki::parse_pin(v).ok_or_else(|| {
+                format!(
+                    "{src}: config_tls_sha256 `{v}` is not 64 hex characters (the SHA-256 of the \
+                     server certificate's SubjectPublicKeyInfo, as `kateskit netboot serve` prints it)"
+                )
+            })?;
+            Some(pin)
+        }
+        None => None,
+    };
     let plan = FetchPlan {
         url,
         source,
         sha256,
         ca,
+        tls_pin,
         timeout: Duration::from_secs(num("agent.http_timeout_s", 10).max(1)),
         retries: num("agent.fetch_retries", 4),
     };
@@ -59,9 +76,9 @@ pub fn plan(env: &AgentEnv, l: &Ladder) -> Result<Option<FetchPlan>, String> {
     Ok(Some(plan))
 }
 
-/// Fetches the config_url rung and merges it on top.
-pub fn fetch(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
-    let body = fetch::fetch(plan).map_err(|e| e.to_string())?;
+/// Merges a fetched config_url body on top, as its trust allows (the fetch, and the wait while
+/// the server answers 202, are `phases::pending`'s).
+pub fn apply(plan: &FetchPlan, body: &[u8], l: &mut Ladder) -> Result<(), String> {
     let desc = format!("config_url {}", crate::redact::url(&plan.url));
     let mut src = if l.owner_pinned {
         Source::PinnedConfigUrl
@@ -69,13 +86,13 @@ pub fn fetch(plan: &FetchPlan, l: &mut Ladder) -> Result<(), String> {
         Source::ConfigUrl
     };
     // A YAML k3os config instead of JSON (docs/migrate-k3os.md).
-    let layer = if crate::k3os::looks_like_k3os(&body) {
+    let layer = if crate::k3os::looks_like_k3os(body) {
         src = trust::k3os_on(src);
-        let (layer, notes) = crate::agent::ladder::k3os::config_layer(&body, &desc)?;
+        let (layer, notes) = crate::agent::ladder::k3os::config_layer(body, &desc)?;
         l.warnings.extend(notes);
         layer.unwrap_or_else(|| Layer::uniform(serde_json::json!({}), &desc))
     } else {
-        crate::agent::ladder::merge::json_layer(&body, &desc)?
+        crate::agent::ladder::merge::json_layer(body, &desc)?
     };
     let layer = trusted(l, src, &desc, layer);
     push(l, "config_url", Some(layer));

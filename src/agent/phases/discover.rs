@@ -8,12 +8,14 @@ use crate::agent::{AgentEnv, AgentError};
 
 pub(super) fn run(env: &AgentEnv, st: &mut RunState) -> Result<Finished, AgentError> {
     let mut l = ladder::local(env).map_err(AgentError::Config)?;
+    let mut pending = None;
     if let Some(plan) = ladder::url::plan(env, &l).map_err(AgentError::Config)? {
         network::apply_local(env, &l.merged)?;
-        ladder::url::fetch(&plan, &mut l).map_err(AgentError::Config)?;
+        // A 202 answer holds the run here until approved (or the bound runs out).
+        pending = super::pending::fetch(env, &plan, &mut l, st)?;
     }
     st.warnings.extend(l.warnings.clone());
-    if let Some(u) = crate::agent::ladder::unconfigured::detect(env, &l) {
+    if let Some(u) = pending.or_else(|| crate::agent::ladder::unconfigured::detect(env, &l)) {
         let mut detail = format!("unconfigured: {}", u.reason);
         if crate::agent::ladder::unconfigured::keep_k3s_down(env)? {
             detail.push_str(&format!(

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod k3s_config;
 pub mod network;
 pub mod network_local;
+pub mod pending;
 pub mod report;
 pub mod start;
 pub mod validate;

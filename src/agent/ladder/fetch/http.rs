@@ -21,7 +21,12 @@ pub fn phone_home(env: &AgentEnv, e: &Effective, body: Vec<u8>) -> Option<String
         }
         None => None,
     };
-    let client = match super::trust::client(ca.as_ref()) {
+    let pin = e
+        .agent
+        .config_tls_sha256
+        .as_deref()
+        .and_then(super::spki::parse_pin);
+    let client = match super::trust::client(ca.as_ref(), pin) {
         Ok(c) => c,
         Err(err) => return Some(format!("{who}: {err}")),
     };

@@ -4,6 +4,7 @@
 
 mod http;
 pub mod mac;
+pub mod spki;
 mod template;
 pub mod trust;
 
@@ -44,6 +45,9 @@ pub enum FetchError {
     Body { who: String, reason: String },
     #[error("{who}: {reason}")]
     Pin { who: String, reason: String },
+    /// `202 Accepted`: the server knows the machine but holds its config until it is approved.
+    #[error("{who}: {reason} (the server answered 202 Accepted; approve the machine, e.g. `kateskit netboot approve MAC --node NAME`)")]
+    Pending { who: String, reason: String },
     #[error("{who}: no usable answer after {attempts} attempts (last: {last}); check the network and the server")]
     Exhausted {
         who: String,
@@ -61,6 +65,8 @@ pub struct FetchPlan {
     pub sha256: Option<String>,
     /// `agent.config_ca`, trusted in addition to the system store.
     pub ca: Option<ExtraCa>,
+    /// `agent.config_tls_sha256`: the SHA-256 of the server's public key, trusted alone.
+    pub tls_pin: Option<[u8; 32]>,
     pub timeout: Duration,
     pub retries: u64,
 }
@@ -100,7 +106,7 @@ pub fn backoff_ms(attempt: u64) -> u64 {
 pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
     plan.check()?;
     let who = plan.who();
-    let client = trust::client(plan.ca.as_ref())?;
+    let client = trust::client(plan.ca.as_ref(), plan.tls_pin)?;
     let mut last = String::new();
     for attempt in 0..=plan.retries {
         if attempt > 0 {
@@ -109,6 +115,13 @@ pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
             std::thread::sleep(Duration::from_millis(ms));
         }
         match client.get(&plan.url).timeout(plan.timeout).send() {
+            Ok(r) if r.status() == reqwest::StatusCode::ACCEPTED => {
+                let body = read_capped(r, PHONE_HOME_BODY_CAP, &who).unwrap_or_default();
+                return Err(FetchError::Pending {
+                    who,
+                    reason: pending_reason(&body),
+                });
+            }
             Ok(r) if r.status().is_success() => {
                 let body = read_capped(r, CONFIG_BODY_CAP, &who)?;
                 check_pin(&body, plan.sha256.as_deref()).map_err(|reason| FetchError::Pin {
@@ -143,6 +156,24 @@ pub fn fetch(plan: &FetchPlan) -> Result<Vec<u8>, FetchError> {
     })
 }
 
+/// The `reason` of a `{"state":"pending","reason":...}` body, cut to one short printable line
+/// (the server is not trusted to write to the console); `pending approval` without one.
+pub fn pending_reason(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let r: String = v["reason"]
+        .as_str()
+        .unwrap_or("pending approval")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    if r.trim().is_empty() {
+        "pending approval".into()
+    } else {
+        r
+    }
+}
+
 /// Compares the body's SHA-256 with the pin, if any.
 pub fn check_pin(body: &[u8], pin: Option<&str>) -> Result<(), String> {
     let Some(pin) = pin else { return Ok(()) };
@@ -166,6 +197,18 @@ pub(crate) fn test_env(root: &std::path::Path) -> crate::agent::AgentEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_reasons_are_one_short_line() {
+        assert_eq!(pending_reason(b""), "pending approval");
+        assert_eq!(
+            pending_reason(br#"{"state":"pending","reason":"pending approval"}"#),
+            "pending approval"
+        );
+        let long = format!(r#"{{"reason":"a\u001b[2Jb{}"}}"#, "x".repeat(500));
+        let r = pending_reason(long.as_bytes());
+        assert!(r.starts_with("a[2Jb") && r.len() == 200, "{r}");
+    }
 
     #[test]
     fn pin() {

@@ -137,21 +137,30 @@ pub fn root_store(native: &[CertificateDer<'static>], extra: Option<&ExtraCa>) -
     store
 }
 
-/// The client for `extra` (or none), built on first use and then shared.
-pub fn client(extra: Option<&ExtraCa>) -> Result<Client, FetchError> {
-    static CLIENTS: Mutex<Vec<([u8; 32], Client)>> = Mutex::new(Vec::new());
-    let key = extra.map(ExtraCa::key).unwrap_or_default();
+/// The client for `extra` (or none), built on first use and then shared. With `pin`
+/// (`agent.config_tls_sha256`) the server's key alone is trusted and `extra` is not consulted.
+pub fn client(extra: Option<&ExtraCa>, pin: Option<[u8; 32]>) -> Result<Client, FetchError> {
+    type Key = ([u8; 32], Option<[u8; 32]>);
+    static CLIENTS: Mutex<Vec<(Key, Client)>> = Mutex::new(Vec::new());
+    let key = (extra.map(ExtraCa::key).unwrap_or_default(), pin);
     let mut cache = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, c)) = cache.iter().find(|(k, _)| *k == key) {
         return Ok(c.clone());
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| FetchError::Client(e.to_string()))?
-    .with_root_certificates(root_store(native_roots(), extra))
-    .with_no_client_auth();
+    .map_err(|e| FetchError::Client(e.to_string()))?;
+    let tls = match pin {
+        Some(pin) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(super::spki::SpkiPin::new(pin))
+            .with_no_client_auth(),
+        None => builder
+            .with_root_certificates(root_store(native_roots(), extra))
+            .with_no_client_auth(),
+    };
     let c = Client::builder()
         .use_preconfigured_tls(tls)
         .redirect(no_downgrade())

@@ -18,8 +18,9 @@ pub const PROTECTED: [&str; 8] = [
     "bundle",
     "agent.sysctls",
 ];
-/// Keys only the owner's sources set, on any node.
-pub const OWNER_ONLY: [&str; 1] = ["agent.config_drive"];
+/// Keys only the owner's sources set, on any node: which drives are read, and which server's
+/// key config_url and phone_home trust.
+pub const OWNER_ONLY: [&str; 2] = ["agent.config_drive", "agent.config_tls_sha256"];
 
 /// True if `a` is `b` or lies below it (`a.b` under `a`, `a[x]` under `a`).
 fn under(a: &str, b: &str) -> bool {

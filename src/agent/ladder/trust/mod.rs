@@ -20,7 +20,8 @@ pub enum Source {
     EmbedKargs,
     ConfigDrive,
     ConfigUrl,
-    /// A config_url whose URL and SHA-256 pin both come from the owner's sources: its bytes
+    /// A config_url whose URL and pin (`config_sha256` of the body, or on https://
+    /// `config_tls_sha256` of the server's key) both come from the owner's sources: its bytes
     /// are the owner's.
     PinnedConfigUrl,
     /// A k3os `config.yaml` at the root of a config drive: trusted as the drive.

@@ -1,0 +1,25 @@
+//! `kateskit netboot`: approve machines and show the fleet the netboot server keeps
+//! (docs/netboot.md). One file per subcommand.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum NetbootCmd {
+    /// Release a machine held pending (or re-release a server): its next config poll gets
+    /// the config of the node it is approved as.
+    Approve(super::netboot_approve::ApproveArgs),
+    /// The machines the netboot server has seen: node, MAC, IP, phase, last seen, failure,
+    /// and one machine's boot timeline.
+    Status(super::netboot_status::StatusArgs),
+}
+
+impl NetbootCmd {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            NetbootCmd::Approve(a) => a.run(),
+            NetbootCmd::Status(a) => a.run(),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Approvals: `kateskit netboot approve` writes one file per approval under `approvals/` in
+//! the state directory; the running server reads that directory on every config request, so
+//! an approval made while it runs takes effect at the machine's next poll. Only the CLI writes
+//! approvals and only the server writes `fleet.json`, so neither overwrites the other.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::FleetError;
+use crate::fsutil;
+use crate::spec::Role;
+
+pub const APPROVALS_DIR: &str = "approvals";
+
+/// Which node an approved machine becomes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// A node of cluster.toml.
+    Node(String),
+    /// A new node of this role, named `node-<last three MAC bytes>`.
+    As(Role),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Unique per approval: a server config is served once per approval.
+    pub id: String,
+    pub mac: String,
+    pub target: Target,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+fn file_name(mac: &str) -> String {
+    format!("{}.json", mac.replace(':', "-"))
+}
+
+/// Records an approval for `mac` (replacing an earlier one for it).
+pub fn write(state_dir: &Path, mac: &str, target: Target) -> Result<Approval, FleetError> {
+    let mac = super::parse_mac(mac)?;
+    let dir = state_dir.join(APPROVALS_DIR);
+    fsutil::ensure_dir(&dir, 0o700)?;
+    let a = Approval {
+        id: uuid::Uuid::new_v4().to_string(),
+        mac: mac.clone(),
+        target,
+        at: super::now(),
+    };
+    let mut text = serde_json::to_vec_pretty(&a).expect("approval serializes");
+    text.push(b'\n');
+    fsutil::write_atomic(&dir.join(file_name(&mac)), &text, 0o600)?;
+    Ok(a)
+}
+
+/// Every approval in the state directory; a file that does not parse is an error naming it.
+pub fn read_all(state_dir: &Path) -> Result<Vec<Approval>, FleetError> {
+    let dir = state_dir.join(APPROVALS_DIR);
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(FleetError::Io(fsutil::FsError {
+                action: "listing",
+                path: dir,
+                source,
+            }))
+        }
+    };
+    let mut out = Vec::new();
+    let mut paths: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = fsutil::read_string(&path)?;
+        let a: Approval = serde_json::from_str(&text).map_err(|e| FleetError::Parse {
+            path: path.clone(),
+            reason: format!("{e}; remove it and approve the machine again"),
+        })?;
+        out.push(a);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_approval_replaces_the_old_with_a_new_id() {
+        let d = tempfile::tempdir().unwrap();
+        let a = write(d.path(), "52-54-00-AA-00-01", Target::Node("a1".into())).unwrap();
+        assert_eq!(a.mac, "52:54:00:aa:00:01");
+        let b = write(d.path(), "52:54:00:aa:00:01", Target::As(Role::Server)).unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(read_all(d.path()).unwrap(), vec![b]);
+        assert!(write(d.path(), "nonsense", Target::As(Role::Agent)).is_err());
+    }
+}
