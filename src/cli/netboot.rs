@@ -13,6 +13,9 @@ pub enum NetbootCmd {
     /// The machines the netboot server has seen: node, MAC, IP, phase, last seen, failure,
     /// and one machine's boot timeline.
     Status(super::netboot_status::StatusArgs),
+    /// Serve a rack: DHCP (proxy or full), TFTP for iPXE, HTTP for scripts and artifacts,
+    /// HTTPS for per-node configs and status.
+    Serve(super::netboot_serve::ServeArgs),
 }
 
 impl NetbootCmd {
@@ -20,6 +23,7 @@ impl NetbootCmd {
         match self {
             NetbootCmd::Approve(a) => a.run(),
             NetbootCmd::Status(a) => a.run(),
+            NetbootCmd::Serve(a) => a.run(),
         }
     }
 }

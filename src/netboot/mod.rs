@@ -7,4 +7,5 @@ pub mod api;
 pub mod dhcp;
 pub mod fleet;
 pub mod http;
+pub mod serve;
 pub mod tftp;

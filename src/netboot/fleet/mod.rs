@@ -138,6 +138,11 @@ impl Fleet {
         st.save(&self.state_dir)
     }
 
+    /// The state directory (approvals are read from it).
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
     /// A copy of the state, for views.
     pub fn snapshot(&self) -> FleetState {
         self.lock().clone()

@@ -48,11 +48,20 @@ pub struct BootScript<'a> {
     pub initrd_url: &'a str,
     /// `kateskit.config_url=` (https, with the node's MAC etc. already filled in).
     pub config_url: &'a str,
-    /// The PEM certificate (CA or self-signed) that signs the config endpoint, passed as
-    /// `kateskit.config_ca=` (the pin the agent supports, docs/cmdline.md).
-    pub config_ca_pem: &'a str,
+    /// How the agent trusts the config endpoint.
+    pub config_pin: ConfigPin<'a>,
     /// Further kernel arguments (`console=ttyS0`, `kateskit.role=agent`, …).
     pub kargs: &'a [String],
+}
+
+/// The trust anchor of the config endpoint carried in the kernel arguments.
+#[derive(Debug, Clone, Copy)]
+pub enum ConfigPin<'a> {
+    /// A PEM certificate (CA or self-signed), as `kateskit.config_ca=`.
+    CaPem(&'a str),
+    /// The hex SHA-256 of the server key's SubjectPublicKeyInfo, as
+    /// `kateskit.config_tls_sha256=` (64 characters: fits the command line, unlike a PEM).
+    TlsSha256(&'a str),
 }
 
 /// Renders the chain script.
@@ -97,13 +106,23 @@ pub fn render_boot(s: &BootScript) -> Result<String, ScriptError> {
             crate::redact::url(s.config_url)
         )));
     }
-    let pem = pem_one_line(s.config_ca_pem)?;
+    let pin = match s.config_pin {
+        ConfigPin::CaPem(pem) => karg("kateskit.config_ca", &pem_one_line(pem)?)?,
+        ConfigPin::TlsSha256(h) => {
+            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ScriptError::Invalid(format!(
+                    "config_tls_sha256 {h:?} must be 64 hex characters (SHA-256 of the key's SPKI)"
+                )));
+            }
+            karg("kateskit.config_tls_sha256", h)?
+        }
+    };
     // EFI-stub kernels take the initrd by its iPXE image name (docs/netboot.md).
     let initrd_name = "initrd.img";
     let mut args = vec![
         format!("initrd={initrd_name}"),
         karg("kateskit.config_url", s.config_url)?,
-        karg("kateskit.config_ca", &pem)?,
+        pin,
     ];
     for a in s.kargs {
         let (k, v) = match a.split_once('=') {

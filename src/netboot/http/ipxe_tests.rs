@@ -9,7 +9,7 @@ fn boot(kargs: &[String]) -> Result<String, ScriptError> {
         kernel_url: "http://192.0.2.1:8080/artifacts/bzImage",
         initrd_url: "http://192.0.2.1:8080/artifacts/initrd",
         config_url: "https://192.0.2.1:8443/config/52-54-00-aa-bb-cc",
-        config_ca_pem: PEM,
+        config_pin: ConfigPin::CaPem(PEM),
         kargs,
     })
 }
@@ -78,7 +78,7 @@ fn values_ipxe_would_change_are_refused_with_the_reason() {
         kernel_url: "http://h/k ; reboot",
         initrd_url: "http://h/i",
         config_url: "https://h/c",
-        config_ca_pem: PEM,
+        config_pin: ConfigPin::CaPem(PEM),
         kargs: &[],
     })
     .unwrap_err();
@@ -88,7 +88,7 @@ fn values_ipxe_would_change_are_refused_with_the_reason() {
         kernel_url: "http://h/k",
         initrd_url: "http://h/i",
         config_url: "http://h/c",
-        config_ca_pem: PEM,
+        config_pin: ConfigPin::CaPem(PEM),
         kargs: &[],
     })
     .unwrap_err();
@@ -116,7 +116,7 @@ fn no_secret_is_ever_rendered() {
         kernel_url: "http://h/k",
         initrd_url: "http://h/i",
         config_url: "https://h/c",
-        config_ca_pem: &key,
+        config_pin: ConfigPin::CaPem(&key),
         kargs: &[],
     })
     .unwrap_err();

@@ -1,0 +1,318 @@
+//! `kateskit netboot serve` (docs/netboot.md "Serve"): one tokio process that wires DHCP,
+//! TFTP, the HTTP script and artifact server and the HTTPS control plane over one fleet.
+//! [`start`] binds everything (so a port in use or a missing file fails before anything is
+//! served) and returns the running server; [`Running::run`] serves until a stop signal.
+
+mod iface;
+mod scripts;
+mod timeline;
+mod tls;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+
+use crate::netboot::dhcp::{self, MacAddr};
+use crate::netboot::fleet::{Fleet, FleetError, Unknown};
+use crate::netboot::{api, http, tftp};
+
+pub use scripts::{INITRD, KERNEL};
+
+/// What `netboot serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub cluster_dir: PathBuf,
+    pub artifacts: PathBuf,
+    pub interface: String,
+    /// `None` is ProxyDHCP; `Some(range)` a full DHCP server handing out that range.
+    pub full_range: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// The address nodes reach HTTP(S) at; the interface's address when absent.
+    pub listen: Option<Ipv4Addr>,
+    pub unknown: Unknown,
+    pub state: PathBuf,
+    pub tftp_root: PathBuf,
+    pub ports: Ports,
+    /// Extra kernel arguments of every boot script (`console=ttyS0`, ...).
+    pub kargs: Vec<String>,
+}
+
+/// The ports served (fixed by the firmware for DHCP and TFTP).
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub dhcp: u16,
+    pub pxe: u16,
+    pub tftp: u16,
+    pub http: u16,
+    pub https: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            dhcp: 67,
+            pxe: 4011,
+            tftp: 69,
+            http: 8080,
+            https: 8443,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Dhcp(#[from] dhcp::DhcpError),
+    #[error("{what} {addr}: {source} (stop the other server using it, or pick another address with --listen)")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("artifact directory {dir}: {why} (pass --artifacts DIR holding `{KERNEL}` and `{INITRD}`, e.g. the flake's netboot build)")]
+    Artifacts { dir: PathBuf, why: String },
+    #[error("TFTP root {dir}: {why} (install Debian's `ipxe` package, or pass --tftp-root DIR with ipxe.efi and undionly.kpxe)")]
+    TftpRoot { dir: PathBuf, why: String },
+    #[error("cluster directory {dir}: {why} (pass --cluster DIR made by `kateskit cluster init`)")]
+    Cluster { dir: PathBuf, why: String },
+    #[error("{0}")]
+    Fleet(#[from] FleetError),
+    #[error("{0}")]
+    Fs(#[from] crate::fsutil::FsError),
+    #[error("TLS certificate: {0}")]
+    Tls(String),
+    #[error("--dhcp full needs --range FIRST,LAST (addresses on {iface}'s subnet to hand out)")]
+    NoRange { iface: String },
+}
+
+/// The bound, not yet serving, server.
+pub struct Running {
+    pub ip: Ipv4Addr,
+    pub tftp: SocketAddr,
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    /// `kateskit.config_tls_sha256` of the HTTPS listener.
+    pub spki_sha256: String,
+    pub mode: &'static str,
+    tasks: JoinSet<Result<(), String>>,
+}
+
+/// Binds every listener and checks every input; nothing is served yet.
+pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
+    let iface_ip = dhcp::interface_ipv4(&o.interface)?;
+    let ip = o.listen.unwrap_or(iface_ip);
+    for f in [KERNEL, INITRD] {
+        let p = o.artifacts.join(f);
+        if !p.is_file() {
+            return Err(ServeError::Artifacts {
+                dir: o.artifacts.clone(),
+                why: format!("no file `{f}`"),
+            });
+        }
+    }
+    let art_root = http::Root::open(&o.artifacts).map_err(|e| ServeError::Artifacts {
+        dir: o.artifacts.clone(),
+        why: e.to_string(),
+    })?;
+    let tftp_root = http::Root::open(&o.tftp_root).map_err(|e| ServeError::TftpRoot {
+        dir: o.tftp_root.clone(),
+        why: e.to_string(),
+    })?;
+    let cluster_err = |why: String| ServeError::Cluster {
+        dir: o.cluster_dir.clone(),
+        why,
+    };
+    let spec = crate::spec::load(&o.cluster_dir.join("cluster.toml"))
+        .map_err(|e| cluster_err(e.to_string()))?
+        .spec;
+    let secrets = crate::pki::load(&o.cluster_dir).map_err(|e| cluster_err(e.to_string()))?;
+    crate::fsutil::ensure_dir(&o.state, 0o700)?;
+    let id = tls::identity(&o.state, IpAddr::V4(ip))?;
+
+    let bind_tcp = |what, port| {
+        let addr = SocketAddr::new(IpAddr::V4(ip), port);
+        let r = std::net::TcpListener::bind(addr).and_then(|l| {
+            l.set_nonblocking(true)?;
+            TcpListener::from_std(l)
+        });
+        r.map_err(|source| ServeError::Bind { what, addr, source })
+    };
+    let http_l = bind_tcp("HTTP (--listen) port", o.ports.http)?;
+    let https_l = bind_tcp("HTTPS (--listen) port", o.ports.https)?;
+    let tftp_addr = SocketAddr::new(IpAddr::V4(ip), o.ports.tftp);
+    let tftp_s = std::net::UdpSocket::bind(tftp_addr)
+        .and_then(|s| {
+            s.set_nonblocking(true)?;
+            UdpSocket::from_std(s)
+        })
+        .map_err(|source| ServeError::Bind {
+            what: "TFTP port",
+            addr: tftp_addr,
+            source,
+        })?;
+    let dhcp_server = dhcp::Server::bind(&o.interface, o.ports.dhcp, o.ports.pxe)?;
+    let (http_a, https_a) = (
+        http_l.local_addr().map_err(|source| ServeError::Bind {
+            what: "HTTP port",
+            addr: tftp_addr,
+            source,
+        })?,
+        https_l.local_addr().map_err(|source| ServeError::Bind {
+            what: "HTTPS port",
+            addr: tftp_addr,
+            source,
+        })?,
+    );
+    let http_base = format!("http://{ip}:{}", http_a.port());
+    let https_base = format!("https://{ip}:{}", https_a.port());
+
+    // Reservations and the machines DHCP answers: cluster.toml's MACs (and approvals, read
+    // as they are written).
+    let mut reservations = HashMap::new();
+    let mut macs = HashSet::new();
+    for n in &spec.nodes {
+        let addr = n
+            .network
+            .as_ref()
+            .and_then(|nw| nw.addresses.first())
+            .and_then(|a| a.split('/').next()?.parse::<Ipv4Addr>().ok());
+        for m in n.macs.iter().filter_map(|m| m.parse::<MacAddr>().ok()) {
+            macs.insert(m);
+            if let Some(a) = addr {
+                reservations.insert(m, a);
+            }
+        }
+    }
+    let known = Arc::new(iface::Known::new(macs, o.state.clone()));
+    let fleet = Arc::new(Fleet::open(
+        spec,
+        secrets,
+        &o.state,
+        o.unknown,
+        &https_base,
+    )?);
+    let mode = match o.full_range {
+        None => dhcp::Mode::Proxy,
+        Some((first, last)) => dhcp::Mode::Full(dhcp::FullConfig {
+            first,
+            last,
+            netmask: iface::netmask(&o.interface).unwrap_or(Ipv4Addr::new(255, 255, 255, 0)),
+            routers: vec![],
+            dns: vec![],
+            lease_secs: 3600,
+            reservations,
+            state_dir: o.state.clone(),
+        }),
+    };
+    let mode_name = if o.full_range.is_some() {
+        "full"
+    } else {
+        "proxy"
+    };
+    let responder = dhcp::Responder::new(dhcp::ResponderConfig {
+        server_ip: ip,
+        mode,
+        unknown: match o.unknown {
+            Unknown::Ignore => dhcp::UnknownPolicy::Ignore,
+            Unknown::Pending => dhcp::UnknownPolicy::Pending,
+        },
+        boot: dhcp::BootTargets {
+            tftp_server: ip,
+            script_url: format!("{http_base}/boot.ipxe?mac={{mac}}&arch={{arch}}"),
+            http_boot_url: format!("{http_base}/ipxe/{{file}}"),
+            files: HashMap::new(),
+        },
+        ipxe_user_class: "kateskit".into(),
+        known,
+    })?;
+
+    let mut tasks = JoinSet::new();
+    let timeline = timeline::Timeline::start(fleet.clone());
+    let (dtx, mut drx) = tokio::sync::mpsc::channel(1024);
+    tasks.spawn(async move {
+        dhcp_server
+            .run(responder, dtx)
+            .await
+            .map_err(|e| format!("DHCP: {e}"))
+    });
+    let (ttx, mut trx) = tokio::sync::mpsc::channel(1024);
+    let tcfg = tftp::TftpConfig::default();
+    let ipxe_root = tftp_root.clone();
+    tasks.spawn(async move {
+        tftp::serve(tftp_s, tftp_root, tcfg, Some(ttx))
+            .await
+            .map_err(|e| format!("TFTP: {e}"))
+    });
+    let (htx, mut hrx) = tokio::sync::mpsc::channel(1024);
+    let acfg = http::ArtifactConfig::default();
+    let app = scripts::router(scripts::Scripts {
+        fleet: fleet.clone(),
+        timeline: timeline.clone(),
+        http_base,
+        https_base,
+        spki_sha256: id.spki_sha256.clone(),
+        unknown: o.unknown,
+        kargs: Arc::new(o.kargs.clone()),
+    })
+    .nest_service(
+        "/artifacts",
+        http::artifact_router(http::ArtifactState::new(art_root, &acfg, Some(htx))),
+    )
+    .nest_service(
+        "/ipxe",
+        http::artifact_router(http::ArtifactState::new(ipxe_root, &acfg, None)),
+    );
+    tasks.spawn(async move {
+        http::serve(http_l, app)
+            .await
+            .map_err(|e| format!("HTTP: {e}"))
+    });
+    let config = id.config.clone();
+    let api = api::router(fleet.clone());
+    tasks.spawn(async move {
+        tls::serve(https_l, config, api).await;
+        Ok(())
+    });
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                Some(e) = drx.recv() => timeline.dhcp(&e),
+                Some(e) = trx.recv() => timeline.tftp(&e),
+                Some(e) = hrx.recv() => timeline.http(&e),
+                else => return Ok(()),
+            }
+        }
+    });
+    Ok(Running {
+        ip,
+        tftp: tftp_addr,
+        http: http_a,
+        https: https_a,
+        spki_sha256: id.spki_sha256,
+        mode: mode_name,
+        tasks,
+    })
+}
+
+impl Running {
+    /// Serves until SIGINT/SIGTERM (then stops every listener) or a listener fails.
+    pub async fn run(mut self) -> Result<(), String> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("installing the SIGTERM handler: {e}"))?;
+        let r = tokio::select! {
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = term.recv() => Ok(()),
+            Some(r) = self.tasks.join_next() => match r {
+                Ok(Ok(())) => Err("a listener stopped".to_string()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(format!("a listener panicked: {e}")),
+            },
+        };
+        self.tasks.shutdown().await;
+        r
+    }
+}
