@@ -103,6 +103,10 @@ pub struct Running {
 
 /// Binds every listener and checks every input; nothing is served yet.
 pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
+    // The CLI restores SIGPIPE's default (so `| head` ends it quietly); a server must not die
+    // when a client (a TLS peer rejecting the pin, firmware giving up) closes mid-write.
+    // SAFETY: setting a signal's disposition to ignore has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let iface_ip = dhcp::interface_ipv4(&o.interface)?;
     let ip = o.listen.unwrap_or(iface_ip);
     for f in [KERNEL, INITRD] {
