@@ -156,3 +156,27 @@ fn a_kernel_command_line_linux_would_cut_is_refused() {
     let e = boot(&[long]).unwrap_err().to_string();
     assert!(e.contains("Linux keeps only 2047"), "{e}");
 }
+
+#[test]
+fn the_key_pin_is_passed_as_config_tls_sha256_and_checked() {
+    let pin = "ab".repeat(32);
+    let s = |p: &str| {
+        render_boot(&BootScript {
+            node: "a1",
+            kernel_url: "http://192.0.2.1:8080/artifacts/vmlinuz",
+            initrd_url: "http://192.0.2.1:8080/artifacts/initrd.img",
+            config_url: "https://192.0.2.1:8443/v1/config/52:54:00:0b:00:01",
+            config_pin: ConfigPin::TlsSha256(p),
+            kargs: &[],
+        })
+    };
+    let ok = s(&pin).unwrap();
+    assert!(
+        ok.contains(&format!(" kateskit.config_tls_sha256={pin} ")),
+        "{ok}"
+    );
+    assert!(!ok.contains("config_ca"));
+    for bad in ["ab", &"zz".repeat(32), &format!("{pin} x")] {
+        assert!(matches!(s(bad), Err(ScriptError::Invalid(_))), "{bad}");
+    }
+}

@@ -4,90 +4,24 @@
 //! served) and returns the running server; [`Running::run`] serves until a stop signal.
 
 mod iface;
+mod options;
 mod scripts;
 mod timeline;
 mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 
 use crate::netboot::dhcp::{self, MacAddr};
-use crate::netboot::fleet::{Fleet, FleetError, Unknown};
+use crate::netboot::fleet::{Fleet, Unknown};
 use crate::netboot::{api, http, tftp};
 
+pub use options::{Ports, ServeError, ServeOptions};
 pub use scripts::{INITRD, KERNEL};
-
-/// What `netboot serve` was asked to do.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    pub cluster_dir: PathBuf,
-    pub artifacts: PathBuf,
-    pub interface: String,
-    /// `None` is ProxyDHCP; `Some(range)` a full DHCP server handing out that range.
-    pub full_range: Option<(Ipv4Addr, Ipv4Addr)>,
-    /// The address nodes reach HTTP(S) at; the interface's address when absent.
-    pub listen: Option<Ipv4Addr>,
-    pub unknown: Unknown,
-    pub state: PathBuf,
-    pub tftp_root: PathBuf,
-    pub ports: Ports,
-    /// Extra kernel arguments of every boot script (`console=ttyS0`, ...).
-    pub kargs: Vec<String>,
-}
-
-/// The ports served (fixed by the firmware for DHCP and TFTP).
-#[derive(Debug, Clone, Copy)]
-pub struct Ports {
-    pub dhcp: u16,
-    pub pxe: u16,
-    pub tftp: u16,
-    pub http: u16,
-    pub https: u16,
-}
-
-impl Default for Ports {
-    fn default() -> Self {
-        Ports {
-            dhcp: 67,
-            pxe: 4011,
-            tftp: 69,
-            http: 8080,
-            https: 8443,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("{0}")]
-    Dhcp(#[from] dhcp::DhcpError),
-    #[error("{what} {addr}: {source} (stop the other server using it, or pick another address with --listen)")]
-    Bind {
-        what: &'static str,
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("artifact directory {dir}: {why} (pass --artifacts DIR holding `{KERNEL}` and `{INITRD}`, e.g. the flake's netboot build)")]
-    Artifacts { dir: PathBuf, why: String },
-    #[error("TFTP root {dir}: {why} (install Debian's `ipxe` package, or pass --tftp-root DIR with ipxe.efi and undionly.kpxe)")]
-    TftpRoot { dir: PathBuf, why: String },
-    #[error("cluster directory {dir}: {why} (pass --cluster DIR made by `kateskit cluster init`)")]
-    Cluster { dir: PathBuf, why: String },
-    #[error("{0}")]
-    Fleet(#[from] FleetError),
-    #[error("{0}")]
-    Fs(#[from] crate::fsutil::FsError),
-    #[error("TLS certificate: {0}")]
-    Tls(String),
-    #[error("--dhcp full needs --range FIRST,LAST (addresses on {iface}'s subnet to hand out)")]
-    NoRange { iface: String },
-}
 
 /// The bound, not yet serving, server.
 pub struct Running {
