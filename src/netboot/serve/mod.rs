@@ -71,16 +71,19 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
     crate::fsutil::ensure_dir(&o.state, 0o700)?;
     let id = tls::identity(&o.state, IpAddr::V4(ip))?;
 
+    // Bound here, so a port in use stops the start; the bound address (port 0 picks one) is
+    // what the scripts name.
     let bind_tcp = |what, port| {
         let addr = SocketAddr::new(IpAddr::V4(ip), port);
         let r = std::net::TcpListener::bind(addr).and_then(|l| {
             l.set_nonblocking(true)?;
-            TcpListener::from_std(l)
+            let bound = l.local_addr()?;
+            Ok((TcpListener::from_std(l)?, bound))
         });
         r.map_err(|source| ServeError::Bind { what, addr, source })
     };
-    let http_l = bind_tcp("HTTP (--listen) port", o.ports.http)?;
-    let https_l = bind_tcp("HTTPS (--listen) port", o.ports.https)?;
+    let (http_l, http_a) = bind_tcp("HTTP (--listen) port", o.ports.http)?;
+    let (https_l, https_a) = bind_tcp("HTTPS (--listen) port", o.ports.https)?;
     let tftp_addr = SocketAddr::new(IpAddr::V4(ip), o.ports.tftp);
     let tftp_s = std::net::UdpSocket::bind(tftp_addr)
         .and_then(|s| {
@@ -93,18 +96,6 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
             source,
         })?;
     let dhcp_server = dhcp::Server::bind(&o.interface, o.ports.dhcp, o.ports.pxe)?;
-    let (http_a, https_a) = (
-        http_l.local_addr().map_err(|source| ServeError::Bind {
-            what: "HTTP port",
-            addr: tftp_addr,
-            source,
-        })?,
-        https_l.local_addr().map_err(|source| ServeError::Bind {
-            what: "HTTPS port",
-            addr: tftp_addr,
-            source,
-        })?,
-    );
     let http_base = format!("http://{ip}:{}", http_a.port());
     let https_base = format!("https://{ip}:{}", https_a.port());
 
