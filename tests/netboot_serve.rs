@@ -13,16 +13,16 @@ mod serve_support;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agent_support::Cluster;
 use base64::Engine;
 use dhcp_support::{client_socket, collect, fname};
 use dhcproto::v4::MessageType;
-use fleet_support::{netboot, ok, tokens, A1};
+use fleet_support::{ok, tokens, A1};
 use kateskit::netboot::dhcp::ClientPacket;
 use netns::Netns;
-use serve_support::{artifacts, curl, kateskit, Serve};
+use serve_support::{artifacts, curl, kateskit, wait_for_timeline, Serve};
 
 const SERVER: &str = "192.0.2.1";
 /// a1's static address in examples/rack: full mode reserves it.
@@ -216,33 +216,13 @@ fn serve_in_full_mode_answers_dhcp_tftp_scripts_and_the_pinned_config() {
 
     // The timeline: every stage, attributed to the MAC (TFTP/HTTP by the offered address).
     let want = ["dhcp", "tftp", "script", "kernel", "config"];
-    let t0 = Instant::now();
-    let kinds = loop {
-        let out = netboot(&[
-            "status",
-            "--state",
-            state.to_str().unwrap(),
-            "--json",
-            "--mac",
-            A1,
-        ]);
-        let text = ok(&out);
-        let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let kinds: Vec<String> = rows[0]["timeline"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(|e| e["kind"].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if want.iter().all(|w| kinds.iter().any(|k| k == w))
-            || t0.elapsed() > Duration::from_secs(10)
-        {
-            break kinds;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let kinds = wait_for_timeline(
+        &state,
+        A1,
+        &want,
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+    );
     for w in want {
         assert!(
             kinds.iter().any(|k| k == w),

@@ -8,12 +8,12 @@ mod netns;
 mod serve_support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agent_support::Cluster;
-use fleet_support::{netboot, ok, A1};
+use fleet_support::A1;
 use netns::Netns;
-use serve_support::{artifacts, Serve};
+use serve_support::{artifacts, wait_for_timeline, Serve};
 
 const SERVER: &str = "192.0.2.1";
 
@@ -87,32 +87,13 @@ fn the_real_ipxe_rom_fetches_its_boot_script_in_full_mode() {
     }
     let _guest = Guest(qemu.spawn().unwrap());
     let want = ["dhcp", "script", "kernel", "initrd"];
-    let t0 = Instant::now();
-    let kinds = loop {
-        let out = netboot(&[
-            "status",
-            "--state",
-            state.to_str().unwrap(),
-            "--json",
-            "--mac",
-            A1,
-        ]);
-        let rows: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
-        let kinds: Vec<String> = rows[0]["timeline"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(|e| e["kind"].as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if want.iter().all(|w| kinds.iter().any(|k| k == w))
-            || t0.elapsed() > Duration::from_secs(180)
-        {
-            break kinds;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let kinds = wait_for_timeline(
+        &state,
+        A1,
+        &want,
+        Duration::from_secs(180),
+        Duration::from_millis(500),
+    );
     for w in want {
         assert!(
             kinds.iter().any(|k| k == w),

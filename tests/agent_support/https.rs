@@ -126,11 +126,16 @@ pub fn serve(tls: bool, routes: Vec<(&'static str, Reply)>) -> Server {
 }
 
 /// Reads one HTTP/1.1 request: its head (request line and headers) and a body of
-/// `Content-Length` bytes; None when the peer closes or errs first.
+/// `Content-Length` bytes; None when the peer closes or errs first, or the head takes over
+/// 10 s to arrive.
 pub fn read_request<S: Read>(s: &mut S) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
+    let t0 = std::time::Instant::now();
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        if t0.elapsed() > std::time::Duration::from_secs(10) {
+            return None;
+        }
         match s.read(&mut chunk) {
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),

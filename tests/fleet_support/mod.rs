@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kateskit::netboot::fleet::{Fleet, Unknown};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -111,7 +111,7 @@ fn forward(cfg: Arc<rustls::ServerConfig>, tcp: TcpStream, port: u16) {
     tcp.set_write_timeout(Some(Duration::from_secs(10))).ok();
     let conn = rustls::ServerConnection::new(cfg).unwrap();
     let mut s = rustls::StreamOwned::new(conn, tcp);
-    let Some((head, body)) = read_request(&mut s) else {
+    let Some((head, body)) = crate::agent_support::https::read_request(&mut s) else {
         return;
     };
     let head = head
@@ -131,40 +131,6 @@ fn forward(cfg: Arc<rustls::ServerConfig>, tcp: TcpStream, port: u16) {
     let _ = s.flush();
     s.conn.send_close_notify();
     let _ = s.flush();
-}
-
-/// Reads one HTTP/1.1 request: its head and a `Content-Length` body.
-fn read_request<S: Read>(s: &mut S) -> Option<(String, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let t0 = Instant::now();
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        if t0.elapsed() > Duration::from_secs(10) {
-            return None;
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-    let want = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    while buf.len() < end + want {
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    buf.truncate(end + want);
-    Some((head, buf.split_off(end)))
 }
 
 /// A plain client for the api's own port.

@@ -102,3 +102,39 @@ pub fn curl(ns: &Netns, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// Polls `netboot status --json --mac MAC` until the timeline holds every kind in `want` or
+/// `bound` runs out; returns the kinds seen last (the caller asserts on them).
+pub fn wait_for_timeline(
+    state: &Path,
+    mac: &str,
+    want: &[&str],
+    bound: Duration,
+    poll: Duration,
+) -> Vec<String> {
+    let t0 = Instant::now();
+    loop {
+        let out = crate::fleet_support::netboot(&[
+            "status",
+            "--state",
+            state.to_str().unwrap(),
+            "--json",
+            "--mac",
+            mac,
+        ]);
+        let rows: serde_json::Value =
+            serde_json::from_str(&crate::fleet_support::ok(&out)).unwrap();
+        let kinds: Vec<String> = rows[0]["timeline"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|e| e["kind"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if want.iter().all(|w| kinds.iter().any(|k| k == w)) || t0.elapsed() > bound {
+            return kinds;
+        }
+        std::thread::sleep(poll);
+    }
+}
