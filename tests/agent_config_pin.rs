@@ -212,3 +212,62 @@ fn pending_is_bounded() {
         .starts_with("pending approval"));
     assert_eq!(st["phases"][1]["outcome"], "skipped");
 }
+
+/// A server that hands a config out once (netboot serve's one-shot server configs answer 202
+/// afterwards): the boot's `--before-k3s` run fetches it, and the join run of the same boot
+/// merges the same body without asking again.
+#[test]
+fn the_join_run_merges_the_body_the_boots_first_run_fetched() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let answer = Arc::new(Mutex::new((200u16, cfg.to_string().into_bytes())));
+    let s = serve(true, vec![("/a1.json", Reply::Switch(answer.clone()))]);
+    let n = Node::new();
+    n.attach_osd_disks(&cfg);
+    n.set_cmdline(&format!(
+        "{NO_JOIN} kateskit.config_url={} kateskit.config_tls_sha256={} kateskit.agent.pending_timeout_s=1",
+        s.url("/a1.json"),
+        s.spki_sha256
+    ));
+    let out = n.run_with_args(&["--before-k3s"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.requests.lock().unwrap().len(), 1);
+    let cached: Vec<_> = std::fs::read_dir(n.path("run/kateskit/config-url"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(cached.len(), 1);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = cached[0].metadata().unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the body holds the join token");
+    *answer.lock().unwrap() = (
+        202,
+        br#"{"state":"pending","reason":"pending approval"}"#.to_vec(),
+    );
+    run_ok(&n, &[]);
+    assert_eq!(
+        s.requests.lock().unwrap().len(),
+        1,
+        "the join run asked again"
+    );
+    let st = n.status();
+    assert_eq!(st["state"], "ok", "{st:#}");
+    assert!(n
+        .source("host.ssh_authorized_keys")
+        .starts_with("config_url"));
+    // A cached body that is not private is not trusted: the run asks the server again (which
+    // now holds the machine pending).
+    std::fs::set_permissions(cached[0].path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(s.requests.lock().unwrap().len() > 1);
+    assert_eq!(n.status()["state"], "unconfigured");
+}

@@ -25,6 +25,7 @@ pub mod settings;
 pub mod trust;
 pub mod unconfigured;
 pub mod url;
+pub mod url_cache;
 
 use crate::agent::ladder::effective::agent_shape;
 use crate::agent::ladder::merge::{Layer, Merged};

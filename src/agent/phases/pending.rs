@@ -2,13 +2,14 @@
 //! its config (`kateskit netboot serve --unknown pending`). Meanwhile the machine is in the
 //! `unconfigured` state with the server's reason (banner, `status.json`, k3s kept down, nothing
 //! written but the report), and the agent polls with backoff for at most
-//! `agent.pending_timeout_s`; once the server answers 200 the same run goes on.
+//! `agent.pending_timeout_s`; once the server answers 200 the same run goes on. The body is
+//! kept for the boot's join run (`ladder::url_cache`).
 
 use std::time::{Duration, Instant};
 
 use crate::agent::ladder::fetch::{self, mac, FetchError, FetchPlan, Identity};
 use crate::agent::ladder::unconfigured::{self, Unconfigured};
-use crate::agent::ladder::{merge, url, Ladder};
+use crate::agent::ladder::{merge, url, url_cache, Ladder};
 use crate::agent::phases::{report, Journal, Outcome, Phase, PhaseRecord, RunState};
 use crate::agent::{AgentEnv, AgentError};
 
@@ -61,6 +62,17 @@ pub(super) fn fetch(
     let limit = merge::get(&l.merged.tree, "agent.pending_timeout_s")
         .and_then(|v| v.as_u64())
         .unwrap_or(3600);
+    // The join run of a boot merges what this boot's `--before-k3s` run fetched.
+    if !env.defer_join {
+        if let Some(body) = url_cache::load(env, plan) {
+            tracing::info!(
+                "config_url {}: using the body this boot's first run fetched",
+                crate::redact::url(&plan.url)
+            );
+            url::apply(plan, &body, l).map_err(AgentError::Config)?;
+            return Ok(None);
+        }
+    }
     let t0 = Instant::now();
     let mut shown = None::<String>;
     let mut attempt = 0u64;
@@ -69,6 +81,10 @@ pub(super) fn fetch(
             Ok(body) => {
                 st.unconfigured = None;
                 url::apply(plan, &body, l).map_err(AgentError::Config)?;
+                if let Err(e) = url_cache::save(env, plan, &body) {
+                    l.warnings
+                        .push(format!("keeping the config_url body for this boot: {e}"));
+                }
                 return Ok(None);
             }
             Err(FetchError::Pending { reason, .. }) => reason,
