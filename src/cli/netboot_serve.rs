@@ -52,6 +52,18 @@ pub struct ServeArgs {
     /// Port of the per-node configs and status (HTTPS, pinned by the boot kargs).
     #[arg(long, value_name = "PORT", default_value_t = 8443)]
     pub https_port: u16,
+    /// Port of the TFTP server that carries iPXE (firmware asks on 69).
+    #[arg(long, value_name = "PORT", default_value_t = 69)]
+    pub tftp_port: u16,
+    /// Artifact bodies sent at once; further GETs wait in arrival order (at least 1).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub slots: usize,
+    /// Router (DHCP option 3) `--dhcp full` hands out (repeatable, in order).
+    #[arg(long = "router", value_name = "IP")]
+    pub routers: Vec<Ipv4Addr>,
+    /// DNS server (DHCP option 6) `--dhcp full` hands out (repeatable, in order).
+    #[arg(long = "dns", value_name = "IP")]
+    pub dns: Vec<Ipv4Addr>,
     /// What machines cluster.toml and approvals do not name get.
     #[arg(long, value_enum, default_value = "ignore")]
     pub unknown: UnknownArg,
@@ -88,6 +100,9 @@ impl ServeArgs {
             artifacts: self.artifacts,
             interface: self.interface,
             full_range,
+            routers: self.routers,
+            dns: self.dns,
+            slots: self.slots,
             listen: self.listen,
             unknown: match self.unknown {
                 UnknownArg::Ignore => Unknown::Ignore,
@@ -98,6 +113,7 @@ impl ServeArgs {
             ports: Ports {
                 http: self.http_port,
                 https: self.https_port,
+                tftp: self.tftp_port,
                 ..Ports::default()
             },
             kargs: self.kargs,

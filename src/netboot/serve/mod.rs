@@ -41,6 +41,7 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
     // when a client (a TLS peer rejecting the pin, firmware giving up) closes mid-write.
     // SAFETY: setting a signal's disposition to ignore has no preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    o.check()?;
     let iface_ip = dhcp::interface_ipv4(&o.interface)?;
     let ip = o.listen.unwrap_or(iface_ip);
     for f in [KERNEL, INITRD] {
@@ -91,7 +92,7 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
             UdpSocket::from_std(s)
         })
         .map_err(|source| ServeError::Bind {
-            what: "TFTP port",
+            what: "TFTP port (--tftp-port)",
             addr: tftp_addr,
             source,
         })?;
@@ -130,8 +131,8 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
             first,
             last,
             netmask: iface::netmask(&o.interface).unwrap_or(Ipv4Addr::new(255, 255, 255, 0)),
-            routers: vec![],
-            dns: vec![],
+            routers: o.routers.clone(),
+            dns: o.dns.clone(),
             lease_secs: 3600,
             reservations,
             state_dir: o.state.clone(),
@@ -177,7 +178,10 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
             .map_err(|e| format!("TFTP: {e}"))
     });
     let (htx, mut hrx) = tokio::sync::mpsc::channel(1024);
-    let acfg = http::ArtifactConfig::default();
+    let acfg = http::ArtifactConfig {
+        slots: o.slots,
+        ..http::ArtifactConfig::default()
+    };
     let app = scripts::router(scripts::Scripts {
         fleet: fleet.clone(),
         timeline: timeline.clone(),

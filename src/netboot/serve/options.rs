@@ -16,6 +16,11 @@ pub struct ServeOptions {
     pub interface: String,
     /// `None` is ProxyDHCP; `Some(range)` a full DHCP server handing out that range.
     pub full_range: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// Full mode's DHCP options 3 (routers) and 6 (DNS servers), in the order given.
+    pub routers: Vec<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    /// Artifact bodies sent at once (`ArtifactConfig::slots`); more requests queue.
+    pub slots: usize,
     /// The address nodes reach HTTP(S) at; the interface's address when absent.
     pub listen: Option<Ipv4Addr>,
     pub unknown: Unknown,
@@ -73,4 +78,26 @@ pub enum ServeError {
     Tls(String),
     #[error("--dhcp full needs --range FIRST,LAST (addresses on {iface}'s subnet to hand out)")]
     NoRange { iface: String },
+    #[error("--{flag} is only sent with --dhcp full (in proxy mode the site's DHCP server hands out routers and DNS servers; set them there)")]
+    ProxyOption { flag: &'static str },
+    #[error("--slots 0 would admit no artifact transfer at all (pass --slots N with N at least 1; default 16)")]
+    NoSlots,
+}
+
+impl ServeOptions {
+    /// Refuses flag combinations that cannot work, before anything is bound.
+    pub fn check(&self) -> Result<(), ServeError> {
+        if self.slots == 0 {
+            return Err(ServeError::NoSlots);
+        }
+        if self.full_range.is_none() {
+            if !self.routers.is_empty() {
+                return Err(ServeError::ProxyOption { flag: "router" });
+            }
+            if !self.dns.is_empty() {
+                return Err(ServeError::ProxyOption { flag: "dns" });
+            }
+        }
+        Ok(())
+    }
 }
