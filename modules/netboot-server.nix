@@ -192,6 +192,9 @@ in
       }
     ];
 
+    # `kateskit netboot status` and `approve` for the operator.
+    environment.systemPackages = [ cfg.package ];
+
     users.users.${user} = { isSystemUser = true; group = user; description = "KatesKit netboot server"; };
     users.groups.${user} = { };
 

@@ -242,6 +242,7 @@ fn the_unit_follows_its_interface_with_two_capabilities_and_one_writable_path() 
     ] {
         assert_eq!(s[key], true, "{key}");
     }
+    assert_eq!(v["environment"]["systemPackages"], json!(["/kk"]));
     // Not root, and no other privilege the server does not need.
     assert!(s.get("DynamicUser").is_none() && s.get("PrivateNetwork").is_none());
     assert_eq!(
