@@ -17,6 +17,7 @@ let
   status = "kateskit netboot status --state /var/lib/kateskit-netboot --mac ${mac} --json";
   # The whole boot in the timeline, and a phase the agent posted.
   seen = "${status} | jq -e '.[0] | .node == \"n1\" and .phase != null and ([.timeline[].kind] | contains([\"dhcp\", \"script\", \"kernel\", \"initrd\", \"config\", \"phase\"]))'";
+  joined = "${status} | jq -e '.[0].state == \"joined\"'";
 in
 pkgs.testers.runNixOSTest {
   name = "kateskit-netboot";
@@ -56,7 +57,8 @@ pkgs.testers.runNixOSTest {
     server.wait_for_unit("kateskit-netboot.service", timeout=300)
     server.wait_until_succeeds("journalctl -u kateskit-netboot.service | grep -q 'serving dhcp=full'", timeout=120)
 
-    client = create_machine("${t.qemu} -m 4096 -smp 2 -boot order=n -netdev vde,id=n1,sock=$QEMU_VDE_SOCKET_1 -device virtio-net-pci,netdev=n1,mac=${mac}")
+    # Memory for the ramdisk (the whole store) plus k3s and its images on the tmpfs root.
+    client = create_machine("${t.qemu} -m 6144 -smp 2 -boot order=n -netdev vde,id=n1,sock=$QEMU_VDE_SOCKET_1 -device virtio-net-pci,netdev=n1,mac=${mac}")
     client.start()
     client.wait_for_unit("kateskit-agent.service", timeout=1800)
     # Booted by the served script: its config came from the pinned HTTPS endpoint.
@@ -69,5 +71,10 @@ pkgs.testers.runNixOSTest {
     server.wait_until_succeeds(${t.py seen}, timeout=900)
     # The node's secrets never reach the fleet state or the status output.
     server.fail("grep -q K10 /var/lib/kateskit-netboot/fleet.json")
+
+    # The agent's second run, after k3s, verifies the join; serve hands a server's config out
+    # once per approval, so that run must get by without fetching it again.
+    client.wait_for_unit("kateskit-join.service", timeout=1800)
+    server.wait_until_succeeds(${t.py joined}, timeout=600)
   '';
 }
