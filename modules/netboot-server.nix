@@ -14,9 +14,9 @@ let
 
   user = "kateskit-netboot";
   exe = lib.getExe cfg.package;
-  # One systemd ExecStart argument (quoted; `%` and `$` escaped). toString, so an unset
-  # artifacts reaches its assertion instead of a coercion error.
-  q = v: utils.escapeSystemdExecArg (toString v);
+  # One systemd ExecStart argument (quoted; `%` and `$` escaped). A Nix path is copied to the
+  # store as usual; an unset artifacts reaches its assertion instead of a coercion error.
+  q = v: utils.escapeSystemdExecArg (if v == null then "" else "${v}");
   opt = flag: v: lib.optionalString (v != null) " ${flag} ${q v}";
   many = flag: vs: lib.concatMapStrings (v: " ${flag} ${q v}") vs;
 
