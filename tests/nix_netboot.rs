@@ -1,8 +1,7 @@
-//! Nix evaluation tier for netboot on NixOS: `services.kateskit-netboot`
-//! (modules/netboot-server.nix) evaluated from the file with the strict stand-in `lib`
-//! (tests/nixtool/modlib.nix) and the option defaults read from the module's own declarations,
-//! so a case sees the unit, command line and firewall a configuration gets; and the netboot
-//! image (images/netboot.nix, installer/, nix/lib.nix's mkCluster) carrying no raw image.
+//! Nix evaluation tier for `services.kateskit-netboot` (modules/netboot-server.nix), evaluated
+//! from the file with the strict stand-in `lib` (tests/nixtool/modlib.nix) and the option
+//! defaults read from the module's own declarations, so a case sees the unit, command line and
+//! firewall a configuration gets. The netboot set itself: nix_netboot_image.rs.
 
 mod nixtool;
 
@@ -72,6 +71,11 @@ fn argv(line: &str) -> Vec<String> {
     out
 }
 
+/// Expected arguments, none of which holds a space.
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
 fn exec(v: &Value) -> Vec<String> {
     argv(
         v["systemd"]["services"]["kateskit-netboot"]["serviceConfig"]["ExecStart"]
@@ -96,45 +100,15 @@ fn proxy_mode_renders_the_serve_command_line_with_the_images_kargs() {
         return;
     };
     assert_eq!(failing(&v), Vec::<String>::new());
+    // The netboot build's own arguments first (its initrd needs init=), then the site's;
+    // systemd's specifier and variable signs reach serve unchanged.
     assert_eq!(
         exec(&v),
-        [
-            "/kk/bin/kateskit",
-            "netboot",
-            "serve",
-            "--cluster",
-            "/var/lib/kateskit/rack",
-            "--artifacts",
-            "/nix/store/aaaa-kateskit-netboot",
-            "--interface",
-            "eth1",
-            "--dhcp",
-            "proxy",
-            "--unknown",
-            "ignore",
-            "--state",
-            "/var/lib/kateskit-netboot",
-            "--tftp-root",
-            "/ipxe",
-            "--tftp-port",
-            "69",
-            "--http-port",
-            "8080",
-            "--https-port",
-            "8443",
-            "--slots",
-            "16",
-            // The netboot build's own arguments first (its initrd needs init=), then the site's;
-            // systemd's specifier and variable signs reach serve unchanged.
-            "--karg",
-            "init=/nix/store/bbbb-system/init",
-            "--karg",
-            "console=ttyS0,115200",
-            "--karg",
-            "quiet",
-            "--karg",
-            "kateskit.x=50%$HOME",
-        ]
+        words(
+            "/kk/bin/kateskit netboot serve --cluster /var/lib/kateskit/rack --artifacts /nix/store/aaaa-kateskit-netboot --interface eth1 --dhcp proxy --unknown ignore \
+             --state /var/lib/kateskit-netboot --tftp-root /ipxe --tftp-port 69 --http-port 8080 --https-port 8443 --slots 16 \
+             --karg init=/nix/store/bbbb-system/init --karg console=ttyS0,115200 --karg quiet --karg kateskit.x=50%$HOME"
+        )
     );
     // Closed unless asked for.
     assert_eq!(v["networking"]["firewall"]["interfaces"], json!({}));
@@ -155,42 +129,11 @@ fn full_mode_renders_range_dhcp_options_and_opens_the_interfaces_ports() {
     let args = exec(&v);
     assert_eq!(
         args[3..],
-        [
-            "--cluster",
-            "/var/lib/kateskit/rack",
-            "--artifacts",
-            "/srv/netboot",
-            "--interface",
-            "eth1",
-            "--dhcp",
-            "full",
-            "--unknown",
-            "pending",
-            "--state",
-            "/var/lib/netboot-rack",
-            "--tftp-root",
-            "/srv/ipxe",
-            "--tftp-port",
-            "6969",
-            "--http-port",
-            "80",
-            "--https-port",
-            "443",
-            "--slots",
-            "4",
-            "--range",
-            "192.0.2.100,192.0.2.199",
-            "--listen",
-            "192.0.2.1",
-            "--router",
-            "192.0.2.254",
-            "--dns",
-            "192.0.2.53",
-            "--dns",
-            "198.51.100.53",
-            "--install-image",
-            "rack.img",
-        ]
+        words(
+            "--cluster /var/lib/kateskit/rack --artifacts /srv/netboot --interface eth1 --dhcp full --unknown pending \
+             --state /var/lib/netboot-rack --tftp-root /srv/ipxe --tftp-port 6969 --http-port 80 --https-port 443 --slots 4 \
+             --range 192.0.2.100,192.0.2.199 --listen 192.0.2.1 --router 192.0.2.254 --dns 192.0.2.53 --dns 198.51.100.53 --install-image rack.img"
+        )
     );
     // A plain directory names no kernel arguments of its own.
     assert!(!args.contains(&"--karg".to_string()), "{args:?}");
@@ -286,121 +229,87 @@ fn bad_settings_fail_evaluation_naming_the_fix() {
     }
 }
 
-/// images/netboot.nix with stand-ins: `runCommand` returns its attributes and script.
-fn netboot(install_image: &str) -> Option<Value> {
+/// docs/netboot.md's "NixOS" table names every option the module declares (but `enable` and
+/// `package`) and nothing else, each row's flags are on the rendered command line, and the
+/// defaults it states are the module's.
+#[test]
+fn the_docs_table_names_every_option_with_its_flag() {
     let state = tempfile::tempdir().unwrap();
-    eval_json(
+    let Some(v) = eval_json(
         state.path(),
         &format!(
-            r#"let
-              lib = import ./tests/nixtool/modlib.nix // {{ mkOption = o: o; types = {{ nullOr = t: t; path = "path"; }};
-                escapeShellArg = s: "'" + s + "'"; }};
-              pkgs = {{ runCommand = name: attrs: script: {{ inherit name attrs script; }};
-                writeTextDir = path: text: "/ipxe-script"; callPackage = f: a: {{ cpio = "/blank.cpio"; }}; }};
-              m = import ./images/netboot.nix {{ inherit lib pkgs; modulesPath = "/nixos/modules";
-                config = {{ kateskit.netboot.installImage = {install_image};
-                  boot.kernelParams = [ "console=ttyS0,115200" "loglevel=4" ];
-                  system.boot.loader.kernelFile = "bzImage";
-                  system.build = {{ toplevel = "/system"; kernel = "/linux"; netbootRamdisk = "/ramdisk"; }}; }}; }};
-            in {{ out = m.config.system.build.kateskitNetboot; variant = m.config.kateskit.imageVariant; installer = builtins.elem ./installer m.imports; }}"#
+            "{MODULE} {{ names = builtins.attrNames decls; defaults = removeAttrs defaults [ \"package\" \"tftpRoot\" ]; }}"
         ),
-    )
-}
-
-#[test]
-fn the_netboot_set_is_what_serve_serves_without_a_raw_image_in_the_initrd() {
-    let Some(v) = netboot("null") else { return };
-    assert_eq!(v["variant"], "netboot");
-    assert_eq!(v["installer"], true);
-    let kargs = json!(["init=/system/init", "console=ttyS0,115200", "loglevel=4"]);
-    assert_eq!(v["out"]["attrs"]["passthru"]["kargs"], kargs);
-    let script = v["out"]["script"].as_str().unwrap();
-    for line in [
-        "cp --reflink=auto /linux/bzImage vmlinuz",
-        "cp --reflink=auto /ramdisk/initrd initrd.img",
-        "sha256sum vmlinuz initrd.img > SHA256SUMS",
-        "echo 'init=/system/init console=ttyS0,115200 loglevel=4' > cmdline",
-        "cp /blank.cpio embed.cpio",
-    ] {
-        assert!(script.contains(line), "{line:?} not in:\n{script}");
+    ) else {
+        return;
+    };
+    let text = std::fs::read_to_string(nixtool::repo().join("docs/netboot.md")).unwrap();
+    let section = text
+        .split("\n## NixOS\n")
+        .nth(1)
+        .expect("docs/netboot.md has a NixOS section");
+    let mut documented = Vec::new();
+    let mut flags = Vec::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        for name in cells[0].split(", ") {
+            documented.push(name.trim_matches('`').to_string());
+        }
+        flags.extend(
+            cells[2]
+                .split(|c: char| c == '`' || c == ',' || c.is_whitespace())
+                .filter(|w| w.starts_with("--"))
+                .map(String::from),
+        );
     }
-    assert!(!script.contains("install.img"), "{script}");
-    // serve refuses symlinks leading out of the directory: every file is a copy.
-    assert!(!script.contains("ln "), "{script}");
-
-    let with = netboot("\"/raw/kateskit-rack.raw\"").unwrap();
-    let script = with["out"]["script"].as_str().unwrap();
-    assert!(
-        script.contains("cp --reflink=auto /raw/kateskit-rack.raw install.img"),
-        "{script}"
-    );
-    assert!(
-        script.contains("sha256sum vmlinuz initrd.img install.img > SHA256SUMS"),
-        "{script}"
-    );
-}
-
-/// installer/default.nix: the netboot system links no install image and needs none (the
-/// image comes by URL); the ISO without one still stops the build.
-#[test]
-fn only_the_netboot_live_system_may_go_without_an_install_image() {
-    let state = tempfile::tempdir().unwrap();
-    let Some(v) = eval_json(
-        state.path(),
-        r#"let
-          lib = import ./tests/nixtool/modlib.nix;
-          pkgs = { writeShellScript = n: t: "/script"; shadow = "/shadow"; systemd = "/systemd"; efibootmgr = "/efibootmgr"; };
-          live = variant: image: lib.resolve [ (import ./installer/default.nix { inherit lib pkgs;
-            config = { kateskit = { enable = true; package = "/kk"; imageVariant = variant; install = { inherit image; rebootAfter = true; }; };
-              systemd.services.kateskit-install.enable = true; }; }).config ];
-          pick = c: { etc = builtins.attrNames (c.environment.etc or { }); ok = (builtins.head c.assertions).assertion; };
-        in { netboot = pick (live "netboot" null); iso = pick (live "iso" null); isoWith = pick (live "iso" "/raw.img"); }"#,
-    ) else {
-        return;
-    };
-    assert_eq!(v["netboot"], json!({ "etc": [], "ok": true }));
-    assert_eq!(v["iso"], json!({ "etc": [], "ok": false }));
+    documented.sort();
+    let mut declared: Vec<String> = v["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .filter(|n| n != "enable" && n != "package")
+        .collect();
+    declared.sort();
     assert_eq!(
-        v["isoWith"],
-        json!({ "etc": ["kateskit/install.img"], "ok": true })
+        documented, declared,
+        "docs/netboot.md \"NixOS\" table vs the module"
     );
-}
-
-/// nix/lib.nix's mkCluster with a stand-in nixosSystem that returns the modules it was given:
-/// the ISO gets the raw image as `kateskit.install.image`, the netboot system only as its
-/// artifacts' install.img.
-#[test]
-fn mk_cluster_gives_the_raw_image_to_the_netboot_set_not_its_system() {
-    let state = tempfile::tempdir().unwrap();
-    let Some(v) = eval_json(
-        state.path(),
-        r#"let
-          modlib = import ./tests/nixtool/modlib.nix;
-          lib = modlib // {
-            mapAttrs = builtins.mapAttrs;
-            mapAttrs' = f: s: builtins.listToAttrs (map (n: f n s.${n}) (builtins.attrNames s));
-            nameValuePair = name: value: { inherit name value; };
-            nixosSystem = a: { config = { image.filePath = "kateskit.raw";
-              system.build = { image = "/raw"; kateskitQcow2 = "/qcow2"; isoImage = a.modules; kateskitNetboot = a.modules; }; }; };
-          };
-          kit = import ./nix/lib.nix { nixpkgs = { inherit lib; }; self.nixosModules.kateskit = "kateskit"; };
-          imgs = (kit.mkCluster ./examples/homelab).generic.images;
-          sets = ms: builtins.filter builtins.isAttrs ms;
-          has = path: ms: builtins.filter (m: (m.kateskit or { }) ? ${path}) (sets ms);
-        in {
-          isoImage = map (m: m.kateskit.install.image) (has "install" imgs.iso);
-          netbootInstall = map (m: m.kateskit.install) (has "install" imgs.netboot);
-          netbootSet = map (m: m.kateskit.netboot.installImage) (has "netboot" imgs.netboot);
-        }"#,
-    ) else {
-        return;
-    };
+    let full = eval(
+        r#"{ dhcp = "full"; range = { first = "192.0.2.100"; last = "192.0.2.199"; }; listen = "192.0.2.1";
+             router = "192.0.2.254"; dns = [ "192.0.2.53" ]; installImage = "i.img"; extraKargs = [ "quiet" ]; }"#,
+    )
+    .unwrap();
+    let args = exec(&full);
+    for f in &flags {
+        assert!(
+            args.contains(f),
+            "docs/netboot.md names {f}, the unit has none: {args:?}"
+        );
+    }
+    // Defaults as the table states them.
+    let d = &v["defaults"];
+    for (name, shown) in [
+        ("dhcp", "`\"proxy\"`"),
+        ("unknown", "`\"ignore\"`"),
+        ("stateDir", "`/var/lib/kateskit-netboot`"),
+        ("slots", "16"),
+        ("openFirewall", "`false`"),
+    ] {
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .unwrap();
+        assert!(row.contains(shown), "{row}");
+        let want = shown.trim_matches('`').trim_matches('"');
+        assert_eq!(
+            d[name].to_string().trim_matches('"'),
+            want,
+            "{name}: the module's default"
+        );
+    }
     assert_eq!(
-        v,
-        json!({
-            "isoImage": ["/raw/kateskit.raw"],
-            "netbootInstall": [],
-            "netbootSet": ["/raw/kateskit.raw"]
-        })
+        (&d["tftpPort"], &d["httpPort"], &d["httpsPort"]),
+        (&json!(69), &json!(8080), &json!(8443))
     );
 }
