@@ -47,8 +47,10 @@ in
     environment.etc."kateskit/install.img" = lib.mkIf (cfg.install.image != null) {
       source = cfg.install.image;
     };
+    # A netboot system carries no image: `kateskit install` downloads it by the URL and SHA-256
+    # that `kateskit netboot serve` puts on the kernel command line (images/netboot.nix).
     assertions = [{
-      assertion = cfg.install.image != null || !config.systemd.services.kateskit-install.enable;
+      assertion = cfg.install.image != null || cfg.imageVariant == "netboot" || !config.systemd.services.kateskit-install.enable;
       message = "kateskit.install.image is unset, so `kateskit install` has nothing to write; set it to a raw image built from images/raw.nix (lib.mkCluster does), or disable systemd.services.kateskit-install.";
     }];
     services.getty.autologinUser = lib.mkDefault "root";

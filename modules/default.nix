@@ -13,6 +13,8 @@
     ./ceph.nix
     ./bundle.nix
     ./embed.nix
+    # services.kateskit-netboot: for the machine that boots the rack, not a node.
+    ./netboot-server.nix
   ];
 
   config = lib.optionalAttrs (self != null) {

@@ -37,17 +37,23 @@ let
       ] ++ modules;
     };
 
-  # The live ISO and netboot systems carry the raw image of the same node, which
-  # `kateskit install` writes to disk (linked at /etc/kateskit/install.img).
+  # The raw image of the same node, which `kateskit install` writes to disk: the live ISO
+  # carries it (linked at /etc/kateskit/install.img); the netboot system does not (its ramdisk
+  # would grow by the whole image), its artifacts directory holds it as install.img and the
+  # node downloads it by URL.
   imagesFor = args:
     let
       raw = mkSystem (args // { variant = "raw"; });
       rawFile = "${raw.config.system.build.image}/${raw.config.image.filePath}";
-      live = variant: mkSystem (args // {
+      live = variant: extra: mkSystem (args // {
         inherit variant;
-        modules = args.modules ++ [ { kateskit.install.image = rawFile; } ];
+        modules = args.modules ++ [ extra ];
       });
-      systems = { inherit raw; iso = live "iso"; netboot = live "netboot"; };
+      systems = {
+        inherit raw;
+        iso = live "iso" { kateskit.install.image = rawFile; };
+        netboot = live "netboot" { kateskit.netboot.installImage = rawFile; };
+      };
     in lib.mapAttrs (variant: v: v.out systems.${if variant == "qcow2" then "raw" else variant}.config) variants;
 
   mkCluster = arg:

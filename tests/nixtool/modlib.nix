@@ -116,6 +116,8 @@ rec {
   genAttrs = names: f: listToAttrs (map (n: { name = n; value = f n; }) names);
   concatStringsSep = builtins.concatStringsSep;
   concatMapStringsSep = sep: f: l: builtins.concatStringsSep sep (map f l);
+  concatMapStrings = f: l: builtins.concatStringsSep "" (map f l);
+  hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
   removePrefix = p: s:
     let n = builtins.stringLength p; in
     if builtins.substring 0 n s == p then builtins.substring n (-1) s else s;

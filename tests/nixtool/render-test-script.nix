@@ -20,6 +20,7 @@ let
     nodes = builtins.listToAttrs (map
       (n: { inherit (n) name; value.images = { iso = store "iso-${n.name}"; raw = store "raw-${n.name}"; }; })
       (builtins.fromTOML (builtins.readFile (spec + "/cluster.toml"))).nodes);
+    generic.images = { iso = store "iso-generic"; raw = store "raw-generic"; netboot = store "netboot-generic"; };
   };
   real = import libFile { inherit pkgs; kateskit = store "kateskit"; };
   t = real // { needsImages = name: entries: mk: mk (map (e: store "image-${baseNameOf e.imageName}") entries); };

@@ -2,7 +2,10 @@
 //! the state directory; the running server reads that directory on every config request, so
 //! an approval made while it runs takes effect at the machine's next poll. Only the CLI writes
 //! approvals and only the server writes `fleet.json`, so neither overwrites the other.
+//! The server may run as its own user (the NixOS service) while root runs the CLI, so the
+//! approvals directory and files are given the state directory's owner.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -40,8 +43,10 @@ fn file_name(mac: &str) -> String {
 /// Records an approval for `mac` (replacing an earlier one for it).
 pub fn write(state_dir: &Path, mac: &str, target: Target) -> Result<Approval, FleetError> {
     let mac = super::parse_mac(mac)?;
+    let owner = owner_of(state_dir)?;
     let dir = state_dir.join(APPROVALS_DIR);
     fsutil::ensure_dir(&dir, 0o700)?;
+    hand_over(&dir, owner)?;
     let a = Approval {
         id: uuid::Uuid::new_v4().to_string(),
         mac: mac.clone(),
@@ -50,8 +55,43 @@ pub fn write(state_dir: &Path, mac: &str, target: Target) -> Result<Approval, Fl
     };
     let mut text = serde_json::to_vec_pretty(&a).expect("approval serializes");
     text.push(b'\n');
-    fsutil::write_atomic(&dir.join(file_name(&mac)), &text, 0o600)?;
+    // Written and handed over under a name the reader skips, then renamed into place, so the
+    // server never sees an approval it cannot open.
+    let path = dir.join(file_name(&mac));
+    let pending = dir.join(format!(".{}.pending", file_name(&mac)));
+    fsutil::write_atomic(&pending, &text, 0o600)?;
+    hand_over(&pending, owner)?;
+    std::fs::rename(&pending, &path).map_err(io("renaming into place", &path))?;
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("syncing", &dir))?;
     Ok(a)
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FleetError + 'a {
+    move |source| {
+        FleetError::Io(fsutil::FsError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// The uid and gid owning the state directory.
+fn owner_of(state_dir: &Path) -> Result<(u32, u32), FleetError> {
+    let m = std::fs::metadata(state_dir).map_err(io("reading", state_dir))?;
+    Ok((m.uid(), m.gid()))
+}
+
+/// Gives `path` to `owner` unless it has it already (only root can, and only root needs to).
+fn hand_over(path: &Path, owner: (u32, u32)) -> Result<(), FleetError> {
+    let m = std::fs::symlink_metadata(path).map_err(io("reading", path))?;
+    if (m.uid(), m.gid()) != owner {
+        std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1))
+            .map_err(io("changing the owner of", path))?;
+    }
+    Ok(())
 }
 
 /// Every approval in the state directory; a file that does not parse is an error naming it.
@@ -99,5 +139,29 @@ mod tests {
         assert_ne!(a.id, b.id);
         assert_eq!(read_all(d.path()).unwrap(), vec![b]);
         assert!(write(d.path(), "nonsense", Target::As(Role::Agent)).is_err());
+    }
+
+    /// root runs `approve` for a server running as its own user (the NixOS service): the
+    /// approvals directory and file must end up that user's, or the server cannot read them.
+    #[test]
+    fn approvals_belong_to_the_state_directorys_owner() {
+        use std::os::unix::fs::MetadataExt;
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipping: handing files to another user needs root");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let (uid, gid) = (65534, 65534);
+        std::os::unix::fs::chown(d.path(), Some(uid), Some(gid)).unwrap();
+        write(d.path(), "52:54:00:aa:00:02", Target::As(Role::Agent)).unwrap();
+        let dir = d.path().join(APPROVALS_DIR);
+        let file = dir.join("52-54-00-aa-00-02.json");
+        for p in [&dir, &file] {
+            let m = std::fs::metadata(p).unwrap();
+            assert_eq!((m.uid(), m.gid()), (uid, gid), "{}", p.display());
+        }
+        assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
+        // Nothing else is left in the directory (no temporary file).
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
     }
 }
