@@ -68,6 +68,16 @@ pub fn now() -> u64 {
 }
 
 /// The running fleet: the cluster it serves and its state, shared by the HTTP handlers.
+/// One timeline event to record (the writer's queue entry).
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub mac: String,
+    pub kind: EventKind,
+    pub ok: bool,
+    pub detail: String,
+    pub ip: Option<std::net::IpAddr>,
+}
+
 pub struct Fleet {
     spec: ClusterSpec,
     secrets: Secrets,
@@ -128,14 +138,38 @@ impl Fleet {
         detail: &str,
         ip: Option<std::net::IpAddr>,
     ) -> Result<(), FleetError> {
-        let mac = parse_mac(mac)?;
+        self.record_all(&[Record {
+            mac: mac.to_string(),
+            kind,
+            ok,
+            detail: detail.to_string(),
+            ip,
+        }])
+    }
+
+    /// Records several events with one write of `fleet.json` (the timeline writer drains its
+    /// queue into one batch: a busy segment costs one rewrite per batch, not per packet). A
+    /// record with a bad MAC is skipped and reported after the others were saved.
+    pub fn record_all(&self, records: &[Record]) -> Result<(), FleetError> {
+        let mut bad = None;
         let mut st = self.lock();
-        let m = st.machine(&mac);
-        m.push(now(), kind, ok, detail);
-        if let Some(ip) = ip {
-            m.ip = Some(ip.to_string());
+        let at = now();
+        for r in records {
+            let mac = match parse_mac(&r.mac) {
+                Ok(m) => m,
+                Err(e) => {
+                    bad = Some(e);
+                    continue;
+                }
+            };
+            let m = st.machine(&mac);
+            m.push(at, r.kind, r.ok, &r.detail);
+            if let Some(ip) = r.ip {
+                m.ip = Some(ip.to_string());
+            }
         }
-        st.save(&self.state_dir)
+        st.save(&self.state_dir)?;
+        bad.map_or(Ok(()), Err)
     }
 
     /// The state directory (approvals are read from it).

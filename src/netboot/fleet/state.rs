@@ -16,6 +16,9 @@ pub const STATE_FILE: &str = "fleet.json";
 pub const MAX_EVENTS: usize = 64;
 /// Longest event detail or failure text kept.
 pub const MAX_DETAIL: usize = 300;
+/// Machines kept that no node or approval names: a segment flooded with made-up MACs cannot
+/// grow `fleet.json` without bound. The one seen longest ago goes first; named machines stay.
+pub const MAX_UNNAMED: usize = 1024;
 
 /// A stage of a machine's boot, or something the server did or refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +165,9 @@ impl FleetState {
     }
 
     pub fn machine(&mut self, mac: &str) -> &mut Machine {
+        if !self.machines.contains_key(mac) {
+            self.make_room();
+        }
         self.machines
             .entry(mac.to_string())
             .or_insert_with(|| Machine {
@@ -169,6 +175,22 @@ impl FleetState {
                 state: "pending".into(),
                 ..Machine::default()
             })
+    }
+}
+
+impl FleetState {
+    /// Drops the unnamed machine seen longest ago once [`MAX_UNNAMED`] are kept.
+    fn make_room(&mut self) {
+        let unnamed = || self.machines.values().filter(|m| m.node.is_none());
+        if unnamed().count() < MAX_UNNAMED {
+            return;
+        }
+        let oldest = unnamed()
+            .min_by_key(|m| m.last_seen.unwrap_or(0))
+            .map(|m| m.mac.clone());
+        if let Some(mac) = oldest {
+            self.machines.remove(&mac);
+        }
     }
 }
 
@@ -186,6 +208,23 @@ mod tests {
         assert_eq!(m.events[0].at, 10);
         assert_eq!(m.events[0].detail, "a b");
         assert_eq!(cut(&"x".repeat(1000)).len(), MAX_DETAIL);
+    }
+
+    #[test]
+    fn unnamed_machines_are_capped_and_named_ones_kept() {
+        let mut s = FleetState::default();
+        let mac = |i: usize| format!("02:00:00:00:{:02x}:{:02x}", i >> 8, i & 0xff);
+        s.machine("52:54:00:00:00:01").node = Some("s1".into());
+        for i in 0..MAX_UNNAMED + 5 {
+            s.machine(&mac(i))
+                .push(i as u64 + 1, EventKind::Dhcp, true, "");
+        }
+        assert_eq!(s.machines.len(), MAX_UNNAMED + 1);
+        assert!(s.machines.contains_key("52:54:00:00:00:01"));
+        // The five seen first went; the newest stayed.
+        assert!(!s.machines.contains_key(&mac(4)));
+        assert!(s.machines.contains_key(&mac(5)));
+        assert!(s.machines.contains_key(&mac(MAX_UNNAMED + 4)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Feeds DHCP, TFTP and HTTP events into the fleet's boot timeline. TFTP and HTTP know only the
 //! client's IP, so the MAC comes from what DHCP handed out (full mode) or from the machine's
-//! own boot-script request. One writer task saves the events in order; a full queue drops
+//! own boot-script request. One writer task saves the events in order, each batch the queue
+//! holds with one write of `fleet.json`; a full queue drops
 //! events rather than slow a transfer, and per-block TFTP progress is never recorded.
 
 use std::collections::HashMap;
@@ -10,36 +11,30 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use crate::netboot::dhcp;
-use crate::netboot::fleet::{EventKind, Fleet};
+use crate::netboot::fleet::{EventKind, Fleet, Record};
 use crate::netboot::http::HttpEvent;
 use crate::netboot::tftp::{TftpEvent, TftpEventKind};
 
-struct Entry {
-    mac: String,
-    kind: EventKind,
-    ok: bool,
-    detail: String,
-    ip: Option<IpAddr>,
-}
+/// Most events saved with one write of `fleet.json`.
+const BATCH: usize = 256;
 
 /// A handle to the timeline writer, shared by every listener.
 #[derive(Clone)]
 pub struct Timeline {
-    tx: mpsc::Sender<Entry>,
+    tx: mpsc::Sender<Record>,
     macs: Arc<Mutex<HashMap<IpAddr, String>>>,
 }
 
 impl Timeline {
     /// Starts the writer task over `fleet`.
     pub fn start(fleet: Arc<Fleet>) -> Timeline {
-        let (tx, mut rx) = mpsc::channel::<Entry>(4096);
+        let (tx, mut rx) = mpsc::channel::<Record>(4096);
         tokio::spawn(async move {
-            while let Some(e) = rx.recv().await {
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
                 let f = fleet.clone();
-                let r = tokio::task::spawn_blocking(move || {
-                    f.record(&e.mac, e.kind, e.ok, &e.detail, e.ip)
-                })
-                .await;
+                let records = std::mem::take(&mut batch);
+                let r = tokio::task::spawn_blocking(move || f.record_all(&records)).await;
                 if let Ok(Err(e)) = r {
                     tracing::warn!("netboot timeline: {e}");
                 }
@@ -63,7 +58,7 @@ impl Timeline {
     }
 
     pub fn record(&self, mac: &str, kind: EventKind, ok: bool, detail: &str, ip: Option<IpAddr>) {
-        let _ = self.tx.try_send(Entry {
+        let _ = self.tx.try_send(Record {
             mac: mac.to_string(),
             kind,
             ok,
