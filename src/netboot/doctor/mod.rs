@@ -3,9 +3,11 @@
 //! say whether proxy or full mode fits, and render what to set on the site's DHCP server for
 //! firmware that ignores ProxyDHCP.
 //!
-//! [`probe`] is the wire part, [`ports`] the local sockets, [`site`] the site-server snippets,
+//! [`probe`] is the wire part ([`offer`] reads the replies), [`ports`] the local sockets, [`site`] the site-server snippets,
 //! [`verdict`] the advice and [`text`] the printed report; [`run`] puts them together.
 
+mod binl;
+pub mod offer;
 pub mod ports;
 pub mod probe;
 pub mod site;
@@ -18,8 +20,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::netboot::dhcp::{interface_ipv4, MacAddr};
+pub use offer::{Firmware, Offer, Port4011, Responder, Role};
 pub use ports::{Holder, Proto};
-pub use probe::{Firmware, Offer, Port4011, ProbeError, Responder, Role};
+pub use probe::ProbeError;
 pub use site::{site_configs, SiteConfig, SiteParams};
 pub use verdict::{Finding, Level, Verdict};
 

@@ -8,89 +8,11 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
-use dhcproto::{Encodable, Encoder};
-use serde::Serialize;
+use dhcproto::v4::{Message, MessageType, Opcode};
 
+use super::binl::ask_4011;
+use super::offer::{classify, offer, server_id, Firmware, Responder, Role};
 use crate::netboot::dhcp::{decode_reply, ClientPacket, MacAddr};
-
-/// Which firmware a DISCOVER pretended to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Firmware {
-    /// `PXEClient:Arch:00000`, option 93 = 0.
-    Bios,
-    /// `PXEClient:Arch:00007`, option 93 = 7.
-    Uefi,
-}
-
-impl Firmware {
-    fn arch(self) -> u16 {
-        match self {
-            Firmware::Bios => 0,
-            Firmware::Uefi => 7,
-        }
-    }
-}
-
-/// One reply to one DISCOVER.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Offer {
-    pub probe: Firmware,
-    /// `yiaddr`, when the responder offers an address.
-    pub offered: Option<Ipv4Addr>,
-    /// `siaddr` (next-server), when set.
-    pub next_server: Option<Ipv4Addr>,
-    /// Option 66.
-    pub tftp_server: Option<String>,
-    /// Option 67, else the `file` field.
-    pub boot_file: Option<String>,
-    /// Option 43 (PXE vendor options) present.
-    pub option_43: bool,
-    /// The boot server types of option 43's boot menu (sub-option 9), which a PXE client
-    /// asks udp/4011 for (dnsmasq numbers its own from 0x8000).
-    pub boot_menu: Vec<u16>,
-    /// Option 60.
-    pub vendor_class: Option<String>,
-}
-
-/// What a responder is, from its offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Offers an address.
-    DhcpServer,
-    /// Offers an address and names a boot file.
-    DhcpServerWithBootFile,
-    /// No address (`yiaddr` 0) and option 60 `PXEClient`.
-    ProxyDhcp,
-    /// Neither (an address-less reply without `PXEClient`).
-    Unclassified,
-}
-
-/// The answer of a ProxyDHCP's udp/4011 to a PXE boot-server REQUEST.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Port4011 {
-    pub answered: bool,
-    pub boot_file: Option<String>,
-    /// Why it was not asked, when it was not.
-    pub skipped: Option<String>,
-}
-
-/// Everything one server sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Responder {
-    pub role: Role,
-    /// Option 54.
-    pub server_id: Option<Ipv4Addr>,
-    /// Where the replies came from.
-    pub source: SocketAddrV4,
-    /// The source is this host's own address on the interface.
-    pub local: bool,
-    pub offers: Vec<Offer>,
-    /// Only for ProxyDHCPs.
-    pub port_4011: Option<Port4011>,
-}
 
 /// Why the probe could not run.
 #[derive(Debug, thiserror::Error)]
@@ -190,99 +112,8 @@ fn client_socket(iface: &str) -> Result<UdpSocket, ProbeError> {
     Ok(sock)
 }
 
-fn text(b: &[u8]) -> Option<String> {
-    let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
-    (end > 0).then(|| String::from_utf8_lossy(&b[..end]).into_owned())
-}
-
-fn offer(probe: Firmware, m: &Message) -> Offer {
-    let o = m.opts();
-    let boot_file = match o.get(OptionCode::BootfileName) {
-        Some(DhcpOption::BootfileName(b)) => text(b),
-        _ => None,
-    }
-    .or_else(|| m.fname().and_then(text));
-    Offer {
-        probe,
-        offered: Some(m.yiaddr()).filter(|a| !a.is_unspecified()),
-        next_server: Some(m.siaddr()).filter(|a| !a.is_unspecified()),
-        tftp_server: match o.get(OptionCode::TFTPServerName) {
-            Some(DhcpOption::TFTPServerName(b)) => text(b),
-            _ => None,
-        },
-        boot_file,
-        option_43: o.get(OptionCode::VendorExtensions).is_some(),
-        boot_menu: match o.get(OptionCode::VendorExtensions) {
-            Some(DhcpOption::VendorExtensions(v)) => menu_types(v),
-            _ => Vec::new(),
-        },
-        vendor_class: match o.get(OptionCode::ClassIdentifier) {
-            Some(DhcpOption::ClassIdentifier(b)) => text(b),
-            _ => None,
-        },
-    }
-}
-
-/// The item types of PXE sub-option 9 (boot menu: type(2) length(1) text, repeated).
-fn menu_types(vendor: &[u8]) -> Vec<u16> {
-    let mut i = 0;
-    while i + 1 < vendor.len() {
-        let (code, len) = (vendor[i], vendor[i + 1] as usize);
-        if code == 255 {
-            break;
-        }
-        if code == 0 {
-            i += 1;
-            continue;
-        }
-        let Some(data) = vendor.get(i + 2..i + 2 + len) else {
-            break;
-        };
-        if code == 9 {
-            let mut types = Vec::new();
-            let mut j = 0;
-            while j + 2 < data.len() {
-                types.push(u16::from_be_bytes([data[j], data[j + 1]]));
-                j += 3 + data[j + 2] as usize;
-            }
-            return types;
-        }
-        i += 2 + len;
-    }
-    Vec::new()
-}
-
-fn server_id(m: &Message) -> Option<Ipv4Addr> {
-    match m.opts().get(OptionCode::ServerIdentifier) {
-        Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
-        _ => None,
-    }
-}
-
-/// The role the offers give a responder.
-pub fn classify(offers: &[Offer]) -> Role {
-    if offers.iter().any(|o| o.offered.is_some()) {
-        if offers
-            .iter()
-            .any(|o| o.offered.is_some() && o.boot_file.is_some())
-        {
-            Role::DhcpServerWithBootFile
-        } else {
-            Role::DhcpServer
-        }
-    } else if offers.iter().any(|o| {
-        o.vendor_class
-            .as_deref()
-            .is_some_and(|v| v.starts_with("PXEClient"))
-    }) {
-        Role::ProxyDhcp
-    } else {
-        Role::Unclassified
-    }
-}
-
 /// Replies (sender, message) to any of `xids` for `mac` until `deadline`.
-fn receive(
+pub(super) fn receive(
     sock: &UdpSocket,
     mac: MacAddr,
     xids: &[u32],
@@ -404,59 +235,4 @@ pub fn probe(o: &ProbeOptions) -> Result<Vec<Responder>, ProbeError> {
         }
     }
     Ok(found)
-}
-
-/// PXE boot-server REQUESTs to `proxy`:4011 from this host's address: as UEFI firmware for
-/// boot item type 0, then for the first type of a boot menu the proxy offered (as the
-/// firmware that got the menu).
-fn ask_4011(sock: &UdpSocket, o: &ProbeOptions, proxy: Ipv4Addr, offers: &[Offer]) -> Port4011 {
-    let Some(local) = o.local_ip else {
-        return Port4011 {
-            answered: false,
-            boot_file: None,
-            skipped: Some(format!("{} has no IPv4 address to ask from", o.iface)),
-        };
-    };
-    let mut tries = vec![(Firmware::Uefi, 0u16)];
-    if let Some(menu) = offers.iter().find(|x| !x.boot_menu.is_empty()) {
-        tries.push((menu.probe, menu.boot_menu[0]));
-    }
-    let wait = o.wait.min(Duration::from_secs(2)) / tries.len() as u32;
-    for (fw, item) in tries {
-        let mut p = ClientPacket::pxe_firmware(o.mac.0, fw.arch()).ciaddr(local);
-        p.broadcast = false;
-        p.xid = rand::random();
-        let mut m = p.request();
-        let [hi, lo] = item.to_be_bytes();
-        m.opts_mut()
-            .insert(DhcpOption::VendorExtensions(vec![71, 4, hi, lo, 0, 0, 255]));
-        let mut bytes = Vec::new();
-        if let Err(e) = m.encode(&mut Encoder::new(&mut bytes)) {
-            return Port4011 {
-                answered: false,
-                boot_file: None,
-                skipped: Some(format!("encoding the request: {e}")),
-            };
-        }
-        if let Err(e) = sock.send_to(&bytes, SocketAddrV4::new(proxy, 4011)) {
-            return Port4011 {
-                answered: false,
-                boot_file: None,
-                skipped: Some(format!("sending to {proxy}:4011: {e}")),
-            };
-        }
-        let got = receive(sock, o.mac, &[p.xid], Instant::now() + wait);
-        if let Some((_, m)) = got.first() {
-            return Port4011 {
-                answered: true,
-                boot_file: offer(fw, m).boot_file,
-                skipped: None,
-            };
-        }
-    }
-    Port4011 {
-        answered: false,
-        boot_file: None,
-        skipped: None,
-    }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::probe::Role;
+use super::offer::Role;
 use super::verdict::Level;
 use super::Report;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::probe::{Responder, Role};
+use super::offer::{Responder, Role};
 use super::PortCheck;
 
 /// How much a finding matters; any `Conflict` makes the doctor exit 1.
@@ -198,5 +198,77 @@ pub fn judge(iface: &str, wait: Duration, rs: &[Responder], ports: &[PortCheck])
         conflict,
         mode: if conflict { None } else { mode },
         findings: f,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netboot::doctor::offer::{Firmware, Offer};
+    use crate::netboot::doctor::{Holder, Proto};
+    use std::net::Ipv4Addr;
+
+    fn responder(ip: [u8; 4], offered: bool, class: Option<&str>) -> Responder {
+        let offers = vec![Offer {
+            probe: Firmware::Uefi,
+            offered: offered.then_some(Ipv4Addr::new(192, 0, 2, 100)),
+            next_server: None,
+            tftp_server: None,
+            boot_file: None,
+            option_43: false,
+            boot_menu: vec![],
+            vendor_class: class.map(String::from),
+        }];
+        Responder {
+            role: super::super::offer::classify(&offers),
+            server_id: Some(Ipv4Addr::from(ip)),
+            source: std::net::SocketAddrV4::new(Ipv4Addr::from(ip), 67),
+            local: false,
+            offers,
+            port_4011: None,
+        }
+    }
+
+    fn judged(rs: &[Responder], ports: &[PortCheck]) -> Verdict {
+        judge("eth1", Duration::from_secs(4), rs, ports)
+    }
+
+    #[test]
+    fn the_mode_follows_what_answered() {
+        let site = responder([192, 0, 2, 1], true, None);
+        let v = judged(std::slice::from_ref(&site), &[]);
+        assert_eq!((v.conflict, v.mode), (false, Some("proxy")));
+        let v = judged(&[], &[]);
+        assert_eq!((v.conflict, v.mode), (false, Some("full")));
+        assert!(v.findings[0].text.contains("--dhcp full"));
+        let two = judged(&[site.clone(), responder([192, 0, 2, 3], true, None)], &[]);
+        assert!(!two.conflict);
+        assert!(two.findings.iter().any(|f| f.level == Level::Warning));
+        let proxy = responder([192, 0, 2, 2], false, Some("PXEClient"));
+        let v = judged(&[site, proxy.clone()], &[]);
+        assert_eq!((v.conflict, v.mode), (true, None));
+        assert!(v.findings.iter().any(|f| f.text.contains("192.0.2.2")));
+        let mut ours = proxy;
+        ours.local = true;
+        assert!(!judged(&[ours], &[]).conflict, "this host's own proxy");
+    }
+
+    #[test]
+    fn a_port_held_by_another_program_conflicts() {
+        let held = |process: &str| PortCheck {
+            proto: Proto::Udp,
+            port: 69,
+            purpose: "TFTP",
+            holders: vec![Holder {
+                local: "0.0.0.0:69".parse().unwrap(),
+                pid: Some(42),
+                process: Some(process.into()),
+            }],
+            netboot_serve: None,
+        };
+        let v = judged(&[], &[held("in.tftpd")]);
+        assert!(v.conflict);
+        assert!(v.findings[0].text.contains("in.tftpd (pid 42)"), "{v:?}");
+        assert!(!judged(&[], &[held("kateskit")]).conflict);
     }
 }
