@@ -122,6 +122,49 @@ fn netboot_serve_in_proxy_mode_is_found_with_its_boot_files() {
 }
 
 #[test]
+fn netboot_serve_on_this_host_is_recognised_and_no_conflict() {
+    if netns::skip_unless_available(&[]) {
+        return;
+    }
+    let c = agent_support::Cluster::new("rack");
+    let dir = tempfile::tempdir().unwrap();
+    let (art, tftp, _) = serve_support::artifacts(dir.path());
+    let seg = Segment::new();
+    let mut cmd = seg
+        .doctor
+        .command(assert_cmd::cargo::cargo_bin("kateskit").to_str().unwrap());
+    cmd.args(["netboot", "serve", "--interface", "dr0", "--dhcp", "proxy"])
+        .args(["--unknown", "pending", "--cluster"])
+        .arg(c.dir.path())
+        .arg("--artifacts")
+        .arg(&art)
+        .arg("--tftp-root")
+        .arg(&tftp)
+        .arg("--state")
+        .arg(dir.path().join("state"));
+    let serve = serve_support::Serve::start(cmd);
+    let pid = serve.child.id();
+    let (r, code) = seg.report(&["--wait", "2"]);
+    assert_eq!(code, 0, "our own server is no conflict: {r:#}");
+    for p in r["ports"].as_array().unwrap() {
+        assert_eq!(p["holders"][0]["process"], "kateskit", "{p}");
+        assert_eq!(p["holders"][0]["pid"], pid, "{p}");
+    }
+    let http = r["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == 8080)
+        .unwrap();
+    assert_eq!(http["netboot_serve"], true, "{http}");
+    let own = with_role(&r, "proxy_dhcp");
+    assert_eq!(own.len(), 1, "{r:#}");
+    assert_eq!(own[0]["local"], true);
+    // No site DHCP server on this segment: a ProxyDHCP alone cannot boot anything.
+    assert_eq!(r["verdict"]["mode"], "full");
+}
+
+#[test]
 fn a_silent_segment_advises_full_mode() {
     if netns::skip_unless_available(&[]) {
         return;

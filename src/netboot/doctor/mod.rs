@@ -108,10 +108,10 @@ fn network_of(ip: Ipv4Addr, iface: &str) -> Option<String> {
 pub fn check_ports(http_port: u16, https_port: u16) -> Result<Vec<PortCheck>, DoctorError> {
     let wanted = [
         (Proto::Udp, 67, "DHCP"),
-        (Proto::Udp, 69, "TFTP (iPXE builds)"),
-        (Proto::Udp, 4011, "PXE boot server (ProxyDHCP)"),
-        (Proto::Tcp, http_port, "HTTP (iPXE scripts, artifacts)"),
-        (Proto::Tcp, https_port, "HTTPS (configs, status)"),
+        (Proto::Udp, 69, "TFTP, the iPXE builds"),
+        (Proto::Udp, 4011, "PXE boot server"),
+        (Proto::Tcp, http_port, "HTTP, scripts and artifacts"),
+        (Proto::Tcp, https_port, "HTTPS, configs and status"),
     ];
     wanted
         .into_iter()

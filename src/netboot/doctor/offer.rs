@@ -60,6 +60,18 @@ pub enum Role {
     Unclassified,
 }
 
+impl Role {
+    /// How the report names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::DhcpServer => "DHCP server",
+            Role::DhcpServerWithBootFile => "DHCP server naming a boot file",
+            Role::ProxyDhcp => "ProxyDHCP",
+            Role::Unclassified => "unclassified responder",
+        }
+    }
+}
+
 /// The answer of a ProxyDHCP's udp/4011 to a PXE boot-server REQUEST.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Port4011 {

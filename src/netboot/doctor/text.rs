@@ -2,18 +2,8 @@
 
 use std::fmt::Write;
 
-use super::offer::Role;
 use super::verdict::Level;
 use super::Report;
-
-fn role(r: Role) -> &'static str {
-    match r {
-        Role::DhcpServer => "DHCP server",
-        Role::DhcpServerWithBootFile => "DHCP server naming a boot file",
-        Role::ProxyDhcp => "ProxyDHCP",
-        Role::Unclassified => "unclassified",
-    }
-}
 
 fn or_dash<T: ToString>(v: &Option<T>) -> String {
     v.as_ref()
@@ -39,7 +29,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             s,
             "  {}: server id {}, source {}{}",
-            role(x.role),
+            x.role.label(),
             or_dash(&x.server_id),
             x.source,
             if x.local { " (this host)" } else { "" }
