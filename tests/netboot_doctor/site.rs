@@ -120,6 +120,26 @@ fn dnsmasq_with_the_snippet_boots_pxe_firmware_and_ipxe() {
             _ => assert_eq!(boot_file(m), params().script_url),
         }
     }
+    // The doctor sees a DHCP server naming boot files, already pointing at the netboot server.
+    let (r, code) = seg.report(&["--wait", "5", "--server", PEER_IP]);
+    assert_eq!(code, 0, "{r:#}");
+    let s = crate::segment::with_role(&r, "dhcp_server_with_boot_file");
+    assert_eq!(s.len(), 1, "{r:#}");
+    let files: Vec<&str> = s[0]["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["boot_file"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&"undionly.kpxe") && files.contains(&"ipxe.efi"),
+        "{files:?}"
+    );
+    let texts = r["verdict"]["findings"].to_string();
+    assert!(
+        texts.contains(&format!("already points PXE clients at {PEER_IP}")),
+        "{texts}"
+    );
 }
 
 /// Runs a config checker; returns (success, output).

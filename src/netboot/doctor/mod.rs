@@ -159,7 +159,7 @@ pub fn run(o: &DoctorOptions) -> Result<Report, DoctorError> {
         wait: o.wait,
         local_ip: interface_ip,
     })?;
-    let verdict = verdict::judge(&o.iface, o.wait, &responders, &ports);
+    let verdict = verdict::judge(&o.iface, server, o.wait, &responders, &ports);
     Ok(Report {
         interface: o.iface.clone(),
         server,

@@ -2,6 +2,7 @@
 //! ProxyDHCP, a port `netboot serve` needs held by another program), warnings (two DHCP
 //! servers, a site server that already names a boot file) and the mode that fits.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -90,7 +91,14 @@ fn port_findings(ports: &[PortCheck], out: &mut Vec<Finding>) {
 }
 
 /// The verdict for one segment.
-pub fn judge(iface: &str, wait: Duration, rs: &[Responder], ports: &[PortCheck]) -> Verdict {
+/// `server` is the netboot server's address: a site server already pointing there is fine.
+pub fn judge(
+    iface: &str,
+    server: Ipv4Addr,
+    wait: Duration,
+    rs: &[Responder],
+    ports: &[PortCheck],
+) -> Verdict {
     let mut f = Vec::new();
     port_findings(ports, &mut f);
     let foreign: Vec<&Responder> = rs.iter().filter(|r| !r.local).collect();
@@ -106,9 +114,9 @@ pub fn judge(iface: &str, wait: Duration, rs: &[Responder], ports: &[PortCheck])
         f.push(Finding {
             level: Level::Ok,
             text: format!(
-                "{} answered from this host's own address ({:?})",
+                "{} answered from this host's own address ({})",
                 who(r),
-                r.role
+                r.role.label()
             ),
         });
     }
@@ -138,12 +146,23 @@ pub fn judge(iface: &str, wait: Duration, rs: &[Responder], ports: &[PortCheck])
             .and_then(|o| o.next_server)
             .map(|n| format!(" (next-server {n})"))
             .unwrap_or_default();
-        f.push(Finding {
-            level: Level::Warning,
-            text: format!(
-                "DHCP server {} already names boot file {file}{next} for PXE clients: firmware may boot that instead of the ProxyDHCP answer; remove it, or point it at this server (below)",
-                who(s)
-            ),
+        let ours = o.and_then(|o| o.next_server) == Some(server);
+        f.push(if ours {
+            Finding {
+                level: Level::Ok,
+                text: format!(
+                    "DHCP server {} already points PXE clients at {server} (boot file {file}): firmware that ignores ProxyDHCP boots from it",
+                    who(s)
+                ),
+            }
+        } else {
+            Finding {
+                level: Level::Warning,
+                text: format!(
+                    "DHCP server {} already names boot file {file}{next} for PXE clients: firmware may boot that instead of the ProxyDHCP answer; remove it, or point it at this server (below)",
+                    who(s)
+                ),
+            }
         });
     }
     for u in foreign.iter().filter(|r| r.role == Role::Unclassified) {
@@ -206,7 +225,6 @@ mod tests {
     use super::*;
     use crate::netboot::doctor::offer::{Firmware, Offer};
     use crate::netboot::doctor::{Holder, Proto};
-    use std::net::Ipv4Addr;
 
     fn responder(ip: [u8; 4], offered: bool, class: Option<&str>) -> Responder {
         let offers = vec![Offer {
@@ -230,7 +248,13 @@ mod tests {
     }
 
     fn judged(rs: &[Responder], ports: &[PortCheck]) -> Verdict {
-        judge("eth1", Duration::from_secs(4), rs, ports)
+        judge(
+            "eth1",
+            Ipv4Addr::new(192, 0, 2, 9),
+            Duration::from_secs(4),
+            rs,
+            ports,
+        )
     }
 
     #[test]
