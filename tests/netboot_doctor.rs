@@ -191,6 +191,14 @@ fn a_silent_segment_advises_full_mode() {
         dnsmasq.contains("http://198.51.100.9:8080/boot.ipxe"),
         "{dnsmasq}"
     );
+    let (r, _) = seg.report(&["--wait", "0.5", "--mac", "52-54-00-0B-00-01"]);
+    assert_eq!(
+        r["probe_mac"], "52:54:00:0b:00:01",
+        "a MAC cluster.toml knows"
+    );
+    let o = seg.doctor(&["--mac", "52:54:zz:00:00:01"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("52:54:zz:00:00:01"));
+    assert!(!o.status.success());
 }
 
 #[test]
