@@ -15,6 +15,7 @@ mod install_guided;
 mod kubeconfig;
 mod netboot;
 mod netboot_approve;
+mod netboot_doctor;
 mod netboot_serve;
 mod netboot_status;
 mod term;

@@ -16,6 +16,9 @@ pub enum NetbootCmd {
     /// Serve a rack: DHCP (proxy or full), TFTP for iPXE, HTTP for scripts and artifacts,
     /// HTTPS for per-node configs and status.
     Serve(super::netboot_serve::ServeArgs),
+    /// Before serving: find DHCP servers and ProxyDHCPs on the segment, check the local
+    /// ports, and print what to set on the site DHCP server. Exit 1 on a conflict.
+    Doctor(super::netboot_doctor::DoctorArgs),
 }
 
 impl NetbootCmd {
@@ -24,6 +27,7 @@ impl NetbootCmd {
             NetbootCmd::Approve(a) => a.run(),
             NetbootCmd::Status(a) => a.run(),
             NetbootCmd::Serve(a) => a.run(),
+            NetbootCmd::Doctor(a) => a.run(),
         }
     }
 }

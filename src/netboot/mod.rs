@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod dhcp;
+pub mod doctor;
 pub mod fleet;
 pub mod http;
 pub mod serve;

@@ -3,7 +3,7 @@
 //! [`start`] binds everything (so a port in use or a missing file fails before anything is
 //! served) and returns the running server; [`Running::run`] serves until a stop signal.
 
-mod iface;
+pub(crate) mod iface;
 mod options;
 mod scripts;
 mod timeline;
