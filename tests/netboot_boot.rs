@@ -5,6 +5,7 @@
 //! qemu-system-x86, ipxe-qemu, busybox, cpio, and dnsmasq for proxy mode.
 
 mod agent_support;
+mod dhcp_support;
 mod fleet_support;
 mod netns;
 mod serve_support;
@@ -54,6 +55,29 @@ fn serve_cmd(
         cmd.arg("--karg").arg(k);
     }
     cmd
+}
+
+/// Boots a4 and waits for the console's last marker; prints the timeline when it never came.
+fn boot_a4(ns: &Netns, dir: &Path, state: &Path) -> String {
+    let serial = dir.join("serial.log");
+    let mut g = Guest::launch(ns, &GuestOpts::bios(A4, "tap0", &serial));
+    let (_, done) = g.wait_for("==DONE==", BOOT_BOUND);
+    if !done {
+        let out =
+            fleet_support::netboot(&["status", "--state", state.to_str().unwrap(), "--mac", A4]);
+        eprintln!(
+            "the timeline so far:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let log = g.expect("==DONE==", Duration::ZERO);
+    eprintln!("the guest's console:\n{log}");
+    assert_eq!(guest::marker(&log, "RC"), Some("0"), "{log}");
+    let status: serde_json::Value =
+        serde_json::from_str(guest::section(&log, "STATUS").unwrap()).unwrap();
+    assert_eq!(status["state"], "ok", "{status:#}");
+    assert_eq!(status["node_name"], "a4", "{status:#}");
+    log
 }
 
 /// The kinds of a4's timeline, with every stage of the boot present and in order.
@@ -173,28 +197,72 @@ fn a_bios_guest_netboots_the_agent_in_full_mode() {
     let mut cmd = serve_cmd(&srv, "br0", &c, &art, &state);
     cmd.args(["--dhcp", "full", "--range", "192.0.2.100,192.0.2.150"]);
     let serve = Serve::start(cmd);
-    let serial = dir.path().join("serial.log");
-    let mut g = Guest::launch(&srv, &GuestOpts::bios(A4, "tap0", &serial));
-    let (_, done) = g.wait_for("==DONE==", BOOT_BOUND);
-    if !done {
-        let kinds = wait_for_timeline(&state, A4, &[], Duration::ZERO, Duration::ZERO);
-        eprintln!("the timeline so far: {kinds:?}");
-    }
-    let log = g.expect("==DONE==", Duration::ZERO);
-    eprintln!("the guest's console:\n{log}");
+    let log = boot_a4(&srv, dir.path(), &state);
     assert_eq!(
         guest::marker(&log, "NET"),
         Some(format!("{A4_IP}/24 from 192.0.2.1").as_str()),
         "{log}"
     );
-    assert_eq!(guest::marker(&log, "RC"), Some("0"), "{log}");
-    let status: serde_json::Value =
-        serde_json::from_str(guest::section(&log, "STATUS").unwrap()).unwrap();
-    assert_eq!(status["state"], "ok", "{status:#}");
-    assert_eq!(status["node_name"], "a4", "{status:#}");
     let row = assert_stages_in_order(&state, &log);
     assert_phases(&row);
     assert_eq!(row["state"], "configured", "{row:#}");
     assert_eq!(row["ip"], A4_IP, "{row:#}");
     assert_token_only_in_the_config(&srv, &c, &serve.field("http"), &log);
+}
+
+/// `--dhcp proxy` beside Debian's dnsmasq, the site's DHCP server on the same bridge (full
+/// DHCP, its own lease file): the same boot end to end; dnsmasq leased the guest its address
+/// and serve handed out none (no lease file entries, no address in any DHCP event).
+#[test]
+fn a_bios_guest_netboots_the_agent_in_proxy_mode_beside_dnsmasq() {
+    if guest::skip_unless_available(VIRTIO_ROM) || netns::skip_unless_available(&["dnsmasq"]) {
+        return;
+    }
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let c = Cluster::new("rack");
+    let dir = tempfile::tempdir().unwrap();
+    let art = guest::agent_artifacts(dir.path(), &[]);
+    let state = dir.path().join("state");
+    let (site, proxy) = (Netns::new("site"), Netns::new("proxy"));
+    guest::bridge(&site, "br0", "192.0.2.1/24");
+    guest::tap(&site, "br0", "tap0");
+    netns::veth(&site, "sp0", &proxy, "px0");
+    site.ip(&["link", "set", "sp0", "master", "br0"]);
+    proxy.ip(&["addr", "add", "192.0.2.2/24", "dev", "px0"]);
+    let _site_dhcp = dhcp_support::SiteDhcp::start(&site, dir.path());
+    let mut cmd = serve_cmd(&proxy, "px0", &c, &art, &state);
+    cmd.args(["--dhcp", "proxy"]);
+    let serve = Serve::start(cmd);
+    let log = boot_a4(&site, dir.path(), &state);
+    let net = guest::marker(&log, "NET").unwrap_or("");
+    let addr = net
+        .strip_suffix("/24 from 192.0.2.1")
+        .unwrap_or_else(|| panic!("the guest's address is not dnsmasq's: {net:?}"));
+    let leases = std::fs::read_to_string(dir.path().join("leases")).unwrap();
+    assert!(
+        leases
+            .lines()
+            .any(|l| l.contains(A4) && l.contains(&format!(" {addr} "))),
+        "dnsmasq's lease file has no {A4} {addr}:\n{leases}"
+    );
+    let row = assert_stages_in_order(&state, &log);
+    assert_phases(&row);
+    assert_eq!(row["state"], "configured", "{row:#}");
+    assert_eq!(row["ip"], addr, "{row:#}");
+    for e in row["timeline"].as_array().unwrap() {
+        if e["kind"] == "dhcp" {
+            let d = e["detail"].as_str().unwrap();
+            assert!(
+                d.starts_with("offer boot ") || d.starts_with("ack boot "),
+                "a proxy DHCP event with an address: {d}"
+            );
+        }
+    }
+    let ours = std::fs::read_to_string(state.join("dhcp-leases.json")).unwrap_or_default();
+    let ours: serde_json::Value = serde_json::from_str(&ours).unwrap_or_default();
+    assert!(
+        ours["leases"].as_array().is_none_or(|l| l.is_empty()),
+        "serve leased addresses in proxy mode: {ours}"
+    );
+    assert_token_only_in_the_config(&proxy, &c, &serve.field("http"), &log);
 }
