@@ -26,14 +26,10 @@ const A4_IP: &str = "192.0.2.24";
 /// One TCG guest at a time: two would share the 2 cores with the build.
 static ONE_GUEST: Mutex<()> = Mutex::new(());
 
-/// Kernel arguments every boot script carries here: the serial console, and no join check
-/// (there is no k3s; the join phase is skipped and says so).
-const KARGS: [&str; 4] = [
-    "console=ttyS0",
-    "quiet",
-    "panic=-1",
-    "kateskit.agent.verify_join=false",
-];
+/// Kernel arguments every boot script carries here: the serial console.
+const KARGS: [&str; 3] = ["console=ttyS0", "quiet", "panic=-1"];
+/// Where the rack example's agents join (its api_vip).
+const K3S: &str = "192.0.2.10:6443";
 
 fn serve_cmd(
     ns: &Netns,
@@ -55,6 +51,51 @@ fn serve_cmd(
         cmd.arg("--karg").arg(k);
     }
     cmd
+}
+
+/// A k3s supervisor STAND-IN (tests/agent_support/standin.rs, not k3s) at the rack's api_vip
+/// in its own namespace on the bridge, knowing the cluster's CA and agent password; and the
+/// kubelet files k3s would write on the node (its kubeconfig pointing there), for the
+/// initramfs.
+fn k3s_stand_in(
+    srv: &Netns,
+    c: &Cluster,
+) -> (
+    Netns,
+    agent_support::standin::StandIn,
+    Vec<(&'static str, String)>,
+) {
+    use agent_support::standin;
+    let ns = Netns::new("k3s");
+    netns::veth(srv, "k3s0", &ns, "eth0");
+    srv.ip(&["link", "set", "k3s0", "master", "br0"]);
+    ns.ip(&["addr", "add", "192.0.2.10/24", "dev", "eth0"]);
+    let tls = c.dir.path().join("secrets/tls");
+    let ca = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
+    let key = std::fs::read_to_string(tls.join("server-ca.key")).unwrap();
+    let secrets = kateskit::pki::load(c.dir.path()).unwrap();
+    let o = standin::Opts::new(
+        &ca,
+        &key,
+        secrets.server_token.password.expose(),
+        secrets.agent_token.password.expose(),
+    );
+    let s = ns
+        .spawn(move || standin::start_at(o, K3S.parse().unwrap()))
+        .join()
+        .unwrap();
+    let (cert, ckey) = standin::client_identity();
+    let dir = "var/lib/rancher/k3s/agent";
+    let kc = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://{K3S}\n    certificate-authority: /{dir}/server-ca.crt\n  name: local\nusers:\n- name: user\n  user:\n    client-certificate: /{dir}/client-kubelet.crt\n    client-key: /{dir}/client-kubelet.key\ncontexts:\n- context: {{cluster: local, user: user}}\n  name: default\ncurrent-context: default\n"
+    );
+    let files = vec![
+        ("var/lib/rancher/k3s/agent/server-ca.crt", ca),
+        ("var/lib/rancher/k3s/agent/client-kubelet.crt", cert),
+        ("var/lib/rancher/k3s/agent/client-kubelet.key", ckey),
+        ("var/lib/rancher/k3s/agent/kubelet.kubeconfig", kc),
+    ];
+    (ns, s, files)
 }
 
 /// Boots a4 and waits for the console's last marker; prints the timeline when it never came.
@@ -113,8 +154,9 @@ fn assert_stages_in_order(state: &Path, log: &str) -> serde_json::Value {
     rows[0].clone()
 }
 
-/// Every agent phase before the report, as the status POST reported it, in run order.
-fn assert_phases(row: &serde_json::Value) {
+/// Every agent phase before the report, as the status POST reported it, in run order; `join`
+/// is the join phase's expected start.
+fn assert_phases(row: &serde_json::Value, join: &str) {
     let details: Vec<&str> = row["timeline"]
         .as_array()
         .unwrap()
@@ -130,7 +172,7 @@ fn assert_phases(row: &serde_json::Value) {
         "disks done",
         "k3s-config done",
         "start done",
-        "join skipped: agent.verify_join is false",
+        join,
     ];
     let mut at = 0;
     for w in want {
@@ -189,11 +231,13 @@ fn a_bios_guest_netboots_the_agent_in_full_mode() {
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
     let c = Cluster::new("rack");
     let dir = tempfile::tempdir().unwrap();
-    let art = guest::agent_artifacts(dir.path(), &[]);
-    let state = dir.path().join("state");
     let srv = Netns::new("boot");
     guest::bridge(&srv, "br0", "192.0.2.1/24");
     guest::tap(&srv, "br0", "tap0");
+    let (_k3s_ns, k3s, files) = k3s_stand_in(&srv, &c);
+    let extra: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let art = guest::agent_artifacts(dir.path(), &extra);
+    let state = dir.path().join("state");
     let mut cmd = serve_cmd(&srv, "br0", &c, &art, &state);
     cmd.args(["--dhcp", "full", "--range", "192.0.2.100,192.0.2.150"]);
     let serve = Serve::start(cmd);
@@ -204,9 +248,17 @@ fn a_bios_guest_netboots_the_agent_in_full_mode() {
         "{log}"
     );
     let row = assert_stages_in_order(&state, &log);
-    assert_phases(&row);
-    assert_eq!(row["state"], "configured", "{row:#}");
+    assert_phases(&row, "join done: joined via https://192.0.2.10:6443");
+    let kinds: Vec<&str> = row["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.last(), Some(&"joined"), "{kinds:?}");
+    assert_eq!(row["state"], "joined", "{row:#}");
     assert_eq!(row["ip"], A4_IP, "{row:#}");
+    assert_eq!(k3s.url(), format!("https://{K3S}"));
     assert_token_only_in_the_config(&srv, &c, &serve.field("http"), &log);
 }
 
@@ -231,7 +283,12 @@ fn a_bios_guest_netboots_the_agent_in_proxy_mode_beside_dnsmasq() {
     proxy.ip(&["addr", "add", "192.0.2.2/24", "dev", "px0"]);
     let _site_dhcp = dhcp_support::SiteDhcp::start(&site, dir.path());
     let mut cmd = serve_cmd(&proxy, "px0", &c, &art, &state);
-    cmd.args(["--dhcp", "proxy"]);
+    cmd.args([
+        "--dhcp",
+        "proxy",
+        "--karg",
+        "kateskit.agent.verify_join=false",
+    ]);
     let serve = Serve::start(cmd);
     let log = boot_a4(&site, dir.path(), &state);
     let net = guest::marker(&log, "NET").unwrap_or("");
@@ -246,7 +303,7 @@ fn a_bios_guest_netboots_the_agent_in_proxy_mode_beside_dnsmasq() {
         "dnsmasq's lease file has no {A4} {addr}:\n{leases}"
     );
     let row = assert_stages_in_order(&state, &log);
-    assert_phases(&row);
+    assert_phases(&row, "join skipped: agent.verify_join is false");
     assert_eq!(row["state"], "configured", "{row:#}");
     assert_eq!(row["ip"], addr, "{row:#}");
     for e in row["timeline"].as_array().unwrap() {
