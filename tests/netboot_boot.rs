@@ -151,6 +151,9 @@ fn assert_stages_in_order(state: &Path, log: &str) -> serde_json::Value {
         A4,
     ]);
     let rows: serde_json::Value = serde_json::from_str(&fleet_support::ok(&out)).unwrap();
+    for e in rows[0]["timeline"].as_array().into_iter().flatten() {
+        eprintln!("timeline: {} {}", e["kind"], e["detail"]);
+    }
     rows[0].clone()
 }
 
