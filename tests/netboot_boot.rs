@@ -192,9 +192,13 @@ fn assert_phases(row: &serde_json::Value, join: &str) {
 fn assert_token_only_in_the_config(ns: &Netns, c: &Cluster, http: &str, log: &str) {
     let (agent, server) = tokens(c);
     let chain = curl(ns, &[&format!("http://{http}/boot.ipxe")]);
+    // The URL the chain script builds for this guest (uuid and serial empty under QEMU).
     let boot = curl(
         ns,
-        &[&format!("http://{http}/boot/{}", A4.replace(':', "-"))],
+        &[&format!(
+            "http://{http}/boot/{}?uuid=&serial=&arch=i386",
+            A4.replace(':', "-")
+        )],
     );
     let boot = String::from_utf8_lossy(&boot.stdout).to_string();
     assert!(boot.contains("kateskit.config_tls_sha256="), "{boot}");
