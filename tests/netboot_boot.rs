@@ -28,8 +28,6 @@ static ONE_GUEST: Mutex<()> = Mutex::new(());
 
 /// Kernel arguments every boot script carries here: the serial console.
 const KARGS: [&str; 3] = ["console=ttyS0", "quiet", "panic=-1"];
-/// Where the rack example's agents join (its api_vip).
-const K3S: &str = "192.0.2.10:6443";
 
 fn serve_cmd(
     ns: &Netns,
@@ -51,51 +49,6 @@ fn serve_cmd(
         cmd.arg("--karg").arg(k);
     }
     cmd
-}
-
-/// A k3s supervisor STAND-IN (tests/agent_support/standin.rs, not k3s) at the rack's api_vip
-/// in its own namespace on the bridge, knowing the cluster's CA and agent password; and the
-/// kubelet files k3s would write on the node (its kubeconfig pointing there), for the
-/// initramfs.
-fn k3s_stand_in(
-    srv: &Netns,
-    c: &Cluster,
-) -> (
-    Netns,
-    agent_support::standin::StandIn,
-    Vec<(&'static str, String)>,
-) {
-    use agent_support::standin;
-    let ns = Netns::new("k3s");
-    netns::veth(srv, "k3s0", &ns, "eth0");
-    srv.ip(&["link", "set", "k3s0", "master", "br0"]);
-    ns.ip(&["addr", "add", "192.0.2.10/24", "dev", "eth0"]);
-    let tls = c.dir.path().join("secrets/tls");
-    let ca = std::fs::read_to_string(tls.join("server-ca.crt")).unwrap();
-    let key = std::fs::read_to_string(tls.join("server-ca.key")).unwrap();
-    let secrets = kateskit::pki::load(c.dir.path()).unwrap();
-    let o = standin::Opts::new(
-        &ca,
-        &key,
-        secrets.server_token.password.expose(),
-        secrets.agent_token.password.expose(),
-    );
-    let s = ns
-        .spawn(move || standin::start_at(o, K3S.parse().unwrap()))
-        .join()
-        .unwrap();
-    let (cert, ckey) = standin::client_identity();
-    let dir = "var/lib/rancher/k3s/agent";
-    let kc = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://{K3S}\n    certificate-authority: /{dir}/server-ca.crt\n  name: local\nusers:\n- name: user\n  user:\n    client-certificate: /{dir}/client-kubelet.crt\n    client-key: /{dir}/client-kubelet.key\ncontexts:\n- context: {{cluster: local, user: user}}\n  name: default\ncurrent-context: default\n"
-    );
-    let files = vec![
-        ("var/lib/rancher/k3s/agent/server-ca.crt", ca),
-        ("var/lib/rancher/k3s/agent/client-kubelet.crt", cert),
-        ("var/lib/rancher/k3s/agent/client-kubelet.key", ckey),
-        ("var/lib/rancher/k3s/agent/kubelet.kubeconfig", kc),
-    ];
-    (ns, s, files)
 }
 
 /// Boots a4 and waits for the console's last marker; prints the timeline when it never came.
@@ -241,7 +194,7 @@ fn a_bios_guest_netboots_the_agent_in_full_mode() {
     let srv = Netns::new("boot");
     guest::bridge(&srv, "br0", "192.0.2.1/24");
     guest::tap(&srv, "br0", "tap0");
-    let (_k3s_ns, k3s, files) = k3s_stand_in(&srv, &c);
+    let (_k3s_ns, k3s, files) = serve_support::k3s::at_api_vip(&srv, "br0", &c);
     let extra: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
     let art = guest::agent_artifacts(dir.path(), &extra);
     let state = dir.path().join("state");
@@ -265,7 +218,10 @@ fn a_bios_guest_netboots_the_agent_in_full_mode() {
     assert_eq!(kinds.last(), Some(&"joined"), "{kinds:?}");
     assert_eq!(row["state"], "joined", "{row:#}");
     assert_eq!(row["ip"], A4_IP, "{row:#}");
-    assert_eq!(k3s.url(), format!("https://{K3S}"));
+    assert_eq!(
+        k3s.url(),
+        format!("https://{}", serve_support::k3s::API_VIP)
+    );
     assert_token_only_in_the_config(&srv, &c, &serve.field("http"), &log);
 }
 
