@@ -52,9 +52,16 @@ fn serve_cmd(
 }
 
 /// Boots a4 and waits for the console's last marker; prints the timeline when it never came.
-fn boot_a4(ns: &Netns, dir: &Path, state: &Path) -> String {
+fn boot_a4(
+    ns: &Netns,
+    dir: &Path,
+    state: &Path,
+    disk: Option<(std::path::PathBuf, String)>,
+) -> String {
     let serial = dir.join("serial.log");
-    let mut g = Guest::launch(ns, &GuestOpts::bios(A4, "tap0", &serial));
+    let mut opts = GuestOpts::bios(A4, "tap0", &serial);
+    opts.disk = disk;
+    let mut g = Guest::launch(ns, &opts);
     let (_, done) = g.wait_for("==DONE==", BOOT_BOUND);
     if !done {
         let out =
@@ -201,7 +208,27 @@ fn a_bios_guest_netboots_the_agent_in_full_mode() {
     let mut cmd = serve_cmd(&srv, "br0", &c, &art, &state);
     cmd.args(["--dhcp", "full", "--range", "192.0.2.100,192.0.2.150"]);
     let serve = Serve::start(cmd);
-    let log = boot_a4(&srv, dir.path(), &state);
+    // A data disk a4's config does not name: the agent leaves it alone.
+    let disk = dir.path().join("data.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let log = boot_a4(
+        &srv,
+        dir.path(),
+        &state,
+        Some((disk.clone(), "KK_DATA".into())),
+    );
+    assert_eq!(
+        guest::marker(&log, "DISKS"),
+        Some("virtio-KK_DATA "),
+        "{log}"
+    );
+    assert!(
+        std::fs::read(&disk).unwrap().iter().all(|&b| b == 0),
+        "the agent wrote to a disk its config does not name"
+    );
     assert_eq!(
         guest::marker(&log, "NET"),
         Some(format!("{A4_IP}/24 from 192.0.2.1").as_str()),
@@ -253,7 +280,7 @@ fn a_bios_guest_netboots_the_agent_in_proxy_mode_beside_dnsmasq() {
         "kateskit.agent.verify_join=false",
     ]);
     let serve = Serve::start(cmd);
-    let log = boot_a4(&site, dir.path(), &state);
+    let log = boot_a4(&site, dir.path(), &state, None);
     let net = guest::marker(&log, "NET").unwrap_or("");
     let addr = net
         .strip_suffix("/24 from 192.0.2.1")
