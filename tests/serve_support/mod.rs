@@ -2,6 +2,9 @@
 //! artifacts and curl inside a namespace.
 #![allow(dead_code)]
 
+pub mod guest;
+pub mod k3s;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -142,6 +142,8 @@ fn ipxe_gets_the_script_url_never_the_binary_again() {
         let o = ask(&mut r, &p, MessageType::Discover, Port::Dhcp);
         let m = wire_reply(&o);
         assert_eq!(file(&m), want);
+        // iPXE takes a proxy offer only with a next-server and a boot file (dhcp_has_pxeopts).
+        assert_eq!(m.siaddr(), SERVER);
         assert_eq!(
             bytes_opt(&m, OptionCode::ClassIdentifier).unwrap(),
             b"PXEClient"
@@ -149,15 +151,9 @@ fn ipxe_gets_the_script_url_never_the_binary_again() {
         assert_eq!(o.events[1].boot.as_deref(), Some(want));
         // The same client on port 4011 (iPXE's ProxyDHCPREQUEST) gets the same script.
         let p = p.ciaddr(Ipv4Addr::new(192, 0, 2, 150));
-        assert_eq!(
-            file(&wire_reply(&ask(
-                &mut r,
-                &p,
-                MessageType::Request,
-                Port::Pxe
-            ))),
-            want
-        );
+        let ack = wire_reply(&ask(&mut r, &p, MessageType::Request, Port::Pxe));
+        assert_eq!(file(&ack), want);
+        assert_eq!(ack.siaddr(), SERVER);
     }
 }
 
