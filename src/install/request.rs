@@ -1,5 +1,6 @@
 //! The boot request for an unattended install: `kateskit.install.device=` (and
-//! `kateskit.install.wipe=`) on the kernel command line, or among the kernel arguments stamped
+//! `kateskit.install.wipe=`, and for a netbooted machine `kateskit.install.image_url=` with
+//! `kateskit.install.image_sha256=`, the raw image to stream) on the kernel command line, or among the kernel arguments stamped
 //! into the boot medium's embed area (`kateskit image customize --karg`), which count as
 //! appended to the command line, as in the agent's ladder. The live system's units ask this
 //! one question (`kateskit install --request-check`), so the installer starts for a stamped
@@ -18,8 +19,47 @@ pub struct Request {
     /// The disk to install to; `None` for `auto` (the node's `install_disk`).
     pub device: Option<String>,
     pub wipe: Option<String>,
+    /// The raw image to install from a server, with the SHA-256 it must have.
+    pub image: Option<ImageUrl>,
     /// Where the device was named, for messages.
     pub from: String,
+}
+
+/// `kateskit.install.image_url=` with its `kateskit.install.image_sha256=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUrl {
+    pub url: String,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+/// The image arguments as given (either may be missing until [`image_url`] checks them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ImageArgs {
+    url: Option<String>,
+    sha256: Option<String>,
+}
+
+/// Pairs the two image arguments: a URL without a valid hash is refused (an unverified image
+/// is never installed), and a hash without a URL asks for nothing.
+fn image_url(args: &ImageArgs, from: &str) -> Result<Option<ImageUrl>, String> {
+    let Some(url) = args.url.as_deref().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let shown = crate::redact::url(url);
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("kateskit.install.image_url={shown} ({from}) is not an http:// or https:// URL"));
+    }
+    let Some(hex) = args.sha256.as_deref().filter(|h| !h.is_empty()) else {
+        return Err(format!("kateskit.install.image_url={shown} ({from}) comes without kateskit.install.image_sha256=; an image is never installed unverified: add the image's SHA-256 (sha256sum, or the server's SHA256SUMS)"));
+    };
+    let sha256 = crate::image::sums::parse_sha256(hex).map_err(|_| {
+        format!("kateskit.install.image_sha256={hex} ({from}) is not a SHA-256 (64 hex digits)")
+    })?;
+    Ok(Some(ImageUrl {
+        url: url.to_string(),
+        sha256,
+    }))
 }
 
 /// The request, and the error of a boot medium area that could not be read (the command
@@ -28,16 +68,26 @@ pub struct Request {
 pub struct Found {
     pub request: Option<Request>,
     pub area_error: Option<String>,
+    /// An image URL without a valid SHA-256 (or not a URL): the install must stop.
+    pub image_error: Option<String>,
 }
 
-fn apply(args: &[(String, Option<String>)], from: &str, req: &mut Option<Request>) {
+fn apply(
+    args: &[(String, Option<String>)],
+    from: &str,
+    req: &mut Option<Request>,
+    image: &mut ImageArgs,
+) {
     for (k, v) in args {
         let v = v.clone().unwrap_or_default();
         match k.as_str() {
+            "kateskit.install.image_url" => image.url = Some(v),
+            "kateskit.install.image_sha256" => image.sha256 = Some(v),
             "kateskit.install.device" => {
                 let r = req.get_or_insert_with(|| Request {
                     device: None,
                     wipe: None,
+                    image: None,
                     from: from.to_string(),
                 });
                 r.device = (v != "auto" && !v.is_empty()).then_some(v);
@@ -50,6 +100,7 @@ fn apply(args: &[(String, Option<String>)], from: &str, req: &mut Option<Request
                     *req = Some(Request {
                         device: None,
                         wipe: (!v.is_empty()).then_some(v),
+                        image: None,
                         from: String::new(),
                     });
                 }
@@ -63,10 +114,15 @@ fn apply(args: &[(String, Option<String>)], from: &str, req: &mut Option<Request
 pub fn read(cmdline: &Path, live_areas: &[PathBuf]) -> Found {
     let mut found = Found::default();
     let mut req = None;
+    let mut image = ImageArgs::default();
+    let mut image_from = String::new();
     let src = cmdline.display().to_string();
     match std::fs::read_to_string(cmdline) {
         Ok(line) => match crate::agent::ladder::cmdline::split(&line, &src) {
-            Ok(args) => apply(&args, &format!("the kernel command line ({src})"), &mut req),
+            Ok(args) => {
+                image_from = format!("the kernel command line ({src})");
+                apply(&args, &image_from, &mut req, &mut image);
+            }
             Err(e) => found.area_error = Some(e.to_string()),
         },
         Err(e) => found.area_error = Some(format!("reading {src}: {e}")),
@@ -77,7 +133,13 @@ pub fn read(cmdline: &Path, live_areas: &[PathBuf]) -> Found {
             Ok(Some(area)) => {
                 let from = format!("the kernel arguments stamped in {}", p.display());
                 match crate::agent::ladder::cmdline::split(&area.kargs.join(" "), &from) {
-                    Ok(args) => apply(&args, &from, &mut req),
+                    Ok(args) => {
+                        let before = image.clone();
+                        apply(&args, &from, &mut req, &mut image);
+                        if image != before {
+                            image_from = from.clone();
+                        }
+                    }
                     Err(e) => found.area_error = Some(e.to_string()),
                 }
                 break;
@@ -90,6 +152,15 @@ pub fn read(cmdline: &Path, live_areas: &[PathBuf]) -> Found {
     }
     // A wipe serial alone asks for nothing.
     found.request = req.filter(|r| !r.from.is_empty());
+    match image_url(&image, &image_from) {
+        Ok(i) => {
+            if let Some(r) = found.request.as_mut() {
+                r.image = i;
+            }
+        }
+        // The request stands (the installer must run and say why it stops), but cannot proceed.
+        Err(e) => found.image_error = Some(e),
+    }
     found
 }
 
@@ -183,10 +254,59 @@ mod tests {
         let bad = Found {
             request: None,
             area_error: Some("embed.img: bad checksum".into()),
+            image_error: None,
         };
         let (code, why) = condition(Check::Install, &bad);
         assert_eq!(code, 255);
         assert!(why.contains("bad checksum"), "{why}");
         assert_eq!(condition(Check::Live, &bad).0, 0);
+    }
+
+    const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn the_image_url_comes_with_its_hash_or_is_refused() {
+        let f = found(
+            &format!("kateskit.install.device=auto kateskit.install.image_url=http://192.0.2.1:8080/artifacts/install.img kateskit.install.image_sha256={}", HASH.to_uppercase()),
+            None,
+        );
+        let i = f.request.unwrap().image.unwrap();
+        assert_eq!(i.url, "http://192.0.2.1:8080/artifacts/install.img");
+        assert_eq!(i.sha256, HASH, "lowercased");
+        assert!(f.image_error.is_none());
+        // A URL alone is never installed unverified.
+        let f = found(
+            "kateskit.install.device=auto kateskit.install.image_url=https://u:pw@192.0.2.1/i.img",
+            None,
+        );
+        assert!(f.request.unwrap().image.is_none());
+        let e = f.image_error.unwrap();
+        assert!(e.contains("without kateskit.install.image_sha256"), "{e}");
+        assert!(!e.contains("pw"), "credentials redacted: {e}");
+        let f = found(
+            "kateskit.install.device=auto kateskit.install.image_url=http://192.0.2.1/i.img kateskit.install.image_sha256=abc",
+            None,
+        );
+        assert!(f.image_error.unwrap().contains("not a SHA-256"));
+        let f = found(
+            "kateskit.install.device=auto kateskit.install.image_url=ftp://192.0.2.1/i.img kateskit.install.image_sha256=abc",
+            None,
+        );
+        assert!(f.image_error.unwrap().contains("not an http"));
+        // Stamped arguments count too, and a hash alone asks for no download.
+        let f = found(
+            "kateskit.install.device=auto",
+            Some(&[
+                "kateskit.install.image_url=http://192.0.2.1/i.img",
+                &format!("kateskit.install.image_sha256={HASH}"),
+            ]),
+        );
+        assert_eq!(f.request.unwrap().image.unwrap().sha256, HASH);
+        let f = found(
+            &format!("kateskit.install.device=auto kateskit.install.image_sha256={HASH}"),
+            None,
+        );
+        assert!(f.request.unwrap().image.is_none());
+        assert!(f.image_error.is_none());
     }
 }

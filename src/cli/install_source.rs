@@ -1,0 +1,92 @@
+//! The image `kateskit install` writes: the live image's local file, or a URL streamed onto the
+//! disk (`--image-url` with `--image-sha256`). Either way the embed offset and the ESP come
+//! from the image's own GPT, read before any disk is touched.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use kateskit::image::flash_url::UrlImage;
+use kateskit::install::{self, Chosen, Prepared};
+
+/// Connections an install from a URL may open (a dropped one resumes with a Range).
+const ATTEMPTS: u32 = 5;
+/// The wait after the first failed connection, doubled after each further one.
+const BACKOFF: Duration = Duration::from_millis(500);
+
+pub enum InstallImage {
+    File { file: File, path: PathBuf, len: u64 },
+    Url(UrlImage),
+}
+
+impl InstallImage {
+    pub fn file(path: &Path) -> anyhow::Result<InstallImage> {
+        let file = File::open(path).with_context(|| {
+            format!(
+                "opening the install image {}; pass --image, --image-url with --image-sha256, or set KATESKIT_INSTALL_IMAGE",
+                path.display()
+            )
+        })?;
+        let len = file
+            .metadata()
+            .with_context(|| format!("reading size of {}", path.display()))?
+            .len();
+        Ok(InstallImage::File {
+            file,
+            path: path.to_path_buf(),
+            len,
+        })
+    }
+
+    pub fn url(url: &str, sha256_hex: &str) -> anyhow::Result<InstallImage> {
+        let sha = kateskit::image::pull::parse_sha256(sha256_hex)?;
+        super::note!(
+            "install image: {} (sha256 {sha})",
+            kateskit::redact::url(url)
+        );
+        Ok(InstallImage::Url(UrlImage::open(url, &sha, ATTEMPTS, BACKOFF)?))
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            InstallImage::File { len, .. } => *len,
+            InstallImage::Url(u) => u.len(),
+        }
+    }
+
+    /// The path, or the URL without credentials, for messages.
+    pub fn shown(&self) -> PathBuf {
+        match self {
+            InstallImage::File { path, .. } => path.clone(),
+            InstallImage::Url(u) => PathBuf::from(kateskit::redact::url(u.url()).to_string()),
+        }
+    }
+
+    pub fn embed_offset(&self) -> Result<u64, install::InstallError> {
+        match self {
+            InstallImage::File { file, path, .. } => install::embed_offset(file, path),
+            InstallImage::Url(u) => {
+                install::embed_offset_in(&u.head(), &self.shown().display().to_string())
+            }
+        }
+    }
+
+    /// The ESP's partition number (for the boot entry), or why there is none.
+    pub fn esp_partition(&self) -> Result<u32, String> {
+        match self {
+            InstallImage::File { file, path, .. } => install::firmware::esp_partition(file, path),
+            InstallImage::Url(u) => install::firmware::esp_partition_in(
+                &u.head(),
+                &self.shown().display().to_string(),
+            ),
+        }
+    }
+
+    pub fn prepare(self, chosen: &Chosen) -> Result<Prepared, install::InstallError> {
+        match self {
+            InstallImage::File { path, .. } => install::prepare_chosen(&path, chosen),
+            InstallImage::Url(u) => install::prepare_url(u, chosen),
+        }
+    }
+}
