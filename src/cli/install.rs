@@ -28,7 +28,12 @@ pub struct InstallCmd {
     pub image: PathBuf,
     /// Stream the raw image from this http(s) URL straight onto the disk (a netbooted
     /// machine has no room for a local copy); needs --image-sha256.
-    #[arg(long, value_name = "URL", conflicts_with = "image", requires = "image_sha256")]
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "image",
+        requires = "image_sha256"
+    )]
     pub image_url: Option<String>,
     /// SHA-256 (64 hex digits) the image at --image-url must have; checked before the disk
     /// gets a partition table.

@@ -17,7 +17,7 @@ const BACKOFF: Duration = Duration::from_millis(500);
 
 pub enum InstallImage {
     File { file: File, path: PathBuf, len: u64 },
-    Url(UrlImage),
+    Url(Box<UrlImage>),
 }
 
 impl InstallImage {
@@ -45,7 +45,8 @@ impl InstallImage {
             "install image: {} (sha256 {sha})",
             kateskit::redact::url(url)
         );
-        Ok(InstallImage::Url(UrlImage::open(url, &sha, ATTEMPTS, BACKOFF)?))
+        let image = UrlImage::open(url, &sha, ATTEMPTS, BACKOFF)?;
+        Ok(InstallImage::Url(Box::new(image)))
     }
 
     pub fn len(&self) -> u64 {
@@ -76,17 +77,16 @@ impl InstallImage {
     pub fn esp_partition(&self) -> Result<u32, String> {
         match self {
             InstallImage::File { file, path, .. } => install::firmware::esp_partition(file, path),
-            InstallImage::Url(u) => install::firmware::esp_partition_in(
-                &u.head(),
-                &self.shown().display().to_string(),
-            ),
+            InstallImage::Url(u) => {
+                install::firmware::esp_partition_in(&u.head(), &self.shown().display().to_string())
+            }
         }
     }
 
     pub fn prepare(self, chosen: &Chosen) -> Result<Prepared, install::InstallError> {
         match self {
             InstallImage::File { path, .. } => install::prepare_chosen(&path, chosen),
-            InstallImage::Url(u) => install::prepare_url(u, chosen),
+            InstallImage::Url(u) => install::prepare_url(*u, chosen),
         }
     }
 }

@@ -138,7 +138,9 @@ impl UrlImage {
         let result = self.write_and_verify(target, &regions, opts);
         if result.is_err() {
             if let Err(e) = regions.zero(target) {
-                tracing::error!("wiping the partition tables after a failed install also failed: {e}");
+                tracing::error!(
+                    "wiping the partition tables after a failed install also failed: {e}"
+                );
             }
         }
         result
@@ -224,7 +226,9 @@ impl UrlImage {
         target
             .write_all_at(&head, 0)
             .map_err(io("writing the first MiB"))?;
-        target.sync_all().map_err(io("syncing the partition tables"))?;
+        target
+            .sync_all()
+            .map_err(io("syncing the partition tables"))?;
         if let Some(pb) = &opts.progress {
             pb.set_message("verifying");
         }
@@ -254,7 +258,10 @@ impl Regions {
             .write_all_at(&vec![0u8; self.head_len as usize], 0)
             .map_err(io("zeroing the first MiB"))?;
         target
-            .write_all_at(&vec![0u8; (self.len - self.tail_start) as usize], self.tail_start)
+            .write_all_at(
+                &vec![0u8; (self.len - self.tail_start) as usize],
+                self.tail_start,
+            )
             .map_err(io("zeroing the image's backup GPT region"))?;
         // An old backup GPT at the disk's end would make tools restore the old table.
         let last = self.target_len.saturating_sub(HEAD).max(self.len);
@@ -278,7 +285,9 @@ fn verify(
     crate::io::pipeline::run(
         len,
         CHUNK,
-        |buf, off| read_at(direct, target, buf, off).map_err(io(format!("reading back at byte {off}"))),
+        |buf, off| {
+            read_at(direct, target, buf, off).map_err(io(format!("reading back at byte {off}")))
+        },
         |got, off| {
             h.update(got);
             if let Some(pb) = &opts.progress {

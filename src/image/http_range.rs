@@ -204,7 +204,12 @@ impl ResumingReader {
         while skip > 0 {
             let n = skip.min(sink.len() as u64) as usize;
             match resp.read(&mut sink[..n]) {
-                Ok(0) => return self.fail(format!("connection closed while skipping to byte {}", self.pos)),
+                Ok(0) => {
+                    return self.fail(format!(
+                        "connection closed while skipping to byte {}",
+                        self.pos
+                    ))
+                }
                 Ok(k) => skip -= k as u64,
                 Err(e) => return self.fail(format!("connection lost while skipping: {e}")),
             }

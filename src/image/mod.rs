@@ -7,12 +7,12 @@ pub mod cpio;
 pub mod customize;
 pub mod embed;
 pub mod flash;
-pub mod flash_url;
 mod flash_stream;
+pub mod flash_url;
 pub mod gpt;
+pub mod http_range;
 pub mod iso9660;
 pub mod output;
-pub mod http_range;
 pub mod pull;
 pub mod sums;
 

@@ -48,7 +48,9 @@ fn image_url(args: &ImageArgs, from: &str) -> Result<Option<ImageUrl>, String> {
     };
     let shown = crate::redact::url(url);
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!("kateskit.install.image_url={shown} ({from}) is not an http:// or https:// URL"));
+        return Err(format!(
+            "kateskit.install.image_url={shown} ({from}) is not an http:// or https:// URL"
+        ));
     }
     let Some(hex) = args.sha256.as_deref().filter(|h| !h.is_empty()) else {
         return Err(format!("kateskit.install.image_url={shown} ({from}) comes without kateskit.install.image_sha256=; an image is never installed unverified: add the image's SHA-256 (sha256sum, or the server's SHA256SUMS)"));

@@ -134,7 +134,7 @@ impl Prepared {
     fn check_unchanged(self, chosen: &Chosen) -> Result<Prepared, InstallError> {
         let p = self;
         if p.content.as_ref() != Some(&chosen.classification.content) {
-        return Err(InstallError::Target {
+            return Err(InstallError::Target {
             device: chosen.target.given.display().to_string(),
             reason: format!(
                 "its content changed while it was being checked (was {}, now {}); run install again",
@@ -169,13 +169,13 @@ impl Prepared {
         opts.overlay = overlay;
         let (file, size) = (self.disk.file(), self.disk.size());
         let report = match self.image {
-            Source::File(image) => flash::flash(&image, file, size, &opts).map_err(|source| {
-                InstallError::Flash {
+            Source::File(image) => {
+                flash::flash(&image, file, size, &opts).map_err(|source| InstallError::Flash {
                     image: self.image_path.clone(),
                     device: self.disk.canonical().to_path_buf(),
                     source,
-                }
-            })?,
+                })?
+            }
             Source::Url(image) => {
                 image
                     .flash(file, size, &opts)
