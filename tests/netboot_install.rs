@@ -6,7 +6,6 @@
 //! `--install-image` is a start error naming it. Needs root, iproute2, curl and loop devices.
 
 mod agent_support;
-mod common;
 mod dhcp_support;
 mod fleet_support;
 mod image_common;
@@ -15,8 +14,8 @@ mod serve_support;
 
 use std::os::unix::fs::FileExt;
 
+use agent_support::loopdev::{lock, loop_devices_available, LoopDev};
 use agent_support::Cluster;
-use common::{lock, loop_devices_available, LoopDev};
 use fleet_support::{ok, A1};
 use image_common::{fixture_copy, node_config_without_install_disk as node_config};
 use netns::Netns;

@@ -24,7 +24,7 @@ impl InstallImage {
     pub fn file(path: &Path) -> anyhow::Result<InstallImage> {
         let file = File::open(path).with_context(|| {
             format!(
-                "opening the install image {}; pass --image, --image-url with --image-sha256, or set KATESKIT_INSTALL_IMAGE",
+                "opening the install image {}; pass --image or set KATESKIT_INSTALL_IMAGE (or stream one: --image-url URL --image-sha256 HEX)",
                 path.display()
             )
         })?;

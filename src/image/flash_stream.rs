@@ -117,6 +117,41 @@ pub(super) fn verify(
     )
 }
 
+/// Reads the target back (direct I/O) and compares its SHA-256 with `want`, what was written
+/// (a streamed image has no file to compare with byte for byte).
+pub(super) fn verify_sha256(
+    direct: &File,
+    target: &File,
+    len: u64,
+    want: &str,
+    opts: &FlashOptions,
+) -> Result<(), FlashError> {
+    let _ = rustix::fs::fadvise(target, 0, 0, rustix::fs::Advice::DontNeed);
+    let mut h = Sha256::new();
+    crate::io::pipeline::run(
+        len,
+        CHUNK,
+        |buf, off| {
+            read_at(direct, target, buf, off).map_err(io(format!("reading back at byte {off}")))
+        },
+        |got, off| {
+            h.update(got);
+            if let Some(pb) = &opts.progress {
+                pb.set_position(len + off + got.len() as u64);
+            }
+            Ok(())
+        },
+        |done| FlashError::Io {
+            action: format!("reading back at byte {done}"),
+            error: std::io::Error::other("reader thread stopped early"),
+        },
+    )?;
+    if hex::encode(h.finalize()) != want {
+        return Err(FlashError::VerifyHash);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

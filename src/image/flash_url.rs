@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use super::flash::{io, FlashError, FlashOptions, FlashReport, CHUNK, HEAD};
 use super::http_range::{head_length, ResumingReader};
 use super::pull::PullError;
-use super::ImageSource;
-use crate::io::direct::{read_at, write_at};
+pub use super::Head;
+use crate::io::direct::write_at;
 use crate::redact;
 
 /// Sectors of the backup GPT region kept back until the hash matched (header and entries).
@@ -233,7 +233,7 @@ impl UrlImage {
             pb.set_message("verifying");
         }
         let want = hex::encode(written.finalize());
-        verify(direct, target, r.len, &want, opts)?;
+        super::flash_stream::verify_sha256(direct, target, r.len, &want, opts)?;
         if let Some(pb) = &opts.progress {
             pb.finish_with_message("verified");
         }
@@ -269,55 +269,5 @@ impl Regions {
             .write_all_at(&vec![0u8; (self.target_len - last) as usize], last)
             .map_err(io(format!("zeroing the last MiB from byte {last}")))?;
         target.sync_all().map_err(io("syncing after zeroing"))
-    }
-}
-
-/// Reads the disk back (direct I/O) and compares its SHA-256 with what was written.
-fn verify(
-    direct: &File,
-    target: &File,
-    len: u64,
-    want: &str,
-    opts: &FlashOptions,
-) -> Result<(), FlashError> {
-    let _ = rustix::fs::fadvise(target, 0, 0, rustix::fs::Advice::DontNeed);
-    let mut h = Sha256::new();
-    crate::io::pipeline::run(
-        len,
-        CHUNK,
-        |buf, off| {
-            read_at(direct, target, buf, off).map_err(io(format!("reading back at byte {off}")))
-        },
-        |got, off| {
-            h.update(got);
-            if let Some(pb) = &opts.progress {
-                pb.set_position(len + off + got.len() as u64);
-            }
-            Ok(())
-        },
-        |done| FlashError::Io {
-            action: format!("reading back at byte {done}"),
-            error: std::io::Error::other("reader thread stopped early"),
-        },
-    )?;
-    if hex::encode(h.finalize()) != want {
-        return Err(FlashError::VerifyHash);
-    }
-    Ok(())
-}
-
-/// An image's first bytes standing in for the whole image (of `len` bytes) when parsing its
-/// GPT; reads past them fail as a short file would.
-pub struct Head<'a> {
-    pub bytes: &'a [u8],
-    pub len: u64,
-}
-
-impl ImageSource for Head<'_> {
-    fn byte_len(&self) -> std::io::Result<u64> {
-        Ok(self.len)
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        ImageSource::read_exact_at(self.bytes, buf, offset)
     }
 }

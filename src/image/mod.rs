@@ -133,6 +133,22 @@ impl ImageSource for [u8] {
     }
 }
 
+/// An image's first bytes standing in for the whole image (of `len` bytes) when parsing its
+/// GPT; reads past them fail as a short file would.
+pub struct Head<'a> {
+    pub bytes: &'a [u8],
+    pub len: u64,
+}
+
+impl ImageSource for Head<'_> {
+    fn byte_len(&self) -> std::io::Result<u64> {
+        Ok(self.len)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        ImageSource::read_exact_at(self.bytes, buf, offset)
+    }
+}
+
 /// Finds the embed area. An ISO wins over GPT: hybrid ISOs carry both, and the area is a file.
 pub fn locate(file: &File) -> Result<Carrier, LocateError> {
     locate_in(file)

@@ -11,6 +11,7 @@ mod answers;
 mod candidates;
 pub mod firmware;
 pub mod request;
+mod request_image;
 mod scan;
 mod target;
 mod write;
@@ -79,8 +80,6 @@ pub enum InstallError {
         device: PathBuf,
         source: crate::image::flash_url::UrlFlashError,
     },
-    #[error("{0}")]
-    Url(#[from] crate::image::flash_url::UrlFlashError),
     #[error("refusing {device}: {reason}")]
     Target { device: String, reason: String },
     #[error("{0}")]
