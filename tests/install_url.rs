@@ -68,6 +68,16 @@ impl Served {
     }
 
     fn install(&self, dev: &LoopDev, url: &str, sha256: &str) -> std::process::Output {
+        self.install_with(dev, url, sha256, &[])
+    }
+
+    fn install_with(
+        &self,
+        dev: &LoopDev,
+        url: &str,
+        sha256: &str,
+        extra: &[&str],
+    ) -> std::process::Output {
         kateskit()
             .args([
                 "install",
@@ -81,6 +91,7 @@ impl Served {
                 "--image-sha256",
                 sha256,
             ])
+            .args(extra)
             .arg("--node-config")
             .arg(&self.json)
             .timeout(std::time::Duration::from_secs(60))
@@ -179,6 +190,30 @@ fn a_server_that_always_closes_early_is_refused_and_the_disk_has_no_partition_ta
     let ranges = p.ranges();
     assert_eq!(ranges.len(), 4, "{ranges:?}");
     assert_eq!(ranges[0], "bytes=524288-");
+    assert_no_partition_table(Path::new(&dev.dev));
+}
+
+#[test]
+fn a_server_that_stalls_times_out_and_the_disk_has_no_partition_table() {
+    let _l = lock();
+    let Some(s) = served() else { return };
+    let p = Proxy::start(s.nginx.port, Fault::StallEvery(256 * 1024));
+    let dev = LoopDev::new(s.len + 8 * MIB);
+    let t0 = std::time::Instant::now();
+    let o = s.install_with(&dev, &s.url(p.port), &s.sha256, &["--image-timeout", "1"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("timed out") && e.contains("giving up after 5 attempts"),
+        "{e}"
+    );
+    assert!(e.contains("partition tables were wiped"), "{e}");
+    // Five stalls of 1 s and the waits between them, not the proxy's 20 s.
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(19),
+        "{:?}",
+        t0.elapsed()
+    );
     assert_no_partition_table(Path::new(&dev.dev));
 }
 

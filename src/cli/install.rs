@@ -39,6 +39,10 @@ pub struct InstallCmd {
     /// gets a partition table.
     #[arg(long, value_name = "HEX", requires = "image_url")]
     pub image_sha256: Option<String>,
+    /// Seconds a connect or read of --image-url may stall before that connection counts as
+    /// dropped (and resumes, within 5 connections).
+    #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
+    pub image_timeout: u64,
     /// NodeConfig JSON to stamp into the installed disk; default: the embed area of the
     /// medium this live system booted from.
     #[arg(long, value_name = "FILE")]
@@ -243,7 +247,11 @@ impl InstallCmd {
     /// The local image file, or the image at --image-url (its size and first MiB read).
     fn open_image(&self) -> anyhow::Result<InstallImage> {
         match (&self.image_url, &self.image_sha256) {
-            (Some(url), Some(hex)) => InstallImage::url(url, hex),
+            (Some(url), Some(hex)) => InstallImage::url(
+                url,
+                hex,
+                std::time::Duration::from_secs(self.image_timeout.max(1)),
+            ),
             _ => InstallImage::file(&self.image),
         }
     }

@@ -7,13 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use kateskit::image::flash_url::UrlImage;
+use kateskit::image::flash_url::{UrlImage, UrlOptions};
 use kateskit::install::{self, Chosen, Prepared};
-
-/// Connections an install from a URL may open (a dropped one resumes with a Range).
-const ATTEMPTS: u32 = 5;
-/// The wait after the first failed connection, doubled after each further one.
-const BACKOFF: Duration = Duration::from_millis(500);
 
 pub enum InstallImage {
     File { file: File, path: PathBuf, len: u64 },
@@ -39,13 +34,21 @@ impl InstallImage {
         })
     }
 
-    pub fn url(url: &str, sha256_hex: &str) -> anyhow::Result<InstallImage> {
+    /// `timeout`: a connect or read stalled this long fails that connection.
+    pub fn url(url: &str, sha256_hex: &str, timeout: Duration) -> anyhow::Result<InstallImage> {
         let sha = kateskit::image::pull::parse_sha256(sha256_hex)?;
         super::note!(
             "install image: {} (sha256 {sha})",
             kateskit::redact::url(url)
         );
-        let image = UrlImage::open(url, &sha, ATTEMPTS, BACKOFF)?;
+        let image = UrlImage::open(
+            url,
+            &sha,
+            &UrlOptions {
+                timeout,
+                ..UrlOptions::default()
+            },
+        )?;
         Ok(InstallImage::Url(Box::new(image)))
     }
 

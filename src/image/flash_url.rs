@@ -39,6 +39,27 @@ pub enum UrlFlashError {
     Flash(#[from] FlashError),
 }
 
+/// How patient a download is.
+#[derive(Debug, Clone, Copy)]
+pub struct UrlOptions {
+    /// Connections in all (a dropped one resumes with a Range).
+    pub attempts: u32,
+    /// The wait after the first failed connection, doubled after each further one.
+    pub backoff: Duration,
+    /// A connect, read or write stalled this long fails that connection.
+    pub timeout: Duration,
+}
+
+impl Default for UrlOptions {
+    fn default() -> Self {
+        UrlOptions {
+            attempts: 5,
+            backoff: Duration::from_millis(500),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 /// An image on an HTTP(S) server whose size is known and whose first MiB has been read (for
 /// its GPT); nothing is written yet.
 pub struct UrlImage {
@@ -60,13 +81,9 @@ impl std::fmt::Debug for UrlImage {
 
 impl UrlImage {
     /// Asks the server for the size (HEAD) and reads the first MiB. `sha256` is lowercase hex.
-    pub fn open(
-        url: &str,
-        sha256: &str,
-        attempts: u32,
-        backoff: Duration,
-    ) -> Result<UrlImage, UrlFlashError> {
-        let client = super::pull::client()?;
+    pub fn open(url: &str, sha256: &str, o: &UrlOptions) -> Result<UrlImage, UrlFlashError> {
+        let (attempts, backoff) = (o.attempts, o.backoff);
+        let client = super::pull::client_with(o.timeout)?;
         let len = head_length(&client, url)?.ok_or_else(|| UrlFlashError::NoLength {
             url: url.to_string(),
         })?;

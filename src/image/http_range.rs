@@ -114,6 +114,22 @@ pub fn head_length(client: &Client, url: &str) -> Result<Option<u64>, PullError>
     Ok(header_u64(&resp, CONTENT_LENGTH).and_then(|v| v.trim().parse().ok()))
 }
 
+/// An error with its causes (a body read's io::Error hides the timeout behind "error decoding
+/// response body").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        let c = cause.to_string();
+        if !s.ends_with(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+        src = cause.source();
+    }
+    s
+}
+
 /// The wait before attempt `attempt + 1`: `backoff` doubled per attempt, at most 16 times.
 pub(crate) fn delay(backoff: Duration, attempt: u32) -> Duration {
     backoff * 2u32.saturating_pow(attempt.saturating_sub(1)).min(16)
@@ -211,7 +227,9 @@ impl ResumingReader {
                     ))
                 }
                 Ok(k) => skip -= k as u64,
-                Err(e) => return self.fail(format!("connection lost while skipping: {e}")),
+                Err(e) => {
+                    return self.fail(format!("connection lost while skipping: {}", chain(&e)))
+                }
             }
         }
         self.resp = Some(resp);
@@ -237,7 +255,7 @@ impl ResumingReader {
                     self.pos += n as u64;
                 }
                 Err(e) => {
-                    let msg = format!("connection lost at byte {}: {e}", self.pos);
+                    let msg = format!("connection lost at byte {}: {}", self.pos, chain(&e));
                     self.fail(msg)?;
                 }
             }

@@ -76,9 +76,15 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 }
 
 pub(crate) fn client() -> Result<Client, PullError> {
+    client_with(Duration::from_secs(60))
+}
+
+/// A client whose every connect, read and write gives up after `timeout` (20 s at most for
+/// the connect).
+pub(crate) fn client_with(timeout: Duration) -> Result<Client, PullError> {
     Client::builder()
-        .connect_timeout(Duration::from_secs(20))
-        .timeout(Duration::from_secs(60))
+        .connect_timeout(timeout.min(Duration::from_secs(20)))
+        .timeout(timeout)
         .user_agent(concat!("kateskit/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| PullError::Http {

@@ -75,7 +75,7 @@ pub enum InstallError {
         #[source]
         source: FlashError,
     },
-    #[error("installing to {} failed; its partition tables were wiped so it will not boot half-written: {source}", device.display())]
+    #[error("installing to {} failed; its partition tables were wiped so it will not boot half-written", device.display())]
     UrlFlash {
         device: PathBuf,
         source: crate::image::flash_url::UrlFlashError,

@@ -83,6 +83,8 @@ pub enum Fault {
     CutEvery(usize),
     /// Removes Content-Length from every response (bodies end when the connection closes).
     NoLength,
+    /// Every GET sends this many body bytes, then nothing for 20 s (the connection stays open).
+    StallEvery(usize),
 }
 
 /// A one-request-per-connection proxy to `127.0.0.1:upstream`.
@@ -107,13 +109,14 @@ impl Proxy {
                 let is_get = head.starts_with("GET ");
                 let cut = match fault {
                     Fault::CutOnce(n) if is_get && gets == 0 => Some(n),
-                    Fault::CutEvery(n) if is_get => Some(n),
+                    Fault::CutEvery(n) | Fault::StallEvery(n) if is_get => Some(n),
                     _ => None,
                 };
                 gets += usize::from(is_get);
                 reqs.lock().unwrap().push(head.clone());
                 let strip = matches!(fault, Fault::NoLength);
-                std::thread::spawn(move || forward(c, &head, upstream, cut, strip));
+                let stall = matches!(fault, Fault::StallEvery(_));
+                std::thread::spawn(move || forward(c, &head, upstream, cut, strip, stall));
             }
         });
         Proxy { port, requests }
@@ -147,7 +150,14 @@ fn read_head(mut c: &TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
-fn forward(mut c: TcpStream, head: &str, upstream: u16, cut: Option<usize>, strip: bool) {
+fn forward(
+    mut c: TcpStream,
+    head: &str,
+    upstream: u16,
+    cut: Option<usize>,
+    strip: bool,
+    stall: bool,
+) {
     let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;
     };
@@ -181,6 +191,9 @@ fn forward(mut c: TcpStream, head: &str, upstream: u16, cut: Option<usize>, stri
             break;
         }
         left -= n;
+    }
+    if stall && cut.is_some() {
+        std::thread::sleep(Duration::from_secs(20));
     }
     let _ = c.shutdown(Shutdown::Both);
 }
