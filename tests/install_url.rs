@@ -79,6 +79,8 @@ impl Served {
         extra: &[&str],
     ) -> std::process::Output {
         kateskit()
+            // What the live image sets; --image-url still takes precedence without a conflict.
+            .env("KATESKIT_INSTALL_IMAGE", "/etc/kateskit/install.img")
             .args([
                 "install",
                 "--yes",

@@ -19,13 +19,10 @@ pub struct InstallCmd {
     /// sets install_disk (then it must be that disk).
     #[arg(long)]
     pub device: Option<PathBuf>,
-    /// Raw disk image to install (the live image links it here).
-    #[arg(
-        long,
-        env = "KATESKIT_INSTALL_IMAGE",
-        default_value = "/etc/kateskit/install.img"
-    )]
-    pub image: PathBuf,
+    /// Raw disk image to install; default: $KATESKIT_INSTALL_IMAGE, else
+    /// /etc/kateskit/install.img (the live image links it there).
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
     /// Stream the raw image from this http(s) URL straight onto the disk (a netbooted
     /// machine has no room for a local copy); needs --image-sha256.
     #[arg(
@@ -135,6 +132,13 @@ impl InstallCmd {
             self.device = r.device.map(PathBuf::from);
             self.wipe_data = r.wipe;
             if let Some(i) = r.image {
+                if let Some(img) = &self.image {
+                    anyhow::bail!(
+                        "--image {} and kateskit.install.image_url= ({}) both name the image; drop one",
+                        img.display(),
+                        r.from
+                    );
+                }
                 self.image_url = Some(i.url);
                 self.image_sha256 = Some(i.sha256);
             }
@@ -252,7 +256,14 @@ impl InstallCmd {
                 hex,
                 std::time::Duration::from_secs(self.image_timeout.max(1)),
             ),
-            _ => InstallImage::file(&self.image),
+            // The variable is read here, not by clap, so a live system that sets it can still
+            // be given --image-url.
+            _ => InstallImage::file(&self.image.clone().unwrap_or_else(|| {
+                std::env::var_os("KATESKIT_INSTALL_IMAGE")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/etc/kateskit/install.img"))
+            })),
         }
     }
 
