@@ -48,6 +48,10 @@ impl InstallImage {
                 timeout,
                 ..UrlOptions::default()
             },
+        )
+        .context(
+            "reading the install image's size and GPT (nothing was written); check the URL \
+             (--image-url or kateskit.install.image_url=) and that its server is up",
         )?;
         Ok(InstallImage::Url(Box::new(image)))
     }

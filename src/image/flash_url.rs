@@ -84,8 +84,10 @@ impl UrlImage {
     pub fn open(url: &str, sha256: &str, o: &UrlOptions) -> Result<UrlImage, UrlFlashError> {
         let (attempts, backoff) = (o.attempts, o.backoff);
         let client = super::pull::client_with(o.timeout)?;
-        let len = head_length(&client, url)?.ok_or_else(|| UrlFlashError::NoLength {
-            url: url.to_string(),
+        let len = head_length(&client, url, attempts, backoff)?.ok_or_else(|| {
+            UrlFlashError::NoLength {
+                url: url.to_string(),
+            }
         })?;
         if len == 0 {
             return Err(UrlFlashError::Empty {

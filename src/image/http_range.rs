@@ -86,12 +86,7 @@ pub(crate) fn open_from(client: &Client, url: &str, from: u64) -> Result<Opened,
                 "stale partial download; restarting".into(),
             ))
         }
-        s if s.is_server_error()
-            || s == StatusCode::TOO_MANY_REQUESTS
-            || s == StatusCode::REQUEST_TIMEOUT =>
-        {
-            Err(Attempt::Retry(format!("HTTP {s}")))
-        }
+        s if retryable(s) => Err(Attempt::Retry(format!("HTTP {s}"))),
         s => Err(Attempt::Fatal(PullError::Http {
             url: url.to_string(),
             msg: format!("HTTP {s}; check the URL"),
@@ -100,18 +95,44 @@ pub(crate) fn open_from(client: &Client, url: &str, from: u64) -> Result<Opened,
 }
 
 /// The size a HEAD request reports (its Content-Length header), or `None` when it sends none.
-pub fn head_length(client: &Client, url: &str) -> Result<Option<u64>, PullError> {
-    let resp = client.head(url).send().map_err(|e| PullError::Http {
-        url: url.to_string(),
-        msg: describe(&e),
-    })?;
-    if !resp.status().is_success() {
-        return Err(PullError::Http {
-            url: url.to_string(),
-            msg: format!("HEAD: HTTP {}; check the URL", resp.status()),
-        });
+/// Connection trouble, 5xx, 429 and 408 are retried within `attempts` (a server restarting
+/// while a rack boots); any other status is an error naming it.
+pub fn head_length(
+    client: &Client,
+    url: &str,
+    attempts: u32,
+    backoff: Duration,
+) -> Result<Option<u64>, PullError> {
+    let mut last = String::new();
+    for attempt in 1..=attempts.max(1) {
+        let why = match client.head(url).send() {
+            Ok(resp) if resp.status().is_success() => {
+                return Ok(header_u64(&resp, CONTENT_LENGTH).and_then(|v| v.trim().parse().ok()))
+            }
+            Ok(resp) if retryable(resp.status()) => format!("HEAD: HTTP {}", resp.status()),
+            Ok(resp) => {
+                return Err(PullError::Http {
+                    url: url.to_string(),
+                    msg: format!("HEAD: HTTP {}; check the URL", resp.status()),
+                })
+            }
+            Err(e) => describe(&e),
+        };
+        tracing::warn!(url = %crate::redact::url(url), attempt, "HEAD failed: {}", crate::redact::text(&why));
+        last = why;
+        if attempt < attempts {
+            std::thread::sleep(delay(backoff, attempt));
+        }
     }
-    Ok(header_u64(&resp, CONTENT_LENGTH).and_then(|v| v.trim().parse().ok()))
+    Err(PullError::Exhausted {
+        url: url.to_string(),
+        attempts: attempts.max(1),
+        last,
+    })
+}
+
+fn retryable(s: StatusCode) -> bool {
+    s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT
 }
 
 /// An error with its causes (a body read's io::Error hides the timeout behind "error decoding
