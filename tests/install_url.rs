@@ -101,6 +101,19 @@ impl Served {
             .unwrap()
     }
 
+    /// The embed area on the disk is empty: a failed install leaves no node config behind.
+    fn assert_no_config(&self, dev: &LoopDev) {
+        let mut area = vec![0u8; embed::GPT_AREA_SIZE];
+        std::fs::File::open(&dev.dev)
+            .unwrap()
+            .read_exact_at(&mut area, self.offset)
+            .unwrap();
+        assert!(
+            area.iter().all(|b| *b == 0),
+            "the node config is on the disk"
+        );
+    }
+
     /// The disk holds the image outside the embed area, and the node's config inside it.
     fn assert_installed(&self, dev: &LoopDev) {
         let f = std::fs::File::open(&dev.dev).unwrap();
@@ -175,6 +188,7 @@ fn a_wrong_hash_is_refused_and_the_disk_has_no_partition_table() {
     );
     assert!(e.contains("image_sha256"), "names the fix: {e}");
     assert_no_partition_table(Path::new(&dev.dev));
+    s.assert_no_config(&dev);
 }
 
 #[test]
@@ -188,6 +202,7 @@ fn a_server_that_always_closes_early_is_refused_and_the_disk_has_no_partition_ta
     let e = stderr(&o);
     assert!(e.contains("giving up after 5 attempts"), "{e}");
     assert!(e.contains("partition tables were wiped"), "{e}");
+    s.assert_no_config(&dev);
     // Every reconnection asked for the byte it had got to.
     let ranges = p.ranges();
     assert_eq!(ranges.len(), 4, "{ranges:?}");

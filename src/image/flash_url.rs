@@ -1,9 +1,10 @@
 //! Streaming a raw image from HTTP(S) straight onto a disk, for a netbooted machine that has
 //! no room for a local copy. Every byte is hashed on the way; the image's first MiB (primary
 //! GPT, boot code) and its last 33 sectors (backup GPT) stay in memory and reach the disk only
-//! after the SHA-256 matched, so until then the disk carries no partition table. On any failure
-//! (mismatch, truncation, HTTP error, timeout, write error) the regions that could hold a
-//! partition table are zeroed again: the disk never boots half an image.
+//! after the SHA-256 matched, so until then the disk carries no partition table; the node's
+//! config (the embed area, which may hold its join token) is written only then too. On any
+//! failure (mismatch, truncation, HTTP error, timeout, write error) those regions are zeroed
+//! again: the disk never boots half an image and keeps no config of a failed install.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -153,6 +154,10 @@ impl UrlImage {
             tail_start,
             len: self.len,
             target_len,
+            overlay: opts
+                .overlay
+                .as_ref()
+                .map(|o| (o.offset, o.bytes.len() as u64)),
         };
         let result = self.write_and_verify(target, &regions, opts);
         if result.is_err() {
@@ -204,12 +209,22 @@ impl UrlImage {
                 })?;
                 debug_assert_eq!(got, buf.len());
                 hasher_ref.update(&*buf);
-                crate::io::overlay::Overlay::apply_opt(overlay, buf, r.head_len + off);
                 Ok(())
             },
             |chunk, off| {
                 let at = r.head_len + off;
-                written.update(chunk);
+                // The disk gets the image's own bytes now and the node's config only once
+                // the hash matched; the read-back expects the config.
+                match overlay.filter(|o| {
+                    o.offset < at + chunk.len() as u64 && o.offset + o.bytes.len() as u64 > at
+                }) {
+                    Some(o) => {
+                        let mut stamped = chunk.to_vec();
+                        o.apply(&mut stamped, at);
+                        written.update(&stamped);
+                    }
+                    None => written.update(chunk),
+                }
                 let split = (r.tail_start.saturating_sub(at) as usize).min(chunk.len());
                 write_at(direct, target, &chunk[..split], at)
                     .map_err(io(format!("writing at byte {at}")))?;
@@ -239,6 +254,18 @@ impl UrlImage {
             });
         }
         target.sync_all().map_err(io("syncing"))?;
+        if let Some(o) = overlay {
+            // Its part between the first MiB and the backup GPT; the rest is in those buffers.
+            let start = o.offset.clamp(r.head_len, r.tail_start);
+            let end = (o.offset + o.bytes.len() as u64).clamp(r.head_len, r.tail_start);
+            if start < end {
+                let b = (start - o.offset) as usize;
+                target
+                    .write_all_at(&o.bytes[b..b + (end - start) as usize], start)
+                    .map_err(io(format!("writing the node's config at byte {start}")))?;
+            }
+        }
+        crate::io::overlay::Overlay::apply_opt(overlay, &mut tail, r.tail_start);
         target
             .write_all_at(&tail, r.tail_start)
             .map_err(io("writing the backup GPT region"))?;
@@ -263,12 +290,14 @@ impl UrlImage {
     }
 }
 
-/// Where the partition tables can be: the image's head and tail and the disk's last MiB.
+/// Where the partition tables can be (the image's head and tail, the disk's last MiB) and
+/// the node's config (offset, length), none of which a failed install leaves behind.
 struct Regions {
     head_len: u64,
     tail_start: u64,
     len: u64,
     target_len: u64,
+    overlay: Option<(u64, u64)>,
 }
 
 impl Regions {
@@ -282,6 +311,11 @@ impl Regions {
                 self.tail_start,
             )
             .map_err(io("zeroing the image's backup GPT region"))?;
+        if let Some((off, len)) = self.overlay {
+            target
+                .write_all_at(&vec![0u8; len as usize], off)
+                .map_err(io(format!("zeroing the node's config at byte {off}")))?;
+        }
         // An old backup GPT at the disk's end would make tools restore the old table.
         let last = self.target_len.saturating_sub(HEAD).max(self.len);
         target
