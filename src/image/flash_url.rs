@@ -13,6 +13,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::flash::{io, FlashError, FlashOptions, FlashReport, CHUNK, HEAD};
+use super::flash_stream::Regions;
 use super::http_range::{head_length, ResumingReader};
 use super::pull::PullError;
 pub use super::Head;
@@ -287,40 +288,5 @@ impl UrlImage {
             bytes: r.len,
             sha256: actual,
         })
-    }
-}
-
-/// Where the partition tables can be (the image's head and tail, the disk's last MiB) and
-/// the node's config (offset, length), none of which a failed install leaves behind.
-struct Regions {
-    head_len: u64,
-    tail_start: u64,
-    len: u64,
-    target_len: u64,
-    overlay: Option<(u64, u64)>,
-}
-
-impl Regions {
-    fn zero(&self, target: &File) -> Result<(), FlashError> {
-        target
-            .write_all_at(&vec![0u8; self.head_len as usize], 0)
-            .map_err(io("zeroing the first MiB"))?;
-        target
-            .write_all_at(
-                &vec![0u8; (self.len - self.tail_start) as usize],
-                self.tail_start,
-            )
-            .map_err(io("zeroing the image's backup GPT region"))?;
-        if let Some((off, len)) = self.overlay {
-            target
-                .write_all_at(&vec![0u8; len as usize], off)
-                .map_err(io(format!("zeroing the node's config at byte {off}")))?;
-        }
-        // An old backup GPT at the disk's end would make tools restore the old table.
-        let last = self.target_len.saturating_sub(HEAD).max(self.len);
-        target
-            .write_all_at(&vec![0u8; (self.target_len - last) as usize], last)
-            .map_err(io(format!("zeroing the last MiB from byte {last}")))?;
-        target.sync_all().map_err(io("syncing after zeroing"))
     }
 }
