@@ -45,7 +45,13 @@ pub fn confirm_and_write(
         confirm(image, device, prepared.canonical(), prepared.image_len())?;
     }
     let pb = super::progress_bar(prepared.image_len() * 2, "writing");
-    let report = prepared.write(overlay, Some(pb))?;
+    let lines = journal_lines(&pb);
+    let report = prepared.write(overlay, Some(pb.clone()));
+    pb.finish_and_clear();
+    if let Some(t) = lines {
+        let _ = t.join();
+    }
+    let report = report?;
     if let Some(w) = &report.reread_warning {
         tracing::warn!("{w}");
     }
@@ -57,6 +63,34 @@ pub fn confirm_and_write(
         report.sha256
     );
     Ok(())
+}
+
+/// Without a terminal (the installer unit's journal) the bar is not drawn: a plain line every
+/// 15 s says how far the write is instead.
+fn journal_lines(pb: &indicatif::ProgressBar) -> Option<std::thread::JoinHandle<()>> {
+    if std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = pb.clone();
+    Some(std::thread::spawn(move || {
+        let step = std::time::Duration::from_millis(250);
+        let mut waited = std::time::Duration::ZERO;
+        while !pb.is_finished() {
+            std::thread::sleep(step);
+            waited += step;
+            if waited >= std::time::Duration::from_secs(15) {
+                waited = std::time::Duration::ZERO;
+                let (pos, len) = (pb.position(), pb.length().unwrap_or(0).max(1));
+                super::note!(
+                    "{}: {} of {} MiB ({}%)",
+                    pb.message(),
+                    pos >> 20,
+                    len >> 20,
+                    pos * 100 / len
+                );
+            }
+        }
+    }))
 }
 
 fn confirm(image: &Path, device: &Path, canonical: &Path, image_len: u64) -> anyhow::Result<()> {

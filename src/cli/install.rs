@@ -6,11 +6,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 use kateskit::disk::DiskEnv;
 use kateskit::image::flash::Overlay;
 use kateskit::install::{self, TargetRequest};
+
+use super::install_source::InstallImage;
 
 #[derive(Debug, Args)]
 pub struct InstallCmd {
@@ -18,13 +19,27 @@ pub struct InstallCmd {
     /// sets install_disk (then it must be that disk).
     #[arg(long)]
     pub device: Option<PathBuf>,
-    /// Raw disk image to install (the live image links it here).
+    /// Raw disk image to install; default: $KATESKIT_INSTALL_IMAGE, else
+    /// /etc/kateskit/install.img (the live image links it there).
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// Stream the raw image from this http(s) URL straight onto the disk (a netbooted
+    /// machine has no room for a local copy); needs --image-sha256.
     #[arg(
         long,
-        env = "KATESKIT_INSTALL_IMAGE",
-        default_value = "/etc/kateskit/install.img"
+        value_name = "URL",
+        conflicts_with = "image",
+        requires = "image_sha256"
     )]
-    pub image: PathBuf,
+    pub image_url: Option<String>,
+    /// SHA-256 (64 hex digits) the image at --image-url must have; checked before the disk
+    /// gets a partition table.
+    #[arg(long, value_name = "HEX", requires = "image_url")]
+    pub image_sha256: Option<String>,
+    /// Seconds a connect or read of --image-url may stall before that connection counts as
+    /// dropped (and resumes, within 5 connections).
+    #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
+    pub image_timeout: u64,
     /// NodeConfig JSON to stamp into the installed disk; default: the embed area of the
     /// medium this live system booted from.
     #[arg(long, value_name = "FILE")]
@@ -44,8 +59,9 @@ pub struct InstallCmd {
     #[arg(long)]
     pub allow_bios_firmware: bool,
     /// Take the disk and the wipe serial from the boot request: kateskit.install.device= and
-    /// kateskit.install.wipe= on the kernel command line or stamped into the boot medium
-    /// (the installer unit's path).
+    /// kateskit.install.wipe= (and kateskit.install.image_url= with
+    /// kateskit.install.image_sha256=) on the kernel command line or stamped into the boot
+    /// medium (the installer unit's path).
     #[arg(long, conflicts_with_all = ["device", "wipe_data"])]
     pub boot_request: bool,
     /// Only answer whether the boot requests an install, as a unit's ExecCondition: `install`
@@ -109,23 +125,29 @@ impl InstallCmd {
                      install_disk)"
                 ),
             };
+            if let Some(e) = found.image_error {
+                anyhow::bail!("cannot install: {e}");
+            }
             super::note!("install requested by {}", r.from);
             self.device = r.device.map(PathBuf::from);
             self.wipe_data = r.wipe;
+            if let Some(i) = r.image {
+                if let Some(img) = &self.image {
+                    anyhow::bail!(
+                        "--image {} and kateskit.install.image_url= ({}) both name the image; drop one",
+                        img.display(),
+                        r.from
+                    );
+                }
+                self.image_url = Some(i.url);
+                self.image_sha256 = Some(i.sha256);
+            }
         }
         // Before any question or disk check: a BIOS boot cannot start what is written.
         let uefi = install::firmware::check(&self.root, self.allow_bios_firmware)?;
-        let image = std::fs::File::open(&self.image).with_context(|| {
-            format!(
-                "opening the install image {}; pass --image or set KATESKIT_INSTALL_IMAGE",
-                self.image.display()
-            )
-        })?;
-        let image_len = image
-            .metadata()
-            .with_context(|| format!("reading size of {}", self.image.display()))?
-            .len();
-        let offset = install::embed_offset(&image, &self.image)?;
+        let image = self.open_image()?;
+        let (image_len, offset) = (image.len(), image.embed_offset()?);
+        let esp = image.esp_partition();
         let mut cfg = install::config_area(self.node_config.as_deref(), &live)?;
         let env = DiskEnv {
             dev_dir: self.dev_dir.clone(),
@@ -170,7 +192,8 @@ impl InstallCmd {
                 &chosen.how
             }
         );
-        let prepared = install::prepare_chosen(&self.image, &chosen)?;
+        let shown = image.shown();
+        let prepared = image.prepare(&chosen)?;
         if let Some(g) = &guided {
             super::install_guided::confirm(g, &prepared)?;
         }
@@ -178,13 +201,13 @@ impl InstallCmd {
         let canonical = chosen.target.canonical.clone();
         super::flash::confirm_and_write(
             prepared,
-            &self.image,
+            &shown,
             &given,
             self.yes || self.unattended || guided.is_some(),
             Some(Overlay::new(offset, cfg.area)),
         )?;
         if uefi && !self.no_boot_entry {
-            self.boot_entry(&image, &canonical);
+            self.boot_entry(esp, &canonical);
         } else if !uefi {
             super::note!(
                 "warning: no boot entry set (this machine booted by BIOS); the disk boots only on \
@@ -197,8 +220,8 @@ impl InstallCmd {
 
     /// Adds the boot entry and BootNext; a failure is a warning naming the manual command,
     /// since the disk itself is installed.
-    fn boot_entry(&self, image: &std::fs::File, disk: &std::path::Path) {
-        let part = match install::firmware::esp_partition(image, &self.image) {
+    fn boot_entry(&self, esp: Result<u32, String>, disk: &std::path::Path) {
+        let part = match esp {
             Ok(p) => p,
             Err(e) => {
                 super::note!("warning: no boot entry set: {e}");
@@ -222,6 +245,25 @@ impl InstallCmd {
                  hand: {}",
                 install::firmware::manual_command(disk, part)
             ),
+        }
+    }
+
+    /// The local image file, or the image at --image-url (its size and first MiB read).
+    fn open_image(&self) -> anyhow::Result<InstallImage> {
+        match (&self.image_url, &self.image_sha256) {
+            (Some(url), Some(hex)) => InstallImage::url(
+                url,
+                hex,
+                std::time::Duration::from_secs(self.image_timeout.max(1)),
+            ),
+            // The variable is read here, not by clap, so a live system that sets it can still
+            // be given --image-url.
+            _ => InstallImage::file(&self.image.clone().unwrap_or_else(|| {
+                std::env::var_os("KATESKIT_INSTALL_IMAGE")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/etc/kateskit/install.img"))
+            })),
         }
     }
 

@@ -12,6 +12,7 @@ mod generate;
 mod image;
 mod install;
 mod install_guided;
+mod install_source;
 mod kubeconfig;
 mod netboot;
 mod netboot_approve;

@@ -76,6 +76,11 @@ pub struct ServeArgs {
     /// A kernel argument for every boot script (repeatable), e.g. console=ttyS0.
     #[arg(long = "karg", value_name = "ARG")]
     pub kargs: Vec<String>,
+    /// Raw image inside --artifacts that netbooted machines install (`kateskit install`
+    /// streams it, verified by the SHA-256 the boot script carries); default `install.img`
+    /// when present.
+    #[arg(long, value_name = "NAME")]
+    pub install_image: Option<String>,
 }
 
 impl ServeArgs {
@@ -117,6 +122,7 @@ impl ServeArgs {
                 ..Ports::default()
             },
             kargs: self.kargs,
+            install_image: self.install_image,
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

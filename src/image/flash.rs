@@ -40,6 +40,8 @@ pub enum FlashError {
     Injected(u64),
     #[error("read-back verification failed: the target differs from the image in the {CHUNK}-byte chunk at byte {offset}; the target may be failing")]
     Verify { offset: u64 },
+    #[error("read-back verification failed: the target's SHA-256 differs from what was written; the target may be failing")]
+    VerifyHash,
 }
 
 pub(crate) fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> FlashError {

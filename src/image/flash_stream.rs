@@ -1,5 +1,6 @@
 //! The two passes of a flash, each a two-thread pipeline: a reader fills aligned buffers one
-//! chunk ahead while the main thread writes (or compares) the previous one.
+//! chunk ahead while the main thread writes (or compares) the previous one; and the regions a
+//! streamed install withholds and wipes.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -115,6 +116,76 @@ pub(super) fn verify(
             Ok(())
         },
     )
+}
+
+/// Reads the target back (direct I/O) and compares its SHA-256 with `want`, what was written
+/// (a streamed image has no file to compare with byte for byte).
+pub(super) fn verify_sha256(
+    direct: &File,
+    target: &File,
+    len: u64,
+    want: &str,
+    opts: &FlashOptions,
+) -> Result<(), FlashError> {
+    let _ = rustix::fs::fadvise(target, 0, 0, rustix::fs::Advice::DontNeed);
+    let mut h = Sha256::new();
+    crate::io::pipeline::run(
+        len,
+        CHUNK,
+        |buf, off| {
+            read_at(direct, target, buf, off).map_err(io(format!("reading back at byte {off}")))
+        },
+        |got, off| {
+            h.update(got);
+            if let Some(pb) = &opts.progress {
+                pb.set_position(len + off + got.len() as u64);
+            }
+            Ok(())
+        },
+        |done| FlashError::Io {
+            action: format!("reading back at byte {done}"),
+            error: std::io::Error::other("reader thread stopped early"),
+        },
+    )?;
+    if hex::encode(h.finalize()) != want {
+        return Err(FlashError::VerifyHash);
+    }
+    Ok(())
+}
+
+/// Where the partition tables can be (the image's head and tail, the disk's last MiB) and
+/// the node's config (offset, length), none of which a failed install leaves behind.
+pub(super) struct Regions {
+    pub head_len: u64,
+    pub tail_start: u64,
+    pub len: u64,
+    pub target_len: u64,
+    pub overlay: Option<(u64, u64)>,
+}
+
+impl Regions {
+    pub fn zero(&self, target: &File) -> Result<(), FlashError> {
+        target
+            .write_all_at(&vec![0u8; self.head_len as usize], 0)
+            .map_err(io("zeroing the first MiB"))?;
+        target
+            .write_all_at(
+                &vec![0u8; (self.len - self.tail_start) as usize],
+                self.tail_start,
+            )
+            .map_err(io("zeroing the image's backup GPT region"))?;
+        if let Some((off, len)) = self.overlay {
+            target
+                .write_all_at(&vec![0u8; len as usize], off)
+                .map_err(io(format!("zeroing the node's config at byte {off}")))?;
+        }
+        // An old backup GPT at the disk's end would make tools restore the old table.
+        let last = self.target_len.saturating_sub(HEAD).max(self.len);
+        target
+            .write_all_at(&vec![0u8; (self.target_len - last) as usize], last)
+            .map_err(io(format!("zeroing the last MiB from byte {last}")))?;
+        target.sync_all().map_err(io("syncing after zeroing"))
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ pub mod customize;
 pub mod embed;
 pub mod flash;
 mod flash_stream;
+pub mod flash_url;
 pub mod gpt;
+pub mod http_range;
 pub mod iso9660;
 pub mod output;
 pub mod pull;
@@ -128,6 +130,22 @@ impl ImageSource for [u8] {
         let end = start.checked_add(buf.len()).ok_or_else(eof)?;
         buf.copy_from_slice(self.get(start..end).ok_or_else(eof)?);
         Ok(())
+    }
+}
+
+/// An image's first bytes standing in for the whole image (of `len` bytes) when parsing its
+/// GPT; reads past them fail as a short file would.
+pub struct Head<'a> {
+    pub bytes: &'a [u8],
+    pub len: u64,
+}
+
+impl ImageSource for Head<'_> {
+    fn byte_len(&self) -> std::io::Result<u64> {
+        Ok(self.len)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        ImageSource::read_exact_at(self.bytes, buf, offset)
     }
 }
 

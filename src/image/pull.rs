@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use reqwest::blocking::Client;
-use reqwest::header::{CONTENT_RANGE, RANGE};
-use reqwest::StatusCode;
+
+use super::http_range::{delay, open_from, Attempt, Opened};
 
 use crate::redact;
 
@@ -76,9 +76,15 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 }
 
 pub(crate) fn client() -> Result<Client, PullError> {
+    client_with(Duration::from_secs(60))
+}
+
+/// A client whose every connect, read and write gives up after `timeout` (20 s at most for
+/// the connect).
+pub(crate) fn client_with(timeout: Duration) -> Result<Client, PullError> {
     Client::builder()
-        .connect_timeout(Duration::from_secs(20))
-        .timeout(Duration::from_secs(60))
+        .connect_timeout(timeout.min(Duration::from_secs(20)))
+        .timeout(timeout)
         .user_agent(concat!("kateskit/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| PullError::Http {
@@ -108,11 +114,11 @@ pub fn pull(url: &str, out: &Path, sha256: &str, opts: &PullOptions) -> Result<u
                 break;
             }
             Err(Attempt::Fatal(e)) => return Err(e),
-            Err(Attempt::Retry(msg)) => {
+            Err(Attempt::Retry(msg) | Attempt::Restart(msg)) => {
                 tracing::warn!(url, attempt, "download interrupted: {msg}");
                 last = msg;
                 if attempt < opts.retries {
-                    std::thread::sleep(opts.backoff * 2u32.saturating_pow(attempt - 1).min(16));
+                    std::thread::sleep(delay(opts.backoff, attempt));
                 }
             }
         }
@@ -154,11 +160,6 @@ pub fn pull(url: &str, out: &Path, sha256: &str, opts: &PullOptions) -> Result<u
     Ok(len)
 }
 
-enum Attempt {
-    Retry(String),
-    Fatal(PullError),
-}
-
 /// One GET, resuming from the part file when it has bytes. A server that ignores Range (200)
 /// restarts the part file from zero.
 fn attempt_once(
@@ -170,76 +171,29 @@ fn attempt_once(
     // The part file's name is predictable (resumable downloads), so it is never followed as a
     // symlink: opened with O_NOFOLLOW below, sized with lstat here.
     let have = fs::symlink_metadata(part).map(|m| m.len()).unwrap_or(0);
-    let mut req = client.get(url);
-    if have > 0 {
-        req = req.header(RANGE, format!("bytes={have}-"));
-    }
-    let mut resp = req.send().map_err(|e| Attempt::Retry(describe(&e)))?;
-    let status = resp.status();
-    let fatal = |msg: String| {
-        Attempt::Fatal(PullError::Http {
-            url: url.to_string(),
-            msg,
-        })
-    };
-    let (mut file, start) = match status {
-        StatusCode::PARTIAL_CONTENT => {
-            let cr = resp
-                .headers()
-                .get(CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            let start = cr
-                .strip_prefix("bytes ")
-                .and_then(|r| r.split('-').next())
-                .and_then(|s| s.parse::<u64>().ok());
-            if start != Some(have) {
-                let _ = fs::remove_file(part);
-                return Err(Attempt::Retry(format!(
-                    "server resumed at {cr:?}, wanted byte {have}; restarting"
-                )));
-            }
-            (
-                OpenOptions::new()
-                    .append(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(part)
-                    .map_err(|e| Attempt::Fatal(io("opening", part)(e)))?,
-                have,
-            )
-        }
-        StatusCode::OK => (
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(part)
-                .map_err(|e| Attempt::Fatal(io("creating", part)(e)))?,
-            0,
-        ),
-        StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => {
-            // Either the part file is complete already or it is stale; the hash decides, and a
-            // stale file is restarted from scratch.
-            let total = resp
-                .headers()
-                .get(CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit('/').next()?.parse::<u64>().ok());
-            if total == Some(have) {
-                return Ok(());
-            }
+    let (mut resp, start) = match open_from(client, url, have) {
+        Ok(Opened::Body { resp, start, .. }) => (resp, start),
+        Ok(Opened::Complete) => return Ok(()),
+        Err(Attempt::Restart(msg)) => {
             let _ = fs::remove_file(part);
-            return Err(Attempt::Retry("stale partial download; restarting".into()));
+            return Err(Attempt::Retry(msg));
         }
-        s if s.is_server_error()
-            || s == StatusCode::TOO_MANY_REQUESTS
-            || s == StatusCode::REQUEST_TIMEOUT =>
-        {
-            return Err(Attempt::Retry(format!("HTTP {s}")))
-        }
-        s => return Err(fatal(format!("HTTP {s}; check the URL"))),
+        Err(e) => return Err(e),
+    };
+    let mut file = if start > 0 {
+        OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(part)
+            .map_err(|e| Attempt::Fatal(io("opening", part)(e)))?
+    } else {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(part)
+            .map_err(|e| Attempt::Fatal(io("creating", part)(e)))?
     };
     let total = resp.content_length().map(|l| l + start);
     if let Some(pb) = pb {

@@ -42,19 +42,25 @@ pub fn check(root: &Path, allow_bios: bool) -> Result<bool, InstallError> {
 
 /// The ESP's partition number in the image's GPT (what `efibootmgr --part` takes).
 pub fn esp_partition(image: &std::fs::File, image_path: &Path) -> Result<u32, String> {
-    let ss = crate::image::gpt::detect(image)
-        .ok_or_else(|| format!("{} has no GPT", image_path.display()))?;
+    esp_partition_in(image, &image_path.display().to_string())
+}
+
+/// [`esp_partition`] over any source (the first MiB of a downloaded image holds the GPT).
+pub fn esp_partition_in<S: crate::image::ImageSource + ?Sized>(
+    image: &S,
+    name: &str,
+) -> Result<u32, String> {
+    let ss = crate::image::gpt::detect(image).ok_or_else(|| format!("{name} has no GPT"))?;
     let len = image
-        .metadata()
-        .map_err(|e| format!("reading size of {}: {e}", image_path.display()))?
-        .len();
-    let parts = crate::image::gpt::partitions(image, len, ss)
-        .map_err(|e| format!("{}: {e}", image_path.display()))?;
+        .byte_len()
+        .map_err(|e| format!("reading size of {name}: {e}"))?;
+    let parts =
+        crate::image::gpt::partitions(image, len, ss).map_err(|e| format!("{name}: {e}"))?;
     parts
         .iter()
         .find(|p| p.type_guid == ESP_TYPE_GUID)
         .map(|p| p.index)
-        .ok_or_else(|| format!("{} has no EFI system partition", image_path.display()))
+        .ok_or_else(|| format!("{name} has no EFI system partition"))
 }
 
 /// The command an operator runs by hand when `install` could not set the entry.

@@ -11,6 +11,7 @@ mod answers;
 mod candidates;
 pub mod firmware;
 pub mod request;
+mod request_image;
 mod scan;
 mod target;
 mod write;
@@ -29,7 +30,7 @@ pub use answers::{
 pub use candidates::{candidates, pick, Candidate};
 pub use scan::DiskFacts;
 pub use target::{choose, Chosen, TargetRequest};
-pub use write::{prepare, prepare_chosen, Prepared, WriteReport};
+pub use write::{prepare, prepare_chosen, prepare_url, Prepared, WriteReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -73,6 +74,11 @@ pub enum InstallError {
         device: PathBuf,
         #[source]
         source: FlashError,
+    },
+    #[error("installing to {} failed; its partition tables were wiped so it will not boot half-written", device.display())]
+    UrlFlash {
+        device: PathBuf,
+        source: crate::image::flash_url::UrlFlashError,
     },
     #[error("refusing {device}: {reason}")]
     Target { device: String, reason: String },
@@ -176,8 +182,17 @@ pub fn guided_area(answers: &Answers) -> Result<ConfigArea, InstallError> {
 
 /// Where the raw image keeps its embed partition, checked to be the GPT carrier.
 pub fn embed_offset(image_file: &File, image_path: &Path) -> Result<u64, InstallError> {
-    let path = image_path.display().to_string();
-    let c = image::locate(image_file).map_err(|source| InstallError::Locate {
+    embed_offset_in(image_file, &image_path.display().to_string())
+}
+
+/// [`embed_offset`] over any source: a file, or the first MiB of an image being downloaded
+/// ([`crate::image::flash_url::Head`]), where the GPT and its entries are.
+pub fn embed_offset_in<S: image::ImageSource + ?Sized>(
+    src: &S,
+    name: &str,
+) -> Result<u64, InstallError> {
+    let path = name.to_string();
+    let c = image::locate_in(src).map_err(|source| InstallError::Locate {
         path: path.clone(),
         source,
     })?;

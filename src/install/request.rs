@@ -1,5 +1,6 @@
 //! The boot request for an unattended install: `kateskit.install.device=` (and
-//! `kateskit.install.wipe=`) on the kernel command line, or among the kernel arguments stamped
+//! `kateskit.install.wipe=`, and for a netbooted machine `kateskit.install.image_url=` with
+//! `kateskit.install.image_sha256=`, the raw image to stream) on the kernel command line, or among the kernel arguments stamped
 //! into the boot medium's embed area (`kateskit image customize --karg`), which count as
 //! appended to the command line, as in the agent's ladder. The live system's units ask this
 //! one question (`kateskit install --request-check`), so the installer starts for a stamped
@@ -12,12 +13,17 @@
 
 use std::path::{Path, PathBuf};
 
+pub use super::request_image::ImageUrl;
+use super::request_image::{image_url, ImageArgs};
+
 /// What the boot asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// The disk to install to; `None` for `auto` (the node's `install_disk`).
     pub device: Option<String>,
     pub wipe: Option<String>,
+    /// The raw image to install from a server, with the SHA-256 it must have.
+    pub image: Option<ImageUrl>,
     /// Where the device was named, for messages.
     pub from: String,
 }
@@ -28,16 +34,26 @@ pub struct Request {
 pub struct Found {
     pub request: Option<Request>,
     pub area_error: Option<String>,
+    /// An image URL without a valid SHA-256 (or not a URL): the install must stop.
+    pub image_error: Option<String>,
 }
 
-fn apply(args: &[(String, Option<String>)], from: &str, req: &mut Option<Request>) {
+fn apply(
+    args: &[(String, Option<String>)],
+    from: &str,
+    req: &mut Option<Request>,
+    image: &mut ImageArgs,
+) {
     for (k, v) in args {
         let v = v.clone().unwrap_or_default();
         match k.as_str() {
+            "kateskit.install.image_url" => image.url = Some(v),
+            "kateskit.install.image_sha256" => image.sha256 = Some(v),
             "kateskit.install.device" => {
                 let r = req.get_or_insert_with(|| Request {
                     device: None,
                     wipe: None,
+                    image: None,
                     from: from.to_string(),
                 });
                 r.device = (v != "auto" && !v.is_empty()).then_some(v);
@@ -50,6 +66,7 @@ fn apply(args: &[(String, Option<String>)], from: &str, req: &mut Option<Request
                     *req = Some(Request {
                         device: None,
                         wipe: (!v.is_empty()).then_some(v),
+                        image: None,
                         from: String::new(),
                     });
                 }
@@ -63,10 +80,15 @@ fn apply(args: &[(String, Option<String>)], from: &str, req: &mut Option<Request
 pub fn read(cmdline: &Path, live_areas: &[PathBuf]) -> Found {
     let mut found = Found::default();
     let mut req = None;
+    let mut image = ImageArgs::default();
+    let mut image_from = String::new();
     let src = cmdline.display().to_string();
     match std::fs::read_to_string(cmdline) {
         Ok(line) => match crate::agent::ladder::cmdline::split(&line, &src) {
-            Ok(args) => apply(&args, &format!("the kernel command line ({src})"), &mut req),
+            Ok(args) => {
+                image_from = format!("the kernel command line ({src})");
+                apply(&args, &image_from, &mut req, &mut image);
+            }
             Err(e) => found.area_error = Some(e.to_string()),
         },
         Err(e) => found.area_error = Some(format!("reading {src}: {e}")),
@@ -77,7 +99,13 @@ pub fn read(cmdline: &Path, live_areas: &[PathBuf]) -> Found {
             Ok(Some(area)) => {
                 let from = format!("the kernel arguments stamped in {}", p.display());
                 match crate::agent::ladder::cmdline::split(&area.kargs.join(" "), &from) {
-                    Ok(args) => apply(&args, &from, &mut req),
+                    Ok(args) => {
+                        let before = image.clone();
+                        apply(&args, &from, &mut req, &mut image);
+                        if image != before {
+                            image_from = from.clone();
+                        }
+                    }
                     Err(e) => found.area_error = Some(e.to_string()),
                 }
                 break;
@@ -90,6 +118,15 @@ pub fn read(cmdline: &Path, live_areas: &[PathBuf]) -> Found {
     }
     // A wipe serial alone asks for nothing.
     found.request = req.filter(|r| !r.from.is_empty());
+    match image_url(&image, &image_from) {
+        Ok(i) => {
+            if let Some(r) = found.request.as_mut() {
+                r.image = i;
+            }
+        }
+        // The request stands (the installer must run and say why it stops), but cannot proceed.
+        Err(e) => found.image_error = Some(e),
+    }
     found
 }
 
@@ -124,10 +161,10 @@ pub fn condition(check: Check, found: &Found) -> (u8, String) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn found(cmdline: &str, kargs: Option<&[&str]>) -> Found {
+    pub(crate) fn found(cmdline: &str, kargs: Option<&[&str]>) -> Found {
         let d = tempfile::tempdir().unwrap();
         let cl = d.path().join("cmdline");
         std::fs::write(&cl, cmdline).unwrap();
@@ -183,6 +220,7 @@ mod tests {
         let bad = Found {
             request: None,
             area_error: Some("embed.img: bad checksum".into()),
+            image_error: None,
         };
         let (code, why) = condition(Check::Install, &bad);
         assert_eq!(code, 255);

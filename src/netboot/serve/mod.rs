@@ -4,6 +4,7 @@
 //! served) and returns the running server; [`Running::run`] serves until a stop signal.
 
 pub(crate) mod iface;
+pub mod install_image;
 mod options;
 mod scripts;
 mod timeline;
@@ -71,6 +72,18 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
     let secrets = crate::pki::load(&o.cluster_dir).map_err(|e| cluster_err(e.to_string()))?;
     crate::fsutil::ensure_dir(&o.state, 0o700)?;
     let id = tls::identity(&o.state, IpAddr::V4(ip))?;
+    let (art_dir, name, st) = (
+        o.artifacts.clone(),
+        o.install_image.clone(),
+        o.state.clone(),
+    );
+    let install =
+        tokio::task::spawn_blocking(move || install_image::resolve(&art_dir, name.as_deref(), &st))
+            .await
+            .map_err(|e| ServeError::InstallImage {
+                path: o.artifacts.clone(),
+                why: format!("hashing stopped: {e}"),
+            })??;
 
     // Bound here, so a port in use stops the start; the bound address (port 0 picks one) is
     // what the scripts name.
@@ -182,6 +195,14 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
         slots: o.slots,
         ..http::ArtifactConfig::default()
     };
+    // The install image travels by URL and hash, never inside the initrd.
+    let kargs = Arc::new(
+        o.kargs
+            .iter()
+            .cloned()
+            .chain(install.iter().flat_map(|i| i.kargs(&http_base)))
+            .collect(),
+    );
     let app = scripts::router(scripts::Scripts {
         fleet: fleet.clone(),
         timeline: timeline.clone(),
@@ -189,7 +210,7 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
         https_base,
         spki_sha256: id.spki_sha256.clone(),
         unknown: o.unknown,
-        kargs: Arc::new(o.kargs.clone()),
+        kargs,
     })
     .nest_service(
         "/artifacts",

@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub ports: Ports,
     /// Extra kernel arguments of every boot script (`console=ttyS0`, ...).
     pub kargs: Vec<String>,
+    /// `--install-image NAME`: the raw image inside `artifacts` the boot scripts name.
+    pub install_image: Option<String>,
 }
 
 /// The ports served (fixed by the firmware for DHCP and TFTP).
@@ -66,6 +68,10 @@ pub enum ServeError {
     },
     #[error("artifact directory {dir}: {why} (pass --artifacts DIR holding `{KERNEL}` and `{INITRD}`, e.g. the flake's netboot build)")]
     Artifacts { dir: PathBuf, why: String },
+    #[error(
+        "install image {path}: {why} (pass --install-image NAME of a raw image inside --artifacts)"
+    )]
+    InstallImage { path: PathBuf, why: String },
     #[error("TFTP root {dir}: {why} (install Debian's `ipxe` package, or pass --tftp-root DIR with ipxe.efi and undionly.kpxe)")]
     TftpRoot { dir: PathBuf, why: String },
     #[error("cluster directory {dir}: {why} (pass --cluster DIR made by `kateskit cluster init`)")]
