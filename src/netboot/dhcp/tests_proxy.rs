@@ -147,17 +147,14 @@ fn ipxe_gets_the_script_url_never_the_binary_again() {
             b"PXEClient"
         );
         assert_eq!(o.events[1].boot.as_deref(), Some(want));
+        // iPXE takes a ProxyDHCP reply only with a next server and a file (its
+        // `dhcp_has_pxeopts`): without siaddr it ignores the 4011 ACK and boots nothing.
+        assert_eq!(m.siaddr(), SERVER);
         // The same client on port 4011 (iPXE's ProxyDHCPREQUEST) gets the same script.
         let p = p.ciaddr(Ipv4Addr::new(192, 0, 2, 150));
-        assert_eq!(
-            file(&wire_reply(&ask(
-                &mut r,
-                &p,
-                MessageType::Request,
-                Port::Pxe
-            ))),
-            want
-        );
+        let ack = wire_reply(&ask(&mut r, &p, MessageType::Request, Port::Pxe));
+        assert_eq!(file(&ack), want);
+        assert_eq!(ack.siaddr(), SERVER);
     }
 }
 
