@@ -2,6 +2,8 @@
 //! artifacts and curl inside a namespace.
 #![allow(dead_code)]
 
+pub mod guest;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

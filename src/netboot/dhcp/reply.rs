@@ -66,8 +66,9 @@ pub fn boot(m: &mut Message, client: &Client, t: &BootTargets, proxy: bool) -> O
             if proxy {
                 m.opts_mut()
                     .insert(DhcpOption::ClassIdentifier(b"PXEClient".to_vec()));
-                // iPXE ignores a ProxyDHCP offer or ACK without a next server (its
-                // `dhcp_has_pxeopts`), even when the file is an HTTP URL.
+                // iPXE builds such as Debian's ipxe-qemu ignore a ProxyDHCP offer or ACK
+                // without a next-server even when it names a boot file, and then keep the
+                // site's lease with no boot file at all.
                 m.set_siaddr(t.tftp_server);
             }
             let arch = client

@@ -142,15 +142,15 @@ fn ipxe_gets_the_script_url_never_the_binary_again() {
         let o = ask(&mut r, &p, MessageType::Discover, Port::Dhcp);
         let m = wire_reply(&o);
         assert_eq!(file(&m), want);
+        // iPXE takes a proxy offer only with a next-server and a boot file (dhcp_has_pxeopts).
+        assert_eq!(m.siaddr(), SERVER);
         assert_eq!(
             bytes_opt(&m, OptionCode::ClassIdentifier).unwrap(),
             b"PXEClient"
         );
         assert_eq!(o.events[1].boot.as_deref(), Some(want));
-        // iPXE takes a ProxyDHCP reply only with a next server and a file (its
-        // `dhcp_has_pxeopts`): without siaddr it ignores the 4011 ACK and boots nothing.
-        assert_eq!(m.siaddr(), SERVER);
-        // The same client on port 4011 (iPXE's ProxyDHCPREQUEST) gets the same script.
+        // The same client on port 4011 (iPXE's ProxyDHCPREQUEST) gets the same script, and
+        // the ACK too needs the next-server: iPXE EFI ignored it without one.
         let p = p.ciaddr(Ipv4Addr::new(192, 0, 2, 150));
         let ack = wire_reply(&ask(&mut r, &p, MessageType::Request, Port::Pxe));
         assert_eq!(file(&ack), want);
