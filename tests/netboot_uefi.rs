@@ -11,13 +11,15 @@ mod netns;
 mod serve_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agent_support::Cluster;
-use fleet_support::A1;
 use netns::Netns;
-use serve_support::{artifacts, wait_for_timeline, Serve};
+use serve_support::guest::{self, Firmware, Guest, GuestOpts};
+use serve_support::{wait_for_timeline, Serve};
+
+/// a4 of the rack example: an agent without OSD disks, reserved at 192.0.2.24.
+const A4: &str = "52:54:00:0b:00:04";
 
 const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
@@ -53,85 +55,19 @@ fn tftp_root(dir: &Path, build: &str) -> PathBuf {
     root
 }
 
-/// An OVMF guest on `tap` (virtio-net, no option ROM, first in the boot order), killed on drop.
-struct Ovmf {
-    child: Child,
-    serial: PathBuf,
-}
-
-impl Ovmf {
-    fn start(ns: &Netns, dir: &Path, tap: &str, mac: &str, extra: &[&str]) -> Ovmf {
-        let vars = dir.join(format!("vars-{tap}.fd"));
-        std::fs::copy(OVMF_VARS, &vars).unwrap();
-        let serial = dir.join(format!("serial-{tap}.log"));
-        let mut qemu = ns.command("qemu-system-x86_64");
-        qemu.args(["-accel", "tcg", "-m", "512", "-no-reboot"])
-            .args(["-display", "none", "-monitor", "none", "-vga", "none"])
-            .arg("-drive")
-            .arg(format!(
-                "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
-            ))
-            .arg("-drive")
-            .arg(format!(
-                "if=pflash,format=raw,unit=1,file={}",
-                vars.display()
-            ))
-            .arg("-netdev")
-            .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
-            .arg("-device")
-            .arg(format!(
-                "virtio-net-pci,netdev=n0,mac={mac},romfile=,bootindex=1"
-            ))
-            .args(extra)
-            .arg("-serial")
-            .arg(format!("file:{}", serial.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        Ovmf {
-            child: qemu.spawn().unwrap(),
-            serial,
-        }
-    }
-
-    /// The serial log so far, without the firmware's terminal escapes.
-    fn log(&self) -> String {
-        let raw = std::fs::read(&self.serial).unwrap_or_default();
-        let s = String::from_utf8_lossy(&raw).replace('\r', "");
-        let mut out = String::with_capacity(s.len());
-        let mut chars = s.chars();
-        while let Some(c) = chars.next() {
-            if c == '\x1b' {
-                for d in chars.by_ref() {
-                    if d.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-
-    /// Waits until the serial log contains `marker` (or `bound` runs out); returns the log.
-    fn wait_for(&self, marker: &str, bound: Duration) -> String {
-        let t0 = Instant::now();
-        loop {
-            let log = self.log();
-            if log.contains(marker) || t0.elapsed() > bound {
-                return log;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-}
-
-impl Drop for Ovmf {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// An OVMF guest on `tap`: the 4M images (a writable copy of the vars), virtio-net without
+/// an option ROM (so EDK2's own VirtioNetDxe, SNP and PXE drive it), first in the boot order.
+fn ovmf(ns: &Netns, dir: &Path, tap: &str, mac: &str, extra: &[&str]) -> Guest {
+    let vars = dir.join(format!("vars-{tap}.fd"));
+    std::fs::copy(OVMF_VARS, &vars).unwrap();
+    let mut o = GuestOpts::bios(mac, tap, &dir.join(format!("serial-{tap}.log")));
+    o.firmware = Firmware::Uefi {
+        code: OVMF_CODE.into(),
+        vars,
+    };
+    o.rom = PathBuf::new();
+    o.extra = extra.iter().map(|s| s.to_string()).collect();
+    Guest::launch(ns, &o)
 }
 
 /// A namespace with bridge `br0` (192.0.2.1/24) and `taps` tap ports on it.
@@ -149,17 +85,11 @@ fn rack(taps: usize) -> Netns {
     ns
 }
 
-/// `netboot serve` in `ns` on `iface` with `tftp` as TFTP root, Debian's kernel (an EFI-stub
-/// image, so iPXE EFI accepts it) as `vmlinuz` and a stand-in initrd. The kernel's console
-/// is the serial port, so the log shows the kernel starting and what it made of the initrd.
+/// `netboot serve` in `ns` on `iface` with `tftp` as TFTP root and the shared guest fixture's
+/// artifacts: Debian's kernel (an EFI-stub image, so iPXE EFI accepts it) and the initramfs
+/// running the real agent, which reports on the serial console.
 fn serve(ns: &Netns, iface: &str, c: &Cluster, dir: &Path, tftp: &Path, extra: &[&str]) -> Serve {
-    let (art, _, _) = artifacts(dir);
-    let kdir = agent_support::initramfs::kernel_dir();
-    std::fs::copy(
-        agent_support::initramfs::vmlinuz(&kdir),
-        art.join("vmlinuz"),
-    )
-    .unwrap();
+    let art = guest::agent_artifacts(dir, &[]);
     let mut cmd = ns.command(assert_cmd::cargo::cargo_bin("kateskit").to_str().unwrap());
     cmd.args(["netboot", "serve", "--interface", iface])
         .args(extra)
@@ -171,7 +101,8 @@ fn serve(ns: &Netns, iface: &str, c: &Cluster, dir: &Path, tftp: &Path, extra: &
         .arg(tftp)
         .arg("--state")
         .arg(dir.join("state"))
-        .args(["--karg", "console=ttyS0", "--karg", "panic=-1"]);
+        .args(["--karg", "console=ttyS0", "--karg", "panic=-1"])
+        .args(["--karg", "kateskit.agent.verify_join=false"]);
     Serve::start(cmd)
 }
 
@@ -179,52 +110,71 @@ fn has(kinds: &[String], want: &[&str]) -> bool {
     want.iter().all(|w| kinds.iter().any(|k| k == w))
 }
 
-/// Asserts what the serial log shows once iPXE EFI booted the kernel: the kernel started
-/// (EFI stub) and was handed the initrd (`initrd=initrd.img`): the stand-in bytes are not a
-/// cpio archive, which only a kernel that got them reports.
-fn assert_kernel_got_the_initrd(log: &str) {
+/// Asserts what the serial log shows once iPXE EFI booted the kernel: the initramfs' /init ran
+/// (so the EFI-stub kernel was handed the initrd: `initrd=initrd.img`), the agent fetched a4's
+/// config over the pinned HTTPS endpoint and finished ok.
+fn assert_agent_ran(log: &str) {
     assert!(
-        log.contains("Linux version"),
-        "the kernel did not start:\n{log}"
+        log.contains("==INIT up=="),
+        "the initrd's /init never ran:\n{log}"
     );
-    assert!(
-        log.contains("Initramfs unpacking failed"),
-        "the kernel was not handed the initrd:\n{log}"
-    );
+    assert_eq!(guest::marker(log, "RC"), Some("0"), "{log}");
+    let status: serde_json::Value = serde_json::from_str(guest::section(log, "STATUS").unwrap())
+        .unwrap_or_else(|e| panic!("{e}:\n{log}"));
+    assert_eq!(status["state"], "ok", "{status:#}");
+    assert_eq!(status["node_name"], "a4", "{status:#}");
 }
 
-/// `--dhcp full`: OVMF's own PXE takes the offer, loads Debian's ipxe.efi over TFTP, and
-/// iPXE EFI fetches the chain script, a1's boot script, kernel and initrd; the timeline shows
-/// each stage, the serial log EDK2's PXE download and the kernel booting with the initrd.
-#[test]
-fn ovmf_pxe_loads_ipxe_efi_which_fetches_the_boot_script_in_full_mode() {
+/// `--dhcp full`: OVMF's own PXE takes the offer and loads Debian's iPXE `build` over TFTP
+/// (served as `ipxe.efi`); iPXE EFI drives the NIC through EDK2's SNP and fetches the chain
+/// script, a4's boot script, kernel and initrd; the agent runs and reports; the timeline shows
+/// each stage and the serial log EDK2's PXE download.
+fn full_mode_pxe_boots(build: &str) {
     if skip() {
         return;
     }
     let c = Cluster::new("rack");
     let dir = tempfile::tempdir().unwrap();
-    let tftp = tftp_root(dir.path(), "ipxe.efi");
+    let tftp = tftp_root(dir.path(), build);
     let ns = rack(1);
     let full = ["--dhcp", "full", "--range", "192.0.2.100,192.0.2.150"];
     let _serve = serve(&ns, "br0", &c, dir.path(), &tftp, &full);
-    let guest = Ovmf::start(&ns, dir.path(), "tap0", A1, &[]);
-    let want = ["dhcp", "tftp", "script", "kernel", "initrd"];
+    let mut guest = ovmf(&ns, dir.path(), "tap0", A4, &[]);
+    let want = [
+        "dhcp", "tftp", "script", "kernel", "initrd", "config", "phase",
+    ];
     let kinds = wait_for_timeline(
         &dir.path().join("state"),
-        A1,
+        A4,
         &want,
         BOUND,
         Duration::from_secs(1),
     );
-    let log = guest.wait_for("Initramfs unpacking failed", Duration::from_secs(120));
+    let (log, _) = guest.wait_for("==DONE==", Duration::from_secs(240));
     assert!(has(&kinds, &want), "timeline {kinds:?}; serial:\n{log}");
     assert!(
         log.contains("Start PXE over IPv4"),
         "not EDK2's PXE:\n{log}"
     );
     assert!(log.contains("NBP file downloaded successfully"), "{log}");
-    assert!(log.contains("iPXE 1."), "ipxe.efi did not start:\n{log}");
-    assert_kernel_got_the_initrd(&log);
+    assert!(log.contains("iPXE 1."), "{build} did not start:\n{log}");
+    assert!(
+        log.contains("using SNP on SNP-"),
+        "not over EDK2's SNP:\n{log}"
+    );
+    assert_agent_ran(&log);
+}
+
+/// Debian's full `ipxe.efi` (its own drivers, which leave this NIC to EDK2's SNP).
+#[test]
+fn ovmf_pxe_loads_ipxe_efi_which_fetches_the_boot_script_in_full_mode() {
+    full_mode_pxe_boots("ipxe.efi");
+}
+
+/// Debian's `snponly.efi`, which has no NIC drivers at all and always uses the firmware's SNP.
+#[test]
+fn ovmf_pxe_loads_snponly_efi_which_boots_the_same_way() {
+    full_mode_pxe_boots("snponly.efi");
 }
 
 /// `--dhcp proxy` beside Debian's dnsmasq as the site's DHCP server (a real peer on the same
@@ -246,16 +196,16 @@ fn ovmf_pxe_beside_dnsmasq_boots_in_proxy_mode() {
     proxy.ip(&["addr", "add", "192.0.2.2/24", "dev", "px0"]);
     let _site_dhcp = dhcp_support::SiteDhcp::start(&site, dir.path());
     let _serve = serve(&proxy, "px0", &c, dir.path(), &tftp, &["--dhcp", "proxy"]);
-    let guest = Ovmf::start(&site, dir.path(), "tap0", A1, &[]);
-    let want = ["dhcp", "script", "kernel", "initrd"];
+    let mut guest = ovmf(&site, dir.path(), "tap0", A4, &[]);
+    let want = ["dhcp", "script", "kernel", "initrd", "config", "phase"];
     let kinds = wait_for_timeline(
         &dir.path().join("state"),
-        A1,
+        A4,
         &want,
         BOUND,
         Duration::from_secs(1),
     );
-    let log = guest.wait_for("Initramfs unpacking failed", Duration::from_secs(120));
+    let (log, _) = guest.wait_for("==DONE==", Duration::from_secs(240));
     assert!(has(&kinds, &want), "timeline {kinds:?}; serial:\n{log}");
     assert!(log.contains("Server IP address is 192.0.2.2"), "{log}");
     assert!(log.contains("NBP file downloaded successfully"), "{log}");
@@ -266,15 +216,15 @@ fn ovmf_pxe_beside_dnsmasq_boots_in_proxy_mode() {
         .to_string();
     let leases = std::fs::read_to_string(dir.path().join("leases")).unwrap();
     assert!(
-        leases.contains(&station) && leases.contains(A1),
-        "{station} for {A1} is not dnsmasq's lease: {leases}"
+        leases.contains(&station) && leases.contains(A4),
+        "{station} for {A4} is not dnsmasq's lease: {leases}"
     );
     assert!(
         !dir.path().join("state/dhcp-leases.json").exists(),
         "the proxy leased an address"
     );
     assert!(log.contains("iPXE 1."), "ipxe.efi did not start:\n{log}");
-    assert_kernel_got_the_initrd(&log);
+    assert_agent_ran(&log);
 }
 
 /// UEFI HTTP boot (enabled in Debian's OVMF build): with both PXE boot options turned off
@@ -297,16 +247,16 @@ fn ovmf_http_boot_loads_ipxe_efi_over_http_in_full_mode() {
         "-fw_cfg",
         "name=opt/org.tianocore/IPv6PXESupport,string=n",
     ];
-    let guest = Ovmf::start(&ns, dir.path(), "tap0", A1, &no_pxe);
-    let want = ["dhcp", "script", "kernel", "initrd"];
+    let mut guest = ovmf(&ns, dir.path(), "tap0", A4, &no_pxe);
+    let want = ["dhcp", "script", "kernel", "initrd", "config", "phase"];
     let kinds = wait_for_timeline(
         &dir.path().join("state"),
-        A1,
+        A4,
         &want,
         BOUND,
         Duration::from_secs(1),
     );
-    let log = guest.wait_for("Initramfs unpacking failed", Duration::from_secs(120));
+    let (log, _) = guest.wait_for("==DONE==", Duration::from_secs(240));
     assert!(has(&kinds, &want), "timeline {kinds:?}; serial:\n{log}");
     assert!(
         !kinds.iter().any(|k| k == "tftp"),
@@ -321,5 +271,5 @@ fn ovmf_http_boot_loads_ipxe_efi_over_http_in_full_mode() {
         "PXE was not turned off:\n{log}"
     );
     assert!(log.contains("iPXE 1."), "ipxe.efi did not start:\n{log}");
-    assert_kernel_got_the_initrd(&log);
+    assert_agent_ran(&log);
 }
