@@ -26,14 +26,8 @@ const A4_IP: &str = "192.0.2.24";
 /// One TCG guest at a time: two would share the 2 cores with the build.
 static ONE_GUEST: Mutex<()> = Mutex::new(());
 
-/// Kernel arguments every boot script carries here: the serial console, and no join check
-/// (there is no k3s; the join phase is skipped and says so).
-const KARGS: [&str; 4] = [
-    "console=ttyS0",
-    "quiet",
-    "panic=-1",
-    "kateskit.agent.verify_join=false",
-];
+/// Kernel arguments every boot script carries here: the serial console.
+const KARGS: [&str; 3] = ["console=ttyS0", "quiet", "panic=-1"];
 
 fn serve_cmd(
     ns: &Netns,
@@ -58,9 +52,16 @@ fn serve_cmd(
 }
 
 /// Boots a4 and waits for the console's last marker; prints the timeline when it never came.
-fn boot_a4(ns: &Netns, dir: &Path, state: &Path) -> String {
+fn boot_a4(
+    ns: &Netns,
+    dir: &Path,
+    state: &Path,
+    disk: Option<(std::path::PathBuf, String)>,
+) -> String {
     let serial = dir.join("serial.log");
-    let mut g = Guest::launch(ns, &GuestOpts::bios(A4, "tap0", &serial));
+    let mut opts = GuestOpts::bios(A4, "tap0", &serial);
+    opts.disk = disk;
+    let mut g = Guest::launch(ns, &opts);
     let (_, done) = g.wait_for("==DONE==", BOOT_BOUND);
     if !done {
         let out =
@@ -110,11 +111,15 @@ fn assert_stages_in_order(state: &Path, log: &str) -> serde_json::Value {
         A4,
     ]);
     let rows: serde_json::Value = serde_json::from_str(&fleet_support::ok(&out)).unwrap();
+    for e in rows[0]["timeline"].as_array().into_iter().flatten() {
+        eprintln!("timeline: {} {}", e["kind"], e["detail"]);
+    }
     rows[0].clone()
 }
 
-/// Every agent phase before the report, as the status POST reported it, in run order.
-fn assert_phases(row: &serde_json::Value) {
+/// Every agent phase before the report, as the status POST reported it, in run order; `join`
+/// is the join phase's expected start.
+fn assert_phases(row: &serde_json::Value, join: &str) {
     let details: Vec<&str> = row["timeline"]
         .as_array()
         .unwrap()
@@ -130,7 +135,7 @@ fn assert_phases(row: &serde_json::Value) {
         "disks done",
         "k3s-config done",
         "start done",
-        "join skipped: agent.verify_join is false",
+        join,
     ];
     let mut at = 0;
     for w in want {
@@ -147,9 +152,13 @@ fn assert_phases(row: &serde_json::Value) {
 fn assert_token_only_in_the_config(ns: &Netns, c: &Cluster, http: &str, log: &str) {
     let (agent, server) = tokens(c);
     let chain = curl(ns, &[&format!("http://{http}/boot.ipxe")]);
+    // The URL the chain script builds for this guest (uuid and serial empty under QEMU).
     let boot = curl(
         ns,
-        &[&format!("http://{http}/boot/{}", A4.replace(':', "-"))],
+        &[&format!(
+            "http://{http}/boot/{}?uuid=&serial=&arch=i386",
+            A4.replace(':', "-")
+        )],
     );
     let boot = String::from_utf8_lossy(&boot.stdout).to_string();
     assert!(boot.contains("kateskit.config_tls_sha256="), "{boot}");
@@ -189,24 +198,57 @@ fn a_bios_guest_netboots_the_agent_in_full_mode() {
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
     let c = Cluster::new("rack");
     let dir = tempfile::tempdir().unwrap();
-    let art = guest::agent_artifacts(dir.path(), &[]);
-    let state = dir.path().join("state");
     let srv = Netns::new("boot");
     guest::bridge(&srv, "br0", "192.0.2.1/24");
     guest::tap(&srv, "br0", "tap0");
+    let (_k3s_ns, k3s, files) = serve_support::k3s::at_api_vip(&srv, "br0", &c);
+    let extra: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let art = guest::agent_artifacts(dir.path(), &extra);
+    let state = dir.path().join("state");
     let mut cmd = serve_cmd(&srv, "br0", &c, &art, &state);
     cmd.args(["--dhcp", "full", "--range", "192.0.2.100,192.0.2.150"]);
     let serve = Serve::start(cmd);
-    let log = boot_a4(&srv, dir.path(), &state);
+    // A data disk a4's config does not name: the agent leaves it alone.
+    let disk = dir.path().join("data.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let log = boot_a4(
+        &srv,
+        dir.path(),
+        &state,
+        Some((disk.clone(), "KK_DATA".into())),
+    );
+    assert_eq!(
+        guest::marker(&log, "DISKS"),
+        Some("virtio-KK_DATA "),
+        "{log}"
+    );
+    assert!(
+        std::fs::read(&disk).unwrap().iter().all(|&b| b == 0),
+        "the agent wrote to a disk its config does not name"
+    );
     assert_eq!(
         guest::marker(&log, "NET"),
         Some(format!("{A4_IP}/24 from 192.0.2.1").as_str()),
         "{log}"
     );
     let row = assert_stages_in_order(&state, &log);
-    assert_phases(&row);
-    assert_eq!(row["state"], "configured", "{row:#}");
+    assert_phases(&row, "join done: joined via https://192.0.2.10:6443");
+    let kinds: Vec<&str> = row["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.last(), Some(&"joined"), "{kinds:?}");
+    assert_eq!(row["state"], "joined", "{row:#}");
     assert_eq!(row["ip"], A4_IP, "{row:#}");
+    assert_eq!(
+        k3s.url(),
+        format!("https://{}", serve_support::k3s::API_VIP)
+    );
     assert_token_only_in_the_config(&srv, &c, &serve.field("http"), &log);
 }
 
@@ -231,9 +273,14 @@ fn a_bios_guest_netboots_the_agent_in_proxy_mode_beside_dnsmasq() {
     proxy.ip(&["addr", "add", "192.0.2.2/24", "dev", "px0"]);
     let _site_dhcp = dhcp_support::SiteDhcp::start(&site, dir.path());
     let mut cmd = serve_cmd(&proxy, "px0", &c, &art, &state);
-    cmd.args(["--dhcp", "proxy"]);
+    cmd.args([
+        "--dhcp",
+        "proxy",
+        "--karg",
+        "kateskit.agent.verify_join=false",
+    ]);
     let serve = Serve::start(cmd);
-    let log = boot_a4(&site, dir.path(), &state);
+    let log = boot_a4(&site, dir.path(), &state, None);
     let net = guest::marker(&log, "NET").unwrap_or("");
     let addr = net
         .strip_suffix("/24 from 192.0.2.1")
@@ -246,7 +293,7 @@ fn a_bios_guest_netboots_the_agent_in_proxy_mode_beside_dnsmasq() {
         "dnsmasq's lease file has no {A4} {addr}:\n{leases}"
     );
     let row = assert_stages_in_order(&state, &log);
-    assert_phases(&row);
+    assert_phases(&row, "join skipped: agent.verify_join is false");
     assert_eq!(row["state"], "configured", "{row:#}");
     assert_eq!(row["ip"], addr, "{row:#}");
     for e in row["timeline"].as_array().unwrap() {

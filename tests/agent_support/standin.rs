@@ -59,6 +59,7 @@ impl Opts {
 }
 
 pub struct StandIn {
+    pub ip: std::net::IpAddr,
     pub port: u16,
     /// The API objects it holds; tests pre-seed and inspect them.
     pub api: Arc<Mutex<super::kubeapi::Api>>,
@@ -66,7 +67,7 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        format!("https://{}:{}", self.ip, self.port)
     }
 }
 
@@ -114,7 +115,7 @@ pub fn for_cluster(cluster_dir: &std::path::Path) -> (StandIn, String) {
     (s, ca)
 }
 
-fn tls_config(o: &Opts) -> Arc<rustls::ServerConfig> {
+fn tls_config(o: &Opts, ip: std::net::IpAddr) -> Arc<rustls::ServerConfig> {
     let ca_key = kateskit::pki::keyfmt::key_pair(&o.tls_ca_key).unwrap();
     let ca = CertificateParams::from_ca_cert_pem(&o.tls_ca_cert)
         .unwrap()
@@ -122,8 +123,7 @@ fn tls_config(o: &Opts) -> Arc<rustls::ServerConfig> {
         .unwrap();
     let leaf_key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    p.subject_alt_names.push(SanType::IpAddress(ip));
     let leaf = p.signed_by(&leaf_key, &ca, &ca_key).unwrap();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
     let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -224,8 +224,14 @@ fn respond(
 
 /// Starts the stand-in on an ephemeral port; it serves until the test process exits.
 pub fn start(o: Opts) -> StandIn {
-    let cfg = tls_config(&o);
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    start_at(o, ([127, 0, 0, 1], 0).into())
+}
+
+/// The stand-in on `addr`, its certificate naming that IP: e.g. a cluster's server address
+/// inside a namespace the test made (called from a thread inside that namespace).
+pub fn start_at(o: Opts, addr: std::net::SocketAddr) -> StandIn {
+    let cfg = tls_config(&o, addr.ip());
+    let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("stand-in on {addr}: {e}"));
     let port = l.local_addr().unwrap().port();
     let api: Arc<Mutex<super::kubeapi::Api>> = Arc::default();
     let shared = api.clone();
@@ -249,7 +255,11 @@ pub fn start(o: Opts) -> StandIn {
             });
         }
     });
-    StandIn { port, api }
+    StandIn {
+        ip: addr.ip(),
+        port,
+        api,
+    }
 }
 
 /// A TCP listener that accepts and never answers: for bounded-timeout tests.

@@ -12,6 +12,7 @@ for s in /sys/block/vd*; do
   [ -n "$ser" ] && ln -s /dev/$n /dev/disk/by-id/virtio-$ser
 done
 echo "==INIT up=="
+echo "==DISKS $(ls /dev/disk/by-id | tr '\n' ' ')=="
 cat > /etc/udhcpc.script <<'S'
 #!/bin/sh
 case "$1" in

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod guest;
+pub mod k3s;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
