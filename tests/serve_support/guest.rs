@@ -111,6 +111,8 @@ pub struct GuestOpts {
     pub disk: Option<(PathBuf, String)>,
     pub serial: PathBuf,
     pub mem_mib: u32,
+    /// More QEMU arguments, e.g. OVMF's `-fw_cfg` switches.
+    pub extra: Vec<String>,
 }
 
 impl GuestOpts {
@@ -124,6 +126,7 @@ impl GuestOpts {
             disk: None,
             serial: serial.into(),
             mem_mib: 512,
+            extra: Vec::new(),
         }
     }
 }
@@ -170,6 +173,7 @@ impl Guest {
                 .arg("-device")
                 .arg(format!("virtio-blk-pci,drive=d0,serial={serial}"));
         }
+        q.args(&o.extra);
         let err = std::fs::File::create(o.serial.with_extension("qemu-stderr")).unwrap();
         let child = q
             .stdin(Stdio::null())
@@ -183,11 +187,21 @@ impl Guest {
         }
     }
 
-    /// The serial console so far, without carriage returns.
+    /// The serial console so far, without carriage returns and terminal escapes (UEFI
+    /// firmware and iPXE EFI draw their screens with them).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.serial)
-            .unwrap_or_default()
-            .replace('\r', "")
+        let raw = std::fs::read(&self.serial).unwrap_or_default();
+        let s = String::from_utf8_lossy(&raw).replace('\r', "");
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                chars.by_ref().find(|d| d.is_ascii_alphabetic());
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// Waits until the console shows `marker` or `bound` runs out (or QEMU ended); returns the

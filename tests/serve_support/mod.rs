@@ -4,6 +4,7 @@
 
 pub mod guest;
 pub mod k3s;
+pub mod uefi;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -149,7 +149,8 @@ fn ipxe_gets_the_script_url_never_the_binary_again() {
             b"PXEClient"
         );
         assert_eq!(o.events[1].boot.as_deref(), Some(want));
-        // The same client on port 4011 (iPXE's ProxyDHCPREQUEST) gets the same script.
+        // The same client on port 4011 (iPXE's ProxyDHCPREQUEST) gets the same script, and
+        // the ACK too needs the next-server: iPXE EFI ignored it without one.
         let p = p.ciaddr(Ipv4Addr::new(192, 0, 2, 150));
         let ack = wire_reply(&ask(&mut r, &p, MessageType::Request, Port::Pxe));
         assert_eq!(file(&ack), want);

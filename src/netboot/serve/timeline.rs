@@ -76,13 +76,14 @@ impl Timeline {
             dhcp::EventKind::Ack => (true, "ack"),
             dhcp::EventKind::Nak => (false, "nak"),
             dhcp::EventKind::Ignored(why) => {
-                self.record(
-                    &mac,
-                    EventKind::Dhcp,
-                    false,
-                    &format!("not answered: {why}"),
-                    None,
-                );
+                // An unknown machine under `--unknown ignore` is the fleet's `ignored`; other
+                // refusals (no free address, a lease not saved) are failed DHCP stages.
+                let kind = if e.known {
+                    EventKind::Dhcp
+                } else {
+                    EventKind::Ignored
+                };
+                self.record(&mac, kind, false, &format!("not answered: {why}"), None);
                 return;
             }
             _ => return,
