@@ -228,3 +228,81 @@ fn slots_zero_and_proxy_mode_router_or_dns_are_refused() {
         );
     }
 }
+
+/// The default TFTP root, Debian's /usr/lib/ipxe, links ipxe.efi to /boot/ipxe.efi: the iPXE
+/// builds DHCP names are served through their links, and other links out of the root are not.
+#[test]
+fn the_default_tftp_root_serves_debians_linked_ipxe_efi() {
+    const ROOT: &str = "/usr/lib/ipxe";
+    if netns::skip_unless_available(&["curl"]) {
+        return;
+    }
+    let linked = Path::new(ROOT).join("ipxe.efi");
+    if !linked.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have {ROOT} (ipxe)"
+        );
+        eprintln!(
+            "skipping: {} missing (apt-get install ipxe)",
+            linked.display()
+        );
+        return;
+    }
+    assert!(
+        std::fs::symlink_metadata(&linked)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "{} is no longer a symlink: this test proves nothing",
+        linked.display()
+    );
+    let c = Cluster::new("rack");
+    let dir = tempfile::tempdir().unwrap();
+    let (art, _, _) = artifacts(dir.path());
+    let (srv, cl) = pair();
+    let mut cmd = srv.command(assert_cmd::cargo::cargo_bin("kateskit").to_str().unwrap());
+    cmd.args([
+        "netboot",
+        "serve",
+        "--interface",
+        "sv0",
+        "--tftp-root",
+        ROOT,
+    ])
+    .arg("--cluster")
+    .arg(c.dir.path())
+    .arg("--artifacts")
+    .arg(art)
+    .arg("--state")
+    .arg(dir.path().join("state"));
+    let _serve = Serve::start(cmd);
+    let got = dir.path().join("got.efi");
+    let o = curl(
+        &cl,
+        &[
+            "-o",
+            got.to_str().unwrap(),
+            &format!("tftp://{SERVER}/ipxe.efi"),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(&got).unwrap(),
+        std::fs::read(&linked).unwrap()
+    );
+    // A link the server did not choose stays confined (ipxe.lkrn -> /boot/ipxe.lkrn).
+    if Path::new(ROOT).join("ipxe.lkrn").exists() {
+        let o = curl(
+            &cl,
+            &[
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                &format!("tftp://{SERVER}/ipxe.lkrn"),
+            ],
+        );
+        assert!(!o.status.success(), "a link out of the root was served");
+    }
+}

@@ -29,6 +29,16 @@ pub enum IpxeBuild {
 }
 
 impl IpxeBuild {
+    pub const ALL: [IpxeBuild; 7] = [
+        IpxeBuild::BiosUndi,
+        IpxeBuild::BiosNative,
+        IpxeBuild::EfiIa32,
+        IpxeBuild::EfiX64,
+        IpxeBuild::EfiArm32,
+        IpxeBuild::EfiArm64,
+        IpxeBuild::EfiRiscv64,
+    ];
+
     /// The file name in Debian's `ipxe` package (/usr/lib/ipxe) and `pkgs.ipxe`; the builds
     /// Debian's amd64 package lacks use the names other netboot servers use for them.
     pub fn default_file(self) -> &'static str {

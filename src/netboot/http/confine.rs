@@ -7,6 +7,7 @@
 //! any component, also when the tree changes between check and open. Only regular files are
 //! served.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub enum ConfineError {
 pub struct Root {
     fd: Arc<OwnedFd>,
     path: PathBuf,
+    /// Names of the server's own choosing whose symlinks are followed ([`Root::follow_links_of`]).
+    linked: Arc<HashSet<String>>,
 }
 
 impl Root {
@@ -57,7 +60,17 @@ impl Root {
         Ok(Root {
             fd: Arc::new(fd),
             path: path.to_path_buf(),
+            linked: Arc::default(),
         })
+    }
+
+    /// Follows symlinks for exactly these top-level names, wherever they lead. The names are
+    /// the server's (the iPXE builds DHCP hands out), not a client's, and the package that
+    /// provides the directory may link them elsewhere: Debian's `/usr/lib/ipxe/ipxe.efi` is a
+    /// symlink to `/boot/ipxe.efi`. Every other name stays confined.
+    pub fn follow_links_of<I: IntoIterator<Item = String>>(mut self, names: I) -> Root {
+        self.linked = Arc::new(names.into_iter().filter(|n| !n.contains('/')).collect());
+        self
     }
 
     /// The directory as given.
@@ -68,14 +81,19 @@ impl Root {
     /// Opens the client-named file `name` for reading, with its length.
     pub fn open_file(&self, name: &str) -> Result<(File, u64), ConfineError> {
         let rel = normalise(name)?;
-        let fd = rustix::fs::openat2(
-            &*self.fd,
-            rel.as_str(),
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(|e| match e {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+        let opened = if self.linked.contains(&rel) {
+            rustix::fs::openat(&*self.fd, rel.as_str(), flags, Mode::empty())
+        } else {
+            rustix::fs::openat2(
+                &*self.fd,
+                rel.as_str(),
+                flags,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            )
+        };
+        let fd = opened.map_err(|e| match e {
             rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => ConfineError::Escapes,
             rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR => ConfineError::NotFound,
             other => ConfineError::Io(other.to_string()),
@@ -147,5 +165,12 @@ mod tests {
         assert_eq!(r.open_file("sub").unwrap_err(), ConfineError::NotRegular);
         assert_eq!(r.open_file("nope").unwrap_err(), ConfineError::NotFound);
         assert_eq!(r.open_file("sub/ok").unwrap().1, 6);
+        // Only the names the server chose follow their links; a client's other names do not.
+        // A name with a separator is never followed.
+        symlink(t.path().join("secret"), root.join("sub/abs")).unwrap();
+        let r = r.follow_links_of(["abs".to_string(), "sub/abs".to_string()]);
+        assert_eq!(r.open_file("/abs").unwrap().1, 7);
+        assert_eq!(r.open_file("out").unwrap_err(), ConfineError::Escapes);
+        assert_eq!(r.open_file("sub/abs").unwrap_err(), ConfineError::Escapes);
     }
 }

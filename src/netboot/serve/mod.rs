@@ -58,10 +58,18 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
         dir: o.artifacts.clone(),
         why: e.to_string(),
     })?;
-    let tftp_root = http::Root::open(&o.tftp_root).map_err(|e| ServeError::TftpRoot {
-        dir: o.tftp_root.clone(),
-        why: e.to_string(),
-    })?;
+    // The iPXE builds may be symlinks out of the root (Debian links ipxe.efi to /boot).
+    let tftp_root = http::Root::open(&o.tftp_root)
+        .map_err(|e| ServeError::TftpRoot {
+            dir: o.tftp_root.clone(),
+            why: e.to_string(),
+        })?
+        .follow_links_of(
+            dhcp::IpxeBuild::ALL
+                .iter()
+                .map(|b| b.default_file().to_string())
+                .chain(["snponly.efi".to_string()]),
+        );
     let cluster_err = |why: String| ServeError::Cluster {
         dir: o.cluster_dir.clone(),
         why,
