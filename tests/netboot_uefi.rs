@@ -10,13 +10,10 @@ mod fleet_support;
 mod netns;
 mod serve_support;
 
-use std::time::Duration;
-
 use agent_support::Cluster;
 use serve_support::uefi::{
-    assert_agent_ran, has, ovmf, proxy_rack, rack, serve, skip, tftp_root, A4, BOUND,
+    assert_agent_ran, boot_a4, ovmf, proxy_rack, rack, serve, skip, tftp_root, A4,
 };
-use serve_support::wait_for_timeline;
 
 /// `--dhcp full`: OVMF's own PXE takes the offer and loads Debian's iPXE `build` over TFTP
 /// (served as `ipxe.efi`); iPXE EFI drives the NIC through EDK2's SNP and fetches the chain
@@ -36,15 +33,7 @@ fn full_mode_pxe_boots(build: &str) {
     let want = [
         "dhcp", "tftp", "script", "kernel", "initrd", "config", "phase",
     ];
-    let kinds = wait_for_timeline(
-        &dir.path().join("state"),
-        A4,
-        &want,
-        BOUND,
-        Duration::from_secs(1),
-    );
-    let (log, _) = guest.wait_for("==DONE==", Duration::from_secs(240));
-    assert!(has(&kinds, &want), "timeline {kinds:?}; serial:\n{log}");
+    let (_, log) = boot_a4(dir.path(), &mut guest, &want);
     assert!(
         log.contains("Start PXE over IPv4"),
         "not EDK2's PXE:\n{log}"
@@ -87,15 +76,7 @@ fn ovmf_pxe_beside_dnsmasq_boots_in_proxy_mode() {
     let _serve = serve(&proxy, "px0", &c, dir.path(), &tftp, &["--dhcp", "proxy"]);
     let mut guest = ovmf(&site, dir.path(), "tap0", A4, &[]);
     let want = ["dhcp", "script", "kernel", "initrd", "config", "phase"];
-    let kinds = wait_for_timeline(
-        &dir.path().join("state"),
-        A4,
-        &want,
-        BOUND,
-        Duration::from_secs(1),
-    );
-    let (log, _) = guest.wait_for("==DONE==", Duration::from_secs(240));
-    assert!(has(&kinds, &want), "timeline {kinds:?}; serial:\n{log}");
+    let (_, log) = boot_a4(dir.path(), &mut guest, &want);
     assert!(log.contains("Server IP address is 192.0.2.2"), "{log}");
     assert!(log.contains("NBP file downloaded successfully"), "{log}");
     let station = log

@@ -9,13 +9,10 @@ mod fleet_support;
 mod netns;
 mod serve_support;
 
-use std::time::Duration;
-
 use agent_support::Cluster;
 use serve_support::uefi::{
-    assert_agent_ran, has, ovmf, proxy_rack, rack, serve, skip, tftp_root, A4, BOUND,
+    assert_agent_ran, boot_a4, ovmf, proxy_rack, rack, serve, skip, tftp_root, A4,
 };
-use serve_support::wait_for_timeline;
 
 /// QEMU arguments that leave OVMF only its HTTP boot options.
 const NO_PXE: [&str; 4] = [
@@ -41,15 +38,7 @@ fn ovmf_http_boot_loads_ipxe_efi_over_http_in_full_mode() {
     let _serve = serve(&ns, "br0", &c, dir.path(), &tftp, &full);
     let mut guest = ovmf(&ns, dir.path(), "tap0", A4, &NO_PXE);
     let want = ["dhcp", "script", "kernel", "initrd", "config", "phase"];
-    let kinds = wait_for_timeline(
-        &dir.path().join("state"),
-        A4,
-        &want,
-        BOUND,
-        Duration::from_secs(1),
-    );
-    let (log, _) = guest.wait_for("==DONE==", Duration::from_secs(240));
-    assert!(has(&kinds, &want), "timeline {kinds:?}; serial:\n{log}");
+    let (kinds, log) = boot_a4(dir.path(), &mut guest, &want);
     assert!(
         !kinds.iter().any(|k| k == "tftp"),
         "TFTP under HTTP boot: {kinds:?}"
@@ -81,15 +70,7 @@ fn ovmf_http_boot_beside_dnsmasq_in_proxy_mode() {
     let _serve = serve(&proxy, "px0", &c, dir.path(), &tftp, &["--dhcp", "proxy"]);
     let mut guest = ovmf(&site, dir.path(), "tap0", A4, &NO_PXE);
     let want = ["dhcp", "script", "kernel", "initrd", "config", "phase"];
-    let kinds = wait_for_timeline(
-        &dir.path().join("state"),
-        A4,
-        &want,
-        BOUND,
-        Duration::from_secs(1),
-    );
-    let (log, _) = guest.wait_for("==DONE==", Duration::from_secs(240));
-    assert!(has(&kinds, &want), "timeline {kinds:?}; serial:\n{log}");
+    let (_, log) = boot_a4(dir.path(), &mut guest, &want);
     assert!(
         log.contains("Start HTTP Boot over IPv4"),
         "not HTTP boot:\n{log}"

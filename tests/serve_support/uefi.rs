@@ -106,6 +106,21 @@ pub fn serve(
     Serve::start(cmd)
 }
 
+/// Waits (bounded) until a4's timeline holds every stage in `want` and the guest printed
+/// `==DONE==`, asserts the timeline, and returns it with the serial log.
+pub fn boot_a4(dir: &Path, guest: &mut Guest, want: &[&str]) -> (Vec<String>, String) {
+    let kinds = crate::serve_support::wait_for_timeline(
+        &dir.join("state"),
+        A4,
+        want,
+        BOUND,
+        Duration::from_secs(1),
+    );
+    let (log, _) = guest.wait_for("==DONE==", Duration::from_secs(240));
+    assert!(has(&kinds, want), "timeline {kinds:?}; serial:\n{log}");
+    (kinds, log)
+}
+
 pub fn has(kinds: &[String], want: &[&str]) -> bool {
     want.iter().all(|w| kinds.iter().any(|k| k == w))
 }
