@@ -46,7 +46,12 @@ async fn start(cfg: ArtifactConfig) -> Server {
 
 /// One HTTP/1.1 request sent exactly as written; the status, headers (lower-case) and body.
 async fn raw(addr: SocketAddr, head: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
+    let s = TcpStream::connect(addr).await.unwrap();
+    raw_on(s, head).await
+}
+
+/// `raw` on a connection the caller opened (to know its local address).
+async fn raw_on(mut s: TcpStream, head: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     s.write_all(format!("{head}\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
@@ -219,11 +224,13 @@ async fn the_admission_queue_serves_in_arrival_order_and_turns_away_after_the_bo
     wait_free(&s.state, 0).await;
     // Six more clients arrive in order while both slots are taken.
     let (tx, mut done) = mpsc::unbounded_channel();
+    let mut waiters = Vec::new();
     for i in 0..6 {
         let tx = tx.clone();
-        let addr = s.addr;
+        let conn = TcpStream::connect(s.addr).await.unwrap();
+        waiters.push(conn.local_addr().unwrap());
         tokio::spawn(async move {
-            let r = raw(addr, "GET /tiny HTTP/1.1").await;
+            let r = raw_on(conn, "GET /tiny HTTP/1.1").await;
             tx.send((i, r.0, r.2)).unwrap();
         });
         tokio::time::sleep(Duration::from_millis(60)).await;
@@ -234,16 +241,17 @@ async fn the_admission_queue_serves_in_arrival_order_and_turns_away_after_the_bo
     );
     // One slot frees: the waiters pass through it one after another, first come first served.
     drop(h1);
-    let mut order = Vec::new();
+    let mut finished = Vec::new();
     for _ in 0..6 {
         let (i, st, body) = tokio::time::timeout(Duration::from_secs(10), done.recv())
             .await
             .unwrap()
             .unwrap();
         assert_eq!((st, body.as_slice()), (200, &b"0123456789"[..]));
-        order.push(i);
+        finished.push(i);
     }
-    assert_eq!(order, vec![0, 1, 2, 3, 4, 5]);
+    finished.sort();
+    assert_eq!(finished, vec![0, 1, 2, 3, 4, 5]);
     // Both slots held again: a newcomer waits its bound, then gets 503 with Retry-After.
     wait_free(&s.state, 1).await;
     let _h3 = holder(s.addr).await;
@@ -275,6 +283,14 @@ async fn the_admission_queue_serves_in_arrival_order_and_turns_away_after_the_bo
             .count(),
         7
     );
+    // The server finished the waiters in the order they arrived (clients may read their
+    // responses in any order, so the order is the server's).
+    let served: Vec<usize> = seen
+        .iter()
+        .filter(|e| e.path == "/tiny" && e.method == "GET" && e.status == 200)
+        .filter_map(|e| waiters.iter().position(|w| *w == e.client))
+        .collect();
+    assert_eq!(served, vec![0, 1, 2, 3, 4, 5]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

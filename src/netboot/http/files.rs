@@ -35,9 +35,10 @@ struct Report {
 
 impl Drop for Report {
     fn drop(&mut self) {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Report before the slot frees, so events of one slot come in admission order.
         self.event.complete = self.event.bytes == self.expected;
         self.state.emit(self.event.clone());
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 
