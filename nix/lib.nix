@@ -4,7 +4,7 @@
 #   kit.mkCluster { spec = ./examples/rack; system = "x86_64-linux"; modules = [ ./site.nix ]; }
 #
 # returns
-#   nodes.<name>        = { system; images = { iso; netboot; raw; qcow2; }; }  one per node
+#   nodes.<name>        = { system; images = { iso; netboot; raw; qcow2; update; }; }  one per node
 #   generic             = { images = { ... }; }   role decided at boot (embed / cmdline / MAC)
 #   nixosConfigurations = { "<cluster>-<node>" = <installed system>; "<cluster>" = <generic>; }
 #
@@ -21,6 +21,8 @@ let
     netboot = { module = ../images/netboot.nix; out = c: c.system.build.kateskitNetboot; };
     raw = { module = ../images/raw.nix; out = c: c.system.build.image; };
     qcow2 = { module = ../images/raw.nix; out = c: c.system.build.kateskitQcow2; };
+    # The release directory of the raw image's version (kateskit_<V>.efi, .store, SHA256SUMS).
+    update = { module = ../images/raw.nix; out = c: c.system.build.kateskitUpdate; };
   };
 
   mkSystem = { system, spec, node, variant, modules }:
@@ -54,7 +56,7 @@ let
         iso = live "iso" { kateskit.install.image = rawFile; };
         netboot = live "netboot" { kateskit.netboot.installImage = rawFile; };
       };
-    in lib.mapAttrs (variant: v: v.out systems.${if variant == "qcow2" then "raw" else variant}.config) variants;
+    in lib.mapAttrs (variant: v: v.out systems.${if builtins.elem variant [ "qcow2" "update" ] then "raw" else variant}.config) variants;
 
   mkCluster = arg:
     let

@@ -1,7 +1,7 @@
 //! Nix evaluation tier for what the images decide at boot: the raw image's initrd storage
-//! drivers (each name checked against Debian's generic 6.1 kernel, so none is a typo), its Nix
-//! database registration, the ISO's volume label against the config-drive labels, and the
-//! host module leaving /etc/hostname to the agent. Evaluated from the files with stand-ins for
+//! drivers (each name checked against Debian's generic 6.1 kernel, so none is a typo), its
+//! two-slot boot (ESP entries, the store slot it mounts), the ISO's volume label against the
+//! config-drive labels, and the host module leaving /etc/hostname to the agent. Evaluated from the files with stand-ins for
 //! `lib`, `pkgs` and `config`; each case forces only the attributes it checks.
 
 mod nixtool;
@@ -30,7 +30,8 @@ const PKGS: &str = r#"pkgs = {
   stdenv.hostPlatform.efiArch = "x64";
   systemd = "/systemd"; qemu = "/qemu";
   runCommand = n: a: s: "/run-command";
-  callPackage = f: a: { file = "/blank-embed"; };
+  callPackage = f: a: a // { file = "/blank-embed"; };
+  writeText = name: text: { inherit name text; };
 };"#;
 
 fn eval(body: &str) -> Option<Value> {
@@ -40,9 +41,10 @@ fn eval(body: &str) -> Option<Value> {
 
 /// The raw image module, evaluated with a stand-in config.
 const RAW: &str = r#"(import ./images/raw.nix { inherit lib pkgs; modulesPath = "/nixos/modules";
-  config = { kateskit = { cluster.normalized = { }; node = null; };
-    nix.package.out = "/nix-pkg"; system.build.toplevel = "/toplevel";
-    system.boot.loader.ukiFile = "kateskit.efi"; }; })"#;
+  config = { kateskit = { cluster.normalized = { }; node = null;
+      upgrade = { version = "2.0.1"; slotSize = "3G"; espSize = "512M"; loaderTimeout = 0; }; };
+    system.build = { toplevel = "/toplevel"; uki = "/uki"; image = "/image"; };
+    system.boot.loader.ukiFile = "nixos-uki.efi"; }; })"#;
 
 /// Module names of the kernel the test checks against, `-` and `_` being the same to modprobe.
 fn kernel_modules() -> Option<BTreeSet<String>> {
@@ -123,41 +125,51 @@ fn the_raw_initrd_carries_a_driver_for_every_server_storage_class() {
 }
 
 #[test]
-fn the_raw_image_registers_its_nix_database_on_first_boot() {
+fn the_raw_image_boots_the_newest_entry_and_mounts_its_own_store_slot() {
     let Some(v) = eval(&format!(
-        "{{ post = {RAW}.boot.postBootCommands; root = {RAW}.image.repart.partitions.\"20-root\"; }}"
+        "let m = {RAW}; in {{ fs = m.fileSystems; esp = m.image.repart.partitions.\"00-esp\".contents;
+           store = m.image.repart.partitions.\"20-store-a\"; split = m.image.repart.split;
+           image = m.system.image; update = m.system.build.kateskitUpdate; post = m.boot.postBootCommands or null; }}"
     )) else {
         return;
     };
+    // The UKI of this version mounts the slot named for this version, read-only: it can never
+    // boot another version's closure.
     assert_eq!(
-        v["root"]["contents"]["/nix-path-registration"]["source"],
-        "/closure-info/registration"
+        v["fs"]["/nix/store"],
+        json!({ "device": "/dev/disk/by-partlabel/kateskit_2.0.1", "fsType": "erofs", "options": ["ro"] })
     );
-    assert_eq!(v["root"]["storePaths"], json!(["/toplevel"]));
-    let post = v["post"].as_str().unwrap();
-    // Load, set the profile, and only then drop the file: a failed load retries next boot.
-    let order = [
-        "if [ -f /nix-path-registration ]; then",
-        "/nix-pkg/bin/nix-store --load-db < /nix-path-registration &&",
-        "/nix-pkg/bin/nix-env -p /nix/var/nix/profiles/system --set /run/current-system &&",
-        "rm -f /nix-path-registration",
-    ];
-    let mut at = 0;
-    for step in order {
-        let i = post[at..]
-            .find(step)
-            .unwrap_or_else(|| panic!("{step:?} missing or out of order in:\n{post}"));
-        at += i + step.len();
-    }
-    let state = tempfile::tempdir().unwrap();
-    let script = state.path().join("post.sh");
-    std::fs::write(&script, post).unwrap();
-    let ok = std::process::Command::new("bash")
-        .arg("-n")
-        .arg(&script)
-        .status()
+    assert_eq!(
+        v["fs"]["/"],
+        json!({ "device": "/dev/disk/by-partlabel/kateskit-data", "fsType": "ext4", "autoResize": true })
+    );
+    assert_eq!(v["fs"]["/boot"]["device"], "/dev/disk/by-partlabel/ESP");
+    assert_eq!(v["store"]["storePaths"], json!(["/toplevel"]));
+    assert_eq!(v["store"]["stripNixStorePrefix"], true);
+    assert_eq!(v["split"], true);
+    // The store is read-only and carries no Nix database to register any more.
+    assert_eq!(v["post"], Value::Null);
+    assert_eq!(v["image"], json!({ "id": "kateskit", "version": "2.0.1" }));
+
+    let esp = v["esp"].as_object().unwrap();
+    assert_eq!(
+        esp["/EFI/Linux/kateskit_2.0.1.efi"]["source"], "/uki/nixos-uki.efi",
+        "the UKI is installed under the blessed entry name whatever nixpkgs names the file"
+    );
+    assert_eq!(
+        esp["/EFI/BOOT/BOOTX64.EFI"]["source"],
+        "/systemd/lib/systemd/boot/efi/systemd-bootx64.efi"
+    );
+    let conf = esp["/loader/loader.conf"]["source"]["text"]
+        .as_str()
         .unwrap();
-    assert!(ok.success(), "postBootCommands is not valid shell:\n{post}");
+    let lines: Vec<&str> = conf.lines().collect();
+    assert_eq!(lines, ["timeout 0", "default kateskit_*", "editor no"]);
+
+    // The release is cut from this image's split store and this UKI.
+    assert_eq!(v["update"]["version"], "2.0.1");
+    assert_eq!(v["update"]["image"], "/image");
+    assert_eq!(v["update"]["uki"], "/uki/nixos-uki.efi");
 }
 
 fn iso(volume_id: Option<&str>) -> Option<Value> {

@@ -12,7 +12,8 @@ let
   cluster = kit.mkCluster { spec = ../../examples/homelab; modules = [ testModule ]; };
   dir = t.clusterDir "homelab" ../../examples/homelab;
   rawDir = cluster.nodes.box.images.raw;
-  rawFile = pkgs.runCommand "box.raw" { } "cp ${rawDir}/*.raw $out";
+  # The disk image, not the split store slot (<image>.store.raw) beside it.
+  rawFile = pkgs.runCommand "box.raw" { } "cp $(ls ${rawDir}/*.raw | grep -v '[.]store[.]raw$') $out";
   stamped = t.stamp rawFile dir "box";
   snapshot = "sha256sum /etc/kateskit/k3s.env /etc/rancher/k3s/config.yaml.d/* /dev/disk/by-partlabel/KATESKIT-EMBED; sfdisk -d /dev/vda | grep -v '^last-lba'";
 in
