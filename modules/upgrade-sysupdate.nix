@@ -22,7 +22,7 @@ in
     '';
   };
 
-  config = lib.mkIf (cfg.enable && cfg.sysupdate.url != null) {
+  config = lib.mkIf (config.kateskit.enable && cfg.enable && cfg.sysupdate.url != null) {
     assertions = [{
       assertion = lib.hasSuffix "/" cfg.sysupdate.url;
       message = "kateskit.upgrade.sysupdate.url = \"${cfg.sysupdate.url}\" must end in / (the directory that holds SHA256SUMS).";

@@ -79,7 +79,7 @@ in
     };
   };
 
-  config = lib.mkIf cfg.enable {
+  config = lib.mkIf (config.kateskit.enable && cfg.enable) {
     assertions = [{
       assertion = problem == null;
       message = "kateskit.upgrade.version: ${toString problem}.";

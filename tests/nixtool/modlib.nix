@@ -118,6 +118,9 @@ rec {
   concatMapStringsSep = sep: f: l: builtins.concatStringsSep sep (map f l);
   concatMapStrings = f: l: builtins.concatStringsSep "" (map f l);
   hasPrefix = p: s: builtins.substring 0 (builtins.stringLength p) s == p;
+  hasSuffix = x: s:
+    let n = builtins.stringLength s; k = builtins.stringLength x; in
+    n >= k && builtins.substring (n - k) k s == x;
   removePrefix = p: s:
     let n = builtins.stringLength p; in
     if builtins.substring 0 n s == p then builtins.substring n (-1) s else s;
