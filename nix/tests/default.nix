@@ -24,6 +24,8 @@ builtins.mapAttrs (name: withoutKvm) {
   vm-osd-disk = import ./osd-disk.nix args;
   vm-raw-idempotent = import ./raw-idempotent.nix args;
   vm-reprovision-first-server = import ./reprovision.nix args;
+  # A -> B committed, then a C whose gate fails rolls back to B (OVMF + systemd-boot counting).
+  vm-upgrade = import ./upgrade.nix args;
   # services.kateskit-netboot boots a diskless client by PXE (full DHCP on the test VLAN).
   vm-netboot = import ./netboot.nix args;
   # The bundle on real k3s. Each needs its charts' images (bundle-images.nix) and fails at once

@@ -11,6 +11,8 @@ let
     stdenv.hostPlatform.system = "x86_64-linux";
     runCommand = name: env: script: store name;
     qemu_test = store "qemu-test";
+    python3 = store "python3";
+    linkFarm = name: entries: store name;
     OVMF = { firmware = store "OVMF-fd/FV/OVMF_CODE.fd"; variables = store "OVMF-fd/FV/OVMF_VARS.fd"; };
     testers.runNixOSTest = test: test;
   };
@@ -18,9 +20,9 @@ let
   # Images per node of the spec, as nix/lib.nix's mkCluster names them.
   kit.mkCluster = { spec, ... }: {
     nodes = builtins.listToAttrs (map
-      (n: { inherit (n) name; value.images = { iso = store "iso-${n.name}"; raw = store "raw-${n.name}"; }; })
+      (n: { inherit (n) name; value.images = { iso = store "iso-${n.name}"; raw = store "raw-${n.name}"; update = store "update-${n.name}"; }; })
       (builtins.fromTOML (builtins.readFile (spec + "/cluster.toml"))).nodes);
-    generic.images = { iso = store "iso-generic"; raw = store "raw-generic"; netboot = store "netboot-generic"; };
+    generic.images = { iso = store "iso-generic"; raw = store "raw-generic"; netboot = store "netboot-generic"; update = store "update-generic"; };
   };
   real = import libFile { inherit pkgs; kateskit = store "kateskit"; };
   t = real // { needsImages = name: entries: mk: mk (map (e: store "image-${baseNameOf e.imageName}") entries); };
