@@ -5,7 +5,8 @@
 //! systemd-repart. The table must then be the two-slot layout of docs/upgrades.md: ESP,
 //! KATESKIT-EMBED (type 3b6c0d5d-..., exactly 1 MiB, zeros, unchanged from the single-slot
 //! image, so `image customize` and `install` find it), two store slots of one fixed size
-//! (`kateskit_<V>` and `_empty`), and the data partition last. File-system creation
+//! (`kateskit_<V>` and `_empty`, as the node's slots library reads them), and the data
+//! partition last. File-system creation
 //! (`Format=`) is left out: that is nixpkgs' part of the build (Debian's systemd 252 cannot
 //! make erofs); nix_update.rs writes a real erofs into a slot and cuts the release from it.
 
@@ -15,6 +16,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::Command;
 
+use kateskit::slots::layout::{Layout, EMPTY};
 use serde_json::Value;
 
 const EMBED_TYPE: &str = "3B6C0D5D-DE39-40BD-9E6C-08B15A369D15";
@@ -173,6 +175,27 @@ fn raw_image_has_two_store_slots_and_the_embed_partition_unchanged() {
             .map(|o| !String::from_utf8_lossy(&o.stdout).contains("Partition name:"))
             .unwrap(),
         "more than five partitions"
+    );
+
+    // The node side reads the same table: slot A holds 1.2.3, slot B nothing, same size.
+    let layout = Layout::read(&img).unwrap();
+    let slots: Vec<(&str, Option<String>, u64)> = layout
+        .slots
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.version.as_ref().map(|v| v.to_string()),
+                s.len,
+            )
+        })
+        .collect();
+    assert_eq!(
+        slots,
+        [
+            ("kateskit_1.2.3", Some("1.2.3".to_string()), 16 << 20),
+            (EMPTY, None, 16 << 20)
+        ]
     );
 
     let mut f = std::fs::File::open(&img).unwrap();

@@ -14,6 +14,9 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use kateskit::slots::layout::{EMPTY, STORE_SLOT_TYPE};
+use kateskit::slots::release::parse_sums;
+use kateskit::slots::Version;
 use nixtool::{eval_json, repo};
 
 fn tools() -> bool {
@@ -114,6 +117,11 @@ fn the_release_is_the_uki_the_store_erofs_and_their_sums() {
         let want = hex::encode(Sha256::digest(std::fs::read(rel.join(name)).unwrap()));
         assert_eq!(hash, want, "{name}");
     }
+    // What `kateskit node stage` reads from it.
+    let release = parse_sums(&sums, "SHA256SUMS").unwrap();
+    assert_eq!(release.version.to_string(), "1.4.0");
+    assert_eq!(release.uki.name, "kateskit_1.4.0.efi");
+    assert_eq!(release.store.name, "kateskit_1.4.0.store");
 }
 
 #[test]
@@ -248,4 +256,58 @@ fn the_pattern_matcher_is_strict() {
     assert!(!matches("a_@v+@l-@d.efi", "a_1+-0.efi", "1"));
     assert!(!matches("a_@v.efi", "a_2.efi", "1"));
     assert!(!matches("a_@v.efi", "a_1.efix", "1"));
+}
+
+/// nix/slots.nix (the image side) and the slots library (the node side) name the same things
+/// and accept the same versions; the image side also keeps the GPT name within 36 characters.
+#[test]
+fn the_image_and_the_node_agree_on_names_and_versions() {
+    let candidates = [
+        "1.0",
+        "2~rc1",
+        "a^b-c",
+        "0.1.0.20261201211650",
+        "1.0_rc",
+        "1+2",
+        "-1",
+        "",
+        "1/2",
+        ".1",
+        "v1",
+        "1..2",
+        "123456789012345678901234567",
+        "1234567890123456789012345678",
+    ];
+    let list = candidates
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let state = tempfile::tempdir().unwrap();
+    let Some(v) = eval_json(
+        state.path(),
+        &format!(
+            "let s = import ./nix/slots.nix; in {{ inherit (s) storeType emptyLabel maxImageVersion;
+               label = s.storeLabel \"V\"; uki = s.ukiName \"V\"; store = s.storeName \"V\";
+               problems = map (v: s.versionProblem v) [ {list} ]; }}"
+        ),
+    ) else {
+        return;
+    };
+    assert_eq!(v["storeType"], STORE_SLOT_TYPE.to_string());
+    assert_eq!(v["emptyLabel"], EMPTY);
+    assert_eq!(v["label"], "kateskit_V");
+    assert_eq!(v["uki"], "kateskit_V.efi");
+    assert_eq!(v["store"], "kateskit_V.store");
+    let max = v["maxImageVersion"].as_u64().unwrap() as usize;
+    assert_eq!(max, 36 - "kateskit_".len());
+    for (c, p) in candidates.iter().zip(v["problems"].as_array().unwrap()) {
+        let node = Version::parse(c).is_ok();
+        let image = p.is_null();
+        assert_eq!(
+            image,
+            node && c.len() <= max,
+            "{c:?}: image says {p}, node parse ok: {node}"
+        );
+    }
 }
