@@ -1,6 +1,7 @@
 //! Every `kateskit ...` command line written in the Nix files (modules, images, installer, VM
-//! tests) names a real subcommand and only flags that subcommand accepts, so the NixOS layer
-//! cannot drift from the CLI unnoticed. `${exe}`/`lib.getExe` forms count as `kateskit`.
+//! tests) and every `Exec*=` line of the unit files in modules/units names a real subcommand
+//! and only flags that subcommand accepts, so the NixOS layer cannot drift from the CLI
+//! unnoticed. `${exe}`/`lib.getExe` forms and the units' `@kateskit@` count as `kateskit`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +15,35 @@ fn nix_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// Unit files under modules/units (drop-in directories included).
+fn unit_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            unit_files(&p, out);
+        } else if p
+            .extension()
+            .is_some_and(|x| ["service", "conf", "timer"].contains(&x.to_str().unwrap_or("")))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// The command of a unit file's `Exec*=` line, with systemd's prefixes (`-`, `+`, `!`, `@`,
+/// `:`) dropped, as a line the scanner reads; other lines give "".
+fn unit_command(line: &str) -> String {
+    let Some((key, cmd)) = line.split_once('=') else {
+        return String::new();
+    };
+    if !key.trim().starts_with("Exec") {
+        return String::new();
+    }
+    let cmd = cmd.trim_start_matches(['-', '+', '!', '@', ':']);
+    cmd.replace("@kateskit@ ", "kateskit ")
+        .replace("kateskit@ ", "kateskit ")
 }
 
 /// (subcommand words, flags) for each invocation on a line.
@@ -68,16 +98,27 @@ fn every_kateskit_call_in_nix_files_is_a_real_command_line() {
     for d in ["modules", "images", "installer", "nix"] {
         nix_files(&root.join(d), &mut files);
     }
+    let mut units = Vec::new();
+    unit_files(&root.join("modules/units"), &mut units);
+    assert!(units.len() >= 3, "{units:?}");
     let bin = assert_cmd::cargo::cargo_bin("kateskit");
     let mut checked = 0;
+    let mut in_units = 0;
     let mut bad = Vec::new();
-    for f in &files {
+    for f in files.iter().chain(&units) {
         let text = std::fs::read_to_string(f).unwrap();
+        let is_unit = units.contains(f);
         for (n, line) in text.lines().enumerate() {
             if line.trim_start().starts_with('#') {
                 continue;
             }
-            for (subs, flags) in invocations(line) {
+            let line = if is_unit {
+                unit_command(line)
+            } else {
+                line.to_string()
+            };
+            for (subs, flags) in invocations(&line) {
+                in_units += usize::from(is_unit);
                 let out = Command::new(&bin)
                     .args(&subs)
                     .arg("--help")
@@ -109,6 +150,10 @@ fn every_kateskit_call_in_nix_files_is_a_real_command_line() {
         checked >= 5,
         "found only {checked} invocations; the scanner is broken"
     );
+    assert!(
+        in_units >= 3,
+        "found only {in_units} invocations in the unit files; the scanner is broken"
+    );
 }
 
 #[test]
@@ -126,4 +171,13 @@ fn the_scanner_sees_commands_and_flags() {
         invocations("so `kateskit install` has nothing")[0].0,
         ["install"]
     );
+    let unit = unit_command("ExecStart=-@kateskit@ agent health --timeout 10m --json");
+    assert_eq!(
+        invocations(&unit),
+        vec![(
+            vec!["agent".into(), "health".into()],
+            vec!["--timeout".into(), "--json".into()]
+        )]
+    );
+    assert_eq!(unit_command("Description=runs @kateskit@ agent"), "");
 }
