@@ -71,11 +71,32 @@ fn flake_exposes_the_documented_outputs() {
     ] {
         assert!(flake.contains(want), "flake.nix lacks `{want}`");
     }
-    // packages: kateskit plus the homelab images from nix/lib.nix's variant table.
+    // packages: kateskit plus the homelab images from nix/lib.nix's variant table, each with
+    // its row in docs/nix.md's output table and no row without a variant.
     let lib = std::fs::read_to_string(repo().join("nix/lib.nix")).unwrap();
-    for v in ["iso =", "netboot =", "raw =", "qcow2 ="] {
+    for v in ["iso =", "netboot =", "raw =", "qcow2 =", "update ="] {
         assert!(lib.contains(v), "nix/lib.nix lacks image variant `{v}`");
     }
+    let table = lib
+        .split("variants = {")
+        .nth(1)
+        .and_then(|t| t.split("\n  };").next())
+        .expect("nix/lib.nix has a `variants = { ... };` table");
+    let variants: std::collections::BTreeSet<&str> = table
+        .lines()
+        .filter_map(|l| l.trim().split_once(" = {").map(|(n, _)| n))
+        .collect();
+    let docs = std::fs::read_to_string(repo().join("docs/nix.md")).unwrap();
+    let documented: std::collections::BTreeSet<&str> = docs
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `packages.x86_64-linux."))
+        .filter_map(|l| l.split('`').next())
+        .filter(|n| *n != "kateskit")
+        .collect();
+    assert_eq!(
+        documented, variants,
+        "docs/nix.md's package rows differ from nix/lib.nix's variants"
+    );
 }
 
 #[test]
