@@ -3,9 +3,17 @@
 //! status`). systemd-boot's boot counting decides what boots; this module only writes the
 //! inactive slot, names entries and renames them as systemd-bless-boot would.
 
+pub mod commit;
 pub mod efivars;
 pub mod entry;
+pub mod esp;
+pub mod fetch;
+pub mod layout;
 pub mod release;
+pub mod slot_write;
+pub mod stage;
+pub mod state;
+pub mod status;
 pub mod version;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +58,36 @@ pub enum SlotsError {
     Release { file: String, msg: String },
     #[error(transparent)]
     Pull(#[from] crate::image::pull::PullError),
+    #[error("{}: {msg}", disk.display())]
+    Layout { disk: PathBuf, msg: String },
+    #[error("{}: {source}", disk.display())]
+    Gpt {
+        disk: PathBuf,
+        #[source]
+        source: crate::image::gpt_write::GptWriteError,
+    },
+    #[error("{file}: {msg}; nothing was written to a slot")]
+    Artifact { file: String, msg: String },
+    #[error(
+        "refusing to stage {target}: it is older than the running {running}; to go back to the \
+         other slot use `kateskit node rollback`"
+    )]
+    Downgrade { running: Version, target: Version },
+    #[error(
+        "{}: read back of slot partition {index} gave SHA-256 {actual}, wrote {expected}; the slot \
+         stays named _empty and the running slot is untouched",
+        disk.display()
+    )]
+    ReadBack {
+        disk: PathBuf,
+        index: u32,
+        expected: String,
+        actual: String,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error("{}: {msg}", path.display())]
+    State { path: PathBuf, msg: String },
 }
 
 impl SlotsError {
