@@ -4,6 +4,7 @@ mod agent;
 mod agent_config;
 mod agent_config_get;
 mod agent_config_list;
+mod agent_health;
 mod cluster;
 mod cluster_import;
 mod disk;
