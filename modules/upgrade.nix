@@ -4,7 +4,8 @@
 #     kernel arguments that turn a panic or a crashed PID 1 into a reboot, so a counted entry
 #     that cannot boot uses up its tries and systemd-boot falls back to the other slot;
 #   - systemd-sysupdate transfers for the same release layout `kateskit node stage` reads,
-#     with its timers off (KatesKit decides when a node updates).
+#     with its timers off (KatesKit decides when a node updates) (./upgrade-sysupdate.nix);
+#   - the health gate, commit and rollout-watcher units (./upgrade-units.nix).
 { config, lib, pkgs, ... }:
 let
   cfg = config.kateskit.upgrade;
@@ -13,7 +14,7 @@ let
   problem = slots.versionProblem cfg.version;
 in
 {
-  imports = [ ./upgrade-sysupdate.nix ];
+  imports = [ ./upgrade-sysupdate.nix ./upgrade-units.nix ];
 
   options.kateskit.upgrade = {
     enable = mkEnableOption "A/B upgrades: the health gate before boot-complete.target, commit, the rollout watcher and boot counting (the raw image turns it on)";
@@ -63,12 +64,12 @@ in
     };
 
     healthTimeout = mkOption {
-      type = types.str;
-      default = "10m";
-      example = "20m";
+      type = types.ints.positive;
+      default = 600;
+      example = 1200;
       description = ''
-        How long the health gate (`kateskit agent health --timeout`) waits for k3s, Node Ready
-        and, on servers, etcd and the API before it fails the boot.
+        Seconds the health gate (`kateskit agent health --timeout`) waits for k3s, Node Ready
+        and, on servers, etcd and the API before it fails the boot (and the boot reboots).
       '';
     };
 

@@ -126,3 +126,96 @@ fn upgrades_off_leave_the_system_alone() {
     .unwrap();
     assert_eq!(v, json!({}), "{v}");
 }
+
+/// modules/upgrade-units.nix with `kateskit.upgrade = <upgrade>`: the unit files it installs
+/// (by name) and the systemd.services drop-ins.
+fn units(upgrade: &str) -> Option<Value> {
+    let state = tempfile::tempdir().unwrap();
+    eval_json(
+        state.path(),
+        &format!(
+            "let lib = import ./tests/nixtool/modlib.nix;
+                 pkgs = {{ util-linux = \"/util-linux\"; gptfdisk = \"/gptfdisk\"; systemd = \"/systemd\";
+                          writeTextDir = path: text: {{ inherit path text; }}; }};
+                 config.kateskit = {{ enable = true; package = \"/kk\";
+                   upgrade = {{ enable = true; healthTimeout = 600; watch.enable = true; }} // {upgrade}; }};
+                 m = lib.resolve [ (import ./modules/upgrade-units.nix {{ inherit lib pkgs config; }}).config ];
+             in {{ files = builtins.listToAttrs (map (p: {{ name = baseNameOf p.path; value = p.text; }}) m.systemd.packages);
+                   services = m.systemd.services; }}"
+        ),
+    )
+}
+
+#[test]
+fn the_gate_holds_boot_complete_and_commit_and_watch_follow() {
+    let Some(v) = units("{ }") else { return };
+    let files = v["files"].as_object().unwrap();
+    let mut names: Vec<&String> = files.keys().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "kateskit-commit.service",
+            "kateskit-health.service",
+            "kateskit-upgrade.service"
+        ]
+    );
+    let path = "/util-linux/bin:/gptfdisk/bin:/systemd/bin";
+    for (name, text) in files {
+        let text = text.as_str().unwrap();
+        assert!(!text.contains('@'), "{name}: placeholder left:\n{text}");
+        assert!(
+            text.contains(&format!("Environment=PATH={path}")),
+            "{name}:\n{text}"
+        );
+        assert!(
+            text.contains("ExecStart=/kk/bin/kateskit "),
+            "{name}:\n{text}"
+        );
+    }
+    let health = files["kateskit-health.service"].as_str().unwrap();
+    for line in [
+        "Before=boot-complete.target",
+        "FailureAction=reboot",
+        "Type=oneshot",
+    ] {
+        assert!(
+            health.lines().any(|l| l == line),
+            "{line} missing:\n{health}"
+        );
+    }
+    let s = &v["services"];
+    // NixOS ignores the files' [Install]: it is restated from them.
+    assert_eq!(
+        s["kateskit-health"]["requiredBy"],
+        json!(["boot-complete.target"])
+    );
+    assert_eq!(s["kateskit-health"]["wantedBy"], json!([]));
+    assert_eq!(
+        s["kateskit-commit"]["wantedBy"],
+        json!(["multi-user.target"])
+    );
+    assert_eq!(
+        s["kateskit-upgrade"]["wantedBy"],
+        json!(["multi-user.target"])
+    );
+    assert_eq!(
+        s["kateskit-health"]["serviceConfig"],
+        json!({
+            "ExecStart": ["", "/kk/bin/kateskit agent health --timeout 600s"],
+            "TimeoutStartSec": "900s"
+        })
+    );
+
+    let v = units("{ healthTimeout = 1800; watch.enable = false; }").unwrap();
+    assert!(v["files"].get("kateskit-upgrade.service").is_none(), "{v}");
+    assert!(v["services"].get("kateskit-upgrade").is_none(), "{v}");
+    assert_eq!(
+        v["services"]["kateskit-health"]["serviceConfig"]["ExecStart"][1],
+        "/kk/bin/kateskit agent health --timeout 1800s"
+    );
+    assert_eq!(
+        v["services"]["kateskit-health"]["serviceConfig"]["TimeoutStartSec"],
+        "2100s"
+    );
+}
