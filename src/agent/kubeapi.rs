@@ -72,7 +72,12 @@ pub fn parse(env: &AgentEnv, text: &str, file: &str) -> Result<KubeAccess, Strin
 
 /// A client that trusts only the PEM bundle `ca` and presents `identity` (certificate and key
 /// PEM); `what` names where they came from in errors.
-pub fn tls_client(ca: &[u8], identity: &[u8], http: Duration, what: &str) -> Result<Client, String> {
+pub fn tls_client(
+    ca: &[u8],
+    identity: &[u8],
+    http: Duration,
+    what: &str,
+) -> Result<Client, String> {
     let mut b = Client::builder()
         .tls_built_in_root_certs(false)
         .timeout(http);
@@ -89,7 +94,8 @@ pub fn tls_client(ca: &[u8], identity: &[u8], http: Duration, what: &str) -> Res
 /// Reads the kubeconfig at `rel` now (no waiting) and builds its client.
 pub fn load(env: &AgentEnv, rel: &str, http: Duration) -> Result<(KubeAccess, Client), String> {
     let file = format!("/{rel}");
-    let text = std::fs::read_to_string(env.path(rel)).map_err(|e| format!("reading {file}: {e}"))?;
+    let text =
+        std::fs::read_to_string(env.path(rel)).map_err(|e| format!("reading {file}: {e}"))?;
     let access = parse(env, &text, &file)?;
     let client = tls_client(&access.ca, &access.identity, http, &file)?;
     Ok((access, client))
@@ -100,7 +106,10 @@ pub fn get_node(c: &Client, server: &str, name: &str) -> Result<Option<Value>, S
     let url = format!("{server}/api/v1/nodes/{name}");
     let r = c.get(&url).send().map_err(|e| format!("GET {url}: {e}"))?;
     match r.status().as_u16() {
-        200 => r.json().map(Some).map_err(|e| format!("GET {url}: node JSON: {e}")),
+        200 => r
+            .json()
+            .map(Some)
+            .map_err(|e| format!("GET {url}: node JSON: {e}")),
         404 => Ok(None),
         s => Err(format!("GET {url}: HTTP {s}")),
     }

@@ -70,7 +70,10 @@ pub fn watch(env: &AgentEnv, opts: &Options) -> Result<(), WatchError> {
             Ok(()) => last_err.clear(),
             Err(Fatal::State(e)) => return Err(e),
             Err(Fatal::Retry(e)) if e != last_err => {
-                eprintln!("kateskit node watch: {e} (retrying every {}s)", opts.interval.as_secs_f32());
+                eprintln!(
+                    "kateskit node watch: {e} (retrying every {}s)",
+                    opts.interval.as_secs_f32()
+                );
                 last_err = e;
             }
             Err(Fatal::Retry(_)) => {}
@@ -138,7 +141,12 @@ fn flush(api: &Api, opts: &Options, st: &mut WatchState) -> Result<(), Fatal> {
     let Some(s) = st.unpublished.clone() else {
         return Ok(());
     };
-    kubeapi::patch_node(&api.client, &api.server, &api.name, &protocol::status_patch(&s))?;
+    kubeapi::patch_node(
+        &api.client,
+        &api.server,
+        &api.name,
+        &protocol::status_patch(&s),
+    )?;
     st.unpublished = None;
     st.save(&opts.state_dir)?;
     Ok(())
@@ -147,8 +155,12 @@ fn flush(api: &Api, opts: &Options, st: &mut WatchState) -> Result<(), Fatal> {
 fn tick(env: &AgentEnv, opts: &Options, st: &mut WatchState) -> Result<(), Fatal> {
     let api = api(env)?;
     flush(&api, opts, st)?;
-    let node = kubeapi::get_node(&api.client, &api.server, &api.name)?
-        .ok_or_else(|| format!("node {} is not registered in the API ({})", api.name, api.server))?;
+    let node = kubeapi::get_node(&api.client, &api.server, &api.name)?.ok_or_else(|| {
+        format!(
+            "node {} is not registered in the API ({})",
+            api.name, api.server
+        )
+    })?;
     let req = protocol::request(&node)?;
     report_boot(env, &api, opts, st, req.as_ref())?;
     if let Some(req) = req {
@@ -209,18 +221,38 @@ fn step(
     st.running = Some((req.rollout.clone(), req.action));
     st.save(&opts.state_dir)?;
     let mk = |state, msg: String| {
-        status(opts, Some(&req.rollout), req.action, state, Some(&req.version), msg)
+        status(
+            opts,
+            Some(&req.rollout),
+            req.action,
+            state,
+            Some(&req.version),
+            msg,
+        )
     };
     if req.action == Action::Reboot {
         if running_version(opts).as_deref() == Some(req.version.as_str()) {
             st.running = None;
-            let s = mk(State::Done, format!("already running {}: no reboot needed", req.version));
+            let s = mk(
+                State::Done,
+                format!("already running {}: no reboot needed", req.version),
+            );
             return publish(api, opts, st, s);
         }
-        publish(api, opts, st, mk(State::Running, format!("rebooting to boot {}", req.version)))?;
+        publish(
+            api,
+            opts,
+            st,
+            mk(State::Running, format!("rebooting to boot {}", req.version)),
+        )?;
         if let Err(e) = steps::reboot(env) {
             st.running = None;
-            publish(api, opts, st, mk(State::Failed, format!("systemctl reboot: {e}")))?;
+            publish(
+                api,
+                opts,
+                st,
+                mk(State::Failed, format!("systemctl reboot: {e}")),
+            )?;
         }
         return Ok(());
     }
@@ -229,11 +261,29 @@ fn step(
     } else {
         "staging"
     };
-    publish(api, opts, st, mk(State::Running, format!("{what} {} from {}", req.version, req.source)))?;
-    let result = steps::run_node(&steps::stage_args(req, &opts.state_dir), steps::STEP_TIMEOUT);
+    publish(
+        api,
+        opts,
+        st,
+        mk(
+            State::Running,
+            format!("{what} {} from {}", req.version, req.source),
+        ),
+    )?;
+    let result = steps::run_node(
+        &steps::stage_args(req, &opts.state_dir),
+        steps::STEP_TIMEOUT,
+    );
     st.running = None;
     let s = match result {
-        Ok(out) => mk(State::Done, if out.is_empty() { format!("{} {} done", req.action.name(), req.version) } else { out }),
+        Ok(out) => mk(
+            State::Done,
+            if out.is_empty() {
+                format!("{} {} done", req.action.name(), req.version)
+            } else {
+                out
+            },
+        ),
         Err(e) => mk(State::Failed, e),
     };
     publish(api, opts, st, s)

@@ -77,6 +77,9 @@ impl WatchState {
                 self.steps.remove(&old);
             }
         }
-        self.steps.entry(rollout.to_string()).or_default().push(action);
+        self.steps
+            .entry(rollout.to_string())
+            .or_default()
+            .push(action);
     }
 }

@@ -20,7 +20,8 @@ pub fn node_command() -> Result<Vec<String>, String> {
     if let Some(cmd) = crate::hooks::var(crate::hooks::NODE_CMD) {
         return Ok(cmd.split_whitespace().map(str::to_string).collect());
     }
-    let exe = std::env::current_exe().map_err(|e| format!("finding the kateskit executable: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("finding the kateskit executable: {e}"))?;
     Ok(vec![exe.display().to_string(), "node".into()])
 }
 
@@ -75,7 +76,10 @@ pub fn run_node(args: &[String], limit: Duration) -> Result<String, String> {
     });
     let t0 = Instant::now();
     let status = loop {
-        if let Some(st) = child.try_wait().map_err(|e| format!("waiting for {shown}: {e}"))? {
+        if let Some(st) = child
+            .try_wait()
+            .map_err(|e| format!("waiting for {shown}: {e}"))?
+        {
             break Some(st);
         }
         if t0.elapsed() >= limit {
@@ -88,10 +92,17 @@ pub fn run_node(args: &[String], limit: Duration) -> Result<String, String> {
     let stdout = reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
     match status {
-        None => Err(format!("{shown} did not finish within {}s and was stopped", limit.as_secs())),
+        None => Err(format!(
+            "{shown} did not finish within {}s and was stopped",
+            limit.as_secs()
+        )),
         Some(st) if st.success() => Ok(tail(&stdout)),
         Some(st) => {
-            let why = if stderr.trim().is_empty() { &stdout } else { &stderr };
+            let why = if stderr.trim().is_empty() {
+                &stdout
+            } else {
+                &stderr
+            };
             Err(format!("{shown} failed ({st}): {}", tail(why)))
         }
     }

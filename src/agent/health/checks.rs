@@ -61,7 +61,12 @@ impl Check {
     }
 
     /// One attempt: `Ok(detail)` when it passes, `Err(why)` when not (yet).
-    pub fn attempt(self, env: &AgentEnv, facts: &NodeFacts, http: Duration) -> Result<String, String> {
+    pub fn attempt(
+        self,
+        env: &AgentEnv,
+        facts: &NodeFacts,
+        http: Duration,
+    ) -> Result<String, String> {
         match self {
             Check::K3sActive => k3s_active(env),
             Check::NodeReady => node_ready(env, facts, http),
@@ -72,15 +77,18 @@ impl Check {
 }
 
 fn k3s_active(env: &AgentEnv) -> Result<String, String> {
-    let (ok, out) =
-        crate::agent::phases::systemctl_query(env, &["is-active", K3S_UNIT])?;
+    let (ok, out) = crate::agent::phases::systemctl_query(env, &["is-active", K3S_UNIT])?;
     let state = out.trim();
     if ok && state == "active" {
         Ok(format!("{K3S_UNIT} is active"))
     } else {
         Err(format!(
             "{K3S_UNIT} is {} (journalctl -u k3s says why)",
-            if state.is_empty() { "not active" } else { state }
+            if state.is_empty() {
+                "not active"
+            } else {
+                state
+            }
         ))
     }
 }
@@ -88,8 +96,12 @@ fn k3s_active(env: &AgentEnv) -> Result<String, String> {
 fn node_ready(env: &AgentEnv, facts: &NodeFacts, http: Duration) -> Result<String, String> {
     let (access, client) = kubeapi::load(env, kubeapi::kubeconfig_for(facts.role), http)?;
     let name = &facts.name;
-    let node = kubeapi::get_node(&client, &access.server, name)?
-        .ok_or_else(|| format!("node {name} is not registered in the API ({})", access.server))?;
+    let node = kubeapi::get_node(&client, &access.server, name)?.ok_or_else(|| {
+        format!(
+            "node {name} is not registered in the API ({})",
+            access.server
+        )
+    })?;
     match kubeapi::ready_status(&node) {
         Some("True") => Ok(format!("node {name} is Ready")),
         other => Err(format!(
@@ -106,7 +118,8 @@ fn etcd_url() -> String {
 
 fn etcd_healthy(env: &AgentEnv, http: Duration) -> Result<String, String> {
     let read = |rel: &str| {
-        std::fs::read(env.path(rel)).map_err(|e| format!("reading /{rel} (k3s writes it when it starts etcd): {e}"))
+        std::fs::read(env.path(rel))
+            .map_err(|e| format!("reading /{rel} (k3s writes it when it starts etcd): {e}"))
     };
     let ca = read(ETCD_CA)?;
     let mut identity = read(ETCD_CERT)?;
@@ -115,7 +128,10 @@ fn etcd_healthy(env: &AgentEnv, http: Duration) -> Result<String, String> {
     let base = etcd_url();
     let client = kubeapi::tls_client(&ca, &identity, http, "the etcd client certificate")?;
     let url = format!("{base}/health");
-    let r = client.get(&url).send().map_err(|e| format!("GET {url}: {e}"))?;
+    let r = client
+        .get(&url)
+        .send()
+        .map_err(|e| format!("GET {url}: {e}"))?;
     let status = r.status().as_u16();
     let body: Value = r
         .json()
@@ -127,7 +143,11 @@ fn etcd_healthy(env: &AgentEnv, http: Duration) -> Result<String, String> {
         let reason = body.get("reason").and_then(Value::as_str).unwrap_or("");
         Err(format!(
             "etcd member at {base} is not healthy (HTTP {status}, health {health:?}{})",
-            if reason.is_empty() { String::new() } else { format!(", reason {reason:?}") }
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(", reason {reason:?}")
+            }
         ))
     }
 }
@@ -135,7 +155,10 @@ fn etcd_healthy(env: &AgentEnv, http: Duration) -> Result<String, String> {
 fn api_readyz(env: &AgentEnv, facts: &NodeFacts, http: Duration) -> Result<String, String> {
     let (access, client) = kubeapi::load(env, kubeapi::kubeconfig_for(facts.role), http)?;
     let url = format!("{}/readyz", access.server);
-    let r = client.get(&url).send().map_err(|e| format!("GET {url}: {e}"))?;
+    let r = client
+        .get(&url)
+        .send()
+        .map_err(|e| format!("GET {url}: {e}"))?;
     let status = r.status().as_u16();
     let body = r.text().unwrap_or_default();
     if status == 200 && body.trim() == "ok" {

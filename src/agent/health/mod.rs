@@ -198,7 +198,10 @@ pub fn summary(r: &Report) -> String {
     }
     let node = r.node.as_deref().unwrap_or("this node");
     if r.passed {
-        out.push_str(&format!("health gate passed for {node} after {}s\n", r.waited_s));
+        out.push_str(&format!(
+            "health gate passed for {node} after {}s\n",
+            r.waited_s
+        ));
     } else {
         let failed: Vec<&str> = r
             .checks
