@@ -14,7 +14,7 @@ pub struct HealthArgs {
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse)]
     pub timeout: std::time::Duration,
     /// Upgrade state directory; the verdict goes to STATE/health.json.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/kateskit/upgrade")]
+    #[arg(long, value_name = "DIR", default_value = kateskit::slots::state::DEFAULT_DIR)]
     pub state: PathBuf,
     /// Print the verdict as JSON (what health.json holds).
     #[arg(long)]

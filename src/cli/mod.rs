@@ -25,6 +25,7 @@ mod node_commit;
 mod node_rollback;
 mod node_stage;
 mod node_status;
+mod node_watch;
 mod term;
 
 use std::process::ExitCode;
