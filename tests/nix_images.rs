@@ -26,7 +26,6 @@ const LIB: &str = r#"lib = {
 };"#;
 
 const PKGS: &str = r#"pkgs = {
-  closureInfo = { rootPaths }: "/closure-info";
   stdenv.hostPlatform.efiArch = "x64";
   systemd = "/systemd"; qemu = "/qemu";
   runCommand = n: a: s: "/run-command";
