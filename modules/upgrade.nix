@@ -58,8 +58,9 @@ in
       type = types.ints.between 1 9;
       default = 3;
       description = ''
-        Boots a newly staged version gets before systemd-boot gives up on it and boots the
-        other slot (`kateskit node stage --tries`, systemd-sysupdate `TriesLeft=`).
+        Boots a version installed by systemd-sysupdate gets (`TriesLeft=`) before systemd-boot
+        gives up on it and boots the other slot. `kateskit node stage` takes its own `--tries`
+        (default 3), which `kateskit node watch` uses as it is: keep the two equal.
       '';
     };
 
