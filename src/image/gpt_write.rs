@@ -140,9 +140,17 @@ pub fn rename_partition(f: &File, ss: u64, index: u32, name: &str) -> Result<(),
         lba,
         msg,
     };
-    if lba.checked_add(1).and_then(|n| n.checked_mul(ss)) != Some(len) {
+    // An image written to a larger disk keeps its backup at the image's end until the data
+    // partition grows; anywhere past the usable area and inside the disk is accepted.
+    let last_usable = le64(&primary.bytes, 48);
+    if lba <= last_usable
+        || lba
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(ss))
+            .is_none_or(|end| end > len)
+    {
         return Err(backup_err(format!(
-            "AlternateLBA does not name the last sector of this {len}-byte disk"
+            "AlternateLBA is not after LastUsableLBA {last_usable} inside this {len}-byte disk"
         )));
     }
     let mut backup = read_header(f, lba, ss).map_err(backup_err)?;
