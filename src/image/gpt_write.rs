@@ -1,8 +1,9 @@
 //! Renaming a GPT partition in place: the one GPT write KatesKit makes (an A/B slot's name is
 //! the version it holds). Both copies change: the backup entry array and header first, then
-//! the primary, with an fsync after each, so a crash leaves either both old, both new, or a
-//! valid new backup beside a valid old primary (which firmware and `sgdisk` read first). Only
-//! the name field of one entry, the entry-array CRC and the header CRC change.
+//! the primary, with an fsync after each, so a crash leaves both old, both new, or the old
+//! primary intact beside a new backup. Firmware, the kernel and sgdisk read the primary (sgdisk
+//! calls such a backup stale and rebuilds it), so the old name holds until a rerun rewrites
+//! both. Only the name field of one entry, the entry-array CRC and the header CRC change.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
