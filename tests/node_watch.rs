@@ -201,3 +201,26 @@ fn a_failed_gate_on_this_boot_reports_failed() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_real_node_stage_runs_as_a_child_and_its_refusal_is_reported() {
+    let mut n = node();
+    // No stand-in: the watcher runs this build's own `kateskit node stage`. The release does
+    // not exist, so stage refuses before it looks at any disk.
+    n.env.retain(|(k, _)| k != "KATESKIT_NODE_CMD");
+    let missing = n.aux().join("no-such-release");
+    let r = json!({"rollout": "r5", "version": "3", "source": missing.to_str().unwrap(),
+        "sums_sha256": SUMS, "action": "stage"});
+    n.api
+        .nodes
+        .lock()
+        .unwrap()
+        .annotate("s1", "upgrade.kateskit.io/request", &r.to_string());
+    let _w = watch(&n);
+    let s = wait_for(&n, "stage", "failed");
+    let msg = s["message"].as_str().unwrap();
+    assert!(
+        msg.contains("kateskit node stage failed") && msg.contains("no-such-release"),
+        "{msg}"
+    );
+}
