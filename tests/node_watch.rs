@@ -6,149 +6,11 @@
 
 mod agent_support;
 
-use std::os::unix::fs::PermissionsExt;
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use agent_support::gate::GateNode;
-use serde_json::{json, Value};
-
-const NODE_CMD: &str = r#"#!/bin/sh
-echo "$*" >> "$AUX/node.log"
-case "$1" in
-  stage)
-    if [ -e "$AUX/stage-fail" ]; then
-      echo "kateskit_3.store: SHA-256 does not match SHA256SUMS; nothing was written" >&2
-      exit 1
-    fi
-    echo "staged 3 into slot 2";;
-  status)
-    [ -e "$AUX/status.json" ] || exit 1
-    cat "$AUX/status.json";;
-esac
-"#;
-
-const SUMS: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-
-struct Watcher(Child);
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn node() -> GateNode {
-    let mut n = GateNode::new("agent", "s1", "server: https://192.0.2.10:6443\n");
-    let cmd = n.aux().join("node-cmd");
-    std::fs::write(&cmd, NODE_CMD).unwrap();
-    std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755)).unwrap();
-    n.setenv("KATESKIT_NODE_CMD", cmd.to_str().unwrap());
-    n
-}
-
-fn watch(n: &GateNode) -> Watcher {
-    Watcher(
-        n.command(&["node", "watch", "--interval", "200ms"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn request(n: &GateNode, rollout: &str, action: &str) {
-    let r = json!({"rollout": rollout, "version": "3", "source": "https://192.0.2.5/release/",
-        "sums_sha256": SUMS, "action": action});
-    n.api
-        .nodes
-        .lock()
-        .unwrap()
-        .annotate("s1", "upgrade.kateskit.io/request", &r.to_string());
-}
-
-/// The statuses the watcher patched onto the Node, in order.
-fn statuses(n: &GateNode) -> Vec<Value> {
-    n.api
-        .nodes
-        .lock()
-        .unwrap()
-        .patches
-        .iter()
-        .map(|(name, p)| {
-            assert_eq!(name, "s1");
-            let keys: Vec<&String> = p["metadata"]["annotations"]
-                .as_object()
-                .unwrap()
-                .keys()
-                .collect();
-            assert_eq!(
-                keys,
-                ["upgrade.kateskit.io/status"],
-                "the watcher patches only its status"
-            );
-            serde_json::from_str(
-                p["metadata"]["annotations"]["upgrade.kateskit.io/status"]
-                    .as_str()
-                    .unwrap(),
-            )
-            .unwrap()
-        })
-        .collect()
-}
-
-fn steps(n: &GateNode) -> Vec<(String, String)> {
-    statuses(n)
-        .iter()
-        .map(|s| {
-            (
-                s["action"].as_str().unwrap().into(),
-                s["state"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
-}
-
-/// Waits (at most 20 s) until the last status is `action`/`state`.
-fn wait_for(n: &GateNode, action: &str, state: &str) -> Value {
-    let t0 = Instant::now();
-    loop {
-        if let Some(s) = statuses(n).last() {
-            if s["action"] == action && s["state"] == state {
-                return s.clone();
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "no {action}/{state}; saw {:?}",
-            steps(n)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn log(n: &GateNode, name: &str) -> Vec<String> {
-    std::fs::read_to_string(n.aux().join(name))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn stages(n: &GateNode) -> Vec<String> {
-    log(n, "node.log")
-        .into_iter()
-        .filter(|l| l.starts_with("stage"))
-        .collect()
-}
-
-fn reboots(n: &GateNode) -> usize {
-    n.systemctl_calls()
-        .iter()
-        .filter(|c| *c == "reboot")
-        .count()
-}
+use agent_support::watching::{node, request};
+use agent_support::watching::{reboots, stages, statuses, steps, wait_for, watch, SUMS};
+use serde_json::json;
 
 #[test]
 fn each_step_runs_once_and_reports_running_then_done() {
@@ -336,6 +198,29 @@ fn a_failed_gate_on_this_boot_reports_failed() {
     let msg = s["message"].as_str().unwrap();
     assert!(
         msg.contains("health gate failed") && msg.contains("k3s.service is failed"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_real_node_stage_runs_as_a_child_and_its_refusal_is_reported() {
+    let mut n = node();
+    // No stand-in: the watcher runs this build's own `kateskit node stage`. The release does
+    // not exist, so stage refuses before it looks at any disk.
+    n.env.retain(|(k, _)| k != "KATESKIT_NODE_CMD");
+    let missing = n.aux().join("no-such-release");
+    let r = json!({"rollout": "r5", "version": "3", "source": missing.to_str().unwrap(),
+        "sums_sha256": SUMS, "action": "stage"});
+    n.api
+        .nodes
+        .lock()
+        .unwrap()
+        .annotate("s1", "upgrade.kateskit.io/request", &r.to_string());
+    let _w = watch(&n);
+    let s = wait_for(&n, "stage", "failed");
+    let msg = s["message"].as_str().unwrap();
+    assert!(
+        msg.contains("kateskit node stage failed") && msg.contains("no-such-release"),
         "{msg}"
     );
 }

@@ -1,8 +1,9 @@
 //! Renaming a GPT partition in place: the one GPT write KatesKit makes (an A/B slot's name is
 //! the version it holds). Both copies change: the backup entry array and header first, then
-//! the primary, with an fsync after each, so a crash leaves either both old, both new, or a
-//! valid new backup beside a valid old primary (which firmware and `sgdisk` read first). Only
-//! the name field of one entry, the entry-array CRC and the header CRC change.
+//! the primary, with an fsync after each, so a crash leaves both old, both new, or the old
+//! primary intact beside a new backup. Firmware, the kernel and sgdisk read the primary (sgdisk
+//! calls such a backup stale and rebuilds it), so the old name holds until a rerun rewrites
+//! both. Only the name field of one entry, the entry-array CRC and the header CRC change.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -140,9 +141,17 @@ pub fn rename_partition(f: &File, ss: u64, index: u32, name: &str) -> Result<(),
         lba,
         msg,
     };
-    if lba.checked_add(1).and_then(|n| n.checked_mul(ss)) != Some(len) {
+    // An image written to a larger disk keeps its backup at the image's end until the data
+    // partition grows; anywhere past the usable area and inside the disk is accepted.
+    let last_usable = le64(&primary.bytes, 48);
+    if lba <= last_usable
+        || lba
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(ss))
+            .is_none_or(|end| end > len)
+    {
         return Err(backup_err(format!(
-            "AlternateLBA does not name the last sector of this {len}-byte disk"
+            "AlternateLBA is not after LastUsableLBA {last_usable} inside this {len}-byte disk"
         )));
     }
     let mut backup = read_header(f, lba, ss).map_err(backup_err)?;

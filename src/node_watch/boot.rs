@@ -31,10 +31,12 @@ impl SlotView {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let booted_state = booted.as_deref().and_then(|b| {
+        // `booted_entry` is the counted file's ESP path (`EFI/Linux/NAME`) or the selected id.
+        let base = |p: &str| p.rsplit(['/', '\\']).next().unwrap_or(p).to_string();
+        let booted_state = booted.as_deref().map(base).and_then(|b| {
             entries
                 .iter()
-                .find(|e| e.get("name").and_then(Value::as_str) == Some(b))
+                .find(|e| e.get("name").and_then(Value::as_str).map(base) == Some(b.clone()))
                 .and_then(|e| e.get("state").and_then(Value::as_str))
                 .map(str::to_string)
         });
@@ -112,10 +114,50 @@ pub fn outcome(
         None => match booted_state {
             // The gate of a counted boot has not written its verdict yet.
             Some("trying") => None,
-            _ => Some((
+            Some(_) => Some((
                 State::Done,
                 format!("booted {running}, a committed entry (not gated)"),
             )),
+            None => Some((
+                State::Done,
+                format!("booted {running}; no health gate ran on this boot"),
+            )),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The shape `kateskit node status --json` prints on a counted boot.
+    fn counted() -> Value {
+        json!({"version": "3", "booted_entry": "EFI/Linux/kateskit_3+2-1.efi", "rolled_back_from": null,
+            "entries": [
+                {"name": "kateskit_3+2-1.efi", "version": "3", "state": "trying"},
+                {"name": "kateskit_2.efi", "version": "2", "state": "good"}]})
+    }
+
+    #[test]
+    fn the_booted_entry_is_found_by_its_file_name() {
+        let v = SlotView::from_status(&counted());
+        assert_eq!(v.booted_state.as_deref(), Some("trying"));
+        assert_eq!(v.rolled_back_from, None);
+        // The gate has not reported yet: nothing to say.
+        assert_eq!(outcome(None, Some(&v), 0), None);
+    }
+
+    #[test]
+    fn a_newer_bad_entry_means_rolled_back_even_without_the_field() {
+        let v = SlotView::from_status(&json!({"version": "2", "booted_entry": "kateskit_2.efi",
+            "entries": [{"name": "kateskit_3+0-3.efi", "version": "3", "state": "bad"},
+                        {"name": "kateskit_2.efi", "version": "2", "state": "good"}]}));
+        assert_eq!(v.rolled_back_from.as_deref(), Some("3"));
+        assert_eq!(outcome(None, Some(&v), 0).unwrap().0, State::RolledBack);
+        // An older bad entry is no rollback.
+        let v = SlotView::from_status(&json!({"version": "3", "booted_entry": "kateskit_3.efi",
+            "entries": [{"name": "kateskit_2+0-3.efi", "version": "2", "state": "bad"}]}));
+        assert_eq!(v.rolled_back_from, None);
     }
 }

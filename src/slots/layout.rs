@@ -14,7 +14,7 @@ use crate::image::gpt;
 
 /// Partition type of a KatesKit store slot.
 pub const STORE_SLOT_TYPE: Uuid = uuid::uuid!("1abe2ad4-1252-43fc-b3e0-5eec1c866266");
-pub const ESP_TYPE: Uuid = uuid::uuid!("c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+pub const ESP_TYPE: Uuid = crate::install::firmware::ESP_TYPE_GUID;
 /// GPT name of a slot that holds no release (the systemd-sysupdate convention).
 pub const EMPTY: &str = "_empty";
 

@@ -18,6 +18,7 @@ pub mod nodes;
 pub mod peers;
 pub mod standin;
 pub mod trust;
+pub mod watching;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
