@@ -85,6 +85,15 @@ fn stage_from_a_dir_boot_it_commit_it() {
     assert_eq!(st["slots"][1]["running"], true);
     assert_eq!(st["entries"][0]["name"], "kateskit_2+2-1.efi");
     assert_eq!(st["entries"][0]["state"], "trying");
+    // While 2 is on trial, slot A (1, its fallback) is not overwritten.
+    let (dir3, _) = node.release("r3", "3", 100 << 10);
+    let before = node.disk_hash();
+    let e = node.fails(&["stage", dir3.to_str().unwrap()]);
+    assert!(
+        e.contains("still on trial") && e.contains("node commit"),
+        "{e}"
+    );
+    assert_eq!(node.disk_hash(), before);
     let c = node.ok_json(&["commit"]);
     assert_eq!(c["result"], "committed", "{c}");
     assert_eq!(node.entries(), ["kateskit_1.efi", "kateskit_2.efi"]);
@@ -96,7 +105,6 @@ fn stage_from_a_dir_boot_it_commit_it() {
     assert_eq!(c["result"], "already-good", "{c}");
     // Next upgrade overwrites slot A (version 1) and removes 1's entry, never 2's.
     node.boot("kateskit_2.efi");
-    let (dir3, _) = node.release("r3", "3", 100 << 10);
     let out = node.ok_json(&["stage", dir3.join("SHA256SUMS").to_str().unwrap()]);
     assert_eq!(out["slot"], SLOT_A);
     assert_eq!(node.slot_name(SLOT_A), "kateskit_3");
