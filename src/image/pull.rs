@@ -102,13 +102,23 @@ pub fn part_path(out: &Path) -> PathBuf {
 
 /// Downloads `url` to `out`, verifying `sha256` (lowercase hex) before the rename.
 pub fn pull(url: &str, out: &Path, sha256: &str, opts: &PullOptions) -> Result<u64, PullError> {
+    pull_with(&client()?, url, out, sha256, opts)
+}
+
+/// [`pull`] through a given client (its own trust roots and timeouts).
+pub fn pull_with(
+    client: &Client,
+    url: &str,
+    out: &Path,
+    sha256: &str,
+    opts: &PullOptions,
+) -> Result<u64, PullError> {
     super::output::check(out, opts.force)?;
     let part = part_path(out);
-    let client = client()?;
     let mut last = String::new();
     let mut done = false;
     for attempt in 1..=opts.retries.max(1) {
-        match attempt_once(&client, url, &part, opts.progress.as_ref()) {
+        match attempt_once(client, url, &part, opts.progress.as_ref()) {
             Ok(()) => {
                 done = true;
                 break;

@@ -66,6 +66,23 @@ pub fn booted_version(efivars_dir: &Path) -> Result<Version, SlotsError> {
     Ok(efivars::read(efivars_dir)?.entry()?.version)
 }
 
+/// Refuses to overwrite the other slot while this boot is still on trial: that slot holds the
+/// last committed release, the only fallback if this one fails its gate.
+fn check_committed(paths: &Paths) -> Result<(), SlotsError> {
+    let info = efivars::read(&paths.efivars)?;
+    if let Some(rel) = &info.count_path {
+        if paths.esp.join(rel).exists() {
+            return Err(SlotsError::Refused(format!(
+                "the booted entry {} is still on trial (not committed); the other slot is its \
+                 fallback. Run `kateskit node commit` once the node is healthy, or `kateskit \
+                 node rollback`, then stage again; nothing was written",
+                rel.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn stage(paths: &Paths, o: &StageOptions) -> Result<StageOutcome, SlotsError> {
     let pin = o
         .sums_sha256
@@ -109,7 +126,10 @@ pub fn stage(paths: &Paths, o: &StageOptions) -> Result<StageOutcome, SlotsError
     // Layout checks before the download too, so a node that cannot take the release says so
     // before fetching it.
     let layout = match (&booted, o.fetch_only) {
-        (Some(_), false) => Some(Layout::read(&paths.disk()?)?),
+        (Some(_), false) => {
+            check_committed(paths)?;
+            Some(Layout::read(&paths.disk()?)?)
+        }
         _ => None,
     };
     let fetched = fetch::fetch(&source, &release, &sums, &paths.state, o.progress)?;

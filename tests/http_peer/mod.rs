@@ -68,7 +68,18 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM first, so the master stops its workers (SIGKILL would orphan them, still
+    /// listening); SIGKILL only if it has not exited within 5 s.
     fn drop(&mut self) {
+        // SAFETY: kill(2) on the pid of a child this struct spawned and has not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

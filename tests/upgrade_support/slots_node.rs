@@ -148,7 +148,13 @@ impl Node {
     }
 
     pub fn kateskit(&self, args: &[&str]) -> Output {
+        self.kateskit_env(args, &[])
+    }
+
+    /// `kateskit node ARGS` with extra environment variables.
+    pub fn kateskit_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let out = Command::new(env!("CARGO_BIN_EXE_kateskit"))
+            .envs(env.iter().copied())
             .arg("node")
             .args(args)
             .arg("--disk")

@@ -110,8 +110,8 @@ fn pem_lines(text: &str) -> String {
     out
 }
 
-/// The system store, read once per process.
-fn native_roots() -> &'static [CertificateDer<'static>] {
+/// The system store, read once per process (also `kateskit node stage`'s roots).
+pub(crate) fn native_roots() -> &'static [CertificateDer<'static>] {
     static NATIVE: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     NATIVE.get_or_init(|| {
         let r = rustls_native_certs::load_native_certs();
