@@ -34,9 +34,11 @@
 //! | misc | `GET /version`, `GET /readyz`, unknown paths 404 with a `Status` body, wrong methods 405 | no other API groups, no discovery |
 
 mod control;
+mod controllers;
 mod eviction;
 mod http;
 mod patch;
+mod render;
 mod routes;
 mod scenario;
 mod sim;

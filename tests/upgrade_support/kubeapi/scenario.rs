@@ -32,6 +32,22 @@ impl Scenario {
         Scenario::default()
     }
 
+    /// Every node of `cluster_dir/cluster.toml`, with its role, running `version` (servers
+    /// with embedded etcd).
+    pub fn from_cluster(cluster_dir: &std::path::Path, version: &str) -> Scenario {
+        let path = cluster_dir.join("cluster.toml");
+        let loaded =
+            kateskit::spec::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        loaded
+            .spec
+            .nodes
+            .iter()
+            .fold(Scenario::new(), |s, n| match n.role {
+                kateskit::spec::Role::Server => s.server(&n.name, version),
+                kateskit::spec::Role::Agent => s.agent(&n.name, version),
+            })
+    }
+
     /// A k3s server running `version`, with embedded etcd.
     pub fn server(mut self, name: &str, version: &str) -> Scenario {
         self.nodes

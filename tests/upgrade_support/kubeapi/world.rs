@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::scenario::Labels;
 use super::sim::NodeSim;
-use super::{Disruption, NodeView, PodView, Request, Role, Timings};
+use super::{Disruption, Request, Role, Timings};
 
 /// Everything the API holds and saw. Hook conditions ([`super::KubeApi::when`]) read it.
 pub struct World {
@@ -102,10 +102,6 @@ pub(super) fn rfc3339(t: SystemTime) -> String {
 
 pub(super) fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
-}
-
-fn map(l: &Labels) -> Value {
-    Value::Object(l.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
 }
 
 impl World {
@@ -264,114 +260,6 @@ impl World {
     /// Ready as the Pod's Ready condition says: containers up, not terminating, node Ready.
     pub(super) fn pod_ready(&self, p: &Pod, now: Instant) -> bool {
         p.deleting.is_none() && p.ready_at.is_some_and(|t| t <= now) && self.node_ready(&p.node)
-    }
-
-    pub(super) fn node_json(&self, n: &Node) -> Value {
-        let mut spec = Map::new();
-        let host = n.address.rsplit('.').next().unwrap_or("0");
-        spec.insert("podCIDR".into(), json!(format!("10.42.{host}.0/24")));
-        if n.unschedulable {
-            spec.insert("unschedulable".into(), json!(true));
-            spec.insert(
-                "taints".into(),
-                json!([{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": n.cordoned_at}]),
-            );
-        }
-        json!({
-            "kind": "Node", "apiVersion": "v1",
-            "metadata": {
-                "name": n.name, "uid": n.uid, "resourceVersion": n.rv.to_string(),
-                "creationTimestamp": n.created, "labels": map(&n.labels),
-                "annotations": map(&n.annotations),
-            },
-            "spec": Value::Object(spec),
-            "status": n.sim.status_json(&n.address, &n.name),
-        })
-    }
-
-    pub(super) fn pod_json(&self, p: &Pod, now: Instant) -> Value {
-        let mut meta = json!({
-            "name": p.name, "namespace": p.ns, "uid": p.uid,
-            "resourceVersion": p.rv.to_string(), "creationTimestamp": p.created,
-            "labels": map(&p.labels), "annotations": map(&p.annotations),
-        });
-        if let Some(o) = &p.owner {
-            meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": o.kind,
-                "name": o.name, "uid": o.uid, "controller": true, "blockOwnerDeletion": true}]);
-        }
-        if let Some((_, ts)) = &p.deleting {
-            meta["deletionTimestamp"] = json!(ts);
-            meta["deletionGracePeriodSeconds"] = json!(30);
-        }
-        let scheduled = !p.node.is_empty() && p.ready_at.is_some();
-        let phase = if scheduled { "Running" } else { "Pending" };
-        let ready = if self.pod_ready(p, now) {
-            "True"
-        } else {
-            "False"
-        };
-        let mut spec = json!({"containers": [{"name": "main", "image": "registry.invalid/stand-in:1"}],
-            "terminationGracePeriodSeconds": 30});
-        if !p.node.is_empty() {
-            spec["nodeName"] = json!(p.node);
-        }
-        json!({
-            "kind": "Pod", "apiVersion": "v1", "metadata": meta, "spec": spec,
-            "status": {"phase": phase, "conditions": [
-                {"type": "PodScheduled", "status": if p.node.is_empty() { "False" } else { "True" }},
-                {"type": "Ready", "status": ready},
-            ]},
-        })
-    }
-
-    pub(super) fn node_view(&self, n: &Node) -> NodeView {
-        NodeView {
-            name: n.name.clone(),
-            role: n.role,
-            etcd: n.etcd,
-            version: n.sim.version.clone(),
-            staged: n.sim.staged.clone(),
-            boot_id: n.sim.boot_id.clone(),
-            ready: n.sim.ready(),
-            unschedulable: n.unschedulable,
-            labels: n.labels.clone(),
-            annotations: n.annotations.clone(),
-            boots: n.sim.boots,
-            resource_version: n.rv,
-            fault: n.sim.fault,
-        }
-    }
-
-    /// A node by name (panics naming it when absent).
-    pub fn node(&self, name: &str) -> NodeView {
-        let n = self.nodes.get(name);
-        self.node_view(n.unwrap_or_else(|| panic!("stand-in API: no node {name}")))
-    }
-
-    pub fn nodes(&self) -> Vec<NodeView> {
-        self.nodes.values().map(|n| self.node_view(n)).collect()
-    }
-
-    pub fn pods(&self) -> Vec<PodView> {
-        let now = Instant::now();
-        let view = |p: &Pod| PodView {
-            namespace: p.ns.clone(),
-            name: p.name.clone(),
-            node: p.node.clone(),
-            owner: p.owner.as_ref().map(|o| o.kind.to_string()),
-            mirror: p.annotations.contains_key(super::MIRROR),
-            ready: self.pod_ready(p, now),
-            terminating: p.deleting.is_some(),
-        };
-        self.pods.values().map(view).collect()
-    }
-
-    pub fn requests(&self) -> &[Request] {
-        &self.log
-    }
-
-    pub fn disruptions(&self) -> &[Disruption] {
-        &self.disruptions
     }
 }
 
