@@ -182,3 +182,26 @@ fn a_hook_runs_before_the_request_that_set_it_off_is_answered() {
         "a reboot with nothing staged keeps the version"
     );
 }
+
+#[test]
+fn the_api_is_unreachable_while_the_server_it_goes_through_reboots() {
+    let t = start(cluster().api_through("s1"));
+    let boot0 = t.api.node("s1").boot_id;
+    t.request("s1", "reboot", "1.0");
+    let url = format!("{}/api/v1/nodes/s1", t.api.url());
+    let t0 = Instant::now();
+    let mut refused = 0;
+    while t.api.node("s1").boot_id == boot0 {
+        if t.http.get(&url).send().is_err() {
+            refused += 1;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "s1 never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(refused > 3, "requests failed while s1 was off: {refused}");
+    assert_eq!(t.get("/api/v1/nodes/s1").0, 200);
+    t.api.set_reachable(false);
+    assert!(t.http.get(&url).send().is_err());
+    t.api.set_reachable(true);
+    assert_eq!(t.get("/readyz").0, 200);
+}

@@ -180,6 +180,12 @@ impl KubeApi {
         n.sim.fault = fault;
     }
 
+    /// Opens or closes the API: while unreachable, connections are closed unanswered (and
+    /// not logged).
+    pub fn set_reachable(&self, reachable: bool) {
+        self.world().outage = !reachable;
+    }
+
     /// Marks a pod's containers ready or not (an application that is unhealthy on its own).
     pub fn set_pod_ready(&self, ns: &str, name: &str, ready: bool) {
         let mut w = self.world();

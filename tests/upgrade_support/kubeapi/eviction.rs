@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use super::render::now_rfc3339;
 use super::routes::{status, Resp};
 use super::scenario::Labels;
-use super::world::{now_rfc3339, Pdb, Pod, World};
+use super::world::{Pdb, Pod, World};
 use super::Disruption;
 
 /// A PDB's computed status.

@@ -119,12 +119,16 @@ fn connection(tcp: TcpStream, shared: &Shared) {
     let Ok(conn) = rustls::ServerConnection::new(shared.tls.config.clone()) else {
         return;
     };
+    if shared.world.lock().unwrap().unreachable() {
+        let _ = tcp.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     let mut s = rustls::StreamOwned::new(conn, tcp);
     let Some((head, body)) = read_request(&mut s) else {
         return;
     };
     let who = authenticate(&shared.tls.client_ca_der, s.conn.peer_certificates());
-    let (code, out, user) = {
+    let (code, out) = {
         let mut w = shared.world.lock().unwrap();
         let (user, r) = match who {
             Who::Anonymous => (
@@ -175,11 +179,10 @@ fn connection(tcp: TcpStream, shared: &Shared) {
             content_type: head.content_type.clone(),
             body: summary,
             status: r.0,
-            user: user.clone(),
+            user,
         });
-        (r.0, r.1, user)
+        (r.0, r.1)
     };
-    let _ = user;
     shared.fire_hooks();
     let (ctype, bytes) = match &out {
         Value::String(t) => ("text/plain; charset=utf-8", t.clone().into_bytes()),

@@ -29,8 +29,9 @@
 //! | eviction | policy/v1 `Eviction` body checked (kind, name), 201 `Success`; 429 `TooManyRequests` "Cannot evict pod as it would violate the pod's disruption budget." with a `DisruptionBudget` cause; 500 for two PDBs; unready pods evictable while the budget is met (`IfHealthyBudget`); terminating pods succeed at once | `deleteOptions` are ignored: the grace is [`Timings::grace`] |
 //! | PDBs | list (all, per namespace); status computed as the disruption controller does: `minAvailable` int over matching pods, `maxUnavailable` / percentages over the ReplicaSets' replicas (rounded up); healthy = Ready, not terminating, on a Ready node | computed on every read (no controller lag); bare pods under a percentage/`maxUnavailable` budget give 0 allowed |
 //! | controllers | ReplicaSet pods come back on another schedulable Ready node after [`Timings::reschedule`] (Pending while none is free); DaemonSet and mirror pods come back on their own node | no scheduler predicates beyond schedulable + Ready |
-//! | node simulator | `fetch` → running → done / failed (hash mismatch); `stage` → running → done ("already running V" for the running version) / failed; `reboot` → Ready `Unknown` after [`Timings::ready_lag`], new bootID after [`Timings::down`], Ready True, `boot` running → done on the new version; faults per node ([`Fault`]) | a failed gate shows one failed boot before the rollback (real systemd-boot tries N times); the API stays up while servers reboot |
+//! | node simulator | `fetch` → running → done / failed (hash mismatch); `stage` → running → done ("already running V" for the running version) / failed; `reboot` → Ready `Unknown` after [`Timings::ready_lag`], new bootID after [`Timings::down`], Ready True, `boot` running → done on the new version; faults per node ([`Fault`]) | a failed gate shows one failed boot before the rollback (real systemd-boot tries N times); the API stays up while servers reboot unless [`Scenario::api_through`] |
 //! | etcd | servers carry `node-role.kubernetes.io/etcd=true` (unless built with `.no_etcd`); quorum is what an orchestrator judges from those Nodes' Ready conditions | no etcd endpoint is served (k3s serves etcd health only locally) |
+//! | reachability | [`Scenario::api_through`] a server: connections are closed unanswered from that server's reboot until it boots again; [`KubeApi::set_reachable`] for an outage at will | one endpoint: no failover to another server |
 //! | misc | `GET /version`, `GET /readyz`, unknown paths 404 with a `Status` body, wrong methods 405 | no other API groups, no discovery |
 
 mod control;
@@ -39,6 +40,7 @@ mod eviction;
 mod http;
 mod patch;
 mod render;
+mod request;
 mod routes;
 mod scenario;
 mod sim;

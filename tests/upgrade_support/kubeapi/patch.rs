@@ -229,7 +229,7 @@ pub(super) fn patch_node(
         let rv = w.bump();
         let n = w.nodes.get_mut(name).unwrap();
         if n.unschedulable != unschedulable {
-            n.cordoned_at = super::world::now_rfc3339();
+            n.cordoned_at = super::render::now_rfc3339();
         }
         (n.labels, n.annotations, n.unschedulable, n.rv) = (labels, annotations, unschedulable, rv);
     }

@@ -1,12 +1,34 @@
 //! How objects look: their JSON as the API renders it, and the views tests read.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
 use super::scenario::Labels;
 use super::world::{Node, Pod, World};
 use super::{Disruption, NodeView, PodView, Request};
+
+/// RFC 3339 in UTC, seconds precision, as the API writes timestamps.
+pub(super) fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+pub(super) fn now_rfc3339() -> String {
+    rfc3339(SystemTime::now())
+}
 
 fn map(l: &Labels) -> Value {
     Value::Object(l.iter().map(|(k, v)| (k.clone(), json!(v))).collect())

@@ -17,6 +17,7 @@ pub struct Scenario {
     pub(super) pdbs: Vec<(String, String, Value)>,
     pub(super) timings: Timings,
     pub(super) no_initial_status: bool,
+    pub(super) api_via: Option<String>,
 }
 
 pub(super) type Labels = BTreeMap<String, String>;
@@ -126,6 +127,14 @@ impl Scenario {
         self
     }
 
+    /// The API is reached through server `node`: while that node is off (from its reboot
+    /// until it boots again) connections are closed unanswered, as a rebooting API server's
+    /// would fail.
+    pub fn api_through(mut self, node: &str) -> Scenario {
+        self.api_via = Some(node.into());
+        self
+    }
+
     pub fn timings(mut self, t: Timings) -> Scenario {
         self.timings = t;
         self
@@ -140,6 +149,7 @@ impl Scenario {
 
     pub(super) fn build(self) -> World {
         let mut w = World::new(self.timings);
+        w.api_via = self.api_via.clone();
         for (name, role, version, etcd) in &self.nodes {
             w.add_node(name, *role, version, *etcd, !self.no_initial_status);
         }

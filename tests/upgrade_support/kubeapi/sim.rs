@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::world::{now_rfc3339, World};
+use super::render::now_rfc3339;
+use super::world::World;
 use super::{Fault, REQUEST, STATUS};
 
 pub(super) struct NodeSim {
@@ -25,12 +26,16 @@ pub(super) struct NodeSim {
     rollout: Value,
     target: String,
     plan: VecDeque<(Instant, Step)>,
+    /// Off (rebooting or never back): its API server, if any, does not answer.
+    down: bool,
     last_poll: Option<Instant>,
 }
 
 enum Step {
     Report(&'static str, &'static str, String),
     Staged(String),
+    /// The machine goes off (Ready follows after the node monitor's grace).
+    Off,
     Down,
     Boot(String),
 }
@@ -54,8 +59,14 @@ impl NodeSim {
             rollout: json!(""),
             target: version.into(),
             plan: VecDeque::new(),
+            down: false,
             last_poll: None,
         }
+    }
+
+    /// Between going down for a reboot and the next boot.
+    pub(super) fn down(&self) -> bool {
+        self.down
     }
 
     pub(super) fn ready(&self) -> bool {
@@ -107,7 +118,7 @@ impl NodeSim {
     fn take_up(&mut self, raw: &str, now: Instant, w: &super::Timings) {
         let req: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
         self.rollout = req.get("rollout").cloned().unwrap_or(json!(""));
-        let (action, version) = match parse(&req) {
+        let (action, version) = match super::request::parse(&req) {
             Ok(x) => x,
             Err(e) => {
                 let msg = format!("invalid {REQUEST}: {e}");
@@ -165,6 +176,7 @@ impl NodeSim {
                 let old = self.version.clone();
                 let new = self.staged.clone().unwrap_or_else(|| old.clone());
                 push(p, zero, Step::Report("reboot", "running", String::new()));
+                push(p, zero, Step::Off);
                 push(p, w.ready_lag, Step::Down);
                 let down = w.down.saturating_sub(w.ready_lag);
                 let back = format!("kateskit_{new} ran out of tries; booted {old}");
@@ -174,6 +186,7 @@ impl NodeSim {
                         push(p, down, Step::Boot(new));
                         let msg = "health gate: k3s.service is not active".to_string();
                         push(p, w.gate, Step::Report("boot", "failed", msg));
+                        push(p, zero, Step::Off);
                         push(p, w.ready_lag, Step::Down);
                         push(p, down, Step::Boot(old));
                         push(p, w.gate, Step::Report("boot", "rolled-back", back));
@@ -190,37 +203,6 @@ impl NodeSim {
             }
         }
     }
-}
-
-/// (action, version) of a request annotation, or what is wrong with it.
-fn parse(req: &Value) -> Result<(&'static str, String), String> {
-    let s = |k: &str| {
-        req.get(k)
-            .and_then(Value::as_str)
-            .ok_or(format!("`{k}` must be a string"))
-    };
-    s("rollout")?;
-    s("source")?;
-    let sums = s("sums_sha256")?;
-    if sums.len() != 64 || !sums.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err("`sums_sha256` must be 64 hex digits".into());
-    }
-    let version = s("version")?;
-    let ok = (1..=64).contains(&version.len())
-        && version.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".~^-".contains(c));
-    if !ok {
-        return Err(format!("version {version:?} is not a valid VERSION"));
-    }
-    let action = match s("action")? {
-        "fetch" => "fetch",
-        "stage" => "stage",
-        "reboot" => "reboot",
-        other => return Err(format!("unknown action {other:?}")),
-    };
-    Ok((action, version.into()))
 }
 
 /// Advances every node and controller to `now`; true when anything changed.
@@ -256,6 +238,10 @@ pub(super) fn tick(w: &mut World, now: Instant) -> bool {
 }
 
 fn apply(w: &mut World, name: &str, step: Step) {
+    if let Step::Off = step {
+        w.nodes.get_mut(name).unwrap().sim.down = true;
+        return;
+    }
     let rv = w.bump();
     let n = w.nodes.get_mut(name).unwrap();
     n.rv = rv;
@@ -265,12 +251,14 @@ fn apply(w: &mut World, name: &str, step: Step) {
             n.annotations.insert(STATUS.into(), text);
         }
         Step::Staged(v) => n.sim.staged = Some(v),
+        Step::Off => unreachable!("handled before the bump"),
         Step::Down => {
             n.sim.ready = "Unknown";
             n.sim.since = now_rfc3339();
         }
         Step::Boot(v) => {
             n.sim.version = v;
+            n.sim.down = false;
             n.sim.staged = None;
             n.sim.boot_id = uuid();
             n.sim.boots += 1;

@@ -1,10 +1,11 @@
 //! The objects the stand-in holds and their JSON as the API renders it.
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde_json::Value;
 
+use super::render::now_rfc3339;
 use super::scenario::Labels;
 use super::sim::NodeSim;
 use super::{Disruption, Request, Role, Timings};
@@ -21,6 +22,10 @@ pub struct World {
     pub(super) log: Vec<Request>,
     pub(super) disruptions: Vec<Disruption>,
     pub(super) timings: Timings,
+    /// The server the API is reached through: down while that node is ([`super::Scenario::api_through`]).
+    pub(super) api_via: Option<String>,
+    /// An outage set by the test ([`super::KubeApi::set_reachable`]).
+    pub(super) outage: bool,
 }
 
 pub(super) struct Node {
@@ -82,28 +87,6 @@ pub(super) struct Pdb {
     pub spec: Value,
 }
 
-/// RFC 3339 in UTC, seconds precision, as the API writes timestamps.
-pub(super) fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
-pub(super) fn now_rfc3339() -> String {
-    rfc3339(SystemTime::now())
-}
-
 impl World {
     pub(super) fn new(timings: Timings) -> World {
         World {
@@ -117,6 +100,8 @@ impl World {
             log: Vec::new(),
             disruptions: Vec::new(),
             timings,
+            api_via: None,
+            outage: false,
         }
     }
 
@@ -251,6 +236,15 @@ impl World {
 
     pub(super) fn insert_pod(&mut self, pod: Pod) {
         self.pods.insert((pod.ns.clone(), pod.name.clone()), pod);
+    }
+
+    /// Whether connections are refused now.
+    pub(super) fn unreachable(&self) -> bool {
+        let via_down = self
+            .api_via
+            .as_ref()
+            .is_some_and(|n| self.nodes.get(n).is_some_and(|n| n.sim.down()));
+        self.outage || via_down
     }
 
     pub(super) fn node_ready(&self, name: &str) -> bool {
