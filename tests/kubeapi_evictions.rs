@@ -6,6 +6,7 @@ mod upgrade_support;
 use std::time::Duration;
 
 use serde_json::json;
+use upgrade_support::kubeapi::Timings;
 use upgrade_support::probe::{answer, cluster, start};
 
 #[test]
@@ -16,7 +17,13 @@ fn evictions_answer_429_while_the_budget_allows_no_disruption() {
         .replica_set("db", "db", 2, &[("app", "db")])
         .pdb_max_unavailable("db", "db", &[("app", "db")], 1)
         .daemon_set("kube-system", "svclb", &[("app", "lb")])
-        .mirror_pod("kube-system", "kube-vip-s1", "s1");
+        .mirror_pod("kube-system", "kube-vip-s1", "s1")
+        // Replacements take long enough that a loaded machine cannot free the budget
+        // between two requests of this test.
+        .timings(Timings {
+            reschedule: Duration::from_millis(1500),
+            ..Timings::default()
+        });
     let t = start(s);
     let pdb = |ns: &str, name: &str| {
         t.get(&format!(
