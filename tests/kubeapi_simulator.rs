@@ -78,6 +78,11 @@ fn a_node_fetches_stages_and_reboots_into_the_new_version() {
     assert_eq!((v.version.as_str(), v.boots, v.staged), ("2.0", 1, None));
     // The same request stays on the node: taken up once, so no second reboot starts (it
     // would report `reboot` running within a poll).
+    // Written again with another key order (a resumed orchestrator), it is the same request.
+    let req = json!({"action": "reboot", "version": "2.0", "rollout": "r1",
+        "sums_sha256": upgrade_support::probe::SUMS, "source": "https://127.0.0.1:1/rel/"});
+    let again = json!({"metadata": {"annotations": {REQUEST: req.to_string()}}});
+    assert_eq!(t.patch("a1", MERGE, &again).0, 200);
     std::thread::sleep(Duration::from_millis(300));
     let v = t.api.node("a1");
     let st = kubeapi::status_of(&v).unwrap();

@@ -32,3 +32,13 @@ pub(super) fn parse(req: &Value) -> Result<(&'static str, String), String> {
     };
     Ok((action, version.into()))
 }
+
+/// What makes a request new to the watcher: its rollout, action and version (so a resumed
+/// orchestrator that writes the same request again, however serialised, repeats nothing);
+/// the raw text when it does not parse.
+pub(super) fn key(raw: &str) -> String {
+    match serde_json::from_str::<Value>(raw) {
+        Ok(v) => format!("{}|{}|{}", v["rollout"], v["action"], v["version"]),
+        Err(_) => raw.to_string(),
+    }
+}

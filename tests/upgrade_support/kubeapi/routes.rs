@@ -190,6 +190,16 @@ pub(super) fn dispatch(
         })
         .collect();
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let watch = query
+        .iter()
+        .any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
+    if watch {
+        return status(
+            400,
+            "BadRequest",
+            "stand-in API: watch is not modelled; poll with GET".into(),
+        );
+    }
     let now = Instant::now();
     let r = match parts.as_slice() {
         ["version"] => (

@@ -21,7 +21,7 @@ pub(super) struct NodeSim {
     pub since: String,
     pub boots: u32,
     pub fault: Fault,
-    /// The request annotation's text last taken up (the watcher keeps it across boots).
+    /// The request last taken up ([`super::request::key`]; the watcher keeps it across boots).
     handled: Option<String>,
     rollout: Value,
     target: String,
@@ -228,8 +228,9 @@ pub(super) fn tick(w: &mut World, now: Instant) -> bool {
         }
         n.sim.last_poll = Some(now);
         if let Some(raw) = n.annotations.get(REQUEST).cloned() {
-            if n.sim.handled.as_deref() != Some(raw.as_str()) {
-                n.sim.handled = Some(raw.clone());
+            let key = super::request::key(&raw);
+            if n.sim.handled.as_deref() != Some(key.as_str()) {
+                n.sim.handled = Some(key);
                 n.sim.take_up(&raw, now, &timings);
             }
         }
