@@ -1,83 +1,13 @@
 //! The STAND-IN Kubernetes API (tests/upgrade_support/kubeapi) tested on its own: the
 //! orchestrator's tests are only worth as much as its refusals, so each is shown here. Its
-//! evictions and PDBs: tests/kubeapi_evictions.rs; its node simulator and hooks:
-//! tests/kubeapi_simulator.rs.
+//! authentication: tests/kubeapi_auth.rs; evictions and PDBs: tests/kubeapi_evictions.rs; its
+//! node simulator and hooks: tests/kubeapi_simulator.rs.
 
 mod upgrade_support;
 
-use rcgen::{CertificateParams, DnType, KeyPair};
 use serde_json::{json, Value};
 use upgrade_support::kubeapi::{Scenario, STATUS};
-use upgrade_support::probe::{answer, cluster, ready, start, MERGE};
-
-/// A certificate and key signed by `ca_cert`/`ca_key` PEM with subject CN `cn`, O `org`.
-fn client_cert(ca_cert: &str, ca_key: &str, cn: &str, org: &str) -> (String, String) {
-    let ca_key = kateskit::pki::keyfmt::key_pair(ca_key).unwrap();
-    let ca = CertificateParams::from_ca_cert_pem(ca_cert)
-        .unwrap()
-        .self_signed(&ca_key)
-        .unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.distinguished_name.push(DnType::OrganizationName, org);
-    let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-#[test]
-fn only_an_admin_certificate_from_the_client_ca_is_let_in() {
-    let t = start(cluster());
-    let tls = t.dir.path().join("secrets/tls");
-    let read = |f: &str| std::fs::read_to_string(tls.join(f)).unwrap();
-    let url = format!("{}/api/v1/nodes", t.api.url());
-    let code = |c: reqwest::blocking::Client| answer(c.get(&url).send().unwrap());
-    let (status, body) = code(t.api.client(None));
-    assert_eq!(
-        (status, body["reason"].as_str()),
-        (401, Some("Unauthorized")),
-        "{body}"
-    );
-    // system:masters, but issued by the server CA rather than the client CA.
-    let wrong_ca = client_cert(
-        &read("server-ca.crt"),
-        &read("server-ca.key"),
-        "kateskit-admin",
-        "system:masters",
-    );
-    assert_eq!(code(t.api.client(Some((&wrong_ca.0, &wrong_ca.1)))).0, 401);
-    // The client CA, but not the admin group: authenticated, not authorised.
-    let plain = client_cert(
-        &read("client-ca.crt"),
-        &read("client-ca.key"),
-        "someone",
-        "staff",
-    );
-    let (status, body) = code(t.api.client(Some((&plain.0, &plain.1))));
-    assert_eq!(
-        (status, body["reason"].as_str()),
-        (403, Some("Forbidden")),
-        "{body}"
-    );
-    let (status, body) = t.get("/api/v1/nodes");
-    assert_eq!(status, 200);
-    let names: Vec<&str> = body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["metadata"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["a1", "s1", "s2", "s3"]);
-    let log = t.api.requests();
-    assert_eq!(
-        log.iter().map(|r| r.status).collect::<Vec<_>>(),
-        [401, 401, 403, 200]
-    );
-    assert_eq!(log[3].user, "kateskit-admin");
-    assert_eq!(t.get("/readyz"), (200, json!("ok")));
-    assert_eq!(t.get("/version").1["gitVersion"], "v1.31.4+k3s1");
-    assert_eq!(t.get("/api/v1/secrets").0, 404);
-}
+use upgrade_support::probe::{cluster, ready, start, MERGE};
 
 #[test]
 fn servers_carry_the_k3s_role_labels_and_a_boot_id() {
