@@ -20,6 +20,7 @@ mod netboot_doctor;
 mod netboot_serve;
 mod netboot_status;
 mod term;
+mod upgrade;
 
 use std::process::ExitCode;
 
@@ -68,6 +69,8 @@ pub enum Command {
     /// Netboot racks: approve machines, show the fleet and each machine's boot timeline.
     #[command(subcommand)]
     Netboot(netboot::NetbootCmd),
+    /// Roll a release across the cluster: drain, stage, reboot and health-check node by node.
+    Upgrade(upgrade::UpgradeCmd),
     /// Shell completions and man pages from these definitions (for packagers).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -84,6 +87,7 @@ impl Command {
             Command::Install(c) => c.run(),
             Command::Agent(c) => c.run(),
             Command::Netboot(c) => c.run(),
+            Command::Upgrade(c) => c.run(),
             Command::Generate(c) => c.run().map(|()| ExitCode::SUCCESS),
         }
     }
