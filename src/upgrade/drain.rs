@@ -125,14 +125,15 @@ pub fn drain(client: &Client, node: &str, timeout: Duration) -> Result<usize, Dr
         if pending.is_empty() {
             break;
         }
-        if Instant::now() + wait > deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return Err(DrainError::Timeout {
                 node: node.to_string(),
                 secs: timeout.as_secs(),
                 detail: blocked_detail(client, &refused),
             });
         }
-        std::thread::sleep(wait);
+        std::thread::sleep(wait.min(deadline - now));
         wait = (wait * 2).min(RETRY_MAX);
     }
     // Evicted pods terminate with their grace period; a drain is over when they are gone (a
