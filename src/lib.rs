@@ -21,5 +21,6 @@ pub mod pki;
 pub mod redact;
 pub mod schema;
 pub mod secret;
+pub mod slots;
 pub mod spec;
 pub mod upgrade;
