@@ -12,7 +12,6 @@ pub mod journal;
 pub mod plan;
 pub mod preflight;
 pub mod protocol;
-mod release;
 pub mod report;
 mod rollout;
 pub mod source;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::release::{self, Release};
+use crate::slots::release::{self, Release};
 
 const SUMS_MAX: u64 = 1024 * 1024;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,7 +25,7 @@ pub enum SourceError {
     },
     #[error("{url}: {reason}")]
     Http { url: String, reason: String },
-    #[error("{sums}: {reason}")]
+    #[error("{reason}")]
     Release { sums: String, reason: String },
     #[error("{path}: SHA-256 is {actual} but {sums} says {expected}; the release is damaged or incomplete (copy it again)")]
     Mismatch {
@@ -80,7 +80,10 @@ pub fn open(source: &str) -> Result<Source, SourceError> {
     if text.len() as u64 > SUMS_MAX {
         return Err(SourceError::Release {
             sums: sums.display().to_string(),
-            reason: format!("larger than {SUMS_MAX} bytes; this is not a SHA256SUMS file"),
+            reason: format!(
+                "{}: larger than {SUMS_MAX} bytes; this is not a SHA256SUMS file",
+                sums.display()
+            ),
         });
     }
     let location = if path.is_dir() {
@@ -100,16 +103,16 @@ fn finish(
     let sums_sha256 = hex::encode(Sha256::digest(text));
     let text = std::str::from_utf8(text).map_err(|_| SourceError::Release {
         sums: sums_name.to_string(),
-        reason: "not UTF-8 text".into(),
+        reason: format!("{sums_name}: not UTF-8 text"),
     })?;
-    let release = release::parse(text).map_err(|reason| SourceError::Release {
+    let release = release::parse_sums(text, sums_name).map_err(|e| SourceError::Release {
         sums: sums_name.to_string(),
-        reason,
+        reason: e.to_string(),
     })?;
     if let Some(dir) = local_dir {
         for (name, expected) in [
-            (&release.uki_name, &release.uki_sha256),
-            (&release.store_name, &release.store_sha256),
+            (&release.uki.name, &release.uki.sha256),
+            (&release.store.name, &release.store.sha256),
         ] {
             let path = dir.join(name);
             let actual = hash_file(&path)?;
@@ -125,7 +128,7 @@ fn finish(
     }
     Ok(Source {
         location,
-        version: release.version.clone(),
+        version: release.version.as_str().to_string(),
         sums_sha256,
         release,
     })
