@@ -59,7 +59,7 @@ impl NodeInfo {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Skipped {
     pub node: String,
     pub reason: String,

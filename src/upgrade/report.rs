@@ -1,11 +1,11 @@
 //! What a rollout (or its dry run) did, per node: the final table and the `--json` document
-//! (schema in docs/upgrades.md).
+//! (docs/schema/upgrade-report.schema.json, described in docs/upgrades.md).
 
 use serde::Serialize;
 
 use super::plan::Skipped;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// `--dry-run`: nothing was changed.
@@ -16,7 +16,7 @@ pub enum Outcome {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NodeResult {
     Planned,
@@ -38,7 +38,7 @@ impl NodeResult {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct NodeRow {
     pub node: String,
     pub role: &'static str,
@@ -49,7 +49,7 @@ pub struct NodeRow {
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// `null` for a dry run or a no-op (no rollout was started).
     pub rollout: Option<String>,
