@@ -259,8 +259,8 @@ fn a_node_that_never_returns_stays_cordoned_and_says_why() {
     assert_eq!(lab.api.node("s2").reboots, 0);
 }
 
-#[test]
-fn a_killed_orchestrator_resumes_without_rebooting_twice() {
+/// Starts the orchestrator, SIGKILLs it when `hook` fires (installed by `arm`), reruns it.
+fn kill_and_resume(arm: impl FnOnce(&Lab, Box<dyn FnOnce() + Send>)) -> Lab {
     let lab = lab(3, 2);
     let child = Arc::new(Mutex::new(
         lab.cmd(&[])
@@ -270,17 +270,14 @@ fn a_killed_orchestrator_resumes_without_rebooting_twice() {
             .unwrap(),
     ));
     let c2 = child.clone();
-    lab.api.state.lock().unwrap().on_cordon = Some((
-        "s2".into(),
+    arm(
+        &lab,
         Box::new(move || {
             let _ = c2.lock().unwrap().kill();
         }),
-    ));
+    );
     let t0 = Instant::now();
-    loop {
-        if child.lock().unwrap().try_wait().unwrap().is_some() {
-            break;
-        }
+    while child.lock().unwrap().try_wait().unwrap().is_none() {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
             "orchestrator was not killed"
@@ -290,7 +287,7 @@ fn a_killed_orchestrator_resumes_without_rebooting_twice() {
     assert_eq!(lab.api.node("s1").version, "2");
     assert!(
         lab.api.node("s2").unschedulable,
-        "killed right after cordoning s2"
+        "killed while s2 was cordoned"
     );
     assert_eq!(lab.journal()["outcome"], "running");
     let rollout = lab.journal()["rollout"].clone();
@@ -306,6 +303,21 @@ fn a_killed_orchestrator_resumes_without_rebooting_twice() {
             "{n}"
         );
     }
+    lab
+}
+
+#[test]
+fn a_killed_orchestrator_resumes_without_rebooting_twice() {
+    kill_and_resume(|lab, kill| {
+        lab.api.state.lock().unwrap().on_cordon = Some(("s2".into(), kill));
+    });
+}
+
+#[test]
+fn killed_mid_reboot_the_rerun_waits_instead_of_rebooting_again() {
+    kill_and_resume(|lab, kill| {
+        lab.api.state.lock().unwrap().on_reboot = Some(("s2".into(), kill));
+    });
 }
 
 #[test]
@@ -421,4 +433,31 @@ fn another_release_while_one_is_unfinished_needs_abandon() {
     assert!(text(&out).contains("--abandon"), "{}", text(&out));
     assert!(run(&["--abandon"]).status.success());
     let _: &Path = &lab.cluster;
+}
+
+#[test]
+fn a_node_cordoned_by_an_operator_stays_cordoned() {
+    let lab = lab(3, 1);
+    lab.api
+        .state
+        .lock()
+        .unwrap()
+        .nodes
+        .get_mut("a1")
+        .unwrap()
+        .unschedulable = true;
+    let out = lab.upgrade(&[]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("a1 is already cordoned by someone else"),
+        "{all}"
+    );
+    assert!(all.contains("a1: left cordoned"), "{all}");
+    let a1 = lab.api.node("a1");
+    assert_eq!((a1.version.as_str(), a1.unschedulable), ("2", true));
+    assert!(!a1
+        .annotations
+        .contains_key("upgrade.kateskit.io/cordoned-by"));
+    assert!(!lab.api.node("s1").unschedulable);
 }

@@ -84,7 +84,14 @@ pub fn run(client: &Client, input: &Input) -> Result<Plan, UpgradeError> {
             "single control plane: the Kubernetes API is down while its server reboots (--force)"
                 .to_string(),
         );
-    } else if touches_server {
+    } else if touches_server
+        && !input
+            .in_flight
+            .iter()
+            .any(|n| nodes.get(n).is_some_and(|i| i.role == Role::Server))
+    {
+        // A resumed server may be down because of this rollout; the check before each server
+        // (once it is back) still applies.
         for name in todo.iter().filter(|n| nodes[*n].role == Role::Server) {
             if let Some(why) = plan::server_down_refusal(&nodes, name) {
                 if !input.force {

@@ -92,6 +92,8 @@ pub struct State {
     pub bad_evictions: Vec<String>,
     /// Run once when the named node is first cordoned.
     pub on_cordon: Option<(String, Box<dyn FnOnce() + Send>)>,
+    /// Run once when the named node starts its reboot.
+    pub on_reboot: Option<(String, Box<dyn FnOnce() + Send>)>,
     pub next_uid: u64,
 }
 

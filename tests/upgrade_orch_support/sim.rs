@@ -32,6 +32,7 @@ fn tick(st: &mut State, started: Instant) {
     let now = Instant::now();
     let t = started.elapsed().as_secs_f64();
     let mut events = Vec::new();
+    let mut hooks = Vec::new();
     for n in st.nodes.values_mut() {
         let req = n
             .annotations
@@ -55,6 +56,7 @@ fn tick(st: &mut State, started: Instant) {
                     n.reboots += 1;
                     n.boot_at = Some(now + REBOOT);
                     events.push((t, n.name.clone(), "down"));
+                    hooks.push(n.name.clone());
                     status["state"] = "running".into();
                 }
                 _ => {}
@@ -82,6 +84,12 @@ fn tick(st: &mut State, started: Instant) {
         }
     }
     st.events.extend(events);
+    for name in hooks {
+        if st.on_reboot.as_ref().is_some_and(|(w, _)| *w == name) {
+            let (_, f) = st.on_reboot.take().unwrap();
+            f();
+        }
+    }
     // Evicted pods go; ReplicaSet pods come back elsewhere.
     let gone: Vec<usize> = (0..st.pods.len())
         .filter(|&i| st.pods[i].gone_at.is_some_and(|g| g <= now))
