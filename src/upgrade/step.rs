@@ -225,6 +225,7 @@ fn wait_boot(ctx: &Ctx, node: &str, before: &str) -> Back {
     let deadline = Instant::now() + timeout;
     let target = ctx.source.version.as_str();
     let mut seen = "no answer from the API".to_string();
+    let mut gate_failed: Option<String> = None;
     loop {
         // The API itself may be down while a server reboots: errors are retried.
         if let Ok(n) = ctx.client.get(&node_path(node)) {
@@ -252,23 +253,28 @@ fn wait_boot(ctx: &Ctx, node: &str, before: &str) -> Back {
                             ))
                         }
                         State::RolledBack => {
+                            let gate = gate_failed
+                                .as_ref()
+                                .map(|g| format!(" after its health gate failed on {target} ({g})"))
+                                .unwrap_or_default();
                             return Back::Returned(format!(
-                                "{node} rolled back to {version}: {msg}; check `kateskit node status` on it"
-                            ))
+                                "{node} rolled back to {version}{gate}: {msg}; check `kateskit node status` on it"
+                            ));
                         }
-                        State::Failed => {
-                            return Back::Returned(format!(
-                                "{node} failed its health gate on {target}: {msg}"
-                            ))
-                        }
+                        // The gate's FailureAction reboots the node until its tries run
+                        // out and the old slot boots: wait for that verdict.
+                        State::Failed => gate_failed = Some(msg),
                         _ => {}
                     }
                 }
             }
         }
         if Instant::now() >= deadline {
+            let gate = gate_failed
+                .map(|g| format!("; its health gate failed on {target}: {g}"))
+                .unwrap_or_default();
             return Back::Lost(format!(
-                "{node} did not come back healthy within --reboot-timeout {}s ({seen})",
+                "{node} did not come back healthy within --reboot-timeout {}s ({seen}){gate}",
                 timeout.as_secs()
             ));
         }
