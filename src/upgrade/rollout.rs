@@ -8,8 +8,8 @@ use super::journal::{self, Journal, NodeRecord, Step};
 use super::plan::{self, Plan};
 use super::preflight;
 use super::protocol::Action;
-use super::report::{NodeResult, NodeRow, Outcome, Report};
-use super::source::{self, Source};
+use super::report::{base_report, finish, Outcome, Report};
+use super::source;
 use super::step::{run_node, Ctx};
 use super::{Options, Progress, UpgradeError, FETCH_PARALLEL};
 use crate::kube::{Access, Client};
@@ -163,7 +163,7 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Report, UpgradeErr
     let failure = prestage(&ctx, &plan)
         .err()
         .or_else(|| batches(&ctx, &plan).err());
-    finish(&ctx, &plan, &mut report, failure)?;
+    finish(&ctx, &mut report, failure)?;
     Ok(report)
 }
 
@@ -272,112 +272,4 @@ fn step_of(ctx: &Ctx, node: &str) -> Step {
         .as_ref()
         .and_then(|j| j.nodes.get(node).map(|r| r.step))
         .unwrap_or(Step::Pending)
-}
-
-fn finish(
-    ctx: &Ctx,
-    plan: &Plan,
-    report: &mut Report,
-    failure: Option<(String, String)>,
-) -> Result<(), UpgradeError> {
-    let j = ctx.journal.update(|j| {
-        j.outcome = if failure.is_some() {
-            journal::Outcome::Failed
-        } else {
-            journal::Outcome::Done
-        };
-        j.clone()
-    })?;
-    for row in report.nodes.iter_mut() {
-        let Some(r) = j.nodes.get(&row.node) else {
-            continue;
-        };
-        if row.result == NodeResult::Skipped {
-            continue;
-        }
-        row.from.clone_from(&r.from);
-        row.seconds = (r.seconds * 10.0).round() / 10.0;
-        row.message.clone_from(&r.message);
-        row.result = match r.step {
-            Step::Done => NodeResult::Upgraded,
-            Step::Failed => NodeResult::Failed,
-            Step::Pending | Step::Fetched => NodeResult::NotStarted,
-            _ => NodeResult::Failed,
-        };
-    }
-    let _ = plan;
-    match failure {
-        None => {
-            report.outcome = Outcome::Done;
-            report.message = format!(
-                "rollout {} done: {} node(s) on {}",
-                j.rollout,
-                report
-                    .nodes
-                    .iter()
-                    .filter(|r| r.result == NodeResult::Upgraded)
-                    .count(),
-                j.version
-            );
-        }
-        Some((node, m)) => {
-            report.outcome = Outcome::Failed;
-            report.message = format!(
-                "rollout {} stopped at {node}: {m}. No further node was started. Fix the cause, then rerun the same command to resume (journal {}); `--abandon` with another release gives this one up",
-                j.rollout,
-                ctx.journal.path().display()
-            );
-        }
-    }
-    Ok(())
-}
-
-fn base_report(plan: &Plan, source: &Source) -> Report {
-    let mut nodes: Vec<NodeRow> = plan
-        .batches
-        .iter()
-        .flatten()
-        .map(|n| row(plan, n, source, NodeResult::Planned, None))
-        .collect();
-    nodes.extend(plan.skipped.iter().map(|s| {
-        row(
-            plan,
-            &s.node,
-            source,
-            NodeResult::Skipped,
-            Some(s.reason.clone()),
-        )
-    }));
-    Report {
-        rollout: None,
-        version: source.version.clone(),
-        sums_sha256: source.sums_sha256.clone(),
-        source: crate::redact::url(&source.location),
-        outcome: Outcome::Planned,
-        message: String::new(),
-        batches: plan.batches.clone(),
-        skipped: plan.skipped.clone(),
-        warnings: plan.warnings.clone(),
-        nodes,
-        journal: None,
-    }
-}
-
-fn row(
-    plan: &Plan,
-    name: &str,
-    source: &Source,
-    result: NodeResult,
-    message: Option<String>,
-) -> NodeRow {
-    let info = &plan.nodes[name];
-    NodeRow {
-        node: name.to_string(),
-        role: info.role.as_str(),
-        from: info.version.clone(),
-        to: source.version.clone(),
-        result,
-        seconds: 0.0,
-        message,
-    }
 }
