@@ -448,3 +448,35 @@ fn a_node_cordoned_by_an_operator_stays_cordoned() {
     assert!(!a1.annotations.contains_key(kubeapi::CORDONED_BY));
     assert!(!lab.api.node("s1").unschedulable);
 }
+
+#[test]
+fn a_rerun_after_a_failure_retries_under_a_new_rollout_id() {
+    let lab = lab(nodes(3, 1));
+    lab.api.inject("s2", Fault::GateFails);
+    assert_eq!(lab.upgrade(&[]).status.code(), Some(1));
+    let first = lab.journal()["rollout"].clone();
+    lab.api.inject("s2", Fault::None);
+    let out = lab.upgrade(&[]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("after its failure, as"), "{all}");
+    let j = lab.journal();
+    assert_ne!(
+        j["rollout"], first,
+        "the node watcher runs each step once per rollout id"
+    );
+    assert_eq!(j["earlier"], serde_json::json!([first]));
+    for n in ["s1", "s2", "s3", "a1"] {
+        let node = lab.api.node(n);
+        assert_eq!(
+            (node.version.as_str(), node.unschedulable),
+            ("2.0", false),
+            "{n}"
+        );
+    }
+    assert_eq!(
+        lab.api.node("s1").boots,
+        1,
+        "s1 was done: not rebooted again"
+    );
+}

@@ -80,13 +80,16 @@ pub struct Journal {
     /// Earlier rollouts given up with `--abandon`: nodes they cordoned count as this one's.
     #[serde(default)]
     pub abandoned: Vec<String>,
+    /// This rollout's ids before each rerun after a failure (the current one is `rollout`).
+    #[serde(default)]
+    pub earlier: Vec<String>,
     pub nodes: BTreeMap<String, NodeRecord>,
     pub records: Vec<Record>,
 }
 
 impl Journal {
     pub fn owns_cordon(&self, by: &str) -> bool {
-        by == self.rollout || self.abandoned.iter().any(|a| a == by)
+        by == self.rollout || self.abandoned.iter().chain(&self.earlier).any(|a| a == by)
     }
 }
 

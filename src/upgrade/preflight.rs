@@ -20,6 +20,8 @@ pub struct Input<'a> {
     /// Nodes an interrupted rollout left between cordon and uncordon: they are finished even
     /// when already on the target, and may be not Ready (mid-reboot).
     pub in_flight: &'a BTreeSet<String>,
+    /// Of those, the ones whose reboot was requested: they may be down because of this rollout.
+    pub rebooting: &'a BTreeSet<String>,
 }
 
 pub fn list_nodes(client: &Client) -> Result<BTreeMap<String, NodeInfo>, KubeError> {
@@ -59,7 +61,7 @@ pub fn run(client: &Client, input: &Input) -> Result<Plan, UpgradeError> {
             });
             continue;
         }
-        if !n.ready && !resuming {
+        if !n.ready && !input.rebooting.contains(name) {
             not_ready.push(name.clone());
         }
         todo.insert(name.clone());

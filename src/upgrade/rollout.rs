@@ -45,12 +45,19 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Report, UpgradeErr
             }
             abandoned.push(j.rollout.clone());
             abandoned.extend(j.abandoned.iter().cloned());
+            abandoned.extend(j.earlier.iter().cloned());
         }
     }
     let in_flight: BTreeSet<String> = resume
         .iter()
         .flat_map(|j| j.nodes.iter())
         .filter(|(_, r)| r.step.in_flight() || r.step == Step::Failed)
+        .map(|(n, _)| n.clone())
+        .collect();
+    let rebooting: BTreeSet<String> = resume
+        .iter()
+        .flat_map(|j| j.nodes.iter())
+        .filter(|(_, r)| matches!(r.step, Step::Rebooting | Step::Rebooted))
         .map(|(n, _)| n.clone())
         .collect();
     let plan = preflight::run(
@@ -61,6 +68,7 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Report, UpgradeErr
             concurrency: opts.concurrency,
             force: opts.force,
             in_flight: &in_flight,
+            rebooting: &rebooting,
         },
     )?;
     let mut report = base_report(&plan, &source);
@@ -101,6 +109,20 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Report, UpgradeErr
 
     let journal_path = jf.path().display().to_string();
     let rollout = match &resume {
+        Some(j) if j.outcome == journal::Outcome::Failed => {
+            // A node's watcher runs each step once per rollout id: retrying after a failure
+            // takes a new id, and nodes the earlier attempts cordoned stay this rollout's.
+            let id = new_id();
+            progress.note(&format!(
+                "resuming rollout {} after its failure, as {id} ({journal_path})",
+                j.rollout
+            ));
+            jf.update(|j| {
+                let old = std::mem::replace(&mut j.rollout, id.clone());
+                j.earlier.push(old);
+            })?;
+            id
+        }
         Some(j) => {
             progress.note(&format!("resuming rollout {} ({journal_path})", j.rollout));
             j.rollout.clone()
@@ -109,11 +131,7 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Report, UpgradeErr
             if existing.is_some() {
                 jf.archive()?;
             }
-            let id = format!(
-                "r{}-{:04x}",
-                time::OffsetDateTime::now_utc().unix_timestamp(),
-                rand::random::<u16>()
-            );
+            let id = new_id();
             jf.replace(Journal {
                 rollout: id.clone(),
                 version: source.version.clone(),
@@ -122,6 +140,7 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Report, UpgradeErr
                 started_at: super::now_rfc3339(),
                 outcome: journal::Outcome::Running,
                 abandoned,
+                earlier: Vec::new(),
                 nodes: BTreeMap::new(),
                 records: Vec::new(),
             })?;
@@ -148,6 +167,7 @@ pub fn run(opts: &Options, progress: &dyn Progress) -> Result<Report, UpgradeErr
     })?;
     let owned = jf.update(|j| {
         let mut o = j.abandoned.clone();
+        o.extend(j.earlier.iter().cloned());
         o.push(j.rollout.clone());
         o
     })?;
@@ -272,4 +292,13 @@ fn step_of(ctx: &Ctx, node: &str) -> Step {
         .as_ref()
         .and_then(|j| j.nodes.get(node).map(|r| r.step))
         .unwrap_or(Step::Pending)
+}
+
+/// A rollout id: the start time and a random suffix (unique per cluster directory in practice).
+fn new_id() -> String {
+    format!(
+        "r{}-{:04x}",
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+        rand::random::<u16>()
+    )
 }

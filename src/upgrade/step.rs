@@ -107,7 +107,14 @@ fn steps(ctx: &Ctx, node: &str) -> Result<(), NodeFailure> {
         .map_err(jerr)?
         .unwrap_or(Step::Pending);
     if step == Step::Failed {
-        step = Step::Fetched;
+        // A node that failed to come back in time may since have booted the release: then only
+        // its uncordon is left; anything else starts over after the fetch.
+        let back = ctx.client.get(&node_path(node)).ok().is_some_and(|n| {
+            objects::node_ready(&n)
+                && protocol::status(&n).and_then(|s| s.version).as_deref()
+                    == Some(ctx.source.version.as_str())
+        });
+        step = if back { Step::Rebooted } else { Step::Fetched };
     }
     let t = ctx.opts.reboot_timeout;
     let mut theirs = false;
