@@ -480,3 +480,21 @@ fn a_rerun_after_a_failure_retries_under_a_new_rollout_id() {
         "s1 was done: not rebooted again"
     );
 }
+
+#[test]
+fn help_explains_the_steps_and_the_safety_rules() {
+    let out = kateskit().args(["upgrade", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for want in [
+        "Steps:",
+        "Safety rules:",
+        "quorum",
+        "--force",
+        "journal.json",
+        "--abandon",
+        "uncordon",
+    ] {
+        assert!(help.contains(want), "{want} missing from:\n{help}");
+    }
+}

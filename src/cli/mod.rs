@@ -69,7 +69,7 @@ pub enum Command {
     /// Netboot racks: approve machines, show the fleet and each machine's boot timeline.
     #[command(subcommand)]
     Netboot(netboot::NetbootCmd),
-    /// Roll a release across the cluster: drain, stage, reboot and health-check node by node.
+    // Its help (steps and safety rules) is UpgradeCmd's doc comment.
     Upgrade(upgrade::UpgradeCmd),
     /// Shell completions and man pages from these definitions (for packagers).
     #[command(subcommand, hide = true)]
