@@ -4,6 +4,7 @@
 use crate::agent::ladder::effective::AgentSettings;
 use crate::nodecfg::NodeConfig;
 use crate::spec::ClusterSpec;
+use crate::upgrade::Report as UpgradeReport;
 
 /// (file name under docs/schema, pretty JSON with trailing newline)
 pub fn all() -> Vec<(&'static str, String)> {
@@ -24,6 +25,10 @@ pub fn all() -> Vec<(&'static str, String)> {
         (
             "agent.schema.json",
             render(schemars::schema_for!(AgentSettings)),
+        ),
+        (
+            "upgrade-report.schema.json",
+            render(schemars::schema_for!(UpgradeReport)),
         ),
     ]
 }

@@ -27,6 +27,7 @@ mod node_stage;
 mod node_status;
 mod node_watch;
 mod term;
+mod upgrade;
 
 use std::process::ExitCode;
 
@@ -78,6 +79,8 @@ pub enum Command {
     /// This machine's A/B slots: stage a release, commit or roll back the booted one, status.
     #[command(subcommand)]
     Node(node::NodeCmd),
+    // Its help (steps and safety rules) is UpgradeCmd's doc comment.
+    Upgrade(upgrade::UpgradeCmd),
     /// Shell completions and man pages from these definitions (for packagers).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -95,6 +98,7 @@ impl Command {
             Command::Agent(c) => c.run(),
             Command::Netboot(c) => c.run(),
             Command::Node(c) => c.run(),
+            Command::Upgrade(c) => c.run(),
             Command::Generate(c) => c.run().map(|()| ExitCode::SUCCESS),
         }
     }
