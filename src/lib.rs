@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod bundle;
 pub mod disk;
+pub mod duration;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -95,9 +95,9 @@ fn the_gate_blocks_boot_complete_and_reboots_on_failure() {
     let args = exec_args(&h);
     assert_eq!(args[..2], ["agent", "health"]);
     let gate = &args[args.iter().position(|a| a == "--timeout").unwrap() + 1];
-    let gate = kateskit::agent::health::duration::parse(gate).unwrap();
+    let gate = kateskit::duration::parse(gate).unwrap();
     let unit_limit = values(&h, "TimeoutStartSec")[0].replace("min", "m");
-    let unit_limit = kateskit::agent::health::duration::parse(&unit_limit).unwrap();
+    let unit_limit = kateskit::duration::parse(&unit_limit).unwrap();
     assert!(
         unit_limit > gate,
         "systemd would stop the gate before it reports"

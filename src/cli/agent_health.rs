@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use kateskit::agent::health::{self, duration};
+use kateskit::agent::health;
 use kateskit::agent::AgentEnv;
+use kateskit::duration;
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {

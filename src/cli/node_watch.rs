@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use kateskit::agent::health::duration;
 use kateskit::agent::AgentEnv;
+use kateskit::duration;
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::Args;
-use kateskit::upgrade::{self, duration, Options, Progress, Report};
+use kateskit::duration;
+use kateskit::upgrade::{self, Options, Progress, Report};
 
 /// Roll a release across the cluster, node by node, through the Kubernetes API.
 ///

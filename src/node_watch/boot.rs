@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use super::protocol::State;
 use crate::agent::health::{CheckState, Report};
+use crate::upgrade::protocol::State;
 
 /// Seconds after a passed gate by which the entry must be committed.
 pub const COMMIT_GRACE_S: i64 = 120;

@@ -5,7 +5,6 @@
 //! in `upgrade.kateskit.io/status` (docs/upgrades.md, "Health gate and rollback").
 
 pub mod boot;
-pub mod protocol;
 pub mod state;
 pub mod steps;
 
@@ -14,7 +13,7 @@ use std::time::Duration;
 
 use crate::agent::health::{self, facts};
 use crate::agent::{kubeapi, AgentEnv};
-use protocol::{Action, Request, State, Status};
+use crate::upgrade::protocol::{self, Action, Request, State, Status};
 use state::WatchState;
 
 /// Longest single API request.
@@ -118,8 +117,8 @@ fn status(
         state,
         version: running_version(opts),
         target: target.map(str::to_string),
-        message: crate::redact::text(&message),
-        at: health::now_rfc3339(),
+        message: Some(crate::redact::text(&message)),
+        at: Some(health::now_rfc3339()),
     }
 }
 
@@ -130,7 +129,7 @@ fn publish(api: &Api, opts: &Options, st: &mut WatchState, s: Status) -> Result<
         "kateskit node watch: {} {:?}: {}",
         s.action.name(),
         s.state,
-        s.message
+        s.message.as_deref().unwrap_or("")
     );
     st.unpublished = Some(s);
     st.save(&opts.state_dir)?;
@@ -161,7 +160,7 @@ fn tick(env: &AgentEnv, opts: &Options, st: &mut WatchState) -> Result<(), Fatal
             api.name, api.server
         )
     })?;
-    let req = protocol::request(&node)?;
+    let req = protocol::request_checked(&node)?;
     report_boot(env, &api, opts, st, req.as_ref())?;
     if let Some(req) = req {
         step(env, &api, opts, st, &req)?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::protocol::{Action, Status};
+use crate::upgrade::protocol::{Action, Status};
 
 pub const WATCH_FILE: &str = "watch.json";
 /// Rollouts remembered; older ones are forgotten (their steps can no longer be requested).

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::protocol::{Action, Request};
 use crate::agent::AgentEnv;
+use crate::upgrade::protocol::{Action, Request};
 
 /// Longest a fetch or stage may take (a stalled download is stopped and reported).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -28,7 +28,7 @@ pub fn node_command() -> Result<Vec<String>, String> {
 /// The `node stage` arguments for a request.
 pub fn stage_args(req: &Request, state: &Path) -> Vec<String> {
     let mut a = vec!["stage".to_string(), req.source.clone()];
-    if let Some(h) = req.sums_sha256.as_deref().filter(|h| !h.is_empty()) {
+    if let Some(h) = Some(req.sums_sha256.as_str()).filter(|h| !h.is_empty()) {
         a.extend(["--sums-sha256".into(), h.into()]);
     }
     if req.action == Action::Fetch {

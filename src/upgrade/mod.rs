@@ -7,7 +7,6 @@
 //! resume.
 
 pub mod drain;
-pub mod duration;
 pub mod journal;
 pub mod plan;
 pub mod preflight;

@@ -14,13 +14,25 @@ pub const STATUS_ANNOTATION: &str = "upgrade.kateskit.io/status";
 /// Set with `spec.unschedulable`: only nodes a rollout cordoned itself are uncordoned by it.
 pub const CORDONED_BY_ANNOTATION: &str = "upgrade.kateskit.io/cordoned-by";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     Fetch,
     Stage,
     Reboot,
     Boot,
+}
+
+impl Action {
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Fetch => "fetch",
+            Action::Stage => "stage",
+            Action::Reboot => "reboot",
+            Action::Boot => "boot",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +77,23 @@ pub fn status(node: &Value) -> Option<Status> {
 
 pub fn request(node: &Value) -> Option<Request> {
     serde_json::from_str(objects::annotation(node, REQUEST_ANNOTATION)?).ok()
+}
+
+/// The request annotation as the node reads it: `Ok(None)` when absent, `Err` when it does
+/// not hold a well-formed request (reported, never acted on).
+pub fn request_checked(node: &Value) -> Result<Option<Request>, String> {
+    let Some(text) = objects::annotation(node, REQUEST_ANNOTATION) else {
+        return Ok(None);
+    };
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| format!("annotation {REQUEST_ANNOTATION} is not a rollout request: {e}"))
+}
+
+/// The merge patch that sets the status annotation.
+pub fn status_patch(s: &Status) -> Value {
+    let text = serde_json::to_string(s).expect("a status serializes");
+    json!({"metadata": {"annotations": {STATUS_ANNOTATION: text}}})
 }
 
 /// The merge patch that sets the request annotation.

@@ -6,7 +6,6 @@
 //! "Health gate and rollback").
 
 pub mod checks;
-pub mod duration;
 pub mod facts;
 
 use std::path::{Path, PathBuf};

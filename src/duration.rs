@@ -1,4 +1,5 @@
-//! Durations on the command line: `90s`, `5m`, `1h30m`, `500ms`; a bare number is seconds.
+//! Durations on the command line (`--timeout`, `--drain-timeout`, ...): `90s`, `5m`, `1h30m`,
+//! `500ms`; a bare number is seconds.
 
 use std::time::Duration;
 
