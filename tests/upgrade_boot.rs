@@ -14,9 +14,10 @@ mod esp;
 #[allow(dead_code)]
 #[path = "agent_support/initramfs.rs"]
 mod initramfs;
-#[allow(dead_code)]
 #[path = "upgrade_support/machine.rs"]
 mod machine;
+#[path = "upgrade_support/node.rs"]
+mod node;
 #[path = "upgrade_support/release.rs"]
 mod release;
 #[allow(dead_code)]
@@ -27,84 +28,52 @@ mod uki;
 
 use std::time::Duration;
 
-use esp::Esp;
-use machine::Machine;
-use uki::Uki;
+use node::{status, After, Node, CMDLINE};
 
 /// One boot of a machine: firmware, systemd-boot, the UKI, and the init's work (TCG is slow).
 const BOOT_BOUND: Duration = Duration::from_secs(150);
-const CMDLINE: &str = "console=ttyS0 panic=1 quiet";
 
 fn tools() -> bool {
     initramfs::tools_present() && uki::tools_present() && machine::tools_present()
 }
 
-/// A machine whose disk holds version 1 in slot A (blessed, `kateskit_1.efi`) and, when
-/// `b_cmdline` is given, a release of version 2 (its UKI booting with that command line)
-/// served on 127.0.0.1 that A's init stages.
-struct Node {
-    machine: Machine,
-    esp: Esp,
-    _dir: tempfile::TempDir,
-    _files: Option<serve::Files>,
-}
-
-fn node(name: &str, b_cmdline: Option<&str>) -> Node {
-    let parts = release::parts();
-    let dir = tempfile::tempdir().unwrap();
-    let disk_path = dir.path().join("disk.img");
-    let esp = disk::build(
-        &disk_path,
-        &disk::DiskOpts {
-            esp_mib: 160,
-            slot_mib: 8,
-            data_mib: 128,
-            a_version: "1",
-        },
-    );
-    disk::write_partition(&disk_path, 3, &parts.store("1"));
-    let mut a_cmdline = CMDLINE.to_string();
-    let mut files = None;
-    if let Some(b) = b_cmdline {
-        let b_uki = dir.path().join("b.efi");
-        Uki {
-            kernel: &parts.kernel,
-            initrd: &parts.initrd("2"),
-            cmdline: b,
-            version: "2",
-        }
-        .build(&b_uki);
-        let rel = dir.path().join("release");
-        let sums = release::release(&rel, "2", &b_uki, &parts.store("2"));
-        std::fs::remove_file(&b_uki).unwrap();
-        let f = serve::Files::serve(&rel);
-        a_cmdline += &format!(
-            " kateskit.test.release=http://10.0.2.2:{}/ kateskit.test.to=2 kateskit.test.sums={sums}",
-            f.port
-        );
-        files = Some(f);
-    }
-    let a_uki = dir.path().join("a.efi");
-    Uki {
-        kernel: &parts.kernel,
-        initrd: &parts.initrd("1"),
-        cmdline: &a_cmdline,
-        version: "1",
-    }
-    .build(&a_uki);
-    uki::assert_layout(&a_uki);
-    esp.put(&a_uki, "/EFI/Linux/kateskit_1.efi");
-    std::fs::remove_file(&a_uki).unwrap();
-    Node {
-        machine: Machine::new(dir.path(), name, &disk_path),
-        esp,
-        _dir: dir,
-        _files: files,
-    }
-}
-
 fn store_hash(version: &str) -> String {
     release::sha256_file(&release::parts().store(version))
+}
+
+/// Asserts the boot ran VERSION's init from `selected` (systemd-boot's LoaderEntrySelected)
+/// with `count_path` as LoaderBootCountPath ("" when absent), on VERSION's own store slot.
+fn assert_booted(a: &After, version: &str, selected: &str, count_path: &str) {
+    let (b, log) = (&a.boot, &a.boot.log);
+    assert_eq!(b.marker("VERSION"), Some(version), "boot {}:\n{log}", b.n);
+    assert_eq!(b.marker("SELECTED"), Some(selected), "boot {}:\n{log}", b.n);
+    assert_eq!(b.marker("COUNTPATH"), Some(count_path), "boot {}:\n{log}", b.n);
+    assert_eq!(
+        b.marker("STORE"),
+        Some(store_hash(version).as_str()),
+        "boot {}: the store slot named kateskit_{version} does not hold version {version}'s store:\n{log}",
+        b.n
+    );
+}
+
+/// Boot 1 of every upgrade scenario: version 1 stages version 2 and reboots.
+fn assert_staged(a: &After) {
+    assert_booted(a, "1", "kateskit_1.efi", "");
+    let log = &a.boot.log;
+    assert_eq!(a.boot.marker("STAGE"), Some("0"), "stage failed:\n{log}");
+    assert_eq!(a.boot.marker("END"), Some("reboot"), "{log}");
+    assert_eq!(a.entries, ["kateskit_1.efi", "kateskit_2+2-0.efi"]);
+    assert_eq!(a.slots, ["kateskit_1", "kateskit_2"]);
+}
+
+/// The last boot of a rollback: back on version 1 with no operator, and the node says so.
+fn assert_rolled_back(a: &After) {
+    assert_booted(a, "1", "kateskit_1.efi", "");
+    assert_eq!(a.boot.marker("END"), Some("poweroff"), "{}", a.boot.log);
+    assert_eq!(a.entries, ["kateskit_1.efi", "kateskit_2+0-2.efi"]);
+    let st = status(a);
+    assert_eq!(st["version"], "1", "{st:#}");
+    assert_eq!(st["last_upgrade"]["result"], "rolled-back", "{st:#}");
 }
 
 #[test]
@@ -112,20 +81,81 @@ fn systemd_boot_starts_the_blessed_uki_of_slot_a() {
     if !tools() {
         return;
     }
-    let mut n = node("plain", None);
-    let boot = n.machine.boot(BOOT_BOUND);
-    let log = &boot.log;
-    assert_eq!(boot.marker("VERSION"), Some("1"), "{log}");
+    let mut n = Node::new("plain", None);
+    let a = n.boot(BOOT_BOUND);
     // systemd-boot 252 names the entry by its file name; an entry without a counter has no
     // LoaderBootCountPath.
-    assert_eq!(boot.marker("SELECTED"), Some("kateskit_1.efi"), "{log}");
-    assert_eq!(boot.marker("COUNTPATH"), Some(""), "{log}");
-    assert_eq!(
-        boot.marker("STORE"),
-        Some(store_hash("1").as_str()),
-        "{log}"
-    );
-    assert_eq!(boot.marker("END"), Some("poweroff"), "{log}");
-    assert_eq!(n.esp.names("/EFI/Linux"), ["kateskit_1.efi"]);
-    assert_eq!(disk::names(&n.machine.disk)[2..4], ["kateskit_1", "_empty"]);
+    assert_booted(&a, "1", "kateskit_1.efi", "");
+    assert_eq!(a.boot.marker("END"), Some("poweroff"), "{}", a.boot.log);
+    assert_eq!(a.entries, ["kateskit_1.efi"]);
+    assert_eq!(a.slots, ["kateskit_1", "_empty"]);
+}
+
+#[test]
+fn a_good_upgrade_boots_b_passes_the_gate_is_committed_and_survives_a_reboot() {
+    if !tools() {
+        return;
+    }
+    let mut n = Node::new("good", Some(&format!("{CMDLINE} kateskit.test.gate=pass")));
+    let boots = n.run(4, BOOT_BOUND);
+    assert_eq!(boots.len(), 3, "boots: stage, try and commit, blessed");
+    assert_staged(&boots[0]);
+    // systemd-boot picks the newest entry with tries left and counts the try before starting
+    // it: the id keeps the counter as selected, the count path names the renamed file.
+    let t = &boots[1];
+    assert_booted(t, "2", "kateskit_2+2-0.efi", "\\EFI\\Linux\\kateskit_2+1-1.efi");
+    assert_eq!(t.boot.marker("GATE"), Some("0"), "{}", t.boot.log);
+    assert_eq!(t.boot.marker("COMMIT"), Some("0"), "{}", t.boot.log);
+    assert_eq!(t.entries, ["kateskit_1.efi", "kateskit_2.efi"]);
+    let done = &boots[2];
+    assert_booted(done, "2", "kateskit_2.efi", "");
+    let st = status(done);
+    assert_eq!(st["version"], "2", "{st:#}");
+    assert_eq!(st["last_upgrade"]["result"], "committed", "{st:#}");
+    assert_eq!(done.entries, ["kateskit_1.efi", "kateskit_2.efi"]);
+    assert_eq!(done.slots, ["kateskit_1", "kateskit_2"]);
+}
+
+#[test]
+fn a_failing_gate_runs_the_real_boot_counter_out_and_the_machine_is_back_on_a() {
+    if !tools() {
+        return;
+    }
+    let mut n = Node::new("gatefail", Some(&format!("{CMDLINE} kateskit.test.gate=fail")));
+    let boots = n.run(5, BOOT_BOUND);
+    assert_eq!(boots.len(), 4, "boots: stage, two failed tries, A");
+    assert_staged(&boots[0]);
+    for (i, (sel, path, left)) in [
+        ("kateskit_2+2-0.efi", "\\EFI\\Linux\\kateskit_2+1-1.efi", "kateskit_2+1-1.efi"),
+        ("kateskit_2+1-1.efi", "\\EFI\\Linux\\kateskit_2+0-2.efi", "kateskit_2+0-2.efi"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = &boots[1 + i];
+        assert_booted(t, "2", sel, path);
+        assert_eq!(t.boot.marker("GATE"), Some("1"), "{}", t.boot.log);
+        assert_eq!(t.boot.marker("COMMIT"), None, "{}", t.boot.log);
+        assert_eq!(t.entries, ["kateskit_1.efi", left]);
+    }
+    assert_rolled_back(&boots[3]);
+}
+
+#[test]
+fn a_kernel_panic_in_b_runs_the_counter_out_and_a_boots() {
+    if !tools() {
+        return;
+    }
+    // No init to run: the kernel panics before the gate could ever start, and reboots.
+    let mut n = Node::new("panic", Some(&format!("{CMDLINE} rdinit=/nonexistent")));
+    let boots = n.run(5, BOOT_BOUND);
+    assert_eq!(boots.len(), 4, "boots: stage, two panics, A");
+    assert_staged(&boots[0]);
+    for (i, left) in ["kateskit_2+1-1.efi", "kateskit_2+0-2.efi"].iter().enumerate() {
+        let t = &boots[1 + i];
+        assert!(t.boot.log.contains("Kernel panic"), "{}", t.boot.log);
+        assert_eq!(t.boot.marker("VERSION"), None, "{}", t.boot.log);
+        assert_eq!(t.entries, ["kateskit_1.efi", *left]);
+    }
+    assert_rolled_back(&boots[3]);
 }

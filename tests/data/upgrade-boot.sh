@@ -37,7 +37,7 @@ release=$(arg kateskit.test.release)
 to=$(arg kateskit.test.to)
 if [ -n "$release" ] && ! ls /boot/EFI/Linux | grep -q "^kateskit_$to[+.]"; then
   echo "==STAGE-BEGIN=="
-  kateskit node stage "$release" --sums-sha256 "$(arg kateskit.test.sums)" --tries 2 2>&1
+  kateskit node stage "$release" --sums-sha256 "$(arg kateskit.test.sums)" --tries "$(arg kateskit.test.tries)" 2>&1
   rc=$?
   echo "==STAGE-END=="; echo "==STAGE $rc=="
   end reboot

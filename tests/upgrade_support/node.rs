@@ -1,0 +1,144 @@
+//! A test node for the A/B boot tests: a two-slot disk with version 1 in slot A (blessed,
+//! `kateskit_1.efi`), optionally a release of version 2 served on 127.0.0.1 that version 1's
+//! init stages, and the machine that boots it until its init powers it off.
+
+use std::time::Duration;
+
+use crate::esp::Esp;
+use crate::machine::{Boot, Machine};
+use crate::uki::Uki;
+use crate::{disk, release, serve};
+
+/// The kernel command line every test UKI starts with: a panic reboots after a second.
+pub const CMDLINE: &str = "console=ttyS0 panic=1 quiet";
+/// Boot tries staged for version 2.
+pub const TRIES: u32 = 2;
+
+pub struct Node {
+    pub machine: Machine,
+    pub esp: Esp,
+    /// The release's HTTP server, while the node has one.
+    pub files: Option<serve::Files>,
+    _dir: tempfile::TempDir,
+}
+
+/// What one boot printed, and what the ESP and the GPT held once it was over.
+pub struct After {
+    pub boot: Boot,
+    pub entries: Vec<String>,
+    pub slots: Vec<String>,
+}
+
+impl Node {
+    /// A node whose version 1 stages version 2 when `b_cmdline` is given (the command line
+    /// built into version 2's UKI).
+    pub fn new(name: &str, b_cmdline: Option<&str>) -> Node {
+        let parts = release::parts();
+        let dir = tempfile::tempdir().unwrap();
+        let disk_path = dir.path().join("disk.img");
+        let esp = disk::build(
+            &disk_path,
+            &disk::DiskOpts {
+                esp_mib: 96,
+                slot_mib: 8,
+                data_mib: 96,
+                a_version: "1",
+            },
+        );
+        disk::write_partition(&disk_path, 3, &parts.store("1"));
+        let mut a_cmdline = CMDLINE.to_string();
+        let mut files = None;
+        if let Some(b) = b_cmdline {
+            let b_uki = dir.path().join("b.efi");
+            Uki {
+                kernel: &parts.kernel,
+                initrd: &parts.initrd("2"),
+                cmdline: b,
+                version: "2",
+            }
+            .build(&b_uki);
+            let rel = dir.path().join("release");
+            let sums = release::release(&rel, "2", &b_uki, &parts.store("2"));
+            std::fs::remove_file(&b_uki).unwrap();
+            let f = serve::Files::serve(&rel);
+            a_cmdline += &format!(
+                " kateskit.test.release=http://10.0.2.2:{}/ kateskit.test.to=2 kateskit.test.sums={sums} kateskit.test.tries={TRIES}",
+                f.port
+            );
+            files = Some(f);
+        }
+        let a_uki = dir.path().join("a.efi");
+        Uki {
+            kernel: &parts.kernel,
+            initrd: &parts.initrd("1"),
+            cmdline: &a_cmdline,
+            version: "1",
+        }
+        .build(&a_uki);
+        crate::uki::assert_layout(&a_uki);
+        esp.put(&a_uki, "/EFI/Linux/kateskit_1.efi");
+        std::fs::remove_file(&a_uki).unwrap();
+        Node {
+            machine: Machine::new(dir.path(), name, &disk_path),
+            esp,
+            files,
+            _dir: dir,
+        }
+    }
+
+    /// One boot, then the ESP's entries and the store slots' GPT names.
+    pub fn boot(&mut self, bound: Duration) -> After {
+        let boot = self.machine.boot(bound);
+        let entries = self.esp.names("/EFI/Linux");
+        let slots = crate::disk::names(&self.machine.disk)[2..4].to_vec();
+        eprintln!(
+            "{} after boot {}: entries {entries:?}, slots {slots:?}",
+            self.machine.name, boot.n
+        );
+        After {
+            boot,
+            entries,
+            slots,
+        }
+    }
+
+    /// Boots until the init powers the machine off (at most `max` boots, each bounded).
+    pub fn run(&mut self, max: usize, bound: Duration) -> Vec<After> {
+        let t0 = std::time::Instant::now();
+        let mut boots = Vec::new();
+        loop {
+            let a = self.boot(bound);
+            let off = a.boot.marker("END") == Some("poweroff");
+            boots.push(a);
+            if off {
+                break;
+            }
+            assert!(
+                boots.len() < max,
+                "{}: still not powered off after {max} boots",
+                self.machine.name
+            );
+        }
+        let times: Vec<String> = boots
+            .iter()
+            .map(|a| format!("{:.1}s", a.boot.took.as_secs_f64()))
+            .collect();
+        eprintln!(
+            "{}: {} boots in {:.1} s ({})",
+            self.machine.name,
+            boots.len(),
+            t0.elapsed().as_secs_f64(),
+            times.join(", ")
+        );
+        boots
+    }
+}
+
+/// `kateskit node status --json` as the guest printed it.
+pub fn status(a: &After) -> serde_json::Value {
+    let text = a
+        .boot
+        .section("STATUS")
+        .unwrap_or_else(|| panic!("no status printed:\n{}", a.boot.log));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("status is not JSON ({e}):\n{text}"))
+}
