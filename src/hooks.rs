@@ -36,9 +36,11 @@ pub const K3S_LOG_CMD: &str = "KATESKIT_K3S_LOG_CMD";
 pub const FAULT_AFTER: &str = "KATESKIT_FAULT_AFTER";
 /// Make `flash` fail after this many bytes.
 pub const FLASH_FAIL_AFTER: &str = "KATESKIT_FLASH_FAIL_AFTER";
+/// Directory read as efivarfs instead of /sys/firmware/efi/efivars (`kateskit node`).
+pub const EFIVARS_DIR: &str = "KATESKIT_EFIVARS_DIR";
 
 /// Every hook, for the documentation test.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 14] = [
     ROOT,
     CMDLINE,
     DEV_DIR,
@@ -52,6 +54,7 @@ pub const ALL: [&str; 13] = [
     K3S_LOG_CMD,
     FAULT_AFTER,
     FLASH_FAIL_AFTER,
+    EFIVARS_DIR,
 ];
 
 /// True in a build with the `test-hooks` feature.

@@ -20,4 +20,5 @@ pub mod pki;
 pub mod redact;
 pub mod schema;
 pub mod secret;
+pub mod slots;
 pub mod spec;

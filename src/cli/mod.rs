@@ -19,6 +19,11 @@ mod netboot_approve;
 mod netboot_doctor;
 mod netboot_serve;
 mod netboot_status;
+mod node;
+mod node_commit;
+mod node_rollback;
+mod node_stage;
+mod node_status;
 mod term;
 
 use std::process::ExitCode;
@@ -68,6 +73,9 @@ pub enum Command {
     /// Netboot racks: approve machines, show the fleet and each machine's boot timeline.
     #[command(subcommand)]
     Netboot(netboot::NetbootCmd),
+    /// This machine's A/B slots: stage a release, commit or roll back the booted one, status.
+    #[command(subcommand)]
+    Node(node::NodeCmd),
     /// Shell completions and man pages from these definitions (for packagers).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -84,6 +92,7 @@ impl Command {
             Command::Install(c) => c.run(),
             Command::Agent(c) => c.run(),
             Command::Netboot(c) => c.run(),
+            Command::Node(c) => c.run(),
             Command::Generate(c) => c.run().map(|()| ExitCode::SUCCESS),
         }
     }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// Partition type GUID of the embed partition (fixed across releases).
 pub const EMBED_TYPE_GUID: Uuid = uuid::uuid!("3b6c0d5d-de39-40bd-9e6c-08b15a369d15");
 pub const EMBED_PART_NAME: &str = "KATESKIT-EMBED";
-const SIGNATURE: &[u8; 8] = b"EFI PART";
+pub(super) const SIGNATURE: &[u8; 8] = b"EFI PART";
 /// Most partition entries read (sgdisk and systemd-repart write 128).
 pub const MAX_ENTRIES: u64 = 1024;
 /// Largest partition entry accepted (the UEFI size is 128 × 2^n; real tables use 128).
@@ -37,11 +37,11 @@ pub fn detect<S: ImageSource + ?Sized>(src: &S) -> Option<u64> {
     })
 }
 
-fn le64(b: &[u8], at: usize) -> u64 {
+pub(super) fn le64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-fn le32(b: &[u8], at: usize) -> u32 {
+pub(super) fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 

@@ -10,6 +10,7 @@ pub mod flash;
 mod flash_stream;
 pub mod flash_url;
 pub mod gpt;
+pub mod gpt_write;
 pub mod http_range;
 pub mod iso9660;
 pub mod output;
