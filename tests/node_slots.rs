@@ -283,10 +283,17 @@ fn stage_from_a_dir_boot_it_commit_it() {
     let f = std::fs::OpenOptions::new().write(true).open(&copy).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&f, &[0u8; 33 * 512], 512).unwrap();
     drop(f);
-    let out = Command::new("sgdisk").arg("-i4").arg(&copy).output().unwrap();
+    let out = Command::new("sgdisk")
+        .arg("-i4")
+        .arg(&copy)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let warn = String::from_utf8_lossy(&out.stderr);
-    assert!(warn.contains("backup"), "sgdisk did not read the backup: {warn}{text}");
+    assert!(
+        warn.contains("backup"),
+        "sgdisk did not read the backup: {warn}{text}"
+    );
     assert!(text.contains("Partition name: 'kateskit_2'"), "{text}");
     std::fs::remove_file(&copy).unwrap();
     // The kernel's view after a re-read, and libblkid's probe of the partition.
@@ -356,7 +363,10 @@ fn bad_artifacts_are_refused_before_anything_is_written() {
     // Truncated store image.
     std::fs::write(&store, &good[..good.len() / 2]).unwrap();
     let e = node.fails(&["stage", dir.to_str().unwrap()]);
-    assert!(e.contains("kateskit_2.store") && e.contains("SHA-256"), "{e}");
+    assert!(
+        e.contains("kateskit_2.store") && e.contains("SHA-256"),
+        "{e}"
+    );
     assert!(e.contains("nothing was written"), "{e}");
     assert!(!node.state.join("staging/2/kateskit_2.store").exists());
     std::fs::write(&store, &good).unwrap();

@@ -6,21 +6,17 @@
 //! the real ones. The machine reboots by ending its QEMU run (`-no-reboot`); the test reads the
 //! serial console and the ESP's file names between boots.
 
-#[path = "upgrade_support/disk.rs"]
-mod disk;
-#[allow(dead_code)]
-#[path = "upgrade_support/esp.rs"]
-mod esp;
 #[allow(dead_code)]
 #[path = "agent_support/initramfs.rs"]
 mod initramfs;
+#[path = "upgrade_support/layout.rs"]
+mod layout;
 #[path = "upgrade_support/machine.rs"]
 mod machine;
 #[path = "upgrade_support/node.rs"]
 mod node;
 #[path = "upgrade_support/release.rs"]
 mod release;
-#[allow(dead_code)]
 #[path = "upgrade_support/serve.rs"]
 mod serve;
 #[path = "upgrade_support/uki.rs"]
@@ -38,7 +34,7 @@ fn tools() -> bool {
 }
 
 fn store_hash(version: &str) -> String {
-    release::sha256_file(&release::parts().store(version))
+    layout::sha256_hex(&release::parts().store(version))
 }
 
 /// Asserts the boot ran VERSION's init from `selected` (systemd-boot's LoaderEntrySelected)
@@ -47,7 +43,12 @@ fn assert_booted(a: &After, version: &str, selected: &str, count_path: &str) {
     let (b, log) = (&a.boot, &a.boot.log);
     assert_eq!(b.marker("VERSION"), Some(version), "boot {}:\n{log}", b.n);
     assert_eq!(b.marker("SELECTED"), Some(selected), "boot {}:\n{log}", b.n);
-    assert_eq!(b.marker("COUNTPATH"), Some(count_path), "boot {}:\n{log}", b.n);
+    assert_eq!(
+        b.marker("COUNTPATH"),
+        Some(count_path),
+        "boot {}:\n{log}",
+        b.n
+    );
     assert_eq!(
         b.marker("STORE"),
         Some(store_hash(version).as_str()),
@@ -74,6 +75,8 @@ fn assert_rolled_back(a: &After) {
     let st = status(a);
     assert_eq!(st["version"], "1", "{st:#}");
     assert_eq!(st["last_upgrade"]["result"], "rolled-back", "{st:#}");
+    assert_eq!(st["rolled_back_from"], "2", "{st:#}");
+    assert_eq!(st["next_boot"], "kateskit_1.efi", "{st:#}");
 }
 
 #[test]
@@ -100,10 +103,20 @@ fn a_good_upgrade_boots_b_passes_the_gate_is_committed_and_survives_a_reboot() {
     let boots = n.run(4, BOOT_BOUND);
     assert_eq!(boots.len(), 3, "boots: stage, try and commit, blessed");
     assert_staged(&boots[0]);
+    let got = n.files.as_ref().unwrap().requests.lock().unwrap().clone();
+    for f in ["SHA256SUMS", "kateskit_2.efi", "kateskit_2.store"] {
+        let want = format!("GET /{f} 200");
+        assert!(got.contains(&want), "the node never fetched {f}: {got:?}");
+    }
     // systemd-boot picks the newest entry with tries left and counts the try before starting
     // it: the id keeps the counter as selected, the count path names the renamed file.
     let t = &boots[1];
-    assert_booted(t, "2", "kateskit_2+2-0.efi", "\\EFI\\Linux\\kateskit_2+1-1.efi");
+    assert_booted(
+        t,
+        "2",
+        "kateskit_2+2-0.efi",
+        "\\EFI\\Linux\\kateskit_2+1-1.efi",
+    );
     assert_eq!(t.boot.marker("GATE"), Some("0"), "{}", t.boot.log);
     assert_eq!(t.boot.marker("COMMIT"), Some("0"), "{}", t.boot.log);
     assert_eq!(t.entries, ["kateskit_1.efi", "kateskit_2.efi"]);
@@ -121,13 +134,24 @@ fn a_failing_gate_runs_the_real_boot_counter_out_and_the_machine_is_back_on_a() 
     if !tools() {
         return;
     }
-    let mut n = Node::new("gatefail", Some(&format!("{CMDLINE} kateskit.test.gate=fail")));
+    let mut n = Node::new(
+        "gatefail",
+        Some(&format!("{CMDLINE} kateskit.test.gate=fail")),
+    );
     let boots = n.run(5, BOOT_BOUND);
     assert_eq!(boots.len(), 4, "boots: stage, two failed tries, A");
     assert_staged(&boots[0]);
     for (i, (sel, path, left)) in [
-        ("kateskit_2+2-0.efi", "\\EFI\\Linux\\kateskit_2+1-1.efi", "kateskit_2+1-1.efi"),
-        ("kateskit_2+1-1.efi", "\\EFI\\Linux\\kateskit_2+0-2.efi", "kateskit_2+0-2.efi"),
+        (
+            "kateskit_2+2-0.efi",
+            "\\EFI\\Linux\\kateskit_2+1-1.efi",
+            "kateskit_2+1-1.efi",
+        ),
+        (
+            "kateskit_2+1-1.efi",
+            "\\EFI\\Linux\\kateskit_2+0-2.efi",
+            "kateskit_2+0-2.efi",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -151,7 +175,10 @@ fn a_kernel_panic_in_b_runs_the_counter_out_and_a_boots() {
     let boots = n.run(5, BOOT_BOUND);
     assert_eq!(boots.len(), 4, "boots: stage, two panics, A");
     assert_staged(&boots[0]);
-    for (i, left) in ["kateskit_2+1-1.efi", "kateskit_2+0-2.efi"].iter().enumerate() {
+    for (i, left) in ["kateskit_2+1-1.efi", "kateskit_2+0-2.efi"]
+        .iter()
+        .enumerate()
+    {
         let t = &boots[1 + i];
         assert!(t.boot.log.contains("Kernel panic"), "{}", t.boot.log);
         assert_eq!(t.boot.marker("VERSION"), None, "{}", t.boot.log);

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use crate::esp::Esp;
+use crate::layout::{sgdisk_info, write_release, Layout, LayoutOpts, SLOT_A, SLOT_B};
 use crate::machine::{Boot, Machine};
-use crate::uki::Uki;
-use crate::{disk, release, serve};
+use crate::uki::{Uki, SYSTEMD_BOOT};
+use crate::{release, serve};
 
 /// The kernel command line every test UKI starts with: a panic reboots after a second.
 pub const CMDLINE: &str = "console=ttyS0 panic=1 quiet";
@@ -16,7 +16,7 @@ pub const TRIES: u32 = 2;
 
 pub struct Node {
     pub machine: Machine,
-    pub esp: Esp,
+    pub disk: Layout,
     /// The release's HTTP server, while the node has one.
     pub files: Option<serve::Files>,
     _dir: tempfile::TempDir,
@@ -35,17 +35,6 @@ impl Node {
     pub fn new(name: &str, b_cmdline: Option<&str>) -> Node {
         let parts = release::parts();
         let dir = tempfile::tempdir().unwrap();
-        let disk_path = dir.path().join("disk.img");
-        let esp = disk::build(
-            &disk_path,
-            &disk::DiskOpts {
-                esp_mib: 96,
-                slot_mib: 8,
-                data_mib: 96,
-                a_version: "1",
-            },
-        );
-        disk::write_partition(&disk_path, 3, &parts.store("1"));
         let mut a_cmdline = CMDLINE.to_string();
         let mut files = None;
         if let Some(b) = b_cmdline {
@@ -58,7 +47,8 @@ impl Node {
             }
             .build(&b_uki);
             let rel = dir.path().join("release");
-            let sums = release::release(&rel, "2", &b_uki, &parts.store("2"));
+            let bytes = std::fs::read(&b_uki).unwrap();
+            let sums = write_release(&rel, "2", &bytes, &parts.store("2"));
             std::fs::remove_file(&b_uki).unwrap();
             let f = serve::Files::serve(&rel);
             a_cmdline += &format!(
@@ -76,11 +66,30 @@ impl Node {
         }
         .build(&a_uki);
         crate::uki::assert_layout(&a_uki);
-        esp.put(&a_uki, "/EFI/Linux/kateskit_1.efi");
+        let disk = Layout::build(
+            &dir.path().join("disk.img"),
+            &LayoutOpts {
+                esp_mib: 96,
+                slot_mib: 8,
+                data_mib: 96,
+                a_version: "1".into(),
+                a_store: parts.store("1"),
+                esp_files: vec![
+                    (
+                        "EFI/BOOT/BOOTX64.EFI".into(),
+                        std::fs::read(SYSTEMD_BOOT).unwrap(),
+                    ),
+                    (
+                        "EFI/Linux/kateskit_1.efi".into(),
+                        std::fs::read(&a_uki).unwrap(),
+                    ),
+                ],
+            },
+        );
         std::fs::remove_file(&a_uki).unwrap();
         Node {
-            machine: Machine::new(dir.path(), name, &disk_path),
-            esp,
+            machine: Machine::new(dir.path(), name, &disk.path),
+            disk,
             files,
             _dir: dir,
         }
@@ -89,8 +98,10 @@ impl Node {
     /// One boot, then the ESP's entries and the store slots' GPT names.
     pub fn boot(&mut self, bound: Duration) -> After {
         let boot = self.machine.boot(bound);
-        let entries = self.esp.names("/EFI/Linux");
-        let slots = crate::disk::names(&self.machine.disk)[2..4].to_vec();
+        let entries = self.disk.esp_names("EFI/Linux");
+        let slots = [SLOT_A, SLOT_B]
+            .map(|n| sgdisk_info(&self.disk.path, n).2)
+            .to_vec();
         eprintln!(
             "{} after boot {}: entries {entries:?}, slots {slots:?}",
             self.machine.name, boot.n

@@ -1,12 +1,9 @@
 //! What a slot of VERSION is made of in the QEMU tests: a store image (bytes the UKI of VERSION
-//! finds in the slot named `kateskit_<VERSION>`), the test initramfs with the debug `kateskit`
-//! binary, and the release directory (`kateskit_<V>.efi`, `kateskit_<V>.store`, SHA256SUMS)
-//! that `kateskit node stage` downloads.
+//! finds in the slot named `kateskit_<VERSION>`) and the test initramfs with the debug
+//! `kateskit` binary, the busybox init and the kernel modules it needs.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-
-use sha2::{Digest, Sha256};
 
 use crate::initramfs::{agent_root, kernel_dir, pack, vmlinuz};
 
@@ -52,7 +49,6 @@ pub fn parts() -> &'static Parts {
             pack(&root, &cpio);
             compress(&cpio, &dir.path().join(format!("initrd-{v}.cpio.zst")));
             std::fs::remove_file(&cpio).unwrap();
-            std::fs::write(dir.path().join(format!("store-{v}.img")), store_bytes(v)).unwrap();
         }
         std::fs::remove_dir_all(&root).unwrap();
         Parts {
@@ -68,8 +64,8 @@ impl Parts {
         self.dir.path().join(format!("initrd-{version}.cpio.zst"))
     }
     /// The store image of VERSION.
-    pub fn store(&self, version: &str) -> PathBuf {
-        self.dir.path().join(format!("store-{version}.img"))
+    pub fn store(&self, version: &str) -> Vec<u8> {
+        crate::layout::store_bytes(version, STORE_BYTES)
     }
 }
 
@@ -82,42 +78,4 @@ fn compress(from: &Path, to: &Path) {
             .arg("-o")
             .arg(to),
     );
-}
-
-/// Deterministic bytes that differ per version.
-fn store_bytes(version: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(STORE_BYTES);
-    let mut block = Sha256::digest(format!("store of {version}").as_bytes()).to_vec();
-    while out.len() < STORE_BYTES {
-        out.extend_from_slice(&block);
-        block = Sha256::digest(&block).to_vec();
-    }
-    out.truncate(STORE_BYTES);
-    out
-}
-
-pub fn sha256_file(p: &Path) -> String {
-    let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    hex(&Sha256::digest(&bytes))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Lays out the release of `version` in `dir` from its UKI and store image; returns the
-/// SHA-256 of the SHA256SUMS file (what `--sums-sha256` pins).
-pub fn release(dir: &Path, version: &str, uki: &Path, store: &Path) -> String {
-    std::fs::create_dir_all(dir).unwrap();
-    let efi = format!("kateskit_{version}.efi");
-    let st = format!("kateskit_{version}.store");
-    std::fs::copy(uki, dir.join(&efi)).unwrap();
-    std::fs::copy(store, dir.join(&st)).unwrap();
-    let sums = format!(
-        "{}  {efi}\n{}  {st}\n",
-        sha256_file(&dir.join(&efi)),
-        sha256_file(&dir.join(&st))
-    );
-    std::fs::write(dir.join("SHA256SUMS"), &sums).unwrap();
-    hex(&Sha256::digest(sums.as_bytes()))
 }
