@@ -38,9 +38,13 @@ pub const FAULT_AFTER: &str = "KATESKIT_FAULT_AFTER";
 pub const FLASH_FAIL_AFTER: &str = "KATESKIT_FLASH_FAIL_AFTER";
 /// Directory read as efivarfs instead of /sys/firmware/efi/efivars (`kateskit node`).
 pub const EFIVARS_DIR: &str = "KATESKIT_EFIVARS_DIR";
+/// Embedded etcd's client URL for the health gate instead of `https://127.0.0.1:2379`.
+pub const ETCD_URL: &str = "KATESKIT_ETCD_URL";
+/// Command run instead of `<this executable> node` by `kateskit node watch` (stage, status).
+pub const NODE_CMD: &str = "KATESKIT_NODE_CMD";
 
 /// Every hook, for the documentation test.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 16] = [
     ROOT,
     CMDLINE,
     DEV_DIR,
@@ -55,6 +59,8 @@ pub const ALL: [&str; 14] = [
     FAULT_AFTER,
     FLASH_FAIL_AFTER,
     EFIVARS_DIR,
+    ETCD_URL,
+    NODE_CMD,
 ];
 
 /// True in a build with the `test-hooks` feature.

@@ -15,6 +15,7 @@ pub mod io;
 pub mod k3os;
 pub mod k3s;
 pub mod netboot;
+pub mod node_watch;
 pub mod nodecfg;
 pub mod pki;
 pub mod redact;

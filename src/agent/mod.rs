@@ -5,6 +5,8 @@
 //! device directory and the systemctl command can be overridden, so the agent runs as an
 //! ordinary process in tests.
 
+pub mod health;
+pub mod kubeapi;
 pub mod ladder;
 pub mod phases;
 

@@ -1,4 +1,4 @@
-//! `kateskit agent run|network|status|config|console-autologin`: the first-boot agent, its
+//! `kateskit agent run|network|status|config|health|console-autologin`: the first-boot agent, its
 //! early network step, its report, queries of its effective config and the live console's
 //! autologin decision.
 
@@ -46,6 +46,10 @@ pub enum AgentCmd {
     /// with its source.
     #[command(subcommand)]
     Config(super::agent_config::ConfigCmd),
+    /// The boot's health gate: k3s active, this Node Ready, on servers the etcd member healthy
+    /// and the API's /readyz answering, retried until --timeout; writes STATE/health.json and
+    /// exits 0 when it passed, 1 when not.
+    Health(super::agent_health::HealthArgs),
 }
 
 impl AgentCmd {
@@ -53,6 +57,7 @@ impl AgentCmd {
         let mut env = AgentEnv::from_env();
         match self {
             AgentCmd::Config(c) => c.run(),
+            AgentCmd::Health(a) => a.run(&env),
             AgentCmd::Run { before_k3s } => {
                 env.defer_join = before_k3s;
                 let (journal, _state) = phases::run(&env).context("writing the agent journal")?;

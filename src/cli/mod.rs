@@ -4,6 +4,7 @@ mod agent;
 mod agent_config;
 mod agent_config_get;
 mod agent_config_list;
+mod agent_health;
 mod cluster;
 mod cluster_import;
 mod disk;
@@ -24,6 +25,7 @@ mod node_commit;
 mod node_rollback;
 mod node_stage;
 mod node_status;
+mod node_watch;
 mod term;
 
 use std::process::ExitCode;

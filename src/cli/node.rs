@@ -18,6 +18,9 @@ pub enum NodeCmd {
     Rollback(super::node_rollback::RollbackArgs),
     /// Booted version, slots, boot entries and their states, the last upgrade.
     Status(super::node_status::StatusArgs),
+    /// Act on this Node's upgrade requests (fetch, stage, reboot) and report each step and
+    /// every boot's outcome on the Node: the long-running kateskit-upgrade.service.
+    Watch(super::node_watch::WatchArgs),
 }
 
 impl NodeCmd {
@@ -27,6 +30,7 @@ impl NodeCmd {
             NodeCmd::Commit(a) => a.run(),
             NodeCmd::Rollback(a) => a.run(),
             NodeCmd::Status(a) => a.run(),
+            NodeCmd::Watch(a) => a.run(),
         }
     }
 }

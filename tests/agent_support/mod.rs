@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod charts;
+pub mod etcd;
 pub mod flat;
+pub mod gate;
 pub mod https;
 pub mod initramfs;
 pub mod joining;
@@ -12,6 +14,7 @@ pub mod kubeapi;
 #[path = "../common/mod.rs"]
 pub mod loopdev;
 pub mod machine;
+pub mod nodes;
 pub mod peers;
 pub mod standin;
 pub mod trust;

@@ -1,6 +1,6 @@
 //! A k3s supervisor STAND-IN for join tests: a local HTTPS server on 127.0.0.1 that speaks the
-//! documented unauthenticated `/ping` and `/cacerts`, `GET /api/v1/nodes/<name>`, and
-//! namespaces and Secrets ([`super::kubeapi`]). It is not k3s.
+//! documented unauthenticated `/ping` and `/cacerts`, Node objects and `/readyz`
+//! ([`super::nodes`]), and namespaces and Secrets ([`super::kubeapi`]). It is not k3s.
 //!
 //! Its credential check is as strict as k3s's supervisor (pkg/server/auth, deps.go): Basic user
 //! `server` with the server password has the server role, user `node` with the agent password
@@ -63,6 +63,8 @@ pub struct StandIn {
     pub port: u16,
     /// The API objects it holds; tests pre-seed and inspect them.
     pub api: Arc<Mutex<super::kubeapi::Api>>,
+    /// Its Node objects ([`super::nodes`]).
+    pub nodes: Arc<Mutex<super::nodes::Nodes>>,
 }
 
 impl StandIn {
@@ -183,6 +185,7 @@ fn status_body(code: u16) -> String {
 fn respond(
     o: &Opts,
     api: &Mutex<super::kubeapi::Api>,
+    nodes: &Mutex<super::nodes::Nodes>,
     pings: &AtomicUsize,
     req: &str,
     body: &[u8],
@@ -190,6 +193,9 @@ fn respond(
     let method = req.split_whitespace().next().unwrap_or("GET");
     let path = req.split_whitespace().nth(1).unwrap_or("/");
     if let Some(r) = api.lock().unwrap().handle(method, path, body) {
+        return r;
+    }
+    if let Some(r) = nodes.lock().unwrap().handle(method, path, req, body) {
         return r;
     }
     let guarded = |allowed: &[Role]| match authenticate(o, req) {
@@ -235,10 +241,13 @@ pub fn start_at(o: Opts, addr: std::net::SocketAddr) -> StandIn {
     let port = l.local_addr().unwrap().port();
     let api: Arc<Mutex<super::kubeapi::Api>> = Arc::default();
     let shared = api.clone();
+    let nodes: Arc<Mutex<super::nodes::Nodes>> = Arc::default();
+    let shared_nodes = nodes.clone();
     let pings: Arc<AtomicUsize> = Arc::default();
     std::thread::spawn(move || {
         for tcp in l.incoming().flatten() {
             let (cfg, o, api, pings) = (cfg.clone(), o.clone(), shared.clone(), pings.clone());
+            let nodes = shared_nodes.clone();
             std::thread::spawn(move || {
                 tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
                 let conn = rustls::ServerConnection::new(cfg).unwrap();
@@ -246,7 +255,7 @@ pub fn start_at(o: Opts, addr: std::net::SocketAddr) -> StandIn {
                 let Some((head, req)) = super::https::read_request(&mut s) else {
                     return;
                 };
-                let (status, body) = respond(&o, &api, &pings, &head, &req);
+                let (status, body) = respond(&o, &api, &nodes, &pings, &head, &req);
                 let head = format!("HTTP/1.1 {status} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", if body.starts_with('{') { "application/json" } else { "text/plain" }, body.len());
                 let _ = s.write_all(head.as_bytes());
                 let _ = s.write_all(body.as_bytes());
@@ -259,6 +268,7 @@ pub fn start_at(o: Opts, addr: std::net::SocketAddr) -> StandIn {
         ip: addr.ip(),
         port,
         api,
+        nodes,
     }
 }
 

@@ -124,6 +124,23 @@ pub(crate) fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// `systemctl ARGS` for a query (`is-active`): whether it exited 0, and its stdout.
+pub(crate) fn systemctl_query(env: &AgentEnv, args: &[&str]) -> Result<(bool, String), String> {
+    let (cmd, pre) = env
+        .systemctl
+        .split_first()
+        .ok_or("KATESKIT_SYSTEMCTL is empty")?;
+    let out = std::process::Command::new(cmd)
+        .args(pre)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running {cmd} {}: {e}", args.join(" ")))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
 fn run_phase(env: &AgentEnv, phase: Phase, st: &mut RunState) -> Result<Finished, AgentError> {
     match phase {
         Phase::Discover => discover::run(env, st),
