@@ -6,9 +6,7 @@
 //! the real ones. The machine reboots by ending its QEMU run (`-no-reboot`); the test reads the
 //! serial console and the ESP's file names between boots.
 
-#[allow(dead_code)]
-#[path = "agent_support/initramfs.rs"]
-mod initramfs;
+mod agent_support;
 #[path = "upgrade_support/layout.rs"]
 mod layout;
 #[path = "upgrade_support/machine.rs"]
@@ -24,13 +22,13 @@ mod uki;
 
 use std::time::Duration;
 
-use node::{status, After, Node, CMDLINE};
+use node::{status, After, Node, B, CMDLINE};
 
 /// One boot of a machine: firmware, systemd-boot, the UKI, and the init's work (TCG is slow).
 const BOOT_BOUND: Duration = Duration::from_secs(150);
 
 fn tools() -> bool {
-    initramfs::tools_present() && uki::tools_present() && machine::tools_present()
+    agent_support::initramfs::tools_present() && uki::tools_present() && machine::tools_present()
 }
 
 fn store_hash(version: &str) -> String {
@@ -55,6 +53,27 @@ fn assert_booted(a: &After, version: &str, selected: &str, count_path: &str) {
         "boot {}: the store slot named kateskit_{version} does not hold version {version}'s store:\n{log}",
         b.n
     );
+}
+
+/// The verdict `kateskit agent health --json` printed in the guest.
+fn gate(a: &After) -> serde_json::Value {
+    let text = a
+        .boot
+        .section("GATE")
+        .unwrap_or_else(|| panic!("no gate ran:\n{}", a.boot.log));
+    serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("gate output is not JSON ({e}):\n{}", a.boot.log))
+}
+
+/// The state of one named check in a gate verdict.
+fn check(g: &serde_json::Value, name: &str) -> String {
+    g["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == name)
+        .map(|c| c["state"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
 }
 
 /// Boot 1 of every upgrade scenario: version 1 stages version 2 and reboots.
@@ -99,7 +118,13 @@ fn a_good_upgrade_boots_b_passes_the_gate_is_committed_and_survives_a_reboot() {
     if !tools() {
         return;
     }
-    let mut n = Node::new("good", Some(&format!("{CMDLINE} kateskit.test.gate=pass")));
+    let mut n = Node::new(
+        "good",
+        Some(B {
+            cmdline: &format!("{CMDLINE} kateskit.test.gate_timeout=60s"),
+            node_ready: "True",
+        }),
+    );
     let boots = n.run(4, BOOT_BOUND);
     assert_eq!(boots.len(), 3, "boots: stage, try and commit, blessed");
     assert_staged(&boots[0]);
@@ -118,6 +143,11 @@ fn a_good_upgrade_boots_b_passes_the_gate_is_committed_and_survives_a_reboot() {
         "\\EFI\\Linux\\kateskit_2+1-1.efi",
     );
     assert_eq!(t.boot.marker("GATE"), Some("0"), "{}", t.boot.log);
+    let g = gate(t);
+    assert_eq!(g["passed"], true, "{g:#}");
+    assert_eq!(g["node"], release::NODE, "{g:#}");
+    assert_eq!(g["version"], "2", "the gate read the booted version: {g:#}");
+    assert_eq!(check(&g, "node-ready"), "passed", "{g:#}");
     assert_eq!(t.boot.marker("COMMIT"), Some("0"), "{}", t.boot.log);
     assert_eq!(t.entries, ["kateskit_1.efi", "kateskit_2.efi"]);
     let done = &boots[2];
@@ -134,9 +164,13 @@ fn a_failing_gate_runs_the_real_boot_counter_out_and_the_machine_is_back_on_a() 
     if !tools() {
         return;
     }
+    // The stand-in API reports the node NotReady on every boot: the gate fails at its timeout.
     let mut n = Node::new(
         "gatefail",
-        Some(&format!("{CMDLINE} kateskit.test.gate=fail")),
+        Some(B {
+            cmdline: &format!("{CMDLINE} kateskit.test.gate_timeout=4s"),
+            node_ready: "False",
+        }),
     );
     let boots = n.run(5, BOOT_BOUND);
     assert_eq!(boots.len(), 4, "boots: stage, two failed tries, A");
@@ -159,6 +193,14 @@ fn a_failing_gate_runs_the_real_boot_counter_out_and_the_machine_is_back_on_a() 
         let t = &boots[1 + i];
         assert_booted(t, "2", sel, path);
         assert_eq!(t.boot.marker("GATE"), Some("1"), "{}", t.boot.log);
+        let g = gate(t);
+        assert_eq!(g["passed"], false, "{g:#}");
+        assert_eq!(check(&g, "k3s-active"), "passed", "{g:#}");
+        assert_eq!(check(&g, "node-ready"), "failed", "{g:#}");
+        assert!(
+            g.to_string().contains("Ready condition is False"),
+            "the gate says why: {g:#}"
+        );
         assert_eq!(t.boot.marker("COMMIT"), None, "{}", t.boot.log);
         assert_eq!(t.entries, ["kateskit_1.efi", left]);
     }
@@ -171,7 +213,13 @@ fn a_kernel_panic_in_b_runs_the_counter_out_and_a_boots() {
         return;
     }
     // No init to run: the kernel panics before the gate could ever start, and reboots.
-    let mut n = Node::new("panic", Some(&format!("{CMDLINE} rdinit=/nonexistent")));
+    let mut n = Node::new(
+        "panic",
+        Some(B {
+            cmdline: &format!("{CMDLINE} rdinit=/nonexistent"),
+            node_ready: "True",
+        }),
+    );
     let boots = n.run(5, BOOT_BOUND);
     assert_eq!(boots.len(), 4, "boots: stage, two panics, A");
     assert_staged(&boots[0]);

@@ -22,15 +22,37 @@ end() {
 }
 
 if [ -n "$COUNTPATH" ]; then
-  gate=$(arg kateskit.test.gate)
-  echo "==GATE-BEGIN=="
-  if [ "$gate" = pass ]; then ok=0; else ok=1; fi
-  echo "==GATE-END=="
+  # What k3s writes on an agent before the gate runs: the kubelet's kubeconfig, here for
+  # the STAND-IN Kubernetes API on the host.
+  d=/var/lib/rancher/k3s/agent; mkdir -p $d
+  cp /etc/kateskit/test/server-ca.crt /etc/kateskit/test/client-kubelet.* $d/
+  cat > $d/kubelet.kubeconfig <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    server: https://10.0.2.2:$(arg kateskit.test.api)
+    certificate-authority: $d/server-ca.crt
+  name: local
+users:
+- name: kubelet
+  user:
+    client-certificate: $d/client-kubelet.crt
+    client-key: $d/client-kubelet.key
+EOF
+  # kateskit-health.service: the real gate (k3s itself is a STAND-IN systemctl here).
+  KATESKIT_SYSTEMCTL=/bin/standin-systemctl \
+    kateskit agent health --timeout "$(arg kateskit.test.gate_timeout)" --json > /run/gate.json 2> /run/gate.err
+  ok=$?
+  echo "==GATE-BEGIN=="; cat /run/gate.json; echo "==GATE-END=="
+  echo "==GATE-ERR-BEGIN=="; cat /run/gate.err; echo "==GATE-ERR-END=="
   echo "==GATE $ok=="
   if [ $ok -eq 0 ]; then
+    # kateskit-commit.service, after boot-complete.target.
     echo "==COMMIT-BEGIN=="; kateskit node commit --json 2>&1; rc=$?
     echo "==COMMIT-END=="; echo "==COMMIT $rc=="
   fi
+  # A failed gate: FailureAction=reboot. A passed one: reboot too, to show the commit holds.
   end reboot
 fi
 release=$(arg kateskit.test.release)

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::agent_support::standin::{self, Opts, StandIn};
 use crate::layout::{sgdisk_info, write_release, Layout, LayoutOpts, SLOT_A, SLOT_B};
 use crate::machine::{Boot, Machine};
 use crate::uki::{Uki, SYSTEMD_BOOT};
@@ -14,8 +15,18 @@ pub const CMDLINE: &str = "console=ttyS0 panic=1 quiet";
 /// Boot tries staged for version 2.
 pub const TRIES: u32 = 2;
 
+/// Version 2 as a scenario wants it.
+pub struct B<'a> {
+    /// The command line built into version 2's UKI.
+    pub cmdline: &'a str,
+    /// The Ready condition the stand-in Kubernetes API reports for the node (`True`/`False`).
+    pub node_ready: &'a str,
+}
+
 pub struct Node {
     pub machine: Machine,
+    /// The STAND-IN Kubernetes API the gate asks about this node (10.0.2.2 from the guest).
+    pub _api: Option<StandIn>,
     pub disk: Layout,
     /// The release's HTTP server, while the node has one.
     pub files: Option<serve::Files>,
@@ -30,19 +41,31 @@ pub struct After {
 }
 
 impl Node {
-    /// A node whose version 1 stages version 2 when `b_cmdline` is given (the command line
-    /// built into version 2's UKI).
-    pub fn new(name: &str, b_cmdline: Option<&str>) -> Node {
+    /// A node whose version 1 stages version 2 when `b` is given.
+    pub fn new(name: &str, b: Option<B>) -> Node {
         let parts = release::parts();
         let dir = tempfile::tempdir().unwrap();
         let mut a_cmdline = CMDLINE.to_string();
         let mut files = None;
-        if let Some(b) = b_cmdline {
+        let mut api = None;
+        if let Some(b) = b {
+            let (ca, key) = &parts.api_ca;
+            let s = standin::start_named(
+                Opts::new(ca, key, "unused", "unused"),
+                ([127, 0, 0, 1], 0).into(),
+                [10, 0, 2, 2].into(),
+            );
+            s.nodes
+                .lock()
+                .unwrap()
+                .add(release::NODE, b.node_ready, "boot-1");
+            let b_cmdline = format!("{} kateskit.test.api={}", b.cmdline, s.port);
+            api = Some(s);
             let b_uki = dir.path().join("b.efi");
             Uki {
                 kernel: &parts.kernel,
                 initrd: &parts.initrd("2"),
-                cmdline: b,
+                cmdline: &b_cmdline,
                 version: "2",
             }
             .build(&b_uki);
@@ -89,6 +112,7 @@ impl Node {
         std::fs::remove_file(&a_uki).unwrap();
         Node {
             machine: Machine::new(dir.path(), name, &disk.path),
+            _api: api,
             disk,
             files,
             _dir: dir,

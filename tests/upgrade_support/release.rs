@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::initramfs::{agent_root, kernel_dir, pack, vmlinuz};
+use crate::agent_support::initramfs::{agent_root, kernel_dir, pack, sh, vmlinuz};
+use crate::agent_support::standin;
 
 /// Modules the UKI's init needs from Debian's cloud kernel (ext4 is built in).
 pub const MODULES: [&str; 8] = [
@@ -27,8 +28,13 @@ pub const STORE_BYTES: usize = 2 << 20;
 /// with the 23 MB binary is the slow part).
 pub struct Parts {
     pub kernel: PathBuf,
+    /// The CA (certificate, key PEM) of every scenario's stand-in Kubernetes API.
+    pub api_ca: (String, String),
     dir: tempfile::TempDir,
 }
+
+/// The node's name in the stand-in API and in the k3s drop-in the gate reads.
+pub const NODE: &str = "a1";
 
 pub fn parts() -> &'static Parts {
     static P: OnceLock<Parts> = OnceLock::new();
@@ -38,6 +44,8 @@ pub fn parts() -> &'static Parts {
         let root = dir.path().join("root");
         agent_root(&root, &kdir, &MODULES, INIT);
         std::fs::write(root.join("etc/kateskit/boot.sh"), BOOT).unwrap();
+        let api_ca = standin::other_ca();
+        gate_files(&root, &api_ca.0);
         for v in ["1", "2"] {
             std::fs::write(root.join("etc/kateskit/version"), v).unwrap();
             std::fs::write(
@@ -53,6 +61,7 @@ pub fn parts() -> &'static Parts {
         std::fs::remove_dir_all(&root).unwrap();
         Parts {
             kernel: vmlinuz(&kdir),
+            api_ca,
             dir,
         }
     })
@@ -69,13 +78,42 @@ impl Parts {
     }
 }
 
+/// What the gate reads on an agent node: the agent's last k3s configuration (role, node
+/// name), the kubelet's client identity and the API's CA (the init writes the kubelet's
+/// kubeconfig from them, as k3s would), and a STAND-IN `systemctl` that reports k3s active.
+fn gate_files(root: &Path, ca: &str) {
+    let (cert, key) = standin::client_identity();
+    let files = [
+        ("etc/kateskit/k3s.env", "K3S_ROLE=agent\n".to_string()),
+        (
+            "etc/rancher/k3s/config.yaml.d/10-kateskit.yaml",
+            format!("# Written by kateskit\nnode-name: {NODE}\n"),
+        ),
+        ("etc/kateskit/test/server-ca.crt", ca.to_string()),
+        ("etc/kateskit/test/client-kubelet.crt", cert),
+        ("etc/kateskit/test/client-kubelet.key", key),
+        (
+            "bin/standin-systemctl",
+            "#!/bin/sh\n# STAND-IN for systemctl: k3s is not in the test initramfs.\n\
+             [ \"$1\" = is-active ] && echo active\nexit 0\n"
+                .to_string(),
+        ),
+    ];
+    for (rel, text) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+    }
+    sh(std::process::Command::new("chmod")
+        .arg("755")
+        .arg(root.join("bin/standin-systemctl")));
+}
+
 /// zstd: a third of the size, so the UKI loads and downloads faster; the kernel unpacks it.
 fn compress(from: &Path, to: &Path) {
-    crate::initramfs::sh(
-        std::process::Command::new("zstd")
-            .args(["-q", "-f", "-3"])
-            .arg(from)
-            .arg("-o")
-            .arg(to),
-    );
+    sh(std::process::Command::new("zstd")
+        .args(["-q", "-f", "-3"])
+        .arg(from)
+        .arg("-o")
+        .arg(to));
 }
