@@ -236,7 +236,13 @@ pub fn start(o: Opts) -> StandIn {
 /// The stand-in on `addr`, its certificate naming that IP: e.g. a cluster's server address
 /// inside a namespace the test made (called from a thread inside that namespace).
 pub fn start_at(o: Opts, addr: std::net::SocketAddr) -> StandIn {
-    let cfg = tls_config(&o, addr.ip());
+    start_named(o, addr, addr.ip())
+}
+
+/// The stand-in on `addr` with a certificate naming `cert_ip`: for a guest that reaches the
+/// host's 127.0.0.1 through a NAT address (QEMU user networking's 10.0.2.2).
+pub fn start_named(o: Opts, addr: std::net::SocketAddr, cert_ip: std::net::IpAddr) -> StandIn {
+    let cfg = tls_config(&o, cert_ip);
     let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("stand-in on {addr}: {e}"));
     let port = l.local_addr().unwrap().port();
     let api: Arc<Mutex<super::kubeapi::Api>> = Arc::default();
