@@ -226,5 +226,9 @@ fn a_bad_timeout_is_refused_with_examples() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("examples: 90s, 5m, 1h30m"), "{}", text(&out));
+    assert!(
+        text(&out).contains("examples: 90s, 5m, 1h30m"),
+        "{}",
+        text(&out)
+    );
 }
