@@ -102,20 +102,26 @@ pub struct RunState {
     pub unconfigured: Option<crate::agent::ladder::unconfigured::Unconfigured>,
 }
 
-pub(crate) fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
+/// Runs the configured systemctl with `args` and returns what it did.
+fn run_systemctl(env: &AgentEnv, args: &[&str]) -> Result<std::process::Output, String> {
     let (cmd, pre) = env
         .systemctl
         .split_first()
         .ok_or("KATESKIT_SYSTEMCTL is empty")?;
-    let out = std::process::Command::new(cmd)
+    std::process::Command::new(cmd)
         .args(pre)
         .args(args)
         .output()
-        .map_err(|e| format!("running {cmd} {}: {e}", args.join(" ")))?;
+        .map_err(|e| format!("running {cmd} {}: {e}", args.join(" ")))
+}
+
+pub(crate) fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
+    let out = run_systemctl(env, args)?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(format!(
-            "{cmd} {} failed ({}): {}",
+            "{} {} failed ({}): {}",
+            env.systemctl[0],
             args.join(" "),
             out.status,
             err.trim()
@@ -126,15 +132,7 @@ pub(crate) fn systemctl(env: &AgentEnv, args: &[&str]) -> Result<(), String> {
 
 /// `systemctl ARGS` for a query (`is-active`): whether it exited 0, and its stdout.
 pub(crate) fn systemctl_query(env: &AgentEnv, args: &[&str]) -> Result<(bool, String), String> {
-    let (cmd, pre) = env
-        .systemctl
-        .split_first()
-        .ok_or("KATESKIT_SYSTEMCTL is empty")?;
-    let out = std::process::Command::new(cmd)
-        .args(pre)
-        .args(args)
-        .output()
-        .map_err(|e| format!("running {cmd} {}: {e}", args.join(" ")))?;
+    let out = run_systemctl(env, args)?;
     Ok((
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
