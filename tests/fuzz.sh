@@ -8,7 +8,8 @@
 # FUZZ_SANITIZER=address adds AddressSanitizer (slower build and runs; the parsers are safe
 # Rust, so the default is none). FUZZ_PROFILE=dev builds unoptimised targets: a much shorter
 # build, fewer executions per second (tests/run uses it for its smoke run). cargo fuzz needs
-# nightly compiler features; RUSTC_BOOTSTRAP=1 enables them on stable.
+# nightly compiler features; RUSTC_BOOTSTRAP=1 enables them on stable. FUZZ_BUILD_ONLY=1 builds
+# the targets and stops (tests/run builds them while its tests run).
 # Inputs: fuzz/seeds/<target>/ (kept in git), fuzz/regressions/<target>/ (kept in git, replayed
 # by `cargo test --test fuzz_inputs`), fuzz/corpus/<target>/ (grows locally, not kept).
 # A crash leaves its input in fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/,
@@ -33,6 +34,7 @@ fi
 start=$(date +%s)
 cargo fuzz build "${opts[@]}"
 echo "tests/fuzz.sh: fuzz targets built in $(($(date +%s) - start)) s"
+[ -n "${FUZZ_BUILD_ONLY:-}" ] && exit 0
 status=0
 for target in "${targets[@]}"; do
   if [ -n "${FUZZ_RUNS:-}" ]; then
