@@ -11,7 +11,7 @@ use std::path::Path;
 use common::{lock, loop_devices_available, run as tool, LoopDev, MountGuard};
 use image_common::{fixture_copy, kateskit};
 use kateskit::image::embed;
-use kateskit::image::flash::{self, FlashError, FlashOptions, HEAD};
+use kateskit::image::flash::{self, FlashError, FlashOptions, Overlay, HEAD};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -140,6 +140,48 @@ fn injected_failure_leaves_first_mib_zeroed() {
     assert!(read_range(&target_path, 2 * MIB + 4096, 4096)
         .iter()
         .all(|&b| b == 0xAA));
+}
+
+/// The node's config (an overlay: its embed area, with the tokens) rides in the stream; a
+/// flash that fails after writing it leaves zeros there, not the secrets.
+#[test]
+fn a_failed_flash_leaves_no_overlay_bytes_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = test_image(dir.path());
+    let target_path = dir.path().join("target.bin");
+    std::fs::write(&target_path, vec![0xAAu8; 8 * MIB as usize]).unwrap();
+    let target = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&target_path)
+        .unwrap();
+    let secret = b"kateskit.token=K10overlaysecret::server:overlaysecret\n".repeat(1024);
+    let at = HEAD + 64 * 1024;
+    let opts = FlashOptions {
+        fail_after: Some(MIB),
+        progress: None,
+        overlay: Some(Overlay::new(at, secret.clone())),
+    };
+    let err = flash::flash(&File::open(&img).unwrap(), &target, 8 * MIB, &opts).unwrap_err();
+    assert!(matches!(err, FlashError::Injected(_)), "{err}");
+    let end = at + secret.len() as u64;
+    assert!(end < HEAD + MIB, "the overlay must lie before the cut");
+    assert!(
+        read_range(&target_path, at, secret.len() as u64)
+            .iter()
+            .all(|&b| b == 0),
+        "the overlay's bytes survived the failed flash"
+    );
+    // The image's bytes past the overlay up to the cut were written: the cut came after it.
+    assert_eq!(
+        read_range(&target_path, end, HEAD + MIB - end),
+        read_range(&img, end, HEAD + MIB - end)
+    );
+    let all = std::fs::read(&target_path).unwrap();
+    assert!(
+        !all.windows(16).any(|w| w == b"overlaysecret::s"),
+        "a secret is left on the target"
+    );
 }
 
 fn loop_ok() -> bool {

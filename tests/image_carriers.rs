@@ -18,8 +18,9 @@ fn initrd_carrier_unpacks_with_cpio() {
     let dir = tempfile::tempdir().unwrap();
     let (_, json) = node_config(dir.path());
     let out = dir.path().join("node.cpio");
+    // `box` is a server: its carrier needs the explicit allowance (see the test below).
     kateskit()
-        .args(["image", "initrd", "--node-config"])
+        .args(["image", "initrd", "--allow-server-secrets", "--node-config"])
         .arg(&json)
         .args(["--karg", "kateskit.role=agent", "-o"])
         .arg(&out)
@@ -51,13 +52,101 @@ fn initrd_carrier_unpacks_with_cpio() {
         .success()
         .stdout(predicates::str::contains("kargs: kateskit.role=agent"));
     kateskit()
-        .args(["image", "initrd", "--node-config"])
+        .args(["image", "initrd", "--allow-server-secrets", "--node-config"])
         .arg(&json)
         .arg("-o")
         .arg(&out)
         .assert()
         .failure()
         .stderr(predicates::str::contains("exists; pass --force"));
+}
+
+/// A carrier is fetched over TFTP or plain HTTP: a server's config (its token; the first
+/// server's CA keys) is refused in one, by `initrd` and by `customize` of a cpio, with nothing
+/// written and no secret printed; an agent's is written with a warning naming its token.
+#[test]
+fn a_servers_config_is_refused_in_a_netboot_carrier() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, json) = node_config(dir.path());
+    let token = std::fs::read_to_string(cluster.join("secrets/token")).unwrap();
+    let secret = token.trim().rsplit(':').next().unwrap().to_string();
+    let out = dir.path().join("box.cpio");
+    let refused = kateskit()
+        .args(["image", "initrd", "--node-config"])
+        .arg(&json)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    for want in [
+        "node box is a server",
+        "every CA key",
+        "kateskit netboot serve",
+        "--allow-server-secrets",
+    ] {
+        assert!(err.contains(want), "{want:?} missing from: {err}");
+    }
+    assert!(
+        !err.contains(&secret),
+        "the refusal printed the token: {err}"
+    );
+    assert!(!out.exists(), "a refused carrier was written");
+
+    // customize onto a pristine carrier: refused too, the carrier unchanged.
+    let agent_dir = dir.path().join("rack");
+    kateskit()
+        .args(["cluster", "init"])
+        .arg(&agent_dir)
+        .assert()
+        .success();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rack/cluster.toml"),
+        agent_dir.join("cluster.toml"),
+    )
+    .unwrap();
+    let a1 = dir.path().join("a1.cpio");
+    let made = kateskit()
+        .args(["image", "initrd", "--cluster"])
+        .arg(&agent_dir)
+        .args(["--node", "a1", "-o"])
+        .arg(&a1)
+        .assert()
+        .success();
+    let warn = String::from_utf8_lossy(&made.get_output().stderr).into_owned();
+    assert!(
+        warn.contains("agent token") && warn.contains("netboot serve"),
+        "no warning for an agent's carrier: {warn}"
+    );
+    let before = sha256_file(&a1);
+    let refused = kateskit()
+        .args(["image", "customize"])
+        .arg(&a1)
+        .args(["--in-place", "--cluster"])
+        .arg(&agent_dir)
+        .args(["--node", "s2"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(err.contains("node s2 is a server"), "{err}");
+    assert!(
+        err.contains("the server token") && !err.contains("every CA key"),
+        "s2 is not the first server and carries no CA key: {err}"
+    );
+    assert_eq!(
+        sha256_file(&a1),
+        before,
+        "the refused customize changed the carrier"
+    );
+    kateskit()
+        .args(["image", "customize"])
+        .arg(&a1)
+        .args(["--in-place", "--allow-server-secrets", "--cluster"])
+        .arg(&agent_dir)
+        .args(["--node", "s2"])
+        .assert()
+        .success();
+    assert_ne!(sha256_file(&a1), before);
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Streaming an image onto a target (a block device opened through `disk::open_for_write`, or a
 //! regular file in tests). The first MiB, which holds the partition tables and boot code, is
 //! zeroed first and written last, after everything else is on disk; on any failure it is zeroed
-//! again, so the target is either a verified copy of the image or unbootable.
+//! again, so the target is either a verified copy of the image or unbootable. An overlay (the
+//! node's embed area, which holds its tokens) is zeroed on failure too: a failed install leaves
+//! no secret on a disk that may go back into the pool.
 //!
 //! When the image is shorter than the target, the target's last MiB is zeroed too: an old backup
 //! GPT left there would make tools (and firmware) see a damaged table or restore the old one.
@@ -96,16 +98,25 @@ pub fn flash(
     }
     let result = write_and_verify(image, image_len, target, target_len, opts);
     if result.is_err() {
-        // Never leave a half-written but bootable target behind.
-        let zero = vec![0u8; HEAD.min(target_len) as usize];
-        if let Err(e) = target
-            .write_all_at(&zero, 0)
-            .and_then(|()| target.sync_all())
-        {
-            tracing::error!("zeroing the first MiB after a failed flash also failed: {e}");
-        }
+        scrub_after_failure(target, image_len, target_len, opts.overlay.as_ref());
     }
     result
+}
+
+/// Never leave a half-written but bootable target behind, nor the overlay's secrets on it.
+fn scrub_after_failure(target: &File, image_len: u64, target_len: u64, overlay: Option<&Overlay>) {
+    let regions = super::flash_stream::Regions {
+        head_len: HEAD.min(target_len),
+        tail_start: image_len,
+        len: image_len,
+        target_len,
+        overlay: overlay
+            .filter(|o| o.offset < target_len)
+            .map(|o| (o.offset, (o.bytes.len() as u64).min(target_len - o.offset))),
+    };
+    if let Err(e) = regions.zero(target) {
+        tracing::error!("after a failed flash: {e}");
+    }
 }
 
 fn write_and_verify(

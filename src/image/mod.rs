@@ -1,6 +1,7 @@
 //! Generic images and their embed area: finding it (ISO9660, GPT, newc cpio), stamping it,
 //! copying images, flashing them to devices and pulling them over HTTPS.
 
+pub mod cleartext;
 pub mod copy;
 pub mod copy_direct;
 pub mod cpio;

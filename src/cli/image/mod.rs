@@ -65,6 +65,10 @@ pub struct CustomizeArgs {
     /// Replace OUT if it exists.
     #[arg(short, long, requires = "output")]
     pub force: bool,
+    /// Stamp a server's config into a netboot cpio although it travels in clear over
+    /// TFTP/HTTP (ISO and raw images are not affected). Refused without it.
+    #[arg(long)]
+    pub allow_server_secrets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +90,10 @@ pub struct InitrdArgs {
     /// Replace FILE if it exists.
     #[arg(short, long)]
     pub force: bool,
+    /// Write a server's config (its token; on the first server, every CA key) although the
+    /// carrier travels in clear over TFTP/HTTP. Refused without it.
+    #[arg(long)]
+    pub allow_server_secrets: bool,
 }
 
 impl ImageCmd {
@@ -112,6 +120,29 @@ impl ImageCmd {
 
 /// Loads or renders the NodeConfig, validates it, and returns what to stamp.
 fn load_stamp(src: &ConfigSource) -> anyhow::Result<Stamp> {
+    Ok(load_config(src)?.0)
+}
+
+/// What to stamp into a netboot carrier: a server's config only with `allow` (it travels in
+/// clear, see [`kateskit::image::cleartext`]); an agent's with a warning.
+fn load_carrier_stamp(src: &ConfigSource, allow: bool) -> anyhow::Result<Stamp> {
+    let (stamp, cfg) = load_config(src)?;
+    match kateskit::image::cleartext::refusal(&cfg) {
+        Some(why) if !allow => bail!("refusing to write a netboot carrier: {why}"),
+        Some(_) => tracing::warn!(
+            "node {}: the carrier holds server secrets (--allow-server-secrets)",
+            cfg.node.name
+        ),
+        None => {
+            if let Some(w) = kateskit::image::cleartext::agent_warning(&cfg) {
+                tracing::warn!("{w}");
+            }
+        }
+    }
+    Ok(stamp)
+}
+
+fn load_config(src: &ConfigSource) -> anyhow::Result<(Stamp, nodecfg::NodeConfig)> {
     let cfg = match (&src.node_config, &src.cluster, &src.node) {
         (Some(file), _, _) => {
             let text = std::fs::read_to_string(file)
@@ -129,14 +160,24 @@ fn load_stamp(src: &ConfigSource) -> anyhow::Result<Stamp> {
         _ => bail!("give --node-config FILE, or --cluster DIR --node NAME"),
     };
     embed::check_kargs(&src.kargs)?;
-    Ok(Stamp {
+    let stamp = Stamp {
         node_config_json: Some(serde_json::to_string(&cfg)?),
         kargs: src.kargs.clone(),
-    })
+    };
+    Ok((stamp, cfg))
 }
 
 fn customize_cmd(a: CustomizeArgs) -> anyhow::Result<ExitCode> {
-    let stamp = load_stamp(&a.source)?;
+    // An image that does not parse fails in the stamp below, with its own error.
+    let is_cpio = std::fs::File::open(&a.image)
+        .ok()
+        .and_then(|f| kateskit::image::locate(&f).ok())
+        .is_some_and(|c| c.kind == kateskit::image::CarrierKind::Cpio);
+    let stamp = if is_cpio {
+        load_carrier_stamp(&a.source, a.allow_server_secrets)?
+    } else {
+        load_stamp(&a.source)?
+    };
     let (target, carrier) = match &a.output {
         None => (a.image.clone(), customize::stamp(&a.image, &stamp)?),
         Some(out) => {
@@ -178,7 +219,7 @@ fn strip_path(e: &customize::ImageError) -> String {
 }
 
 fn initrd_cmd(a: InitrdArgs) -> anyhow::Result<ExitCode> {
-    let stamp = load_stamp(&a.source)?;
+    let stamp = load_carrier_stamp(&a.source, a.allow_server_secrets)?;
     let area = embed::build_area(
         embed::ISO_AREA_SIZE,
         stamp.node_config_json.as_deref(),
