@@ -9,21 +9,7 @@ use serde_json::Value;
 use super::protocol::{self, CORDONED_BY_ANNOTATION};
 use crate::kube::objects;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    Server,
-    Agent,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Server => "server",
-            Role::Agent => "agent",
-        }
-    }
-}
+pub use crate::spec::Role;
 
 /// One Node object, reduced to what the rollout decides on.
 #[derive(Debug, Clone)]
