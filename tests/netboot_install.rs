@@ -69,8 +69,10 @@ fn the_boot_script_names_the_install_image_and_install_streams_it_from_serve() {
         "{e}"
     );
 
-    // `install.img` is taken by default; its hash is in the boot script.
+    // `install.img` is taken by default; its hash is in the ready line and the boot script.
     let serve = Serve::start(serve_cmd(&[]));
+    assert_eq!(serve.field("install_image"), "install.img");
+    assert_eq!(serve.field("install_sha256"), sha);
     let boot = ok(&curl(
         &cl,
         &[

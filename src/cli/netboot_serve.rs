@@ -130,8 +130,12 @@ impl ServeArgs {
             .build()?;
         rt.block_on(async move {
             let running = serve::start(opts).await?;
+            let install = match &running.install_image {
+                Some((name, sha)) => format!(" install_image={name} install_sha256={sha}"),
+                None => String::new(),
+            };
             println!(
-                "serving dhcp={} tftp={} http={} https={} config_tls_sha256={}",
+                "serving dhcp={} tftp={} http={} https={} config_tls_sha256={}{install}",
                 running.mode, running.tftp, running.http, running.https, running.spki_sha256
             );
             running.run().await.map_err(anyhow::Error::msg)?;

@@ -33,6 +33,8 @@ pub struct Running {
     /// `kateskit.config_tls_sha256` of the HTTPS listener.
     pub spki_sha256: String,
     pub mode: &'static str,
+    /// The install image the boot scripts name: file name and SHA-256.
+    pub install_image: Option<(String, String)>,
     tasks: JoinSet<Result<(), String>>,
 }
 
@@ -256,6 +258,7 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
         https: https_a,
         spki_sha256: id.spki_sha256,
         mode: mode_name,
+        install_image: install.map(|i| (i.name, i.sha256)),
         tasks,
     })
 }
