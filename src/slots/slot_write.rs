@@ -49,11 +49,15 @@ pub fn write_slot(
     }
     let d = direct::reopen_direct(f);
     let dref = d.as_ref().unwrap_or(f);
-    let pb = progress.map(|p| {
-        let pb = p("write");
-        pb.set_length(2 * len);
-        pb
-    });
+    // One bar per pass, each the slot's size: the write, then the read-back.
+    let bar = |what| {
+        progress.map(|p| {
+            let pb = p(what);
+            pb.set_length(len);
+            pb
+        })
+    };
+    let pb = bar("writing");
     let mut buf = AlignedBuf::new(CHUNK);
     let mut hasher = Sha256::new();
     let mut pos = 0u64;
@@ -79,6 +83,10 @@ pub fn write_slot(
     }
     f.sync_all()
         .map_err(|e| SlotsError::io("syncing", disk, e))?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let pb = bar("verifying");
     let mut hasher = Sha256::new();
     pos = 0;
     while pos < len {
@@ -88,7 +96,7 @@ pub fn write_slot(
         hasher.update(&buf[..n]);
         pos += n as u64;
         if let Some(pb) = &pb {
-            pb.set_position(len + pos);
+            pb.set_position(pos);
         }
     }
     let actual = hex::encode(hasher.finalize());
