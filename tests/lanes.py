@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Runs every test binary of `cargo test`, two at a time, at most one machine-booting one.
+"""Runs every test binary of `cargo test`, two at a time, at most one heavy one.
 
 `cargo test` runs its binaries one after another, and most of them leave the CPU idle while
 they wait on a socket, a loop device or a guest. Here two workers take binaries from a queue
 (the longest first), each binary with its own --test-threads, and at most one of the binaries
-that boot QEMU guests (HEAVY) runs at any time, so guests never share the cores with more
-than one other binary. Each binary's output is printed whole when it ends, then a table of
+that boot QEMU guests for minutes (HEAVY) runs at any time, so their guests never share the
+cores with more than one other binary. Each binary's output is printed whole when it ends, then a table of
 durations; the exit status is 1 when any binary failed or overran its bound.
 
 Usage: tests/lanes.py [--test-threads N] [--workers N] [--bound SECONDS] [-- CARGO_ARGS...]
@@ -22,7 +22,9 @@ import tempfile
 import threading
 import time
 
-# Binaries that boot QEMU guests, longest first. A binary not listed runs as a light one.
+# Binaries that boot QEMU guests for minutes (firmware, several guests, a systemd root),
+# longest first. A binary not listed runs as a light one; that includes the qemu_* tiers, whose
+# one short guest each (seconds, against bounds of minutes) may share the cores with them.
 HEAVY = [
     "systemd_boot",
     "upgrade_boot",
@@ -30,20 +32,18 @@ HEAVY = [
     "netboot_qemu_fleet",
     "netboot_boot",
     "netboot_uefi_http",
-    "qemu_efi_install",
-    "qemu_agent",
-    "qemu_disk",
-    "qemu_nocloud",
-    "qemu_k3os",
-    "qemu_minimal",
 ]
 # Light binaries known to take longest, started first so no worker is left with one at the end.
 SLOW_LIGHT = [
     "disk_matrix",
-    "install_url",
     "upgrade_rollout",
+    "install_url",
     "netboot_doctor",
     "agent_reprovision",
+    "agent_crash",
+    "qemu_efi_install",
+    "qemu_agent",
+    "agent_disks",
     "netboot_dhcp",
 ]
 
