@@ -82,7 +82,12 @@ pub(crate) fn client() -> Result<Client, PullError> {
 /// A client whose every connect, read and write gives up after `timeout` (20 s at most for
 /// the connect).
 pub(crate) fn client_with(timeout: Duration) -> Result<Client, PullError> {
+    let tls = crate::agent::ladder::fetch::trust::system_tls().map_err(|e| PullError::Http {
+        url: String::new(),
+        msg: format!("building HTTP client: {e}"),
+    })?;
     Client::builder()
+        .use_preconfigured_tls(tls)
         .connect_timeout(timeout.min(Duration::from_secs(20)))
         .timeout(timeout)
         .user_agent(concat!("kateskit/", env!("CARGO_PKG_VERSION")))

@@ -69,32 +69,11 @@ pub fn read_sums(source: &Source, pin: Option<&str>) -> Result<(Vec<u8>, Release
     Ok((bytes, release))
 }
 
-/// The HTTP client for releases: the agent's trust roots (the system store, which
+/// The HTTP client for releases: `image pull`'s, trusting the system store (which
 /// `SSL_CERT_FILE` can replace, else webpki's), a 20 s connect timeout and 10 minutes per
 /// attempt (a download resumes where an attempt stopped).
 fn http_client() -> Result<reqwest::blocking::Client, SlotsError> {
-    let client_err = |msg: String| pull::PullError::Http {
-        url: String::new(),
-        msg: format!("building HTTP client: {msg}"),
-    };
-    let roots = crate::agent::ladder::fetch::trust::root_store(
-        crate::agent::ladder::fetch::trust::native_roots(),
-        None,
-    );
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| client_err(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(reqwest::blocking::Client::builder()
-        .use_preconfigured_tls(tls)
-        .connect_timeout(std::time::Duration::from_secs(20))
-        .timeout(std::time::Duration::from_secs(600))
-        .user_agent(concat!("kateskit/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| client_err(e.to_string()))?)
+    Ok(pull::client_with(std::time::Duration::from_secs(600))?)
 }
 
 fn get_small(url: &str) -> Result<Vec<u8>, SlotsError> {

@@ -137,6 +137,19 @@ pub fn root_store(native: &[CertificateDer<'static>], extra: Option<&ExtraCa>) -
     store
 }
 
+/// TLS that trusts what the machine trusts: the system store (`SSL_CERT_FILE` replaces it),
+/// else webpki's roots. Release fetches, image pulls and chart archives use it; their content
+/// is pinned by SHA-256 besides.
+pub fn system_tls() -> Result<rustls::ClientConfig, String> {
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(root_store(native_roots(), None))
+    .with_no_client_auth())
+}
+
 /// The client for `extra` (or none), built on first use and then shared. With `pin`
 /// (`agent.config_tls_sha256`) the server's key alone is trusted and `extra` is not consulted.
 pub fn client(extra: Option<&ExtraCa>, pin: Option<[u8; 32]>) -> Result<Client, FetchError> {

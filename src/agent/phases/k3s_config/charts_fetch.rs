@@ -165,7 +165,10 @@ fn download(component: &str, url: &str, http: Http) -> Result<Vec<u8>, ChartFetc
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(fail("only http:// and https:// URLs are supported".into()));
     }
+    let tls = crate::agent::ladder::fetch::trust::system_tls()
+        .map_err(|e| fail(format!("building HTTP client: {e}")))?;
     let client = reqwest::blocking::Client::builder()
+        .use_preconfigured_tls(tls)
         .timeout(http.timeout)
         .connect_timeout(http.timeout)
         .build()
