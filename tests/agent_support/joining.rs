@@ -2,6 +2,11 @@
 //! and passwords for the supervisor STAND-IN ([`super::standin`]), and the agent run.
 
 use super::standin::{self, Opts, StandIn};
+
+/// For [`Setup::run_agent`]'s `extra`: join and ready bounds of 60 s instead of 3 s, for tests
+/// that prove a rejection does not wait for them.
+#[allow(dead_code)]
+pub const LONG_BOUNDS: &str = "kateskit.agent.join_timeout_s=60 kateskit.agent.ready_timeout_s=60";
 use super::{Cluster, Node};
 
 pub struct Setup {
@@ -67,8 +72,17 @@ impl Setup {
             .write("var/lib/rancher/k3s/agent/kubelet.kubeconfig", kc);
     }
 
+    /// Runs the agent with 3 s join and ready bounds, unless `extra` is (or starts with)
+    /// [`LONG_BOUNDS`].
     pub fn run_agent(&self, s_url: &str, extra: &str) -> (std::process::Output, serde_json::Value) {
-        self.node.set_cmdline(&format!("console=ttyS0 kateskit.server={s_url} kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=3 kateskit.agent.http_timeout_s=1 {extra}"));
+        let (bounds, extra) = match extra.strip_prefix(LONG_BOUNDS) {
+            Some(rest) => (LONG_BOUNDS, rest),
+            None => (
+                "kateskit.agent.join_timeout_s=3 kateskit.agent.ready_timeout_s=3",
+                extra,
+            ),
+        };
+        self.node.set_cmdline(&format!("console=ttyS0 kateskit.server={s_url} {bounds} kateskit.agent.http_timeout_s=1 {extra}"));
         let out = self.node.run(&[]);
         (out, self.node.journal())
     }
