@@ -192,6 +192,72 @@ fn device_prefix_sha(dev: &str, len: u64) -> String {
     hex::encode(Sha256::digest(read_range(Path::new(dev), 0, len)))
 }
 
+/// A flashed stick can be inspected where it is, but only `flash` and `install` (which check
+/// that a device is not in use) write devices: `customize --in-place` and `reset` refuse one.
+#[test]
+fn inspect_reads_a_flashed_device_and_customize_refuses_to_write_it() {
+    if !loop_ok() {
+        return;
+    }
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let img = test_image(dir.path());
+    let area = embed::build_area(embed::GPT_AREA_SIZE, Some(STAMP), &["ip=dhcp".into()]).unwrap();
+    File::options()
+        .write(true)
+        .open(&img)
+        .unwrap()
+        .write_all_at(&area, 4096 * 512)
+        .unwrap();
+    let len = std::fs::metadata(&img).unwrap().len();
+    let dev = LoopDev::new(16 * MIB);
+    kateskit()
+        .arg("flash")
+        .arg(&img)
+        .arg(dev.path())
+        .arg("--yes")
+        .assert()
+        .success();
+    let out = kateskit()
+        .args(["image", "inspect", "--json"])
+        .arg(dev.path())
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["state"], "stamped", "{v:#}");
+    assert_eq!(v["carrier"]["kind"], "gpt", "{v:#}");
+    assert_eq!(v["kargs"], serde_json::json!(["ip=dhcp"]), "{v:#}");
+    let before = device_prefix_sha(dev.path(), len);
+    let (_, json) = image_common::node_config(dir.path());
+    for args in [
+        vec![
+            "image",
+            "customize",
+            dev.path(),
+            "--in-place",
+            "--node-config",
+        ],
+        vec!["image", "reset", dev.path()],
+    ] {
+        let mut c = kateskit();
+        c.args(&args);
+        if args[1] == "customize" {
+            c.arg(&json);
+        }
+        let refused = c.assert().failure();
+        let err = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+        assert!(
+            err.contains("is a block device") && err.contains("kateskit flash"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        device_prefix_sha(dev.path(), len),
+        before,
+        "the device changed"
+    );
+}
+
 #[test]
 fn flash_to_loop_device_then_verify_and_fail_safely() {
     if !loop_ok() {

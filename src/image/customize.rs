@@ -20,6 +20,8 @@ pub enum ImageError {
     Locate { path: PathBuf, error: LocateError },
     #[error("{}: {error}", path.display())]
     Embed { path: PathBuf, error: EmbedError },
+    #[error("{}: is a block device; stamp the image file and flash it (`kateskit flash`), or install with `kateskit install`: only they check that a device is not in use", path.display())]
+    BlockDevice { path: PathBuf },
     #[error("{}: the embed area ({len} bytes at byte {offset}) does not fit the {file_len}-byte file; the image is truncated or damaged, nothing was written", path.display())]
     Extent {
         path: PathBuf,
@@ -59,12 +61,25 @@ pub struct Stamp {
 }
 
 fn open(path: &Path, write: bool) -> Result<(File, Carrier), ImageError> {
+    use std::os::unix::fs::FileTypeExt;
+    // Reading a flashed stick is fine (`inspect`); writing one is for the disk module alone.
+    let is_device = |m: std::fs::Metadata| m.file_type().is_block_device();
+    if write && std::fs::metadata(path).is_ok_and(is_device) {
+        return Err(ImageError::BlockDevice {
+            path: path.to_path_buf(),
+        });
+    }
     let f = OpenOptions::new()
         .read(true)
         .write(write)
         .open(path)
         .map_err(ImageError::io("opening", path))?;
     if write {
+        if f.metadata().is_ok_and(is_device) {
+            return Err(ImageError::BlockDevice {
+                path: path.to_path_buf(),
+            });
+        }
         // Two stamps racing on one image would interleave; the second one fails instead.
         rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
             |e| ImageError::Io {

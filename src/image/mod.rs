@@ -114,8 +114,14 @@ pub trait ImageSource {
 }
 
 impl ImageSource for File {
+    /// The file's length, or for a block device (a flashed stick) the device's size.
     fn byte_len(&self) -> std::io::Result<u64> {
-        Ok(self.metadata()?.len())
+        use std::os::unix::fs::FileTypeExt;
+        let m = self.metadata()?;
+        if m.file_type().is_block_device() {
+            return crate::disk::device_size(self);
+        }
+        Ok(m.len())
     }
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
         FileExt::read_exact_at(self, buf, offset)
