@@ -120,6 +120,38 @@ fn config_tree_status_command_and_phone_home() {
     );
 }
 
+/// A phone_home that fails is a warning, and status.json (what `agent status` shows) has it:
+/// the server never got the status, so the node's own copy must say so.
+#[test]
+fn a_failed_phone_home_is_a_warning_in_status_json() {
+    let c = Cluster::new("rack");
+    let cfg = c.render("a1");
+    let n = Node::new();
+    n.image_defaults(&cfg);
+    n.attach_osd_disks(&cfg);
+    // A port nothing listens on: the POST is refused at once.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    n.set_cmdline(&format!(
+        "kateskit.agent.verify_join=false kateskit.agent.http_timeout_s=2 kateskit.phone_home=http://127.0.0.1:{port}/status/a1"
+    ));
+    let out = n.run(&[]);
+    assert!(
+        out.status.success(),
+        "a phone_home failure fails nothing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = n.status();
+    let warnings = status["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("phone_home http://127.0.0.1:{port}/status/a1")),
+        "status.json does not name the failed phone_home: {status:#}"
+    );
+    assert_eq!(status["state"], "ok", "{status:#}");
+}
+
 #[test]
 fn status_of_a_failed_run_exits_nonzero_and_shows_the_error() {
     let n = Node::new();

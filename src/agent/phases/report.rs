@@ -242,7 +242,14 @@ pub fn write(env: &AgentEnv, j: &Journal, st: &mut RunState) -> Result<(), Agent
     }
     if let Some(e) = e {
         if let Some(w) = fetch::phone_home(env, e, body) {
-            st.warnings.push(scrub.text(&w));
+            let w = scrub.text(&w);
+            st.warnings.push(w.clone());
+            // The server never got the status; the local one says so.
+            let mut status = status;
+            status.warnings.push(w);
+            let mut body = serde_json::to_vec_pretty(&status).expect("status serializes");
+            body.push(b'\n');
+            write_if_changed(&env.run_dir().join(STATUS), &body, 0o644)?;
         }
     }
     Ok(())
