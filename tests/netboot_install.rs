@@ -1,9 +1,11 @@
 //! A netbooted machine installs the raw image `kateskit netboot serve` offers: serve (in a
 //! network namespace, 192.0.2.0/24) hashes `install.img` once, and the boot script carries
-//! `kateskit.install.image_url=` with `kateskit.install.image_sha256=`; `kateskit install
-//! --boot-request` in the client namespace reads them from that kernel command line and
-//! streams the image from serve's artifact router onto a loop device. A missing
-//! `--install-image` is a start error naming it. Needs root, iproute2, curl and loop devices.
+//! `kateskit.install.image_url=` with `kateskit.install.image_sha256=` and the zero map serve
+//! built in the same pass (`kateskit.install.image_zeros=`, equal to a scan of the image);
+//! `kateskit install --boot-request` in the client namespace reads them from that kernel
+//! command line and streams the image from serve's artifact router onto a loop device, its
+//! zero runs written rather than downloaded. A missing `--install-image` is a start error
+//! naming it. Needs root, iproute2, curl, sgdisk and loop devices.
 
 mod agent_support;
 mod dhcp_support;
@@ -17,7 +19,9 @@ use std::os::unix::fs::FileExt;
 use agent_support::loopdev::{lock, loop_devices_available, LoopDev};
 use agent_support::Cluster;
 use fleet_support::{ok, A1};
-use image_common::{fixture_copy, node_config_without_install_disk as node_config};
+use image_common::{
+    fixture_with_zero_run, node_config_without_install_disk as node_config, zero_map_of,
+};
 use netns::Netns;
 use serve_support::{artifacts, curl, Serve};
 use sha2::{Digest, Sha256};
@@ -33,7 +37,7 @@ fn the_boot_script_names_the_install_image_and_install_streams_it_from_serve() {
     let c = Cluster::new("rack");
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let (art, tftp, _) = artifacts(dir.path());
-    let image = fixture_copy(dir.path(), "gpt.img.zst");
+    let image = fixture_with_zero_run(dir.path(), 36);
     let data = std::fs::read(&image).unwrap();
     std::fs::write(art.join("install.img"), &data).unwrap();
     let sha = hex::encode(Sha256::digest(&data));
@@ -73,6 +77,12 @@ fn the_boot_script_names_the_install_image_and_install_streams_it_from_serve() {
     let serve = Serve::start(serve_cmd(&[]));
     assert_eq!(serve.field("install_image"), "install.img");
     assert_eq!(serve.field("install_sha256"), sha);
+    let map = zero_map_of(&image);
+    assert!(map.zero_bytes() >= 32 << 20, "{}", map.render());
+    assert_eq!(
+        serve.field("install_zero_bytes"),
+        map.zero_bytes().to_string()
+    );
     let boot = ok(&curl(
         &cl,
         &[
@@ -89,12 +99,22 @@ fn the_boot_script_names_the_install_image_and_install_streams_it_from_serve() {
         boot.contains(&format!("kateskit.install.image_sha256={sha}")),
         "{boot}"
     );
+    // The zero map the script names is the image's, as a scan of it finds.
+    let zeros = format!("http://{SERVER}:8080/zeros/install.img");
+    assert!(
+        boot.contains(&format!("kateskit.install.image_zeros={zeros}")),
+        "{boot}"
+    );
+    assert_eq!(ok(&curl(&cl, &["-f", &zeros])), map.render());
     assert!(
         std::fs::read_to_string(state.join("install-image.json"))
             .unwrap()
             .contains(&sha),
         "the hash is kept for the next start"
     );
+    let cache: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("install-image.json")).unwrap()).unwrap();
+    assert_eq!(cache["zeros"], map.render(), "and the map beside it");
 
     // The machine's kernel command line: the script's `kernel` line plus the install request.
     let kernel = boot
@@ -129,6 +149,10 @@ fn the_boot_script_names_the_install_image_and_install_streams_it_from_serve() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{e}");
     assert!(e.contains(&url), "{e}");
+    assert!(
+        e.contains(&format!("zero map: {zeros} marks {}", map.zero_bytes())),
+        "{e}"
+    );
     let mut disk = vec![0u8; data.len()];
     std::fs::File::open(&dev.dev)
         .unwrap()

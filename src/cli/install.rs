@@ -36,6 +36,10 @@ pub struct InstallCmd {
     /// gets a partition table.
     #[arg(long, value_name = "HEX", requires = "image_url")]
     pub image_sha256: Option<String>,
+    /// The image's zero map (http(s) URL; `netboot serve` serves one at /zeros/NAME): chunks
+    /// it marks all zeros are written as zeros, not downloaded. Still verified by the SHA-256.
+    #[arg(long, value_name = "URL", requires = "image_url")]
+    pub image_zeros: Option<String>,
     /// Seconds a connect or read of --image-url may stall before that connection counts as
     /// dropped (and resumes, within 5 connections).
     #[arg(long, value_name = "SECS", default_value_t = 60, hide = true)]
@@ -141,6 +145,7 @@ impl InstallCmd {
                 }
                 self.image_url = Some(i.url);
                 self.image_sha256 = Some(i.sha256);
+                self.image_zeros = i.zeros;
             }
         }
         // Before any question or disk check: a BIOS boot cannot start what is written.
@@ -254,6 +259,7 @@ impl InstallCmd {
             (Some(url), Some(hex)) => InstallImage::url(
                 url,
                 hex,
+                self.image_zeros.as_deref(),
                 std::time::Duration::from_secs(self.image_timeout.max(1)),
             ),
             // The variable is read here, not by clap, so a live system that sets it can still

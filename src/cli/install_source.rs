@@ -35,7 +35,13 @@ impl InstallImage {
     }
 
     /// `timeout`: a connect or read stalled this long fails that connection.
-    pub fn url(url: &str, sha256_hex: &str, timeout: Duration) -> anyhow::Result<InstallImage> {
+    /// `zeros`: the zero map's URL.
+    pub fn url(
+        url: &str,
+        sha256_hex: &str,
+        zeros: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<InstallImage> {
         let sha = kateskit::image::pull::parse_sha256(sha256_hex)?;
         super::note!(
             "install image: {} (sha256 {sha})",
@@ -44,6 +50,7 @@ impl InstallImage {
         let image = UrlImage::open(
             url,
             &sha,
+            zeros,
             &UrlOptions {
                 timeout,
                 ..UrlOptions::default()
@@ -53,6 +60,14 @@ impl InstallImage {
             "reading the install image's size and GPT (nothing was written); check the URL \
              (--image-url or kateskit.install.image_url=) and that its server is up",
         )?;
+        if let Some(z) = zeros {
+            super::note!(
+                "zero map: {} marks {} of {} bytes as zeros; whole chunks of them are written, not downloaded",
+                kateskit::redact::url(z),
+                image.zero_bytes(),
+                image.len()
+            );
+        }
         Ok(InstallImage::Url(Box::new(image)))
     }
 

@@ -131,7 +131,9 @@ impl ServeArgs {
         rt.block_on(async move {
             let running = serve::start(opts).await?;
             let install = match &running.install_image {
-                Some((name, sha)) => format!(" install_image={name} install_sha256={sha}"),
+                Some((name, sha, zeros)) => {
+                    format!(" install_image={name} install_sha256={sha} install_zero_bytes={zeros}")
+                }
                 None => String::new(),
             };
             println!(

@@ -4,63 +4,26 @@
 //! after the SHA-256 matched, so until then the disk carries no partition table; the node's
 //! config (the embed area, which may hold its join token) is written only then too. On any
 //! failure (mismatch, truncation, HTTP error, timeout, write error) those regions are zeroed
-//! again: the disk never boots half an image and keeps no config of a failed install.
+//! again: the disk never boots half an image and keeps no config of a failed install. With a
+//! zero map, chunks wholly inside its runs are written as zeros, not downloaded; those zeros are
+//! hashed too, so a wrong map ends in the SHA-256 mismatch.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use super::flash::{io, FlashError, FlashOptions, FlashReport, CHUNK, HEAD};
 use super::flash_stream::Regions;
+pub use super::flash_url_types::{UrlFlashError, UrlOptions};
 use super::http_range::{head_length, ResumingReader};
-use super::pull::PullError;
+use super::zero_map::ZeroMap;
 pub use super::Head;
 use crate::io::direct::write_at;
 use crate::redact;
 
 /// Sectors of the backup GPT region kept back until the hash matched (header and entries).
 pub const TAIL_SECTORS: u64 = 33;
-
-#[derive(Debug, thiserror::Error)]
-pub enum UrlFlashError {
-    #[error(transparent)]
-    Pull(#[from] PullError),
-    #[error("{}: the server sends no Content-Length for HEAD; install needs the image's size before it writes anything. Serve the image with a server that sends it (nginx, `kateskit netboot serve`)", redact::url(.url))]
-    NoLength { url: String },
-    #[error("{}: the image is empty", redact::url(.url))]
-    Empty { url: String },
-    #[error("{}: SHA-256 mismatch: expected {expected}, got {actual}; the disk's partition tables were wiped. Check kateskit.install.image_sha256 / --image-sha256 against the server's SHA256SUMS, or replace the image on the server", redact::url(.url))]
-    Mismatch {
-        url: String,
-        expected: String,
-        actual: String,
-    },
-    #[error(transparent)]
-    Flash(#[from] FlashError),
-}
-
-/// How patient a download is.
-#[derive(Debug, Clone, Copy)]
-pub struct UrlOptions {
-    /// Connections in all (a dropped one resumes with a Range).
-    pub attempts: u32,
-    /// The wait after the first failed connection, doubled after each further one.
-    pub backoff: Duration,
-    /// A connect, read or write stalled this long fails that connection.
-    pub timeout: Duration,
-}
-
-impl Default for UrlOptions {
-    fn default() -> Self {
-        UrlOptions {
-            attempts: 5,
-            backoff: Duration::from_millis(500),
-            timeout: Duration::from_secs(60),
-        }
-    }
-}
 
 /// An image on an HTTP(S) server whose size is known and whose first MiB has been read (for
 /// its GPT); nothing is written yet.
@@ -70,6 +33,8 @@ pub struct UrlImage {
     len: u64,
     head: Vec<u8>,
     reader: ResumingReader,
+    /// Chunks wholly inside its runs are written as zeros, not downloaded (and hashed so).
+    zeros: Option<ZeroMap>,
 }
 
 impl std::fmt::Debug for UrlImage {
@@ -82,10 +47,19 @@ impl std::fmt::Debug for UrlImage {
 }
 
 impl UrlImage {
-    /// Asks the server for the size (HEAD) and reads the first MiB. `sha256` is lowercase hex.
-    pub fn open(url: &str, sha256: &str, o: &UrlOptions) -> Result<UrlImage, UrlFlashError> {
+    /// Fetches the zero map at `zeros` (if any), asks the server for the image's size (HEAD),
+    /// checks the map against it and reads the first MiB. `sha256` is lowercase hex.
+    pub fn open(
+        url: &str,
+        sha256: &str,
+        zeros: Option<&str>,
+        o: &UrlOptions,
+    ) -> Result<UrlImage, UrlFlashError> {
         let (attempts, backoff) = (o.attempts, o.backoff);
         let client = super::pull::client_with(o.timeout)?;
+        let zeros = zeros
+            .map(|z| super::zero_map_fetch::fetch(&client, z, attempts, backoff).map(|m| (z, m)))
+            .transpose()?;
         let len = head_length(&client, url, attempts, backoff)?.ok_or_else(|| {
             UrlFlashError::NoLength {
                 url: url.to_string(),
@@ -96,6 +70,9 @@ impl UrlImage {
                 url: url.to_string(),
             });
         }
+        if let Some((z, m)) = &zeros {
+            super::zero_map_fetch::check_len(m, z, url, len)?;
+        }
         let mut reader = ResumingReader::new(client, url, len, attempts, backoff);
         let mut head = vec![0u8; HEAD.min(len) as usize];
         reader.read_full(&mut head)?;
@@ -105,7 +82,13 @@ impl UrlImage {
             len,
             head,
             reader,
+            zeros: zeros.map(|z| z.1),
         })
+    }
+
+    /// Bytes the zero map marks as zeros (none without a map).
+    pub fn zero_bytes(&self) -> u64 {
+        self.zeros.as_ref().map_or(0, ZeroMap::zero_bytes)
     }
 
     pub fn len(&self) -> u64 {
@@ -194,13 +177,20 @@ impl UrlImage {
         let mut tail = vec![0u8; (r.len - r.tail_start) as usize];
         let direct = crate::io::direct::reopen_direct(target);
         let direct = direct.as_ref().unwrap_or(target);
-        let (reader, hasher_ref) = (&mut self.reader, &mut hasher);
+        let (reader, hasher_ref, zeros) = (&mut self.reader, &mut hasher, self.zeros.as_ref());
         let mut failure: Option<UrlFlashError> = None;
         let failure_ref = &mut failure;
         let piped = crate::io::pipeline::run(
             r.len - r.head_len,
             CHUNK,
             |buf, off| {
+                // A chunk wholly inside a zero run: written as zeros, not downloaded.
+                if zeros.is_some_and(|z| z.covers(r.head_len + off, buf.len() as u64)) {
+                    reader.skip(buf.len() as u64);
+                    buf.fill(0);
+                    hasher_ref.update(&*buf);
+                    return Ok(());
+                }
                 let got = reader.read_full(buf).map_err(|e| {
                     *failure_ref = Some(e.into());
                     FlashError::Io {

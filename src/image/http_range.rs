@@ -166,6 +166,8 @@ pub struct ResumingReader {
     resp: Option<Response>,
     attempts: u32,
     used: u32,
+    /// Connections opened only because a skip dropped a healthy one: not failures.
+    skipped: u32,
     backoff: Duration,
     last: String,
 }
@@ -186,6 +188,7 @@ impl ResumingReader {
             resp: None,
             attempts: attempts.max(1),
             used: 0,
+            skipped: 0,
             backoff,
             last: String::new(),
         }
@@ -205,10 +208,10 @@ impl ResumingReader {
         tracing::warn!(url = %crate::redact::url(&self.url), "download interrupted: {}", crate::redact::text(&msg));
         self.resp = None;
         self.last = msg;
-        if self.used >= self.attempts {
+        if self.used - self.skipped >= self.attempts {
             return Err(PullError::Exhausted {
                 url: self.url.clone(),
-                attempts: self.used,
+                attempts: self.used - self.skipped,
                 last: std::mem::take(&mut self.last),
             });
         }
@@ -255,6 +258,19 @@ impl ResumingReader {
         }
         self.resp = Some(resp);
         Ok(())
+    }
+
+    /// Moves `n` bytes ahead undownloaded (zeros, says the map): the next read asks for a Range
+    /// from there. That reconnection is no failure and uses up no attempt.
+    pub fn skip(&mut self, n: u64) {
+        let n = n.min(self.total - self.pos);
+        if n == 0 {
+            return;
+        }
+        self.pos += n;
+        if self.resp.take().is_some() {
+            self.skipped += 1;
+        }
     }
 
     /// Fills `buf` completely (or up to the end of the file); returns the bytes read.

@@ -10,6 +10,7 @@ pub mod embed;
 pub mod flash;
 mod flash_stream;
 pub mod flash_url;
+mod flash_url_types;
 pub mod gpt;
 pub mod gpt_write;
 pub mod http_range;
@@ -17,6 +18,8 @@ pub mod iso9660;
 pub mod output;
 pub mod pull;
 pub mod sums;
+pub mod zero_map;
+pub mod zero_map_fetch;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -49,6 +49,7 @@ fn apply(
         match k.as_str() {
             "kateskit.install.image_url" => image.url = Some(v),
             "kateskit.install.image_sha256" => image.sha256 = Some(v),
+            "kateskit.install.image_zeros" => image.zeros = Some(v),
             "kateskit.install.device" => {
                 let r = req.get_or_insert_with(|| Request {
                     device: None,

@@ -1,6 +1,7 @@
 //! The image half of the boot request: `kateskit.install.image_url=` and
 //! `kateskit.install.image_sha256=`, put into boot scripts by `kateskit netboot serve` so a
-//! netbooted machine streams the raw image instead of carrying it in its initrd.
+//! netbooted machine streams the raw image instead of carrying it in its initrd;
+//! `kateskit.install.image_zeros=` names its zero map, so the image's zero runs are not downloaded.
 
 /// `kateskit.install.image_url=` with its `kateskit.install.image_sha256=`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,6 +9,8 @@ pub struct ImageUrl {
     pub url: String,
     /// Lowercase hex.
     pub sha256: String,
+    /// `kateskit.install.image_zeros=`: the image's zero map.
+    pub zeros: Option<String>,
 }
 
 /// The image arguments as given (either may be missing until [`image_url`] checks them).
@@ -15,6 +18,7 @@ pub struct ImageUrl {
 pub(super) struct ImageArgs {
     pub url: Option<String>,
     pub sha256: Option<String>,
+    pub zeros: Option<String>,
 }
 
 /// Pairs the two image arguments: a URL without a valid hash is refused (an unverified image
@@ -35,9 +39,17 @@ pub(super) fn image_url(args: &ImageArgs, from: &str) -> Result<Option<ImageUrl>
     let sha256 = crate::image::sums::parse_sha256(hex).map_err(|_| {
         format!("kateskit.install.image_sha256={hex} ({from}) is not a SHA-256 (64 hex digits)")
     })?;
+    let zeros = args.zeros.as_deref().filter(|z| !z.is_empty());
+    if let Some(z) = zeros.filter(|z| !(z.starts_with("http://") || z.starts_with("https://"))) {
+        return Err(format!(
+            "kateskit.install.image_zeros={} ({from}) is not an http:// or https:// URL",
+            crate::redact::url(z)
+        ));
+    }
     Ok(Some(ImageUrl {
         url: url.to_string(),
         sha256,
+        zeros: zeros.map(str::to_string),
     }))
 }
 
@@ -56,6 +68,7 @@ mod tests {
         let i = f.request.unwrap().image.unwrap();
         assert_eq!(i.url, "http://192.0.2.1:8080/artifacts/install.img");
         assert_eq!(i.sha256, HASH, "lowercased");
+        assert_eq!(i.zeros, None);
         assert!(f.image_error.is_none());
         // A URL alone is never installed unverified.
         let f = found(
@@ -76,6 +89,22 @@ mod tests {
             None,
         );
         assert!(f.image_error.unwrap().contains("not an http"));
+        // The zero map rides beside the URL, and must be a URL too.
+        let f = found(
+            &format!("kateskit.install.device=auto kateskit.install.image_url=http://192.0.2.1/i.img kateskit.install.image_sha256={HASH} kateskit.install.image_zeros=http://192.0.2.1/zeros/i.img"),
+            None,
+        );
+        let i = f.request.unwrap().image.unwrap();
+        assert_eq!(i.zeros.as_deref(), Some("http://192.0.2.1/zeros/i.img"));
+        let f = found(
+            &format!("kateskit.install.device=auto kateskit.install.image_url=http://192.0.2.1/i.img kateskit.install.image_sha256={HASH} kateskit.install.image_zeros=/zeros/i.img"),
+            None,
+        );
+        let e = f.image_error.unwrap();
+        assert!(
+            e.contains("image_zeros=/zeros/i.img") && e.contains("not an http"),
+            "{e}"
+        );
         // Stamped arguments count too, and a hash alone asks for no download.
         let f = found(
             "kateskit.install.device=auto",

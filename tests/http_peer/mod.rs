@@ -1,12 +1,14 @@
 //! HTTP peers for tests/install_url.rs: Debian's nginx serving a directory on 127.0.0.1 (Range
 //! and HEAD as a real server does them), and a fault proxy in front of it that cuts response
-//! bodies or drops Content-Length, recording the requests it forwarded.
+//! bodies or drops Content-Length, recording the requests it forwarded and the body bytes it
+//! sent.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,6 +90,8 @@ impl Drop for Nginx {
 /// What the proxy does to responses.
 #[derive(Debug, Clone, Copy)]
 pub enum Fault {
+    /// Passes everything (to count what a client downloaded).
+    Pass,
     /// Closes the first GET after this many body bytes; later ones pass.
     CutOnce(usize),
     /// Closes every GET after this many body bytes.
@@ -103,6 +107,8 @@ pub struct Proxy {
     pub port: u16,
     /// Every request head forwarded, in order.
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// Response body bytes sent to clients, over all connections.
+    pub body_bytes: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -111,6 +117,8 @@ impl Proxy {
         let port = l.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let reqs = requests.clone();
+        let body_bytes = Arc::new(AtomicU64::new(0));
+        let sent = body_bytes.clone();
         std::thread::spawn(move || {
             let mut gets = 0usize;
             for c in l.incoming() {
@@ -127,10 +135,20 @@ impl Proxy {
                 reqs.lock().unwrap().push(head.clone());
                 let strip = matches!(fault, Fault::NoLength);
                 let stall = matches!(fault, Fault::StallEvery(_));
-                std::thread::spawn(move || forward(c, &head, upstream, cut, strip, stall));
+                let sent = sent.clone();
+                std::thread::spawn(move || forward(c, &head, upstream, cut, strip, stall, &sent));
             }
         });
-        Proxy { port, requests }
+        Proxy {
+            port,
+            requests,
+            body_bytes,
+        }
+    }
+
+    /// Response body bytes sent so far.
+    pub fn sent(&self) -> u64 {
+        self.body_bytes.load(Ordering::SeqCst)
     }
 
     pub fn ranges(&self) -> Vec<String> {
@@ -168,6 +186,7 @@ fn forward(
     cut: Option<usize>,
     strip: bool,
     stall: bool,
+    sent: &AtomicU64,
 ) {
     let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
         return;
@@ -201,6 +220,7 @@ fn forward(
         if c.write_all(&buf[..n]).is_err() {
             break;
         }
+        sent.fetch_add(n as u64, Ordering::SeqCst);
         left -= n;
     }
     if stall && cut.is_some() {

@@ -122,3 +122,28 @@ pub fn node_config_edited(
 pub fn node_config_without_install_disk(dir: &Path) -> (PathBuf, PathBuf) {
     node_config_edited(dir, |_| {})
 }
+
+/// The GPT fixture grown to `mib` MiB: the tail is zeros up to the backup GPT, which
+/// `sgdisk -e` moves to the new end, so the image has one large zero run in its middle.
+pub fn fixture_with_zero_run(dir: &Path, mib: u64) -> PathBuf {
+    let image = fixture_copy(dir, "gpt.img.zst");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&image)
+        .unwrap()
+        .set_len(mib << 20)
+        .unwrap();
+    let o = Command::new("sgdisk")
+        .arg("-e")
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "sgdisk -e: {o:?}");
+    image
+}
+
+/// The zero map of the file at `path`, as `kateskit netboot serve` builds it.
+pub fn zero_map_of(path: &Path) -> kateskit::image::zero_map::ZeroMap {
+    let mut f = std::fs::File::open(path).unwrap();
+    kateskit::image::zero_map::ZeroMap::scan(&mut f, kateskit::image::zero_map::BLOCK).unwrap()
+}

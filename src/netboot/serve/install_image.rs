@@ -2,14 +2,17 @@
 //! when the artifact directory has one). Served by the artifact router like the kernel; the
 //! boot scripts name it with its SHA-256 (`kateskit.install.image_url=`,
 //! `kateskit.install.image_sha256=`), so the netboot initrd carries no raw image and
-//! `kateskit install` verifies every byte it streams. The hash of a multi-GB image takes a
-//! while, so it is kept in the state directory keyed by the file's name, size and mtime.
+//! `kateskit install` verifies every byte it streams. The same pass maps the image's zero runs
+//! (served at `/zeros/NAME`, named by `kateskit.install.image_zeros=`), so nodes do not
+//! download them. Hashing a multi-GB image takes a while, so hash and map are kept in the
+//! state directory keyed by the file's name, size and mtime.
 
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::options::ServeError;
+use crate::image::zero_map::{self, ZeroMap};
 
 /// The default name looked for in the artifact directory.
 pub const DEFAULT: &str = "install.img";
@@ -22,18 +25,29 @@ pub struct InstallImage {
     pub name: String,
     pub len: u64,
     pub sha256: String,
+    /// The image's zero map, as served.
+    pub zeros: ZeroMap,
 }
 
 impl InstallImage {
-    /// The two kernel arguments for the boot scripts; `http_base` is `http://IP:PORT`.
-    pub fn kargs(&self, http_base: &str) -> [String; 2] {
+    /// The kernel arguments for the boot scripts; `http_base` is `http://IP:PORT`.
+    pub fn kargs(&self, http_base: &str) -> [String; 3] {
         [
             format!(
                 "kateskit.install.image_url={http_base}/artifacts/{}",
                 self.name
             ),
             format!("kateskit.install.image_sha256={}", self.sha256),
+            format!(
+                "kateskit.install.image_zeros={http_base}{}",
+                self.zeros_path()
+            ),
         ]
+    }
+
+    /// Where serve's HTTP port serves the zero map.
+    pub fn zeros_path(&self) -> String {
+        format!("/zeros/{}", self.name)
     }
 }
 
@@ -43,6 +57,9 @@ struct Cached {
     size: u64,
     mtime_ns: i128,
     sha256: String,
+    /// The zero map's text (absent in caches written before maps).
+    #[serde(default)]
+    zeros: String,
 }
 
 fn err(path: &Path, why: impl Into<String>) -> ServeError {
@@ -84,19 +101,21 @@ pub fn resolve(
         size: meta.len(),
         mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
         sha256: String::new(),
+        zeros: String::new(),
     };
     let cache = state.join(CACHE);
-    let sha256 = match cached(&cache, &key) {
-        Some(h) => h,
+    let (sha256, zeros) = match cached(&cache, &key) {
+        Some(c) => c,
         None => {
-            let h = hash(file, &path)?;
+            let (h, z) = hash(file, &path)?;
             let entry = Cached {
                 sha256: h.clone(),
+                zeros: z.render(),
                 ..key
             };
             let json = serde_json::to_vec(&entry).expect("plain struct");
             crate::fsutil::write_atomic(&cache, &json, 0o600)?;
-            h
+            (h, z)
         }
     };
     check_sums(artifacts, name, &sha256)?;
@@ -104,23 +123,27 @@ pub fn resolve(
         name: name.to_string(),
         len: meta.len(),
         sha256,
+        zeros,
     }))
 }
 
-/// The cached hash when name, size and mtime are unchanged.
-fn cached(cache: &Path, key: &Cached) -> Option<String> {
+/// The cached hash and zero map when name, size and mtime are unchanged (and both are sound).
+fn cached(cache: &Path, key: &Cached) -> Option<(String, ZeroMap)> {
     let text = std::fs::read(cache).ok()?;
     let c: Cached = serde_json::from_slice(&text).ok()?;
     let same = c.name == key.name && c.size == key.size && c.mtime_ns == key.mtime_ns;
-    (same && crate::image::pull::parse_sha256(&c.sha256).is_ok()).then_some(c.sha256)
+    let zeros = ZeroMap::parse(c.zeros.as_bytes(), &cache.display().to_string()).ok()?;
+    (same && zeros.image_len() == c.size && crate::image::pull::parse_sha256(&c.sha256).is_ok())
+        .then_some((c.sha256, zeros))
 }
 
-fn hash(file: File, path: &Path) -> Result<String, ServeError> {
-    tracing::info!("hashing the install image {}", path.display());
+/// The SHA-256 and the zero map, in one read of the file.
+fn hash(file: File, path: &Path) -> Result<(String, ZeroMap), ServeError> {
+    tracing::info!("hashing and mapping the install image {}", path.display());
     let mut r = crate::io::hash::HashingReader::new(file);
-    std::io::copy(&mut r, &mut std::io::sink())
+    let zeros = ZeroMap::scan(&mut r, zero_map::BLOCK)
         .map_err(|e| err(path, format!("reading it: {e}")))?;
-    Ok(r.finish().0)
+    Ok((r.finish().0, zeros))
 }
 
 /// A `SHA256SUMS` beside the image that lists it must agree with the file.
@@ -166,9 +189,11 @@ mod tests {
             [
                 "kateskit.install.image_url=http://192.0.2.1:8080/artifacts/install.img"
                     .to_string(),
-                format!("kateskit.install.image_sha256={FOO_LINE}")
+                format!("kateskit.install.image_sha256={FOO_LINE}"),
+                "kateskit.install.image_zeros=http://192.0.2.1:8080/zeros/install.img".to_string(),
             ]
         );
+        assert_eq!((i.zeros.image_len(), i.zeros.runs()), (4, &[][..]));
         // Same name, size and mtime: the cached hash is used (a planted one proves it).
         let c = state.join(CACHE);
         let mut cached: Cached = serde_json::from_slice(&std::fs::read(&c).unwrap()).unwrap();
@@ -178,11 +203,18 @@ mod tests {
             resolve(&art, None, &state).unwrap().unwrap().sha256,
             "ab".repeat(32)
         );
-        // A new file is hashed again.
-        std::fs::write(art.join(DEFAULT), "bar!\n").unwrap();
-        assert_ne!(
-            resolve(&art, None, &state).unwrap().unwrap().sha256,
-            "ab".repeat(32)
+        // A new file is hashed and mapped again.
+        let mut data = vec![0u8; 2 << 20];
+        data.extend(b"bar!\n");
+        std::fs::write(art.join(DEFAULT), &data).unwrap();
+        let i = resolve(&art, None, &state).unwrap().unwrap();
+        assert_ne!(i.sha256, "ab".repeat(32));
+        assert_eq!(i.zeros.runs(), &[(0, 2 << 20)]);
+        let c: Cached = serde_json::from_slice(&std::fs::read(&c).unwrap()).unwrap();
+        assert_eq!(
+            c.zeros,
+            i.zeros.render(),
+            "the map is cached beside the hash"
         );
     }
 

@@ -33,8 +33,8 @@ pub struct Running {
     /// `kateskit.config_tls_sha256` of the HTTPS listener.
     pub spki_sha256: String,
     pub mode: &'static str,
-    /// The install image the boot scripts name: file name and SHA-256.
-    pub install_image: Option<(String, String)>,
+    /// The install image the boot scripts name: file name, SHA-256 and its zero bytes.
+    pub install_image: Option<(String, String, u64)>,
     tasks: JoinSet<Result<(), String>>,
 }
 
@@ -221,7 +221,18 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
         spki_sha256: id.spki_sha256.clone(),
         unknown: o.unknown,
         kargs,
-    })
+    });
+    // The zero map, over plain HTTP like the image: it needs no trust (the hash checks it).
+    let app = match &install {
+        Some(i) => {
+            let text = i.zeros.render();
+            app.route(
+                &i.zeros_path(),
+                axum::routing::get(move || std::future::ready(text.clone())),
+            )
+        }
+        None => app,
+    }
     .nest_service(
         "/artifacts",
         http::artifact_router(http::ArtifactState::new(art_root, &acfg, Some(htx))),
@@ -258,7 +269,7 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
         https: https_a,
         spki_sha256: id.spki_sha256,
         mode: mode_name,
-        install_image: install.map(|i| (i.name, i.sha256)),
+        install_image: install.map(|i| (i.name, i.sha256, i.zeros.zero_bytes())),
         tasks,
     })
 }
