@@ -20,7 +20,7 @@ fn rust_version_covers_every_locked_package() {
         .expect("running cargo metadata");
     assert!(
         out.status.success(),
-        "cargo metadata --locked --offline failed:\n{}",
+        "cargo metadata --locked --offline failed (`cargo fetch --locked` downloads every locked package; tests/run does):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
