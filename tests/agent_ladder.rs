@@ -240,6 +240,11 @@ fn image_defaults_pick_the_node_by_name_or_by_mac() {
     n.set_cmdline(&format!("console=ttyS0 {NO_JOIN}"));
     n.write("sys/class/net/lo/address", "00:00:00:00:00:00\n");
     n.write("sys/class/net/eth0/address", "52:54:00:0B:00:02\n");
+    n.write("sys/class/net/eth0/device/vendor", "0x1af4\n");
+    // A bridge and a veth carrying a1's MAC (any virtual link may) never stand for the machine.
+    n.write("sys/class/net/br0/address", "52:54:00:0b:00:01\n");
+    n.write("sys/class/net/br0/bridge/bridge_id", "8000.5254000b0001\n");
+    n.write("sys/class/net/veth0/address", "52:54:00:0b:00:01\n");
     // Generic image: a2 by the MAC of eth0 (case-insensitive).
     n.image_defaults(&doc(serde_json::Value::Null));
     let out = n.run(&[]);
@@ -255,8 +260,9 @@ fn image_defaults_pick_the_node_by_name_or_by_mac() {
         "{}",
         n.source("node.name")
     );
-    // Two nodes claiming this machine is an error that names them.
+    // Two nodes claiming this machine (by two physical links) is an error that names them.
     n.write("sys/class/net/eth1/address", "52:54:00:0b:00:01\n");
+    n.write("sys/class/net/eth1/device/vendor", "0x1af4\n");
     let out = n.run(&[]);
     assert!(!out.status.success());
     let d = n.journal()["phases"][0]["detail"]

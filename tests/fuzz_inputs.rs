@@ -92,6 +92,7 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("flat", "seed-values", b"bundle/traefik/values/a\x00\"true\"\n\x00".to_vec()),
     ];
     out.extend(dhcp_seeds());
+    out.extend(wire_seeds());
     // The embed target: flags 0b110 (both checksums valid), then the two parts' used bytes.
     let split = area.len() - embed::KARG_REGION_SIZE;
     let used = |region: &[u8]| {
@@ -105,6 +106,46 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     e.extend(kargs);
     out.push(("embed", "seed", e));
     out
+}
+
+/// TFTP packets as iPXE and EDK2 send them, and a zero map as `netboot serve` writes it.
+fn wire_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let rrq = |name: &str, opts: &[(&str, &str)]| {
+        let mut p = vec![0, 1];
+        for f in [name, "octet"] {
+            p.extend(f.as_bytes());
+            p.push(0);
+        }
+        for (k, v) in opts {
+            p.extend(k.as_bytes());
+            p.push(0);
+            p.extend(v.as_bytes());
+            p.push(0);
+        }
+        p
+    };
+    // A 9 MiB image: data, 8 MiB of zeros, then a last partial block of zeros.
+    let mut image = vec![1u8; 1 << 20];
+    image.resize((9 << 20) + 512, 0);
+    let map = kateskit::image::zero_map::ZeroMap::scan(&mut &image[..], 1 << 20).unwrap();
+    vec![
+        (
+            "tftp",
+            "seed-ipxe-efi",
+            rrq(
+                "ipxe.efi",
+                &[("blksize", "1468"), ("tsize", "0"), ("windowsize", "8")],
+            ),
+        ),
+        ("tftp", "seed-plain", rrq("/undionly.kpxe", &[])),
+        ("tftp", "seed-ack", vec![0, 4, 0x12, 0x34]),
+        (
+            "tftp",
+            "seed-error",
+            b"\0\x05\0\x08option refused\0".to_vec(),
+        ),
+        ("zero_map", "seed", map.render().into_bytes()),
+    ]
 }
 
 /// Packets as PXE firmware, iPXE, UEFI HTTP boot and plain clients send them.
@@ -232,4 +273,18 @@ fn seeds_are_current_and_accepted() {
         area
     })
     .is_ok());
+    // The wire seeds are what the servers accept: iPXE's request with its options, and the map
+    // of one data block followed by zeros to the image's end.
+    use kateskit::netboot::tftp::packet::{self, Packet};
+    match packet::parse(&std::fs::read(fuzz_dir().join("seeds/tftp/seed-ipxe-efi")).unwrap()) {
+        Ok(Packet::Read { file, options, .. }) => {
+            assert_eq!(file, "ipxe.efi");
+            assert_eq!((options.blksize, options.windowsize), (Some(1468), Some(8)));
+            assert!(options.tsize);
+        }
+        other => panic!("seed-ipxe-efi reads as {other:?}"),
+    }
+    let map = std::fs::read(fuzz_dir().join("seeds/zero_map/seed")).unwrap();
+    let map = kateskit::image::zero_map::ZeroMap::parse(&map, "seed").unwrap();
+    assert_eq!(map.runs(), &[(1 << 20, (8 << 20) + 512)]);
 }

@@ -10,10 +10,12 @@
 mod dhcp;
 mod flat;
 mod sparse;
+mod wire;
 
 pub use dhcp::dhcp;
 pub use flat::flat;
 pub use sparse::{seed_for_image, SparseImage};
+pub use wire::{tftp, zero_map};
 
 use crate::agent::ladder::cmdline;
 
@@ -41,6 +43,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("nocloud_write_files", nocloud_write_files),
     ("flat", flat),
     ("dhcp", dhcp),
+    ("tftp", tftp),
+    ("zero_map", zero_map),
 ];
 
 /// The harness for `name`.

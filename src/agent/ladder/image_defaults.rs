@@ -6,7 +6,8 @@
 //! ```
 //!
 //! A per-node image names its node. A generic image carries every node of the cluster and the
-//! machine picks its own by MAC address, so one image can boot a whole rack. A plain NodeConfig
+//! machine picks its own by the MAC addresses of its physical links, so one image can boot a
+//! whole rack. A plain NodeConfig
 //! (full or partial) is accepted as well.
 
 use serde_json::Value;
@@ -29,10 +30,10 @@ pub fn select(doc: Value, env: &AgentEnv, source: &str) -> Result<(Value, String
     let Some(nodes) = nodes.filter(|n| !n.is_empty()) else {
         return Ok((Value::Object(Default::default()), source.to_string()));
     };
-    let here: Vec<String> = crate::agent::phases::network::links(env)
+    // Physical links only: a bridge, veth or VLAN may carry any MAC, including another node's.
+    let here: Vec<String> = crate::agent::ladder::fetch::mac::physical(env)
         .into_iter()
-        .map(|(_, mac)| mac.to_ascii_lowercase())
-        .filter(|m| !m.is_empty() && m != "00:00:00:00:00:00")
+        .map(|(_, mac)| mac)
         .collect();
     let mac_of = |cfg: &Value| -> Option<String> {
         cfg.pointer("/node/macs")?
