@@ -29,6 +29,19 @@ fn test_image(dir: &Path) -> std::path::PathBuf {
     img
 }
 
+/// [`test_image`] with [`STAMP`] and the karg `ip=dhcp` in its embed area (LBA 4096).
+fn stamped_test_image(dir: &Path) -> std::path::PathBuf {
+    let img = test_image(dir);
+    let area = embed::build_area(embed::GPT_AREA_SIZE, Some(STAMP), &["ip=dhcp".into()]).unwrap();
+    File::options()
+        .write(true)
+        .open(&img)
+        .unwrap()
+        .write_all_at(&area, 4096 * 512)
+        .unwrap();
+    img
+}
+
 fn read_range(path: &Path, offset: u64, len: u64) -> Vec<u8> {
     let mut buf = vec![0u8; len as usize];
     File::open(path)
@@ -201,14 +214,7 @@ fn inspect_reads_a_flashed_device_and_customize_refuses_to_write_it() {
     }
     let _g = lock();
     let dir = tempfile::tempdir().unwrap();
-    let img = test_image(dir.path());
-    let area = embed::build_area(embed::GPT_AREA_SIZE, Some(STAMP), &["ip=dhcp".into()]).unwrap();
-    File::options()
-        .write(true)
-        .open(&img)
-        .unwrap()
-        .write_all_at(&area, 4096 * 512)
-        .unwrap();
+    let img = stamped_test_image(dir.path());
     let len = std::fs::metadata(&img).unwrap().len();
     let dev = LoopDev::new(16 * MIB);
     kateskit()
@@ -265,14 +271,7 @@ fn flash_to_loop_device_then_verify_and_fail_safely() {
     }
     let _g = lock();
     let dir = tempfile::tempdir().unwrap();
-    let img = test_image(dir.path());
-    let area = embed::build_area(embed::GPT_AREA_SIZE, Some(STAMP), &["ip=dhcp".into()]).unwrap();
-    File::options()
-        .write(true)
-        .open(&img)
-        .unwrap()
-        .write_all_at(&area, 4096 * 512)
-        .unwrap();
+    let img = stamped_test_image(dir.path());
     let data = std::fs::read(&img).unwrap();
     let dev = LoopDev::new(16 * MIB);
     kateskit()

@@ -94,32 +94,33 @@ pub(crate) fn open_from(client: &Client, url: &str, from: u64) -> Result<Opened,
     }
 }
 
-/// The size a HEAD request reports (its Content-Length header), or `None` when it sends none.
-/// Connection trouble, 5xx, 429 and 408 are retried within `attempts` (a server restarting
-/// while a rack boots); any other status is an error naming it.
-pub fn head_length(
-    client: &Client,
+/// What one try of a request came to: a result, a reason worth another try, or an error no
+/// retry mends.
+pub(crate) enum Try<T> {
+    Done(T),
+    Again(String),
+    Fail(PullError),
+}
+
+/// Runs `once` up to `attempts` times, waiting [`delay`] between tries; `what` names the
+/// request in the warning each failed try logs (without URL credentials).
+pub(crate) fn retrying<T>(
     url: &str,
+    what: &str,
     attempts: u32,
     backoff: Duration,
-) -> Result<Option<u64>, PullError> {
+    mut once: impl FnMut() -> Try<T>,
+) -> Result<T, PullError> {
     let mut last = String::new();
     for attempt in 1..=attempts.max(1) {
-        let why = match client.head(url).send() {
-            Ok(resp) if resp.status().is_success() => {
-                return Ok(header_u64(&resp, CONTENT_LENGTH).and_then(|v| v.trim().parse().ok()))
+        match once() {
+            Try::Done(v) => return Ok(v),
+            Try::Fail(e) => return Err(e),
+            Try::Again(why) => {
+                tracing::warn!(url = %crate::redact::url(url), attempt, "{what} failed: {}", crate::redact::text(&why));
+                last = why;
             }
-            Ok(resp) if retryable(resp.status()) => format!("HEAD: HTTP {}", resp.status()),
-            Ok(resp) => {
-                return Err(PullError::Http {
-                    url: url.to_string(),
-                    msg: format!("HEAD: HTTP {}; check the URL", resp.status()),
-                })
-            }
-            Err(e) => describe(&e),
-        };
-        tracing::warn!(url = %crate::redact::url(url), attempt, "HEAD failed: {}", crate::redact::text(&why));
-        last = why;
+        }
         if attempt < attempts {
             std::thread::sleep(delay(backoff, attempt));
         }
@@ -131,7 +132,34 @@ pub fn head_length(
     })
 }
 
-fn retryable(s: StatusCode) -> bool {
+/// The size a HEAD request reports (its Content-Length header), or `None` when it sends none.
+/// Connection trouble, 5xx, 429 and 408 are retried within `attempts` (a server restarting
+/// while a rack boots); any other status is an error naming it.
+pub fn head_length(
+    client: &Client,
+    url: &str,
+    attempts: u32,
+    backoff: Duration,
+) -> Result<Option<u64>, PullError> {
+    retrying(url, "HEAD", attempts, backoff, || {
+        match client.head(url).send() {
+            Ok(resp) if resp.status().is_success() => {
+                Try::Done(header_u64(&resp, CONTENT_LENGTH).and_then(|v| v.trim().parse().ok()))
+            }
+            Ok(resp) if retryable(resp.status()) => {
+                Try::Again(format!("HEAD: HTTP {}", resp.status()))
+            }
+            Ok(resp) => Try::Fail(PullError::Http {
+                url: url.to_string(),
+                msg: format!("HEAD: HTTP {}; check the URL", resp.status()),
+            }),
+            Err(e) => Try::Again(describe(&e)),
+        }
+    })
+}
+
+/// 5xx, 429 and 408: the server may answer on a later try.
+pub(crate) fn retryable(s: StatusCode) -> bool {
     s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT
 }
 

@@ -7,9 +7,8 @@ use std::io::Read;
 use std::time::Duration;
 
 use reqwest::blocking::Client;
-use reqwest::StatusCode;
 
-use super::http_range::delay;
+use super::http_range::{retryable, retrying, Try};
 use super::pull::{describe, PullError};
 use super::zero_map::{ZeroMap, ZeroMapError, MAX_BYTES};
 use crate::redact;
@@ -30,24 +29,26 @@ pub enum ZeroMapFetchError {
 }
 
 /// One GET of the map's text, at most `MAX_BYTES + 1` bytes read (one more tells "too big").
-fn get(client: &Client, url: &str) -> Result<Vec<u8>, Result<String, PullError>> {
-    let resp = client.get(url).send().map_err(|e| Ok(describe(&e)))?;
+fn get(client: &Client, url: &str) -> Try<Vec<u8>> {
+    let resp = match client.get(url).send() {
+        Ok(resp) => resp,
+        Err(e) => return Try::Again(describe(&e)),
+    };
     let s = resp.status();
-    if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT
-    {
-        return Err(Ok(format!("HTTP {s}")));
+    if retryable(s) {
+        return Try::Again(format!("HTTP {s}"));
     }
     if !s.is_success() {
-        return Err(Err(PullError::Http {
+        return Try::Fail(PullError::Http {
             url: url.to_string(),
             msg: format!("HTTP {s}; check the URL"),
-        }));
+        });
     }
     let mut body = Vec::new();
-    resp.take(MAX_BYTES as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| Ok(format!("reading the body: {e}")))?;
-    Ok(body)
+    match resp.take(MAX_BYTES as u64 + 1).read_to_end(&mut body) {
+        Ok(_) => Try::Done(body),
+        Err(e) => Try::Again(format!("reading the body: {e}")),
+    }
 }
 
 /// Fetches and parses the map at `url` within `attempts` connections.
@@ -57,26 +58,8 @@ pub fn fetch(
     attempts: u32,
     backoff: Duration,
 ) -> Result<ZeroMap, ZeroMapFetchError> {
-    let mut last = String::new();
-    for attempt in 1..=attempts.max(1) {
-        match get(client, url) {
-            Ok(body) => return Ok(ZeroMap::parse(&body, &redact::url(url))?),
-            Err(Err(e)) => return Err(e.into()),
-            Err(Ok(why)) => {
-                tracing::warn!(url = %redact::url(url), attempt, "zero map: {}", redact::text(&why));
-                last = why;
-            }
-        }
-        if attempt < attempts {
-            std::thread::sleep(delay(backoff, attempt));
-        }
-    }
-    Err(PullError::Exhausted {
-        url: url.to_string(),
-        attempts: attempts.max(1),
-        last,
-    }
-    .into())
+    let body = retrying(url, "zero map", attempts, backoff, || get(client, url))?;
+    Ok(ZeroMap::parse(&body, &redact::url(url))?)
 }
 
 /// Checks that `map` describes an image of `image_len` bytes.
