@@ -5,6 +5,7 @@
 //! `fleet.json` (the server's), `approvals/` (the CLI's) and `status.key`.
 
 pub mod approve;
+pub mod approved;
 pub mod credential;
 mod decide;
 pub mod state;

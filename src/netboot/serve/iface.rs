@@ -3,9 +3,10 @@
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::Path;
 
 use crate::netboot::dhcp::{KnownMachines, MacAddr};
+use crate::netboot::fleet::approved::ApprovedMacs;
 
 /// The IPv4 netmask of `iface`'s first address, if it has one.
 pub fn netmask(iface: &str) -> Option<Ipv4Addr> {
@@ -41,25 +42,24 @@ pub fn netmask(iface: &str) -> Option<Ipv4Addr> {
     found
 }
 
-/// Known machines: the fixed set from cluster.toml, and any MAC an approval names.
+/// Known machines: the fixed set from cluster.toml, and any MAC an approval names (the
+/// approvals re-read only when their directory changed: asked on every packet).
 pub struct Known {
     macs: HashSet<MacAddr>,
-    state_dir: PathBuf,
+    approved: ApprovedMacs,
 }
 
 impl Known {
-    pub fn new(macs: HashSet<MacAddr>, state_dir: PathBuf) -> Known {
-        Known { macs, state_dir }
+    pub fn new(macs: HashSet<MacAddr>, state_dir: &Path) -> Known {
+        Known {
+            macs,
+            approved: ApprovedMacs::new(state_dir),
+        }
     }
 }
 
 impl KnownMachines for Known {
     fn is_known(&self, mac: &MacAddr) -> bool {
-        if self.macs.contains(mac) {
-            return true;
-        }
-        let want = mac.to_string();
-        crate::netboot::fleet::approve::read_all(&self.state_dir)
-            .is_ok_and(|a| a.iter().any(|a| a.mac == want))
+        self.macs.contains(mac) || self.approved.contains(&mac.to_string())
     }
 }

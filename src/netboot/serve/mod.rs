@@ -140,7 +140,7 @@ pub async fn start(o: ServeOptions) -> Result<Running, ServeError> {
             }
         }
     }
-    let known = Arc::new(iface::Known::new(macs, o.state.clone()));
+    let known = Arc::new(iface::Known::new(macs, &o.state));
     let fleet = Arc::new(Fleet::open(
         spec,
         secrets,
