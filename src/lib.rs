@@ -16,6 +16,7 @@ pub mod io;
 pub mod k3os;
 pub mod k3s;
 pub mod kube;
+pub mod mac;
 pub mod netboot;
 pub mod node_watch;
 pub mod nodecfg;

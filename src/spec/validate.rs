@@ -69,15 +69,8 @@ pub fn is_dns_label(s: &str) -> bool {
 
 /// Parses a MAC address in `aa:bb:cc:dd:ee:ff` form (either case) to lower case.
 pub fn normalize_mac(s: &str) -> Option<String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6
-        || !parts
-            .iter()
-            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        return None;
-    }
-    Some(s.to_ascii_lowercase())
+    let m: crate::mac::MacAddr = s.parse().ok().filter(|_| !s.contains('-'))?;
+    Some(m.to_string())
 }
 
 fn parse_net(c: &mut Checker, path: KeyPath, what: &str, s: &str) -> Option<IpNet> {

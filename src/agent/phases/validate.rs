@@ -53,10 +53,7 @@ pub fn check(cfg: &Effective) -> Result<String, String> {
         );
     }
     for (i, m) in n.node.macs.iter().enumerate() {
-        let ok = m.len() == 17
-            && m.split(':')
-                .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
-        if !ok {
+        if crate::spec::normalize_mac(m).is_none() {
             bad(
                 &format!("node.macs[{i}]"),
                 format!("`{m}` is not a MAC address like 52:54:00:12:34:56"),

@@ -3,7 +3,7 @@
 use dhcproto::v4::{DhcpOption, Message, OptionCode};
 
 use super::arch::{ClientArch, IpxeBuild};
-use super::mac::MacAddr;
+use crate::mac::MacAddr;
 
 /// iPXE's own user class (option 77) value.
 pub const IPXE_USER_CLASS: &str = "iPXE";

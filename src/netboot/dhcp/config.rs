@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use super::arch::IpxeBuild;
-use super::mac::MacAddr;
+use crate::mac::MacAddr;
 
 /// `--dhcp proxy|full`.
 #[derive(Debug, Clone)]

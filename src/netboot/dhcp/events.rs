@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
 use super::arch::ClientArch;
-use super::mac::MacAddr;
+use crate::mac::MacAddr;
 
 /// What happened in one exchange.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::config::FullConfig;
-use super::mac::MacAddr;
 use super::DhcpError;
+use crate::mac::MacAddr;
 
 /// How long an offered address stays held for the client that was offered it.
 pub const OFFER_HOLD_SECS: u64 = 60;

@@ -40,7 +40,6 @@ mod config;
 mod events;
 mod full;
 mod leases;
-mod mac;
 mod packet;
 mod proxy;
 mod reply;
@@ -48,6 +47,7 @@ mod responder;
 mod server;
 mod wire;
 
+pub use crate::mac::MacAddr;
 pub use arch::{ClientArch, IpxeBuild};
 pub use classify::{Client, ClientKind, Refusal};
 pub use config::{
@@ -56,7 +56,6 @@ pub use config::{
 };
 pub use events::{Event, EventKind};
 pub use leases::{Lease, LeaseState, Leases};
-pub use mac::MacAddr;
 pub use packet::ClientPacket;
 pub use responder::{Outcome, Port, Reply, ReplyTo, Request, Responder, Stats};
 pub use server::{interface_ipv4, Server};

@@ -7,7 +7,7 @@ use dhcproto::v4::{
     Architecture, DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode,
 };
 
-use super::mac::MacAddr;
+use crate::mac::MacAddr;
 
 /// A DHCP client's identity and options; each builder method adds one option.
 #[derive(Debug, Clone)]

@@ -56,8 +56,10 @@ pub enum Unknown {
 
 /// `aa:bb:cc:dd:ee:ff`, from that, upper case, or `-` separators (iPXE's `${mac:hexhyp}`).
 pub fn parse_mac(s: &str) -> Result<String, FleetError> {
-    crate::spec::normalize_mac(&s.trim().replace('-', ":"))
-        .ok_or_else(|| FleetError::BadMac(crate::redact::text(s)))
+    s.trim()
+        .parse::<crate::mac::MacAddr>()
+        .map(|m| m.to_string())
+        .map_err(|_| FleetError::BadMac(crate::redact::text(s)))
 }
 
 /// Unix seconds now.

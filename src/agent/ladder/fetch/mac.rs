@@ -11,16 +11,7 @@ use crate::agent::AgentEnv;
 /// `aa:bb:cc:dd:ee:ff` from pxelinux's `01-aa-bb-cc-dd-ee-ff` (hardware type 1, Ethernet), or
 /// from six octets separated by `-` or `:`.
 pub fn bootif(value: &str) -> Option<String> {
-    let groups: Vec<&str> = value.split(['-', ':']).collect();
-    let octets = match groups.len() {
-        7 if groups[0] == "01" => &groups[1..],
-        6 => &groups[..],
-        _ => return None,
-    };
-    octets
-        .iter()
-        .all(|o| o.len() == 2 && o.chars().all(|c| c.is_ascii_hexdigit()))
-        .then(|| octets.join(":").to_ascii_lowercase())
+    crate::mac::MacAddr::from_bootif(value).map(|m| m.to_string())
 }
 
 fn link_mac(env: &AgentEnv, link: &str) -> Option<String> {

@@ -1,4 +1,5 @@
-//! An Ethernet hardware address, the key of every per-machine decision.
+//! An Ethernet hardware address: the key of every per-machine decision, and the one parser of
+//! MAC text (cluster.toml, kernel arguments, `BOOTIF=`, iPXE's `${mac:hexhyp}`, approvals).
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,6 +13,13 @@ use std::str::FromStr;
 pub struct MacAddr(pub [u8; 6]);
 
 impl MacAddr {
+    /// pxelinux's `BOOTIF=01-aa-bb-cc-dd-ee-ff` (hardware type 1, Ethernet), or six octets
+    /// separated by `-` or `:`.
+    pub fn from_bootif(value: &str) -> Option<MacAddr> {
+        let octets = value.strip_prefix("01-").filter(|r| r.len() == 17);
+        octets.unwrap_or(value).parse().ok()
+    }
+
     /// The `aa-bb-cc-dd-ee-ff` form iPXE's `${mac:hexhyp}` produces (safe in URLs and paths).
     pub fn hexhyp(&self) -> String {
         self.to_string().replace(':', "-")
@@ -49,7 +57,8 @@ impl FromStr for MacAddr {
         }
         let mut out = [0u8; 6];
         for (o, p) in out.iter_mut().zip(parts) {
-            if p.len() != 2 {
+            // Two hex digits exactly: from_str_radix alone would take a sign (`+a`).
+            if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(BadMac(s.to_string()));
             }
             *o = u8::from_str_radix(p, 16).map_err(|_| BadMac(s.to_string()))?;
@@ -86,8 +95,24 @@ mod tests {
             "52:54:00:ab:cd",
             "52:54:00:ab:cd:0g",
             "525:4:00:ab:cd:01",
+            "+2:54:00:ab:cd:01",
+            "52:54:00:ab:cd:01:02",
         ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bootif_takes_the_pxelinux_form_and_plain_octets() {
+        let m = MacAddr::from_bootif("01-52-54-00-AB-cd-01").unwrap();
+        assert_eq!(m.to_string(), "52:54:00:ab:cd:01");
+        assert_eq!(MacAddr::from_bootif("52:54:00:ab:cd:01"), Some(m));
+        assert_eq!(MacAddr::from_bootif("52-54-00-ab-cd-01"), Some(m));
+        // Hardware type 6 (IEEE 802) is not Ethernet's; six groups are the octets themselves.
+        assert_eq!(MacAddr::from_bootif("06-52-54-00-ab-cd-01"), None);
+        assert_eq!(
+            MacAddr::from_bootif("01-52-54-00-ab-cd").map(|m| m.to_string()),
+            Some("01:52:54:00:ab:cd".to_string())
+        );
     }
 }
