@@ -27,7 +27,7 @@ const A4_IP: &str = "192.0.2.24";
 static ONE_GUEST: Mutex<()> = Mutex::new(());
 
 /// Kernel arguments every boot script carries here: the serial console.
-const KARGS: [&str; 3] = ["console=ttyS0", "quiet", "panic=-1"];
+const KARGS: [&str; 4] = ["console=ttyS0", "quiet", "panic=-1", "no_timer_check"];
 
 fn serve_cmd(
     ns: &Netns,

@@ -18,8 +18,9 @@ use netns::Netns;
 use serve_support::guest::{self, Guest, GuestOpts, BOOT_BOUND, VIRTIO_ROM};
 use serve_support::Serve;
 
-const KARGS: [&str; 5] = [
+const KARGS: [&str; 6] = [
     "console=ttyS0",
+    "no_timer_check",
     "quiet",
     "panic=-1",
     "kateskit.agent.verify_join=false",

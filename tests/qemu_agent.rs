@@ -85,7 +85,7 @@ fn boot_with(
     prep_osd(&data);
     let serial = work.path().join("serial.log");
 
-    let mut append = r#"console=ttyS0 panic=-1 quiet loglevel=1 kateskit.hostname=qemu-a1 kateskit.ssh_key="ssh-ed25519 AAAAqemu test@qemu" kateskit.agent.verify_join=false kateskit.node.labels[kateskit.dev/boot]=qemu"#.to_string();
+    let mut append = r#"console=ttyS0 panic=-1 quiet loglevel=1 no_timer_check kateskit.hostname=qemu-a1 kateskit.ssh_key="ssh-ed25519 AAAAqemu test@qemu" kateskit.agent.verify_join=false kateskit.node.labels[kateskit.dev/boot]=qemu"#.to_string();
     if by_label_link {
         append.push_str(" test.bylabel");
     }

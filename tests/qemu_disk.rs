@@ -66,7 +66,10 @@ fn active_lvm_volume_blocks_the_disk_on_a_real_kernel() {
         .arg(&vmlinuz)
         .arg("-initrd")
         .arg(&initrd)
-        .args(["-append", "console=ttyS0 panic=-1 quiet loglevel=1"])
+        .args([
+            "-append",
+            "console=ttyS0 panic=-1 quiet loglevel=1 no_timer_check",
+        ])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .arg("-drive")

@@ -75,7 +75,10 @@ fn a_uefi_install_leaves_a_boot_entry_for_the_disk_and_boots_it_next() {
         .arg(vmlinuz(&kdir))
         .arg("-initrd")
         .arg(&initrd)
-        .args(["-append", "console=ttyS0 panic=-1 quiet loglevel=1"])
+        .args([
+            "-append",
+            "console=ttyS0 panic=-1 quiet loglevel=1 no_timer_check",
+        ])
         .arg("-drive")
         .arg(format!("if=none,id=t,format=raw,file={}", disk.display()))
         .args(["-device", "virtio-blk-pci,drive=t,serial=target"])

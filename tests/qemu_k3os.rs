@@ -68,7 +68,7 @@ fn boot() -> String {
         .arg(&yaml)
         .arg("::config.yaml"));
     let serial = work.path().join("serial.log");
-    let append = "console=ttyS0 panic=-1 quiet loglevel=1 kateskit.agent.verify_join=false k3os.labels[boot]=qemu k3os.mode=live";
+    let append = "console=ttyS0 panic=-1 quiet loglevel=1 no_timer_check kateskit.agent.verify_join=false k3os.labels[boot]=qemu k3os.mode=live";
     let child = Command::new("qemu-system-x86_64")
         .args([
             "-accel",

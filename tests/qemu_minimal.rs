@@ -28,7 +28,7 @@ fn boot(kargs: &str) -> String {
     let initrd = work.path().join("initrd.cpio");
     pack(&root, &initrd);
     let serial = work.path().join("serial.log");
-    let append = format!("console=ttyS0 panic=-1 quiet loglevel=1 {kargs}");
+    let append = format!("console=ttyS0 panic=-1 quiet loglevel=1 no_timer_check {kargs}");
     let child = Command::new("qemu-system-x86_64")
         .args(["-accel", "tcg", "-m", "768", "-no-reboot"])
         .args(["-display", "none", "-monitor", "none"])

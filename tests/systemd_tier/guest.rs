@@ -204,7 +204,7 @@ pub fn boot(
     }
     let serial = work.join(format!("serial-{}.log", std::process::id() ^ rand_suffix()));
     let append = format!(
-        "console=ttyS0 root=/dev/vda rw net.ifnames=0 panic=-1 systemd.show_status=1 {kargs}"
+        "console=ttyS0 root=/dev/vda rw net.ifnames=0 panic=-1 no_timer_check systemd.show_status=1 {kargs}"
     );
     let netdev = match net {
         Net::User => "user,id=n0,restrict=on".to_string(),
