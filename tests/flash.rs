@@ -42,6 +42,15 @@ fn stamped_test_image(dir: &Path) -> std::path::PathBuf {
     img
 }
 
+/// An 8 MiB target that held something else (0xAA bytes), open for reading and writing: what
+/// a failed flash must not leave bootable.
+fn old_target(dir: &Path) -> (std::path::PathBuf, File) {
+    let path = dir.join("target.bin");
+    std::fs::write(&path, vec![0xAAu8; 8 * MIB as usize]).unwrap();
+    let f = File::options().read(true).write(true).open(&path).unwrap();
+    (path, f)
+}
+
 fn read_range(path: &Path, offset: u64, len: u64) -> Vec<u8> {
     let mut buf = vec![0u8; len as usize];
     File::open(path)
@@ -98,13 +107,7 @@ fn image_of_odd_length_lands_exactly() {
     let mut data = vec![0u8; (6 * MIB + 2048 + 3) as usize];
     rand::thread_rng().fill_bytes(&mut data);
     std::fs::write(&img, &data).unwrap();
-    let target_path = dir.path().join("target.bin");
-    std::fs::write(&target_path, vec![0xAAu8; 8 * MIB as usize]).unwrap();
-    let target = File::options()
-        .read(true)
-        .write(true)
-        .open(&target_path)
-        .unwrap();
+    let (target_path, target) = old_target(dir.path());
     let report = flash::flash(
         &File::open(&img).unwrap(),
         &target,
@@ -123,14 +126,7 @@ fn image_of_odd_length_lands_exactly() {
 fn injected_failure_leaves_first_mib_zeroed() {
     let dir = tempfile::tempdir().unwrap();
     let img = test_image(dir.path());
-    let target_path = dir.path().join("target.bin");
-    // A previously bootable target: the old first MiB must not survive a failed flash.
-    std::fs::write(&target_path, vec![0xAAu8; 8 * MIB as usize]).unwrap();
-    let target = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&target_path)
-        .unwrap();
+    let (target_path, target) = old_target(dir.path());
     let opts = FlashOptions {
         fail_after: Some(MIB + 4096),
         progress: None,
@@ -161,13 +157,7 @@ fn injected_failure_leaves_first_mib_zeroed() {
 fn a_failed_flash_leaves_no_overlay_bytes_behind() {
     let dir = tempfile::tempdir().unwrap();
     let img = test_image(dir.path());
-    let target_path = dir.path().join("target.bin");
-    std::fs::write(&target_path, vec![0xAAu8; 8 * MIB as usize]).unwrap();
-    let target = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&target_path)
-        .unwrap();
+    let (target_path, target) = old_target(dir.path());
     let secret = b"kateskit.token=K10overlaysecret::server:overlaysecret\n".repeat(1024);
     let at = HEAD + 64 * 1024;
     let opts = FlashOptions {
