@@ -9,7 +9,8 @@ use std::os::unix::fs::FileExt;
 
 use common::{lock, loop_devices_available, LoopDev};
 use image_common::{
-    fixture_copy, kateskit, node_config_without_install_disk as node_config, sha256_with_zeroed,
+    fixture_copy, install_onto, kateskit, node_config_without_install_disk as node_config,
+    sha256_with_zeroed,
 };
 use kateskit::image::embed;
 
@@ -42,15 +43,7 @@ fn install_writes_the_image_with_the_config_in_its_embed_partition() {
         kateskit::install::embed_offset(&std::fs::File::open(&image).unwrap(), &image).unwrap();
     let (_, json) = node_config(tmp.path());
     let dev = LoopDev::new(image_len + 8 * MIB);
-    kateskit()
-        .args([
-            "install",
-            "--yes",
-            "--allow-bios-firmware",
-            "--no-boot-entry",
-            "--device",
-            dev.path(),
-        ])
+    install_onto(dev.path())
         .arg("--image")
         .arg(&image)
         .arg("--node-config")
@@ -131,30 +124,14 @@ fn install_refuses_an_iso_and_a_missing_image_without_touching_the_disk() {
     let iso = fixture_copy(tmp.path(), "embed.iso");
     let dev = LoopDev::new(16 * MIB);
     let before = dev.digest();
-    let out = kateskit()
-        .args([
-            "install",
-            "--yes",
-            "--allow-bios-firmware",
-            "--no-boot-entry",
-            "--device",
-            dev.path(),
-        ])
+    let out = install_onto(dev.path())
         .arg("--image")
         .arg(&iso)
         .assert()
         .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("install needs the raw disk image"), "{err}");
-    let out = kateskit()
-        .args([
-            "install",
-            "--yes",
-            "--allow-bios-firmware",
-            "--no-boot-entry",
-            "--device",
-            dev.path(),
-        ])
+    let out = install_onto(dev.path())
         .arg("--image")
         .arg(tmp.path().join("missing.img"))
         .assert()

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use common::{lock, loop_devices_available, LoopDev};
 use http_peer::{Fault, Nginx, Proxy};
 use image_common::{
-    fixture_with_zero_run, kateskit, node_config_without_install_disk as node_config,
+    fixture_with_zero_run, install_onto, node_config_without_install_disk as node_config,
     sha256_with_zeroed, zero_map_of,
 };
 use kateskit::image::embed;
@@ -70,14 +70,8 @@ impl Served {
     }
 
     fn install(&self, dev: &LoopDev, image_port: u16, zeros: &str) -> std::process::Output {
-        kateskit()
+        install_onto(dev.path())
             .args([
-                "install",
-                "--yes",
-                "--allow-bios-firmware",
-                "--no-boot-entry",
-                "--device",
-                dev.path(),
                 "--image-url",
                 &format!("http://127.0.0.1:{image_port}/install.img"),
                 "--image-sha256",

@@ -13,7 +13,9 @@ use std::os::unix::fs::FileExt;
 use std::process::Command;
 
 use common::{lock, loop_devices_available, LoopDev};
-use image_common::{kateskit, node_config_without_install_disk as node_config, sha256_with_zeroed};
+use image_common::{
+    install_onto, kateskit, node_config_without_install_disk as node_config, sha256_with_zeroed,
+};
 use kateskit::image::{embed, locate, CarrierKind};
 use layout::{run, Layout, LayoutOpts, MIB, SLOT_A};
 
@@ -73,15 +75,7 @@ fn install_writes_the_two_slot_image_with_the_config() {
     );
     let (_, json) = node_config(tmp.path());
     let dev = LoopDev::new(image_len + 8 * MIB);
-    kateskit()
-        .args([
-            "install",
-            "--yes",
-            "--allow-bios-firmware",
-            "--no-boot-entry",
-            "--device",
-            dev.path(),
-        ])
+    install_onto(dev.path())
         .arg("--image")
         .arg(&l.path)
         .arg("--node-config")

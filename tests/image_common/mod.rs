@@ -10,6 +10,21 @@ pub fn kateskit() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("kateskit").expect("kateskit binary")
 }
 
+/// `kateskit install` onto `dev` without a prompt, a firmware check or a boot entry: how the
+/// tests install onto a loop device.
+pub fn install_onto(dev: &str) -> assert_cmd::Command {
+    let mut c = kateskit();
+    c.args([
+        "install",
+        "--yes",
+        "--allow-bios-firmware",
+        "--no-boot-entry",
+        "--device",
+        dev,
+    ]);
+    c
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
